@@ -1,0 +1,77 @@
+"""AgencyStack: install and operate self-hosted components for many client tenants on Docker.
+
+This module is the public API for plugin authors -- and nothing a plugin should not touch. Names are imported
+lazily (PEP 562) so that ``agencystack --help`` and plugin discovery stay fast: ``from agencystack import hookimpl``
+costs only pluggy; the stack model loads pydantic when first used.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_PUBLIC = {
+    "hookimpl": "agencystack.markers",
+    "Component": "agencystack.component",
+    "Resources": "agencystack.component",
+    "ComponentSettings": "agencystack.settings",
+    "GlobalSettings": "agencystack.settings",
+    "generated_secret": "agencystack.settings",
+    "Stack": "agencystack.stack",
+    "Service": "agencystack.stack",
+    "Volume": "agencystack.stack",
+    "Network": "agencystack.stack",
+    "Mount": "agencystack.stack",
+    "Port": "agencystack.stack",
+    "HealthCheck": "agencystack.stack",
+    "Logging": "agencystack.stack",
+    "Route": "agencystack.stack",
+    "HttpProbe": "agencystack.stack",
+    "PostgresDump": "agencystack.stack",
+    "VolumeArchive": "agencystack.stack",
+    "CommandDump": "agencystack.stack",
+    "EnvFile": "agencystack.stack",
+    "ref": "agencystack.stack",
+    "LifecycleContext": "agencystack.context",
+    "LogRequest": "agencystack.results",
+    "LogLine": "agencystack.results",
+    "Outcome": "agencystack.results",
+    "ComponentStatus": "agencystack.results",
+    "ServiceStatus": "agencystack.results",
+    "State": "agencystack.results",
+    "SsoApplication": "agencystack.integrations",
+    "SsoGrant": "agencystack.integrations",
+    "DashboardEntry": "agencystack.integrations",
+    "AgencyStackError": "agencystack.errors",
+    "ComponentError": "agencystack.errors",
+    "UsageError": "agencystack.errors",
+}
+
+__all__ = sorted([*_PUBLIC, "__version__"])
+
+
+def __getattr__(name: str) -> Any:
+    module = _PUBLIC.get(name)
+    if module is None:
+        raise AttributeError(f"module 'agencystack' has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from agencystack.component import Component, Resources
+    from agencystack.context import LifecycleContext
+    from agencystack.errors import AgencyStackError, ComponentError, UsageError
+    from agencystack.integrations import DashboardEntry, SsoApplication, SsoGrant
+    from agencystack.markers import hookimpl
+    from agencystack.results import ComponentStatus, LogLine, LogRequest, Outcome, ServiceStatus, State
+    from agencystack.settings import ComponentSettings, GlobalSettings, generated_secret
+    from agencystack.stack import (CommandDump, EnvFile, HealthCheck, HttpProbe, Logging, Mount, Network, Port,
+                                   PostgresDump, Route, Service, Stack, Volume, VolumeArchive, ref)

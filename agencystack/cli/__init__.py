@@ -1,0 +1,83 @@
+"""The ``agencystack`` command: a Typer app assembled from one module per command group.
+
+``main()`` turns every expected failure into one ``error: ...`` line on stderr with a documented exit code:
+2 bad input, 3 engine unreachable, 4 lock busy, 5 backup damaged, 1 other component failures, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from agencystack import __version__
+from agencystack.cli import backup, components, doctor, lifecycle
+from agencystack.cli.session import Session
+
+app = typer.Typer(
+    name="agencystack",
+    help="Install and operate self-hosted components (PostHog, Keycloak, ...) for many clients on Docker.",
+    no_args_is_help=True,
+    rich_markup_mode=None,  # plain click help: keeps `--help` fast (rich loads only for commands that print tables)
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"agencystack {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show debug log lines."),
+) -> None:
+    if not isinstance(ctx.obj, Session):  # Typer's test runner calls the app without main()
+        ctx.obj = Session()
+    ctx.obj.verbose = verbose
+
+
+lifecycle.register(app)
+components.register(app)
+doctor.register(app)
+backup.register(app)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console-script entry point: run the app, map failures to one line and an exit code."""
+    import click
+
+    from agencystack.errors import AgencyStackError
+
+    session = Session()
+    try:
+        typer.main.get_command(app).main(args=argv, prog_name="agencystack", standalone_mode=False, obj=session)
+    except AgencyStackError as exc:
+        return _fail(session, str(exc), exc.exit_code)
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        return _fail(session, "interrupted", 130)
+    except click.UsageError as exc:
+        where = exc.ctx.command_path.removeprefix("agencystack").strip() if exc.ctx else ""
+        hint = f"see 'agencystack {where + ' ' if where else ''}--help'"
+        return _fail(session, f"{exc.format_message()} ({hint})".replace("\n", " "), 2)
+    except click.ClickException as exc:
+        return _fail(session, exc.format_message(), exc.exit_code)
+    except BrokenPipeError:
+        return 0
+    return 0
+
+
+def _fail(session: Session, message: str, code: int) -> int:
+    print(f"error: {session.redact(message)}", file=sys.stderr)
+    return code
+
+
+def run() -> None:
+    """The ``agencystack`` console script."""
+    sys.exit(main())

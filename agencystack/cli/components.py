@@ -1,0 +1,39 @@
+"""``agencystack components list``: what plugins provide, and which plugins are broken and why."""
+
+from __future__ import annotations
+
+import typer
+
+from agencystack.cli import options
+
+components_app = typer.Typer(help="Components provided by installed plugins.", no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(components_app, name="components")
+
+
+@components_app.command("list")
+def list_(ctx: typer.Context, json_output: options.Json = False) -> None:
+    """List every component (name, version, distribution, plugin status), broken plugins included."""
+    from agencystack.cli.output import emit_json, say
+
+    plugins = ctx.obj.plugins
+    rows = []
+    for record in plugins.records:
+        for component in record.components:
+            rows.append({"name": component.name, "version": component.version, "distribution": record.distribution,
+                         "plugin": record.name, "status": "ok", "description": component.description,
+                         "requires": list(component.requires)})
+        if not record.ok:
+            rows.append({"name": None, "version": record.version, "distribution": record.distribution,
+                         "plugin": record.name, "status": "broken", "error": record.error})
+    if json_output:
+        emit_json(rows)
+        return
+    width = max((len(r["name"] or r["plugin"]) for r in rows), default=4)
+    for row in rows:
+        if row["status"] == "ok":
+            say(f"{row['name']:<{width}}  {row['version']:<8}  {row['distribution']:<24}  {row['description']}")
+        else:
+            say(f"{row['plugin']:<{width}}  {row['version']:<8}  {row['distribution']:<24}  BROKEN: {row['error']}")

@@ -1,0 +1,27 @@
+"""``agencystack doctor``: can this host run components? (engine, RAM, CPUs, disk, ports 80/443)."""
+
+from __future__ import annotations
+
+import typer
+
+from agencystack.cli import options
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(doctor)
+
+
+def doctor(ctx: typer.Context, json_output: options.Json = False) -> None:
+    """Check the engine (reachable, API version), RAM and CPUs (seed minimum 4 GB / 2 cores), disk, ports 80/443."""
+    from agencystack.cli.output import emit_json, say
+    from agencystack.doctor import run_checks
+
+    checks = run_checks(ctx.obj.base)
+    if json_output:
+        emit_json(checks)
+    else:
+        marks = {"ok": "ok  ", "warn": "WARN", "fail": "FAIL"}
+        for check in checks:
+            say(f"[{marks[check.result]}] {check.name}: {check.detail}")
+    if any(c.result == "fail" for c in checks):
+        raise typer.Exit(1)

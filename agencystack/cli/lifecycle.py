@@ -1,0 +1,134 @@
+"""Lifecycle commands: install, plan, status, logs, restart, uninstall."""
+
+from __future__ import annotations
+
+import typer
+
+from agencystack.cli import options
+from agencystack.cli.output import emit_json, say, status_table
+
+
+def register(app: typer.Typer) -> None:
+    for command in (install, plan, status, logs, restart, uninstall):
+        app.command()(command)
+
+
+def _session(ctx: typer.Context, json_output: bool = False):
+    session = ctx.obj
+    session.json_output = json_output
+    return session
+
+
+def install(ctx: typer.Context, component: options.Component, client_id: options.ClientId = None,
+            domain: options.Domain = None, set_: options.Set = None, json_output: options.Json = False) -> None:
+    """Install COMPONENT for a client, or converge it; re-running with nothing changed changes nothing."""
+    from agencystack.lifecycle import run
+
+    session = _session(ctx, json_output)
+    context = session.context(component, "install", client=client_id, flags=set_, domain=domain)
+    outcome = run(context, "install")
+    if json_output:
+        emit_json(outcome, session.redactor)
+    else:
+        say(outcome.summary + (f"\n{outcome.url}" if outcome.url else ""))
+
+
+def plan(ctx: typer.Context, component: options.Component, client_id: options.ClientId = None,
+         domain: options.Domain = None, set_: options.Set = None, json_output: options.Json = False) -> None:
+    """Show what 'install' would change, without changing anything."""
+    session = _session(ctx, json_output)
+    context = session.context(component, "plan", client=client_id, flags=set_, domain=domain)
+    result = context.plan()
+    settings = {context.settings.env_key(k): src for k, src in sorted(context.loaded.sources.items())}
+    if json_output:
+        emit_json({"client": context.client, "component": context.component.name, "project": result.project,
+                   "changes": result.changes, "create_networks": result.create_networks,
+                   "create_volumes": result.create_volumes, "settings": settings,
+                   "generate": context.loaded.generated}, session.redactor)
+        return
+    say(f"{context.component.name} for client {context.client} (project {result.project}):")
+    for change in result.changes:
+        say(f"  {change.kind:<9} {change.service}" + (f"  ({change.reason})" if change.reason else ""))
+    for kind, items in (("network", result.create_networks), ("volume", result.create_volumes)):
+        for item in items:
+            say(f"  create    {kind} {item}")
+    if context.loaded.generated:
+        say(f"  generate  {', '.join(context.loaded.generated)} (saved to the .env on install)")
+    if result.is_noop:
+        say("  nothing to change")
+
+
+def status(ctx: typer.Context, component: options.OptionalComponent = None, client_id: options.ClientId = None,
+           all_: bool = typer.Option(False, "--all", "-a", help="Every client and component, in one engine query."),
+           json_output: options.Json = False) -> None:
+    """Show the state of COMPONENT for a client (or of everything with --all)."""
+    from agencystack.errors import UsageError
+    from agencystack.lifecycle import run
+
+    session = _session(ctx, json_output)
+    if all_:
+        from agencystack.overview import status_all
+
+        statuses = status_all(session)
+    elif component:
+        statuses = [run(session.context(component, "status", client=client_id), "status")]
+    else:
+        raise UsageError("name a component, or use --all")
+    if json_output:
+        emit_json(statuses, session.redactor)
+    else:
+        status_table(statuses)
+    if any(s.state.value == "failed" for s in statuses):
+        raise typer.Exit(1)
+
+
+def logs(ctx: typer.Context, component: options.Component, client_id: options.ClientId = None,
+         service: list[str] | None = typer.Option(None, "--service", help="Only this service (repeatable)."),
+         tail: int = typer.Option(100, "--tail", "-n", help="Lines from the end of each service's log (0: all)."),
+         since: str | None = typer.Option(None, "--since", help="Only lines since a duration (10m) or timestamp."),
+         follow: bool = typer.Option(False, "--follow", "-f", help="Keep streaming new lines.")) -> None:
+    """Stream COMPONENT's logs, each line prefixed with its service."""
+    import sys
+
+    from agencystack.lifecycle import run
+    from agencystack.results import LogRequest
+
+    session = _session(ctx)
+    context = session.context(component, "logs", client=client_id)
+    request = LogRequest(services=tuple(service or ()), tail=tail or None, since=since, follow=follow)
+    width = max((len(s.name) for s in context.stack().services), default=0)
+    for line in run(context, "logs", request=request):
+        sys.stdout.write(f"{line.service:<{width}} | {session.redactor.text(line.text)}\n")
+        sys.stdout.flush()
+
+
+def restart(ctx: typer.Context, component: options.Component, client_id: options.ClientId = None,
+            service: list[str] | None = typer.Option(None, "--service", help="Only this service (repeatable)."),
+            json_output: options.Json = False) -> None:
+    """Restart COMPONENT's services one by one, in dependency order, waiting for health."""
+    from agencystack.lifecycle import run
+
+    session = _session(ctx, json_output)
+    context = session.context(component, "restart", client=client_id)
+    outcome = run(context, "restart", services=tuple(service or ()))
+    emit_json(outcome, session.redactor) if json_output else say(outcome.summary)
+
+
+def uninstall(ctx: typer.Context, component: options.Component, client_id: options.ClientId = None,
+              purge: bool = typer.Option(False, "--purge", help="Also delete volumes (data) and the settings."),
+              yes: options.Yes = False, json_output: options.Json = False) -> None:
+    """Remove COMPONENT's containers and networks for a client; data is kept unless --purge."""
+    from agencystack.errors import UsageError
+    from agencystack.lifecycle import run
+
+    session = _session(ctx, json_output)
+    context = session.context(component, "uninstall", client=client_id)
+    if purge and not yes:
+        import sys
+
+        if not sys.stdin.isatty():
+            raise UsageError("--purge deletes data: confirm with --yes")
+        typer.confirm(f"Delete {context.component.name}'s data and settings for client {context.client}?",
+                      abort=True)
+    outcome = run(context, "uninstall", purge=purge)
+    emit_json(outcome, session.redactor) if json_output else say(outcome.summary)

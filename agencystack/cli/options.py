@@ -1,0 +1,19 @@
+"""Options shared by several commands, declared once."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+Component = Annotated[str, typer.Argument(help="Component name (see 'agencystack components list').",
+                                          show_default=False)]
+OptionalComponent = Annotated[str | None, typer.Argument(help="Component name.", show_default=False)]
+ClientId = Annotated[str | None, typer.Option("--client-id", "-c", envvar="CLIENT_ID", show_envvar=True,
+                                              help="Client (tenant) id: 1-32 of a-z 0-9 -. Default: 'default'.")]
+Domain = Annotated[str | None, typer.Option("--domain", help="The component's public host name "
+                                            "(default: <component>.<DOMAIN>).")]
+Set = Annotated[list[str] | None, typer.Option("--set", "-s", metavar="KEY=VALUE",
+                                               help="Set a component setting (repeatable); saved on install.")]
+Json = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout; no progress.")]
+Yes = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]

@@ -1,0 +1,57 @@
+"""How results reach the terminal: JSON on stdout for scripts, short human lines (and tables) otherwise."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import asdict, is_dataclass
+from enum import Enum
+from typing import Any
+
+
+def _plain(value: Any) -> Any:
+    if is_dataclass(value) and not isinstance(value, type):
+        return _plain(asdict(value))
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, Enum):
+        return value.value
+    return value
+
+
+def emit_json(value: Any, redactor: Any = None) -> None:
+    data = _plain(value)
+    if redactor is not None:
+        data = redactor.scrub(data)
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def say(text: str) -> None:
+    sys.stdout.write(text + "\n")
+
+
+def warn(text: str) -> None:
+    sys.stderr.write(f"warning: {text}\n")
+
+
+STATE_STYLE = {"failed": "red", "starting": "yellow", "stopped": "yellow", "running": "green", "absent": "dim"}
+
+
+def status_table(statuses: list[Any]) -> None:
+    """Print component statuses (each with its services) as one table."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(box=None, pad_edge=False, show_header=True, header_style="bold")
+    for column in ("CLIENT", "COMPONENT", "SERVICE", "STATE", "DETAIL"):
+        table.add_column(column)
+    for status in statuses:
+        state = status.state.value
+        table.add_row(status.client, status.component, "", f"[{STATE_STYLE[state]}]{state}[/]",
+                      status.message or (status.url or ""))
+        for service in status.services:
+            sstate = service.state.value
+            table.add_row("", "", service.name, f"[{STATE_STYLE[sstate]}]{sstate}[/]", service.detail)
+    Console(highlight=False).print(table)

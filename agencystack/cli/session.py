@@ -1,0 +1,65 @@
+"""One CLI invocation's shared objects: global settings, plugins, the redactor and console output modes.
+
+Everything is created on first use, so a command pays only for what it touches (``--help`` loads no plugin).
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from agencystack.context import LifecycleContext
+    from agencystack.logging import Redactor
+    from agencystack.plugins import Plugins
+    from agencystack.settings import GlobalSettings
+
+
+class Session:
+    def __init__(self, json_output: bool = False, verbose: bool = False):
+        self.json_output = json_output
+        self.verbose = verbose
+        self._logging_ready = False
+
+    @cached_property
+    def redactor(self) -> Redactor:
+        from agencystack.logging import Redactor
+
+        return Redactor()
+
+    @cached_property
+    def base(self) -> GlobalSettings:
+        from agencystack.settings import GlobalSettings
+
+        return GlobalSettings.load()
+
+    @cached_property
+    def plugins(self) -> Plugins:
+        from agencystack.plugins import load
+
+        return load()
+
+    def start_logging(self) -> None:
+        if not self._logging_ready:
+            from agencystack.logging import configure
+
+            configure(self.base.log_dir, self.redactor, quiet=self.json_output, verbose=self.verbose)
+            self._logging_ready = True
+
+    def context(self, component: str, action: str, *, client: str | None = None,
+                flags: list[str] | None = None, domain: str | None = None) -> LifecycleContext:
+        """Validate input and build the context (nothing is written); then start logging."""
+        from agencystack import names
+        from agencystack.cli.progress import console_progress
+        from agencystack.context import LifecycleContext
+
+        context = LifecycleContext.open(
+            plugins=self.plugins, base=self.base, component=component, action=action, redactor=self.redactor,
+            client=client, flags=names.setting_pairs(flags), domain=domain,
+            progress=None if self.json_output else console_progress(),
+        )
+        self.start_logging()
+        return context
+
+    def redact(self, value: Any) -> Any:
+        return self.redactor.scrub(value) if "redactor" in self.__dict__ else value

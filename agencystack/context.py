@@ -1,0 +1,152 @@
+"""The context every targeted hook receives: who (client), what (component), its settings, paths and engine.
+
+Built by the CLI (or by a program driving agencystack) with :func:`LifecycleContext.open`; settings are loaded and
+validated there, before any lock, log line or file write, so bad input changes nothing.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from agencystack import names
+from agencystack.errors import UsageError
+from agencystack.state import ComponentDir
+
+if TYPE_CHECKING:
+    from agencystack.component import Component
+    from agencystack.engine import Deployment, Driver, Plan, Progress
+    from agencystack.logging import Redactor
+    from agencystack.plugins import Plugins
+    from agencystack.results import Outcome
+    from agencystack.settings import ComponentSettings, GlobalSettings, LoadedSettings
+    from agencystack.stack import Stack
+
+
+class LifecycleContext:
+    """One lifecycle call's view of the world. Plugin authors use the documented attributes and methods only.
+
+    Attributes: ``client``, ``component`` (its :class:`~agencystack.Component`), ``action``, ``base`` (global
+    settings), ``settings`` (the component's settings), ``dir`` (its :class:`~agencystack.state.ComponentDir`),
+    ``project`` (engine project name), ``log`` (a structlog logger bound to client/component/action),
+    ``progress`` (callable ``(service, message)``), ``engine`` (the driver, connected on first use).
+    """
+
+    def __init__(self, *, client: str, component: Component, action: str, base: GlobalSettings,
+                 plugins: Plugins, redactor: Redactor, loaded: LoadedSettings, progress: Progress,
+                 engine: Driver | None = None):
+        self.client = client
+        self.component = component
+        self.action = action
+        self.base = base
+        self.plugins = plugins
+        self.redactor = redactor
+        self.loaded = loaded
+        self.progress = progress
+        self.dir = ComponentDir(base.root, client, component.name)
+        self.project = names.project(client, component.name)
+        self._engine = engine
+        self.facts: dict[str, Any] = {}  # what the lifecycle wrapper records in the manifest after the action
+
+    @classmethod
+    def open(cls, *, plugins: Plugins, base: GlobalSettings, component: str, action: str, redactor: Redactor,
+             client: str | None = None, flags: dict[str, str] | None = None, domain: str | None = None,
+             progress: Progress | None = None, engine: Driver | None = None) -> LifecycleContext:
+        """Validate the request and load settings (generating missing secrets in memory only)."""
+        from agencystack import settings as settings_mod
+        from agencystack.engine import no_progress
+
+        client = names.client_id(client or base.client_id)
+        spec = plugins.component(names.component_name(component))
+        model = spec.settings_model()
+        flags = dict(flags or {})
+        if domain is not None:
+            if "domain" not in model.model_fields:
+                raise UsageError(f"component {spec.name!r} has no domain setting")
+            flags[model.env_key("domain")] = names.domain(domain)
+        env_file = ComponentDir(base.root, client, spec.name).env_file
+        loaded = settings_mod.load(model, base, env_file, flags)
+        redactor.add(*loaded.values.secret_values())
+        return cls(client=client, component=spec, action=action, base=base, plugins=plugins, redactor=redactor,
+                   loaded=loaded, progress=progress or no_progress, engine=engine)
+
+    # -- settings -----------------------------------------------------------------------------------------------
+    @property
+    def settings(self) -> ComponentSettings:
+        return self.loaded.values
+
+    def save_settings(self) -> list[str]:
+        """Write generated secrets and flags to the .env (once; later runs find them there). Returns changed keys."""
+        if self.loaded.to_save and self.dir.save_env(self.loaded.to_save):
+            return sorted(self.loaded.to_save)
+        return []
+
+    # -- logging ------------------------------------------------------------------------------------------------
+    @cached_property
+    def log(self) -> Any:
+        from agencystack.logging import get_logger
+
+        return get_logger(client=self.client, component=self.component.name, action=self.action)
+
+    # -- the stack ----------------------------------------------------------------------------------------------
+    def stack(self) -> Stack:
+        """The component's desired stack after integrations amended it, validated (cached per context)."""
+        if not hasattr(self, "_stack"):
+            from agencystack.stack import Stack
+
+            built = self.plugins.call("stack", self.component.name, context=self)
+            if not isinstance(built, Stack):
+                raise TypeError(f"the stack hook of {self.component.name!r} returned {type(built).__name__}")
+            self.plugins.modify_stack(self, built)
+            stack = Stack.model_validate(built.model_dump())
+            missing = sorted(stack.references() - set(self.env()))
+            if missing:
+                raise UsageError(f"{self.component.name} stack references unset setting(s): {', '.join(missing)}")
+            self._stack = stack
+        return self._stack
+
+    def env(self) -> dict[str, str]:
+        """What ``${KEY}`` references resolve to: the component's settings as KEY=value (secrets included)."""
+        return self.settings.env()
+
+    def deployment(self) -> Deployment:
+        from agencystack.engine import Deployment
+
+        return Deployment(project=self.project, client=self.client, component=self.component.name,
+                          stack=self.stack(), env=self.env(), directory=self.dir.path,
+                          version=self.component.version or "")
+
+    # -- engine -------------------------------------------------------------------------------------------------
+    @property
+    def engine(self) -> Driver:
+        if self._engine is None:
+            from agencystack.engine import connect
+
+            self._engine = connect(self.base.docker_host)
+            self._engine.ping()
+        return self._engine
+
+    def plan(self) -> Plan:
+        """What ``deploy`` would change (no side effects)."""
+        return self.engine.plan(self.deployment())
+
+    def deploy(self) -> Outcome:
+        """Save settings, render the compose file, apply the plan, record the manifest: the default install."""
+        from agencystack import compose
+        from agencystack.results import Outcome
+        from agencystack.state import atomic_write
+
+        deployment = self.deployment()
+        plan = self.engine.plan(deployment)
+        self.dir.ensure()
+        saved = self.save_settings()
+        atomic_write(self.dir.compose_file, compose.render(deployment))
+        if not plan.is_noop:
+            self.engine.apply(deployment, plan, self.progress)
+        self.facts.update(version=self.component.version, project=self.project,
+                          images={s.name: s.image for s in deployment.stack.services})
+        changes = plan.by_kind()
+        summary = (f"{self.component.name} for {self.client}: no changes" if plan.is_noop else
+                   f"{self.component.name} for {self.client}: " +
+                   ", ".join(f"{len(v)} {k}" for k, v in changes.items()))
+        return Outcome(summary=summary, changes=changes, details={"saved_settings": saved})

@@ -1,0 +1,88 @@
+"""The core's default lifecycle implementations (a core plugin, ``trylast``): they work from the component's stack.
+
+A component that implements only ``components`` and ``stack`` gets install, status, logs, restart, uninstall,
+backup and restore from here. A component's own implementation runs first; answering ``None`` falls through to these.
+"""
+
+from __future__ import annotations
+
+import shutil
+
+from agencystack.markers import hookimpl
+
+
+@hookimpl(trylast=True)
+def stack(context):
+    from agencystack.stack import Stack
+
+    return Stack()
+
+
+@hookimpl(trylast=True)
+def install(context):
+    return context.deploy()
+
+
+@hookimpl(trylast=True)
+def status(context):
+    from agencystack.results import ComponentStatus, ServiceStatus, State
+
+    running = {s.name: s for s in context.engine.status(context.project).get(context.project, [])}
+    if not running and not context.dir.exists:
+        return ComponentStatus(context.client, context.component.name, State.ABSENT, message="not installed")
+    services = []
+    for service in context.stack().services:
+        if service.name in running:
+            services.append(running.pop(service.name))
+        elif service.replicas == 0:
+            services.append(ServiceStatus(service.name, State.STOPPED, "scaled to 0"))
+        else:
+            services.append(ServiceStatus(service.name, State.FAILED, "missing: run install"))
+    services.extend(running.values())  # orphans still show
+    return ComponentStatus.from_services(context.client, context.component.name, services)
+
+
+@hookimpl(trylast=True)
+def logs(context, request):
+    return context.engine.logs(context.deployment(), request)
+
+
+@hookimpl(trylast=True)
+def restart(context, services):
+    from agencystack.errors import UsageError
+    from agencystack.results import Outcome
+
+    known = {s.name for s in context.stack().services}
+    unknown = sorted(set(services) - known)
+    if unknown:
+        raise UsageError(f"unknown service(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+    context.engine.restart(context.deployment(), tuple(services), context.progress)
+    return Outcome(summary=f"{context.component.name} for {context.client}: restarted "
+                           f"{', '.join(services) if services else 'all services'}")
+
+
+@hookimpl(trylast=True)
+def uninstall(context, purge):
+    from agencystack.results import Outcome
+
+    context.engine.remove(context.deployment(), purge=purge, progress=context.progress)
+    if purge and context.dir.exists:
+        shutil.rmtree(context.dir.path)
+        return Outcome(summary=f"{context.component.name} for {context.client}: removed with its volumes and "
+                               "settings")
+    return Outcome(summary=f"{context.component.name} for {context.client}: removed (volumes and settings kept; "
+                           "--purge deletes them)")
+
+
+@hookimpl(trylast=True)
+def backup(context, archive):
+    from agencystack.backup.parts import write_parts
+
+    return write_parts(context, archive)
+
+
+@hookimpl(trylast=True)
+def restore(context, archive):
+    from agencystack.backup.parts import restore_parts
+
+    return restore_parts(context, archive)

@@ -1,0 +1,188 @@
+"""Every hook of agencystack. Each function is empty: its docstring is the contract.
+
+Hooks are grouped by phase, in the order one command meets them:
+
+1. Discovery   -- ``components``
+2. Building    -- ``stack``, ``modify_stack``
+3. Lifecycle   -- ``install``, ``status``, ``logs``, ``restart``, ``backup``, ``restore``, ``uninstall``
+4. Integration -- ``sso_protect``, ``dashboard_entries``
+
+Two kinds of dispatch (see :mod:`agencystack.plugins`):
+
+* **Targeted** hooks (``stack`` and every lifecycle hook) reach only the plugin that registered the target
+  component, plus the core's wrappers (lock, log context, timing) and the core's default implementations. They are
+  ``firstresult``: the first non-``None`` answer wins, and the core's defaults run last (``trylast``), so a component
+  that answers ``None`` -- or does not implement the hook at all -- gets the default behaviour, which works from
+  the component's :class:`~agencystack.stack.Stack`.
+* **Broadcast** hooks (``components``, ``modify_stack``, ``dashboard_entries``) reach every plugin; ``sso_protect``
+  reaches every plugin but stops at the first identity provider that answers.
+
+Argument names are part of the contract: an implementation may accept any subset of them, by name.
+"""
+
+from __future__ import annotations
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("agencystack")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 1. Discovery
+# ---------------------------------------------------------------------------------------------------------------
+
+
+@hookspec
+def components():
+    """List the components this plugin provides.
+
+    Called once per command, on every plugin, while plugins load. Must be cheap and free of side effects: no engine,
+    no files, no network, no heavy imports (name the settings model by import path).
+
+    Returns: a list of :class:`agencystack.Component`. Names must be unique across all plugins; a clash makes the
+    later plugin broken.
+    """
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 2. Building the desired stack
+# ---------------------------------------------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def stack(context):
+    """Describe what should run for the target component: data, not engine calls.
+
+    Targeted, firstresult. ``context`` is an :class:`agencystack.LifecycleContext` whose ``settings`` are loaded and
+    whose generated secrets exist. Must be deterministic for the same settings (the plan diffs it against what
+    runs) and must reference secrets as ``${KEY}`` of the component's .env (:func:`agencystack.ref`), never inline
+    their values.
+
+    Returns: an :class:`agencystack.Stack`. Components that run no containers return an empty ``Stack()``.
+    """
+
+
+@hookspec
+def modify_stack(context, stack):
+    """Amend another component's stack before it is validated, planned and rendered.
+
+    Broadcast: called on every plugin, for every stack built. Integrations live here: the edge turns
+    ``stack.routes`` into Traefik labels and attaches the edge network; an identity provider adds its forward-auth
+    middleware to routes that ask for SSO. Change ``stack`` in place; return nothing. Must be deterministic and
+    idempotent (it runs on every plan, including ``agencystack plan``, which must not touch anything).
+    """
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 3. Lifecycle (targeted, firstresult; the core's defaults run last)
+# ---------------------------------------------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def install(context):
+    """Install or converge the target component for ``context.client``; re-running with nothing changed is a no-op.
+
+    Called by ``agencystack install`` with the (client, component) lock held. The core's default deploys
+    ``context.stack()`` through the engine (create/recreate/remove per service, dependency order, health-gated) and
+    records the manifest. A component that needs more (waiting for an HTTP health URL, creating a realm) implements
+    this hook, calls ``context.deploy()`` itself and adds its steps.
+
+    Returns: an :class:`agencystack.Outcome` (summary line, URL, changes), or ``None`` to fall through to the
+    default. Raise :class:`agencystack.ComponentError` with one line naming what broke.
+    """
+
+
+@hookspec(firstresult=True)
+def status(context):
+    """Report the target component's state for ``context.client``. Read-only; no lock is taken.
+
+    The core's default aggregates container states from the engine by priority
+    (failed > starting > stopped > running). A component may add probes (an HTTP health URL) on top.
+
+    Returns: an :class:`agencystack.ComponentStatus`.
+    """
+
+
+@hookspec(firstresult=True)
+def logs(context, request):
+    """Stream the target component's logs. Read-only; no lock is taken.
+
+    ``request`` is an :class:`agencystack.LogRequest` (services, tail, since, follow). The core's default streams
+    container logs, interleaved with a service prefix.
+
+    Returns: an iterator of :class:`agencystack.LogLine`, produced as lines arrive (never buffered whole).
+    """
+
+
+@hookspec(firstresult=True)
+def restart(context, services):
+    """Restart the target component's services, in dependency order, each gated on health.
+
+    ``services`` is a tuple of service names, empty for all. Called with the lock held.
+
+    Returns: an :class:`agencystack.Outcome`.
+    """
+
+
+@hookspec(firstresult=True)
+def backup(context, archive):
+    """Write the target component's data into ``archive`` (an :class:`agencystack.backup.ArchiveWriter`).
+
+    Called by ``agencystack backup`` with the lock held. The core's default writes every part the stack declares
+    in ``Stack.backups`` (database dumps streamed from the running service, volume archives, the .env). The data
+    must be consistent while the application writes: use the database's own dump, never copied data files.
+
+    Returns: an :class:`agencystack.Outcome`.
+    """
+
+
+@hookspec(firstresult=True)
+def restore(context, archive):
+    """Restore the target component from ``archive`` (an :class:`agencystack.backup.ArchiveReader`).
+
+    Called by ``agencystack restore`` with the lock held, only after the whole archive has been verified. The
+    core's default stops the stack, restores every declared part, starts it and waits for health.
+
+    Returns: an :class:`agencystack.Outcome`.
+    """
+
+
+@hookspec(firstresult=True)
+def uninstall(context, purge):
+    """Remove the target component's containers and networks for ``context.client``.
+
+    Volumes and the client directory (.env with its secrets) are kept unless ``purge`` is true (the CLI asks first,
+    or needs ``--yes``). Called with the lock held. Other clients are never touched.
+
+    Returns: an :class:`agencystack.Outcome`.
+    """
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 4. Integrations (named contracts between components)
+# ---------------------------------------------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def sso_protect(context, application):
+    """Provide single sign-on for ``application`` (an :class:`agencystack.SsoApplication`).
+
+    Implemented by identity-provider components (Keycloak). Called while another component's stack is modified, when
+    one of its routes asks for SSO. Must be idempotent: create the OIDC client the first time, converge it
+    afterwards, never rotate an existing client secret.
+
+    Returns: an :class:`agencystack.SsoGrant` (issuer URL, client id, the .env key holding the client secret, the
+    forward-auth address), or ``None`` when this plugin is not an identity provider or none is installed for the
+    client.
+    """
+
+
+@hookspec
+def dashboard_entries(context):
+    """Describe what the agency dashboard shows for each of this plugin's components installed for the client.
+
+    Broadcast. ``context`` is the dashboard's context (client and settings). Read-only and cheap: no engine calls
+    on the request path.
+
+    Returns: a list of :class:`agencystack.DashboardEntry` (may be empty).
+    """

@@ -1,0 +1,166 @@
+"""The plugin host: one PluginManager, components discovered through entry points, and a typed way to call hooks.
+
+* Entry point group ``agencystack.components``: each entry point names a module (or object) holding hook
+  implementations marked with :data:`agencystack.hookimpl`. Each is loaded on its own; one that fails to import,
+  implements a hook that does not exist (a misspelling), or whose ``components`` hook fails is recorded as
+  *broken* with its error and skipped -- other commands, ``--help`` included, keep working.
+* ``AGENCYSTACK_PLUGINS=name1,name2`` limits which entry points load (empty: none). The core's own plugins
+  (defaults, lifecycle wrappers, the edge) always load: they are registered through the same hooks.
+* Core code calls hooks only through :class:`Plugins`, never through ``pm.hook`` directly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from importlib import import_module
+from importlib.metadata import entry_points
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+from agencystack import hookspecs
+from agencystack.component import Component
+from agencystack.errors import UsageError
+from agencystack.names import COMPONENT_NAME
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+ENTRY_POINT_GROUP = "agencystack.components"
+PLUGINS_ENV = "AGENCYSTACK_PLUGINS"
+CORE_PLUGINS = ("agencystack.lifecycle", "agencystack.defaults")
+
+
+@dataclass
+class PluginRecord:
+    """One plugin as ``components list`` shows it."""
+
+    name: str
+    distribution: str
+    version: str
+    ok: bool = True
+    error: str = ""
+    components: list[Component] = field(default_factory=list)
+    core: bool = False
+
+
+class Plugins:
+    """The loaded plugins and typed calls into their hooks."""
+
+    def __init__(self, pm: pluggy.PluginManager, records: list[PluginRecord], owners: dict[str, object]):
+        self._pm = pm
+        self.records = records
+        self._owners = owners  # component name -> the plugin object that provides it
+        self._core = [pm.get_plugin(name) for name in CORE_PLUGINS if pm.get_plugin(name) is not None]
+
+    # -- discovery ----------------------------------------------------------------------------------------------
+    @property
+    def components(self) -> dict[str, Component]:
+        return {c.name: c for r in self.records if r.ok for c in r.components}
+
+    @property
+    def broken(self) -> list[PluginRecord]:
+        return [r for r in self.records if not r.ok]
+
+    def component(self, name: str) -> Component:
+        """The component called ``name``, or a UsageError listing the known ones (and any broken plugin)."""
+        known = self.components
+        if name in known:
+            return known[name]
+        hint = f"known: {', '.join(sorted(known)) or 'none'}"
+        if self.broken:
+            hint += f"; broken plugins: {', '.join(r.name for r in self.broken)} (see 'agencystack components list')"
+        raise UsageError(f"unknown component {name!r} ({hint})")
+
+    # -- targeted calls -----------------------------------------------------------------------------------------
+    def call(self, hook: str, component: str, **kwargs: Any) -> Any:
+        """Call a targeted hook: only the plugin owning ``component`` plus the core's wrappers and defaults."""
+        keep = [self._owners[component], *self._core]
+        others = [p for p in self._pm.get_plugins() if all(p is not k for k in keep)]
+        return self._pm.subset_hook_caller(hook, remove_plugins=others)(**kwargs)
+
+    # -- broadcast calls ----------------------------------------------------------------------------------------
+    def modify_stack(self, context: Any, stack: Any) -> None:
+        self._pm.hook.modify_stack(context=context, stack=stack)
+
+    def sso_protect(self, context: Any, application: Any) -> Any:
+        return self._pm.hook.sso_protect(context=context, application=application)
+
+    def dashboard_entries(self, context: Any) -> list[Any]:
+        return [entry for answer in self._pm.hook.dashboard_entries(context=context) for entry in answer]
+
+
+def load(only: Iterable[str] | None = None) -> Plugins:
+    """Build the PluginManager: core plugins first, then every entry point (filtered by AGENCYSTACK_PLUGINS)."""
+    pm = pluggy.PluginManager("agencystack")
+    pm.add_hookspecs(hookspecs)
+    records: list[PluginRecord] = []
+    owners: dict[str, object] = {}
+
+    for module_name in CORE_PLUGINS:
+        record = PluginRecord(name=module_name, distribution="agencystack", version=_core_version(), core=True)
+        _register(pm, record, owners, lambda m=module_name: import_module(m))
+        records.append(record)
+
+    if only is None and PLUGINS_ENV in os.environ:
+        only = [n.strip() for n in os.environ[PLUGINS_ENV].split(",") if n.strip()]
+    allowed = set(only) if only is not None else None
+    for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+        if allowed is not None and ep.name not in allowed:
+            continue
+        dist = getattr(ep, "dist", None)
+        record = PluginRecord(
+            name=ep.name,
+            distribution=dist.name if dist else "?",
+            version=dist.version if dist else "?",
+        )
+        _register(pm, record, owners, ep.load)
+        records.append(record)
+    return Plugins(pm, records, owners)
+
+
+def _register(pm: pluggy.PluginManager, record: PluginRecord, owners: dict[str, object], loader) -> None:
+    """Load and register one plugin; on any failure mark it broken and leave the manager as it was."""
+    try:
+        plugin = loader()
+    except Exception as exc:  # a plugin that fails to import is reported, never fatal
+        record.ok, record.error = False, _describe(exc)
+        return
+    try:
+        pm.register(plugin, name=record.name)
+    except Exception as exc:  # pluggy validates argument names against the specs here
+        record.ok, record.error = False, _describe(exc)
+        return
+    try:
+        unknown = sorted(c.name for c in pm.get_hookcallers(plugin) or [] if not c.has_spec())
+        if unknown:
+            raise UsageError(f"implements unknown hook(s) {', '.join(unknown)} (misspelled?)")
+        caller = pm.subset_hook_caller("components", remove_plugins=[p for p in pm.get_plugins() if p is not plugin])
+        found = [c for answer in caller() for c in answer]
+        for component in found:
+            if not isinstance(component, Component) or not COMPONENT_NAME.fullmatch(component.name):
+                raise UsageError(f"components hook returned an invalid component {component!r}")
+            if component.name in owners:
+                raise UsageError(f"component {component.name!r} is already provided by another plugin")
+    except Exception as exc:
+        pm.unregister(plugin)
+        record.ok, record.error = False, _describe(exc)
+        return
+    for component in found:
+        if component.version is None:
+            component = dataclasses.replace(component, version=record.version)
+        record.components.append(component)
+        owners[component.name] = plugin
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _core_version() -> str:
+    from agencystack import __version__
+
+    return __version__

@@ -1,0 +1,193 @@
+"""Settings: the global ones and a base class for each component's, loaded in layers.
+
+Layers, highest first (Tutor's model, built on pydantic-settings' own sources):
+
+1. flags      -- ``--set KEY=VALUE`` and ``--domain`` on the command line
+2. environment -- ``POSTHOG_PORT=...`` in the process environment (keys carry the component's prefix)
+3. the client's component .env -- ``<root>/clients/<client>/<component>/.env``
+4. defaults   -- field defaults, and defaults derived from global settings (``posthog.<DOMAIN>``)
+
+Defaults are never written to disk. Fields marked ``Annotated[SecretStr | None, generate(...)]`` are secrets: when
+no layer has a value, one is generated and saved to the .env (0600) once; afterwards the saved value is kept forever,
+unless rotated explicitly. Flags given to ``install`` are saved too (the operator's choices stick across re-runs).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets as _random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, ClassVar
+
+from pydantic import AfterValidator, AliasChoices, Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, DotEnvSettingsSource, EnvSettingsSource, SettingsConfigDict
+
+from agencystack import names
+from agencystack.errors import UsageError
+
+Domain = Annotated[str, AfterValidator(names.domain)]
+PortNumber = Annotated[int, Field(ge=1, le=65535)]
+
+
+@dataclass(frozen=True)
+class generate:  # noqa: N801 - used as an annotation marker: Annotated[SecretStr | None, generate(hex_token, 48)]
+    """Marks a settings field as a secret generated once by ``factory(*args)``."""
+
+    factory: Callable[..., str]
+    args: tuple[Any, ...] = ()
+
+    def __init__(self, factory: Callable[..., str], *args: Any):
+        object.__setattr__(self, "factory", factory)
+        object.__setattr__(self, "args", args)
+
+    def __call__(self) -> str:
+        return self.factory(*self.args)
+
+
+def hex_token(nbytes: int = 32) -> str:
+    """Hex of ``nbytes`` random bytes."""
+    return _random.token_hex(nbytes)
+
+
+def urlsafe_token(nchars: int = 32) -> str:
+    """Exactly ``nchars`` characters of ``[A-Za-z0-9_-]``."""
+    return _random.token_urlsafe(nchars)[:nchars]
+
+
+def generated_secret(factory: Callable[..., str] = hex_token, *args: Any) -> Any:
+    """Shorthand: ``x: generated_secret(hex_token, 48) = None`` declares a generated secret field."""
+    return Annotated[SecretStr | None, generate(factory, *args)]
+
+
+class GlobalSettings(BaseSettings):
+    """Host-wide settings, from the environment (no file): where state and logs live, which engine, base domain."""
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    root: Path = Field(Path("/opt/agency_stack"), validation_alias=AliasChoices("AGENCYSTACK_ROOT", "root"))
+    log_dir: Path = Field(Path("/var/log/agency_stack"), validation_alias=AliasChoices("AGENCYSTACK_LOG_DIR", "log_dir"))
+    docker_host: str = Field("unix:///var/run/docker.sock", validation_alias=AliasChoices("DOCKER_HOST", "docker_host"))
+    domain: Domain = Field("localhost", validation_alias=AliasChoices("DOMAIN", "AGENCYSTACK_DOMAIN", "domain"))
+    client_id: Annotated[str, AfterValidator(names.client_id)] = Field(
+        "default", validation_alias=AliasChoices("CLIENT_ID", "AGENCYSTACK_CLIENT_ID", "client_id")
+    )
+    lock_timeout: float = Field(30.0, ge=0, validation_alias=AliasChoices("AGENCYSTACK_LOCK_TIMEOUT", "lock_timeout"))
+
+    @classmethod
+    def load(cls, **overrides: Any) -> GlobalSettings:
+        try:
+            return cls(**{k: v for k, v in overrides.items() if v is not None})
+        except ValidationError as exc:
+            raise UsageError(f"invalid global setting: {_first_error(exc)}") from None
+
+
+class ComponentSettings(BaseSettings):
+    """Base class of a component's settings. Subclasses set ``model_config = SettingsConfigDict(env_prefix="X_")``.
+
+    Field ``port`` is read from ``X_PORT`` in the environment and saved as ``X_PORT`` in the .env.
+    """
+
+    model_config = SettingsConfigDict(extra="forbid", validate_default=True)
+
+    @classmethod
+    def derived_defaults(cls, base: GlobalSettings) -> dict[str, Any]:
+        """Defaults computed from global settings (e.g. ``{"domain": f"posthog.{base.domain}"}``). Never saved."""
+        return {}
+
+    # -- introspection used by the loader, the redactor and ``plan`` -----------------------------------------------
+    @classmethod
+    def prefix(cls) -> str:
+        return (cls.model_config.get("env_prefix") or "").upper()
+
+    @classmethod
+    def env_key(cls, field_name: str) -> str:
+        return f"{cls.prefix()}{field_name.upper()}"
+
+    @classmethod
+    def generated_fields(cls) -> dict[str, generate]:
+        return {name: marker for name, info in cls.model_fields.items()
+                for marker in info.metadata if isinstance(marker, generate)}
+
+    @classmethod
+    def field_for(cls, key: str) -> str:
+        """Map a key as a user types it (``POSTHOG_PORT``, ``port``, ``PORT``) to the field name."""
+        lowered = key.lower()
+        prefix = cls.prefix().lower()
+        for candidate in (lowered, lowered.removeprefix(prefix) if prefix else lowered):
+            if candidate in cls.model_fields:
+                return candidate
+        known = ", ".join(cls.env_key(n) for n in cls.model_fields) or "none"
+        raise UsageError(f"unknown setting {key!r} (known: {known})")
+
+    def env(self) -> dict[str, str]:
+        """Every setting as ``KEY=value`` strings (secrets revealed): what ``${KEY}`` references resolve against."""
+        values = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            values[self.env_key(name)] = value if isinstance(value, str) else str(value)
+        return values
+
+    def secret_values(self) -> list[str]:
+        return [v.get_secret_value() for v in (getattr(self, n) for n in type(self).model_fields)
+                if isinstance(v, SecretStr) and v.get_secret_value()]
+
+
+@dataclass
+class LoadedSettings:
+    """A component's settings with where each value came from and what install must save."""
+
+    values: ComponentSettings
+    sources: dict[str, str] = field(default_factory=dict)  # field -> "flag" | "environment" | "file" | "default"
+    to_save: dict[str, str] = field(default_factory=dict)  # .env key -> value (generated secrets and flags)
+    generated: list[str] = field(default_factory=list)  # .env keys generated in this load
+
+
+def load(model: type[ComponentSettings], base: GlobalSettings, env_file: Path,
+         flags: dict[str, str] | None = None) -> LoadedSettings:
+    """Resolve ``model`` from the four layers and generate missing secrets (in memory; the caller saves)."""
+    flag_values = {model.field_for(k): v for k, v in (flags or {}).items()}
+    file_values = DotEnvSettingsSource(model, env_file=env_file)() if env_file.is_file() else {}
+    env_values = EnvSettingsSource(model)()
+    layers = [("default", model.derived_defaults(base)), ("file", file_values),
+              ("environment", env_values), ("flag", flag_values)]
+    merged: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for layer, values in layers:
+        for key, value in values.items():
+            merged[key], sources[key] = value, layer
+    generated = []
+    for name, marker in model.generated_fields().items():
+        if merged.get(name) in (None, ""):
+            merged[name], sources[name] = marker(), "generated"
+            generated.append(model.env_key(name))
+    try:
+        instance = model.model_validate(merged)
+    except ValidationError as exc:
+        raise UsageError(f"invalid setting {_first_error(exc, model)}") from None
+    to_save = {model.env_key(n): _as_text(merged[n]) for n, src in sources.items() if src in ("flag", "generated")}
+    for name in sources:
+        sources.setdefault(name, "default")
+    for name in model.model_fields:
+        sources.setdefault(name, "default")
+    return LoadedSettings(instance, sources, to_save, generated)
+
+
+def _as_text(value: Any) -> str:
+    return value.get_secret_value() if isinstance(value, SecretStr) else str(value)
+
+
+def _first_error(exc: ValidationError, model: type[ComponentSettings] | None = None) -> str:
+    err = exc.errors()[0]
+    loc = ".".join(str(p) for p in err["loc"]) or "value"
+    key = model.env_key(loc) if model and loc in model.model_fields else loc
+    return f"{key}: {err['msg']}"
+
+
+def running_as_root() -> bool:
+    return hasattr(os, "geteuid") and os.geteuid() == 0

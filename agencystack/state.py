@@ -1,0 +1,197 @@
+"""Per-client state on disk: directories, atomic writes, the .env, the install manifest and the lifecycle lock.
+
+Layout (root defaults to /opt/agency_stack)::
+
+    <root>/clients/<client>/<component>/     0700: holds secrets
+        .env              0600  the component's saved settings and generated secrets (the single source)
+        compose.yaml      0600  the rendered deployment, readable by ``docker compose -p <project>``
+        manifest.json     0600  versions, images, timestamps and outcome of each action
+        backups/          0700  default destination of backup archives
+    <root>/locks/<client>_<component>.lock (+ .holder: who holds it)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from agencystack.errors import LockTimeout, UsageError
+
+SECRET_DIR_MODE = 0o700
+SECRET_FILE_MODE = 0o600
+MANIFEST_HISTORY = 20
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def ensure_dir(path: Path, mode: int = SECRET_DIR_MODE) -> Path:
+    """Create ``path`` (and parents) and set its mode; parents get 0755 unless they exist."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        os.chmod(path, mode)
+    except PermissionError:
+        raise UsageError(f"cannot write {path}: run as root or point AGENCYSTACK_ROOT/AGENCYSTACK_LOG_DIR "
+                         "at a writable directory") from None
+    return path
+
+
+def atomic_write(path: Path, data: bytes | str, mode: int = SECRET_FILE_MODE) -> None:
+    """Write ``data`` to ``path`` so readers see the old or the new file, never a part: temp, fsync, rename."""
+    payload = data.encode() if isinstance(data, str) else data
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(payload)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    fsync_dir(path.parent)
+
+
+def fsync_dir(path: Path) -> None:
+    dir_fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def _env_line(key: str, value: str) -> str:
+    if value == "" or any(c in value for c in " \t\"'#$\\\n`"):
+        escaped = value.replace("\\", "\\\\").replace("'", "\\'")
+        return f"{key}='{escaped}'"
+    return f"{key}={value}"
+
+
+class ComponentDir:
+    """The directory of one (client, component)."""
+
+    def __init__(self, root: Path, client: str, component: str):
+        self.root, self.client, self.component = root, client, component
+        self.path = root / "clients" / client / component
+
+    env_file = property(lambda self: self.path / ".env")
+    compose_file = property(lambda self: self.path / "compose.yaml")
+    manifest_file = property(lambda self: self.path / "manifest.json")
+    backups = property(lambda self: self.path / "backups")
+
+    @property
+    def exists(self) -> bool:
+        return self.path.is_dir()
+
+    def ensure(self) -> Path:
+        ensure_dir(self.path.parent)
+        return ensure_dir(self.path)
+
+    # -- .env ---------------------------------------------------------------------------------------------------
+    def read_env(self) -> dict[str, str]:
+        from dotenv import dotenv_values
+
+        if not self.env_file.is_file():
+            return {}
+        return {k: v or "" for k, v in dotenv_values(self.env_file).items()}
+
+    def save_env(self, updates: Mapping[str, str]) -> bool:
+        """Merge ``updates`` into the .env, keeping every other line; True if the file changed."""
+        current = self.read_env()
+        if all(current.get(k) == v for k, v in updates.items()):
+            return False
+        self.ensure()
+        lines = self.env_file.read_text().splitlines() if self.env_file.is_file() else [
+            f"# {self.component} settings for client {self.client}, managed by agencystack.",
+            "# Generated secrets are kept forever: changing them can make existing data unreadable.",
+        ]
+        pending = dict(updates)
+        out = []
+        for line in lines:
+            key = line.split("=", 1)[0].strip() if "=" in line and not line.lstrip().startswith("#") else None
+            if key in pending:
+                out.append(_env_line(key, pending.pop(key)))
+            else:
+                out.append(line)
+        out.extend(_env_line(k, v) for k, v in pending.items())
+        atomic_write(self.env_file, "\n".join(out) + "\n")
+        return True
+
+    # -- manifest -----------------------------------------------------------------------------------------------
+    def read_manifest(self) -> dict[str, Any]:
+        try:
+            return json.loads(self.manifest_file.read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            return {}
+
+    def record(self, action: str, outcome: str, **facts: Any) -> dict[str, Any]:
+        """Update the manifest with one action's facts (versions, images, outcome); keeps a short history."""
+        self.ensure()
+        manifest = self.read_manifest()
+        stamp = now()
+        manifest.setdefault("client", self.client)
+        manifest.setdefault("component", self.component)
+        manifest.setdefault("created_at", stamp)
+        manifest.update({k: v for k, v in facts.items() if v is not None})
+        manifest["updated_at"] = stamp
+        manifest["last_action"] = {"action": action, "outcome": outcome, "at": stamp}
+        history = manifest.setdefault("history", [])
+        history.append({"action": action, "outcome": outcome, "at": stamp})
+        del history[:-MANIFEST_HISTORY]
+        atomic_write(self.manifest_file, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+        return manifest
+
+
+@contextlib.contextmanager
+def lifecycle_lock(root: Path, client: str, component: str, action: str, timeout: float) -> Iterator[None]:
+    """Hold the (client, component) lock; after ``timeout`` seconds raise LockTimeout naming the holder."""
+    from filelock import FileLock, Timeout
+
+    locks = ensure_dir(root / "locks", 0o755)
+    path = locks / f"{client}_{component}.lock"
+    holder = path.with_suffix(".holder")
+    lock = FileLock(str(path), mode=0o600)
+    try:
+        lock.acquire(timeout=timeout)
+    except Timeout:
+        raise LockTimeout(f"{component} for client {client} is busy: {_describe_holder(holder)}; "
+                          f"waited {timeout:g}s (AGENCYSTACK_LOCK_TIMEOUT)") from None
+    try:
+        info = {"pid": os.getpid(), "host": socket.gethostname(), "action": action,
+                "command": " ".join(["agencystack", *sys.argv[1:3]]), "since": now(), "t": time.time()}
+        atomic_write(holder, json.dumps(info))
+        yield
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            holder.unlink()
+        lock.release()
+
+
+def _describe_holder(holder: Path) -> str:
+    try:
+        info = json.loads(holder.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return "held by another process"
+    return f"held by pid {info.get('pid')} ({info.get('action')}) on {info.get('host')} since {info.get('since')}"
+
+
+def installed(root: Path) -> Iterator[tuple[str, str]]:
+    """Every (client, component) with a directory under ``root``."""
+    clients = root / "clients"
+    if not clients.is_dir():
+        return
+    for client_dir in sorted(p for p in clients.iterdir() if p.is_dir()):
+        for comp_dir in sorted(p for p in client_dir.iterdir() if p.is_dir()):
+            yield client_dir.name, comp_dir.name

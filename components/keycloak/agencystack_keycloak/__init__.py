@@ -1,0 +1,1 @@
+"""Keycloak for AgencyStack: a component plugin written against agencystack's public API only."""

@@ -1,0 +1,46 @@
+"""Keycloak's stack: Keycloak in production mode behind the edge, with its own Postgres."""
+
+from __future__ import annotations
+
+from agencystack import HealthCheck, Mount, Route, Service, Stack, Volume, ref
+from agencystack.stack import PostgresDump, EnvFile
+
+
+def build(settings, client: str) -> Stack:
+    db = Service(
+        name="db",
+        image=settings.postgres_image,
+        environment={"POSTGRES_USER": "keycloak", "POSTGRES_DB": "keycloak",
+                     "POSTGRES_PASSWORD": ref("KEYCLOAK_DB_PASSWORD")},
+        volumes=[Mount(source="postgres-data", target="/var/lib/postgresql/data")],
+        healthcheck=HealthCheck(test=["CMD-SHELL", "pg_isready -U keycloak -d keycloak"]),
+    )
+    keycloak = Service(
+        name="keycloak",
+        image=settings.image,
+        command=["start"],
+        environment={
+            "KC_DB": "postgres",
+            "KC_DB_URL": "jdbc:postgresql://db:5432/keycloak",
+            "KC_DB_USERNAME": "keycloak",
+            "KC_DB_PASSWORD": ref("KEYCLOAK_DB_PASSWORD"),
+            "KC_HOSTNAME": f"https://{settings.domain}",
+            "KC_HTTP_ENABLED": "true",
+            "KC_PROXY_HEADERS": "xforwarded",
+            "KC_HEALTH_ENABLED": "true",
+            "KC_BOOTSTRAP_ADMIN_USERNAME": settings.admin_user,
+            "KC_BOOTSTRAP_ADMIN_PASSWORD": ref("KEYCLOAK_ADMIN_PASSWORD"),
+        },
+        depends_on={"db": "healthy"},
+        healthcheck=HealthCheck(
+            test=["CMD-SHELL", "exec 3<>/dev/tcp/127.0.0.1/9000 && printf 'GET /health/ready HTTP/1.0\\r\\n\\r\\n' >&3"
+                  " && grep -q UP <&3"],
+            interval=10, retries=30, start_period=30),
+    )
+    return Stack(
+        services=[db, keycloak],
+        volumes=[Volume(name="postgres-data")],
+        routes=[Route(name="keycloak", service="keycloak", port=8080, host=settings.domain, public=True)],
+        backups=[PostgresDump(name="postgres", service="db", user="keycloak", database="keycloak",
+                              password_key="KEYCLOAK_DB_PASSWORD"), EnvFile()],
+    )

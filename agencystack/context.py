@@ -56,7 +56,7 @@ class LifecycleContext:
         from agencystack import settings as settings_mod
         from agencystack.engine import no_progress
 
-        client = names.client_id(client or base.client_id)
+        client = names.client_id(base.client_id if client is None else client)
         spec = plugins.component(names.component_name(component))
         model = spec.settings_model()
         flags = dict(flags or {})

@@ -38,7 +38,7 @@ def _wrapper(action: str):
             if locked:
                 stack.enter_context(lifecycle_lock(context.base.root, context.client, context.component.name,
                                                    action, context.base.lock_timeout))
-            log = context.log.bind(action=action)
+            log = context.log.bind(action=action, console=False)  # the CLI prints the outcome itself
             started = time.monotonic()
             log.debug(f"{action} started")
             try:

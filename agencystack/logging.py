@@ -62,7 +62,7 @@ class ComponentFileSink:
             from agencystack.state import ensure_dir
 
             ensure_dir(self.dir, 0o750)
-            record = {"level": method, **event_dict}
+            record = {"level": method, **{k: v for k, v in event_dict.items() if k != "console"}}
             line = json.dumps(record, default=str, sort_keys=False) + "\n"
             fd = os.open(self.dir / f"{component}.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)
             try:
@@ -105,8 +105,8 @@ class _ConsoleFilter:
     def __call__(self, logger: Any, method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
         import structlog
 
-        if self._LEVELS.get(method, 20) < self.level:
-            raise structlog.DropEvent
+        if event_dict.pop("console", True) is False or self._LEVELS.get(method, 20) < self.level:
+            raise structlog.DropEvent  # file-only events (the CLI prints outcomes and errors itself)
         event_dict.pop("ts", None)
         for key in ("client", "component", "action"):
             event_dict.pop(key, None)

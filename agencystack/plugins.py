@@ -74,6 +74,13 @@ class Plugins:
             hint += f"; broken plugins: {', '.join(r.name for r in self.broken)} (see 'agencystack components list')"
         raise UsageError(f"unknown component {name!r} ({hint})")
 
+    def register(self, plugin: object, name: str, distribution: str = "(in-process)") -> PluginRecord:
+        """Register a plugin object directly (programs embedding agencystack, tests), with the same checks."""
+        record = PluginRecord(name=name, distribution=distribution, version="")
+        _register(self._pm, record, self._owners, lambda: plugin)
+        self.records.append(record)
+        return record
+
     # -- targeted calls -----------------------------------------------------------------------------------------
     def call(self, hook: str, component: str, **kwargs: Any) -> Any:
         """Call a targeted hook: only the plugin owning ``component`` plus the core's wrappers and defaults."""
@@ -156,7 +163,7 @@ def _register(pm: pluggy.PluginManager, record: PluginRecord, owners: dict[str, 
 
 
 def _describe(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    text = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 

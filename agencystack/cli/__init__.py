@@ -49,28 +49,36 @@ backup.register(app)
 
 def main(argv: list[str] | None = None) -> int:
     """Console-script entry point: run the app, map failures to one line and an exit code."""
-    import click
+    from typer.exceptions import TyperException
 
     from agencystack.errors import AgencyStackError
 
     session = Session()
     try:
-        typer.main.get_command(app).main(args=argv, prog_name="agencystack", standalone_mode=False, obj=session)
+        code = typer.main.get_command(app).main(args=argv, prog_name="agencystack", standalone_mode=False,
+                                                obj=session)
     except AgencyStackError as exc:
         return _fail(session, str(exc), exc.exit_code)
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         return exc.exit_code
-    except (click.exceptions.Abort, KeyboardInterrupt):
+    except (typer.Abort, KeyboardInterrupt):
         return _fail(session, "interrupted", 130)
-    except click.UsageError as exc:
-        where = exc.ctx.command_path.removeprefix("agencystack").strip() if exc.ctx else ""
-        hint = f"see 'agencystack {where + ' ' if where else ''}--help'"
-        return _fail(session, f"{exc.format_message()} ({hint})".replace("\n", " "), 2)
-    except click.ClickException as exc:
-        return _fail(session, exc.format_message(), exc.exit_code)
+    except TyperException as exc:  # click's usage errors, as vendored by typer
+        ctx = getattr(exc, "ctx", None)
+        where = ctx.command_path.removeprefix("agencystack").strip() if ctx else ""
+        hint = f" (see 'agencystack {where + ' ' if where else ''}--help')" if ctx is not None else ""
+        message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+        return _fail(session, " ".join(f"{message}{hint}".split()), getattr(exc, "exit_code", 2) or 2)
     except BrokenPipeError:
         return 0
-    return 0
+    except Exception as exc:  # a bug (ours or a plugin's): one redacted line, the traceback only with -v
+        if session.verbose:
+            import traceback
+
+            sys.stderr.write(session.redact("".join(traceback.format_exception(exc))))
+        hint = "" if session.verbose else " (run with -v for the traceback)"
+        return _fail(session, f"unexpected {type(exc).__name__}: {exc}{hint}", 1)
+    return code if isinstance(code, int) else 0  # a typer.Exit raised in a command comes back as its code
 
 
 def _fail(session: Session, message: str, code: int) -> int:

@@ -1,0 +1,79 @@
+"""Bad input: exit code 2, one line on stderr, no traceback, nothing written. Engine unreachable: its own code."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+BAD = [
+    (["install", "hello", "--client-id", "../etc"], "invalid client id"),
+    (["install", "hello", "--client-id", "a/b"], "invalid client id"),
+    (["install", "hello", "--client-id", ".."], "invalid client id"),
+    (["install", "hello", "--client-id", "Acme"], "invalid client id"),
+    (["install", "hello", "--client-id", "ac me"], "invalid client id"),
+    (["install", "hello", "--client-id", ""], "invalid client id"),
+    (["install", "hello", "--client-id", "a" * 33], "invalid client id"),
+    (["install", "posthog", "--domain", "http://x.com"], "invalid domain"),
+    (["install", "posthog", "--domain", "bad_domain..com"], "invalid domain"),
+    (["install", "posthog", "--set", "POSTHOG_PORT=0"], "POSTHOG_PORT"),
+    (["install", "posthog", "--set", "POSTHOG_PORT=70000"], "POSTHOG_PORT"),
+    (["install", "hello", "--set", "HELLO_PORT=eighty"], "HELLO_PORT"),
+    (["install", "hello", "--set", "novalue"], "malformed --set"),
+    (["install", "hello", "--set", "=x"], "malformed --set"),
+    (["install", "hello", "--set", "HELLO_NOPE=1"], "unknown setting"),
+    (["install", "nope"], "unknown component 'nope'"),
+    (["install", "hello", "--domain", "x.com"], "has no domain setting"),
+    (["install"], "Missing argument"),
+    (["instal", "hello"], "No such command"),
+    (["status"], "name a component"),
+]
+
+
+@pytest.mark.parametrize(("argv", "message"), BAD, ids=[" ".join(a) for a, _ in BAD])
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(with_plugins, agencystack_run, agencystack_env,
+                                                         argv, message):
+    result = agencystack_run(*argv)
+    assert result.exit_code == 2, result.output
+    assert result.stdout == ""
+    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1, result.stderr
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not agencystack_env.exists(), "bad input must not write anything"
+    assert not (agencystack_env.parent / "log").exists()
+
+
+def test_bad_input_through_the_console_script(with_plugins, agencystack_env):
+    run = subprocess.run(["agencystack", "install", "hello", "--client-id", "../x"], capture_output=True, text=True)
+    assert run.returncode == 2
+    assert run.stderr.startswith("error: invalid client id") and run.stderr.count("\n") == 1
+    assert not agencystack_env.exists()
+
+
+def test_engine_unreachable_has_its_own_exit_code_and_names_the_address(agencystack_run, monkeypatch, tmp_path):
+    address = f"unix://{tmp_path}/no-engine.sock"
+    monkeypatch.setenv("DOCKER_HOST", address)
+    result = agencystack_run("install", "posthog")
+    assert result.exit_code == 3, result.output
+    assert result.stderr.count("\n") == 1 and address in result.stderr
+
+
+def test_invalid_global_setting_is_bad_input(agencystack_run, monkeypatch):
+    monkeypatch.setenv("DOMAIN", "not a domain")
+    result = agencystack_run("plan", "posthog")
+    assert result.exit_code == 2 and "DOMAIN" in result.stderr.upper()
+
+
+def test_version_and_help(agencystack_run):
+    assert agencystack_run("--version").stdout.startswith("agencystack ")
+    result = agencystack_run("--help")
+    assert result.exit_code == 0
+    for command in ("install", "status", "logs", "restart", "uninstall", "plan", "doctor", "components", "backup"):
+        assert command in result.stdout
+
+
+def test_shell_completion_is_offered(agencystack_run):
+    assert "--install-completion" in agencystack_run("--help").stdout
+    run = subprocess.run(["agencystack", "--show-completion", "bash"], capture_output=True, text=True,
+                         env={"PATH": subprocess.os.environ["PATH"], "SHELL": "/bin/bash", "HOME": "/tmp"})
+    assert run.returncode == 0 and "complete" in run.stdout

@@ -1,0 +1,58 @@
+"""Logs: one JSON line per action in the component's log; no secret value anywhere a user or a log can see it."""
+
+from __future__ import annotations
+
+import json
+
+
+def secret_values(root):
+    values = []
+    for env in root.glob("clients/*/*/.env"):
+        for line in env.read_text().splitlines():
+            key, _, value = line.partition("=")
+            if key.endswith(("TOKEN", "SECRET", "PASSWORD")) and value:
+                values.append(value)
+    return values
+
+
+def test_each_action_appends_a_json_line_with_client_component_action_duration_outcome(
+        with_plugins, agencystack_run, agencystack_env):
+    assert agencystack_run("install", "hello", "-c", "acme").exit_code == 0
+    assert agencystack_run("restart", "hello", "-c", "acme").exit_code == 0
+    log = agencystack_env.parent / "log" / "components" / "hello.log"
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    outcomes = [r for r in records if "outcome" in r]
+    assert [r["action"] for r in outcomes] == ["install", "restart"]
+    for record in outcomes:
+        assert record["client"] == "acme" and record["component"] == "hello"
+        assert record["outcome"] == "ok" and isinstance(record["duration"], float)
+
+
+def test_no_secret_in_console_logs_manifest_or_errors(with_plugins, agencystack_run, agencystack_env):
+    seen = []
+    seen.append(agencystack_run("install", "hello", "-c", "acme", "--json"))
+    seen.append(agencystack_run("install", "hello", "-c", "acme"))  # the plugin logs its token: must be masked
+    seen.append(agencystack_run("install", "hello", "-c", "acme", "--set", "HELLO_GREETING=fail"))  # error text
+    seen.append(agencystack_run("-v", "install", "hello", "-c", "acme", "--set", "HELLO_GREETING=fail"))
+    seen.append(agencystack_run("status", "hello", "-c", "acme", "--json"))
+    secrets = secret_values(agencystack_env)
+    assert secrets, "the fixture component must have generated a secret"
+    texts = [r.output for r in seen]
+    texts += [p.read_text() for p in (agencystack_env.parent / "log").rglob("*.log")]
+    texts += [p.read_text() for p in agencystack_env.rglob("manifest.json")]
+    assert any("***" in t for t in texts), "the redactor should have masked the logged token"
+    for secret in secrets:
+        for text in texts:
+            assert secret not in text
+    assert "unexpected RuntimeError" in seen[2].stderr and seen[2].stderr.count("\n") == 1
+    assert "Traceback" in seen[3].stderr  # -v shows the traceback, still redacted
+
+
+def test_redactor_masks_nested_values():
+    from agencystack.logging import Redactor
+
+    redactor = Redactor()
+    redactor.add("s3cr3t-value", "abc")  # too short to mask safely: ignored
+    event = redactor(None, "info", {"event": "x s3cr3t-value y", "nested": {"a": ["s3cr3t-value"]}, "n": 1})
+    assert event == {"event": "x *** y", "nested": {"a": ["***"]}, "n": 1}
+    assert redactor.text("abc") == "abc"

@@ -1,0 +1,109 @@
+"""Plugin discovery: third-party distributions through entry points, isolation of broken plugins, the env filter."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+
+from agencystack import hookimpl
+from agencystack.plugins import load
+
+
+def test_third_party_distribution_is_discovered_with_its_version(with_plugins, agencystack_run):
+    result = agencystack_run("components", "list", "--json")
+    assert result.exit_code == 0, result.output
+    rows = {r["name"]: r for r in json.loads(result.stdout) if r["status"] == "ok"}
+    assert rows["hello"]["distribution"] == "agencystack-hello"
+    assert rows["hello"]["version"] == "1.2.3"
+    assert {"posthog", "keycloak"} <= set(rows)
+
+
+def test_broken_plugins_are_listed_with_their_error_and_never_fatal(with_plugins, agencystack_run):
+    result = agencystack_run("components", "list", "--json")
+    assert result.exit_code == 0
+    broken = {r["plugin"]: r["error"] for r in json.loads(result.stdout) if r["status"] == "broken"}
+    assert "ModuleNotFoundError" in broken["broken-import"]
+    assert "instal" in broken["misspelled"] and "misspelled" in broken["misspelled"]
+    assert "context" in broken["bad-args"] or "ctx" in broken["bad-args"]
+    assert "already provided" in broken["zz-clash"]
+    # every other command keeps working
+    assert agencystack_run("--help").exit_code == 0
+    installed = agencystack_run("install", "hello", "--client-id", "acme")
+    assert installed.exit_code == 0, installed.output
+
+
+def test_broken_plugin_does_not_break_the_console_script(with_plugins):
+    help_run = subprocess.run(["agencystack", "--help"], capture_output=True, text=True)
+    assert help_run.returncode == 0 and "install" in help_run.stdout
+    listing = subprocess.run(["agencystack", "components", "list"], capture_output=True, text=True)
+    assert listing.returncode == 0
+    assert "BROKEN" in listing.stdout and "hello" in listing.stdout
+
+
+def test_unknown_component_lists_known_ones_and_broken_plugins(with_plugins, agencystack_run):
+    result = agencystack_run("install", "nope")
+    assert result.exit_code == 2
+    assert result.stderr.count("\n") == 1
+    assert "unknown component 'nope'" in result.stderr and "hello" in result.stderr and "posthog" in result.stderr
+    assert "broken plugins" in result.stderr
+
+
+def test_env_var_limits_which_plugins_load(with_plugins, monkeypatch, agencystack_run):
+    monkeypatch.setenv("AGENCYSTACK_PLUGINS", "hello")
+    rows = json.loads(agencystack_run("components", "list", "--json").stdout)
+    names = {r["name"] or r["plugin"] for r in rows}
+    assert "hello" in names and "posthog" not in names and "broken-import" not in names
+    monkeypatch.setenv("AGENCYSTACK_PLUGINS", "")
+    rows = json.loads(agencystack_run("components", "list", "--json").stdout)
+    assert not [r for r in rows if r["distribution"] != "agencystack"]
+
+
+def test_lifecycle_call_reaches_only_the_target_components_plugin(agencystack_env):
+    from agencystack import Component, Outcome
+    from agencystack.context import LifecycleContext
+    from agencystack.lifecycle import run
+    from agencystack.logging import Redactor
+    from agencystack.settings import GlobalSettings
+
+    calls = []
+
+    class Spy:
+        def __init__(self, name):
+            self.name = name
+
+        @hookimpl
+        def components(self):
+            return [Component(name=self.name)]
+
+        @hookimpl
+        def install(self, context):
+            calls.append((self.name, context.component.name))
+            return Outcome(summary=f"{self.name} done")
+
+    plugins = load(only=[])
+    for name in ("alpha", "beta", "gamma"):
+        assert plugins.register(Spy(name), name).ok
+    context = LifecycleContext.open(plugins=plugins, base=GlobalSettings.load(), component="beta",
+                                    action="install", redactor=Redactor(), client="acme")
+    assert run(context, "install").summary == "beta done"
+    assert calls == [("beta", "beta")]
+
+
+def test_every_lifecycle_action_is_wrapped_by_the_core(agencystack_env):
+    plugins = load(only=[])
+    from agencystack import hookspecs
+
+    for action in ("install", "status", "logs", "restart", "backup", "restore", "uninstall"):
+        impls = getattr(plugins._pm.hook, action).get_hookimpls()
+        wrappers = [i for i in impls if i.wrapper]
+        assert [w.plugin_name for w in wrappers] == ["agencystack.lifecycle"], action
+        assert getattr(hookspecs, action).__doc__
+
+
+@pytest.mark.parametrize("spec", ["agencystack_broken.bad_import"])
+def test_plugin_import_error_message_names_the_module(with_plugins, spec):
+    plugins = load()
+    record = next(r for r in plugins.records if r.name == "broken-import")
+    assert not record.ok and "agencystack_does_not_exist" in record.error

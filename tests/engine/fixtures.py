@@ -1,0 +1,259 @@
+"""pytest plugin: fixtures for tests that run against a REAL Docker engine (nothing mocked).
+
+Load it with ``pytest_plugins = ["tests.engine.fixtures"]`` in tests/conftest.py. Start the engine with
+``eval "$(bash tests/engine/start-engine.sh)"``; build the images with ``python tests/images/build.py``
+(the ``images`` fixture builds missing ones itself).
+
+Fixtures
+--------
+``docker_client`` (session) -> docker.DockerClient
+    Connected to $DOCKER_HOST, default unix:///run/agencystack-test/docker.sock. When no engine answers the
+    test is SKIPPED with the reason — except under CI=true, where it FAILS. Every test marked
+    ``@pytest.mark.engine`` gets the same check even if it does not use the fixture.
+``images`` (session) -> dict[str, str]
+    Logical name -> image ref: ``busybox``, ``postgres``, ``redis``, ``traefik`` (see tests/images/build.py).
+``compose_bin`` (session) -> pathlib.Path
+    The docker-compose v2 static binary (no engine needed to get it). Run it with ``engine_env()``.
+``engine_run_id`` (session) -> str
+    Unique id of this pytest run; everything the ``engine`` fixture makes carries ``RUN_LABEL=<id>`` and is
+    swept at session end.
+``engine`` (function) -> EngineScope
+    Per-test namespace on the engine: unique names, labels, helpers; removes at teardown (also on failure)
+    every container, network and volume it made, those whose name starts with its prefix, and compose
+    projects named with ``engine.name(...)``.
+
+Helpers (import them from ``tests.engine.helpers``, which is not a plugin): ``wait_until(predicate, timeout,
+interval, message)``, ``engine_socket_path()``, ``engine_env()``, ``http_get(url, host=None, method="GET",
+data=None) -> (status, headers, body)``, the label names ``RUN_LABEL``/``SCOPE_LABEL``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+import secrets
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from tests.images import build as _build
+
+from tests.engine.helpers import (  # noqa: F401 - re-exported for tests
+    COMPOSE_PROJECT_LABEL,
+    RUN_LABEL,
+    SCOPE_LABEL,
+    engine_env,
+    engine_host,
+    engine_socket_path,
+    http_get,
+    in_ci,
+    wait_until,
+)
+
+# --------------------------------------------------------------------------------------------------------------
+# engine reachability (one probe per session)
+
+_STATUS: dict[str, Any] = {}
+
+
+def _probe() -> tuple[Any, str | None]:
+    if "result" not in _STATUS:
+        client, reason = None, None
+        try:
+            import docker
+        except ImportError as exc:  # pragma: no cover - docker is a dependency of the project
+            reason = f"the docker SDK is not importable: {exc}"
+        else:
+            try:
+                client = _build.make_client(timeout=300)
+                client.ping()
+            except Exception as exc:  # noqa: BLE001
+                reason = (f"no Docker engine answers at {engine_host()} ({type(exc).__name__}: {exc}); "
+                          f"start one with: eval \"$(bash tests/engine/start-engine.sh)\"")
+                client = None
+        _STATUS["result"] = (client, reason)
+    return _STATUS["result"]
+
+
+def _require_engine() -> Any:
+    client, reason = _probe()
+    if client is None:
+        if in_ci():
+            pytest.fail(f"CI=true and the engine tests cannot run: {reason}", pytrace=False)
+        pytest.skip(reason)
+    return client
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "engine: needs a reachable Docker engine (skips without one, fails under CI=true)")
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if item.get_closest_marker("engine") is not None:
+        _require_engine()
+
+
+# --------------------------------------------------------------------------------------------------------------
+# fixtures
+
+
+@pytest.fixture(scope="session")
+def docker_client() -> Iterator[Any]:
+    client = _require_engine()
+    yield client
+
+
+@pytest.fixture(scope="session")
+def images(docker_client: Any) -> dict[str, str]:
+    return _build.ensure_images(docker_client)
+
+
+@pytest.fixture(scope="session")
+def compose_bin() -> Path:
+    return _build.compose_binary()
+
+
+@pytest.fixture(scope="session")
+def engine_run_id() -> Iterator[str]:
+    run_id = f"{os.getpid():x}{secrets.token_hex(2)}"
+    yield run_id
+    client, _ = _probe() if "result" in _STATUS else (None, None)
+    if client is not None:
+        _sweep(client, {"label": [f"{RUN_LABEL}={run_id}"]})
+
+
+_counter = itertools.count(1)
+
+
+class EngineScope:
+    """What one test makes on the engine: unique names, common labels, helpers, and cleanup."""
+
+    def __init__(self, client: Any, run_id: str, test_name: str):
+        self.client = client
+        self.run_id = run_id
+        slug = re.sub(r"[^a-z0-9]+", "-", test_name.lower()).strip("-")[:20].strip("-") or "t"
+        self.scope_id = f"{run_id}-{next(_counter)}"
+        #: every name this scope hands out starts with this; docker and compose accept it
+        self.prefix = f"ast-{self.scope_id}-{slug}-"
+        #: put these on everything you create by other means (compose files, the product under test)
+        self.labels = {RUN_LABEL: run_id, SCOPE_LABEL: self.scope_id}
+        self._default_network: Any = None
+
+    @property
+    def default_network(self) -> Any:
+        """The scope's own bridge network, made on first use. The engine runs with --bridge=none: a container
+        without a user-defined network has no networking (and published ports do nothing)."""
+        if self._default_network is None:
+            self._default_network = self.network("default")
+        return self._default_network
+
+    def _networked(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        if "network" not in kwargs and "network_mode" not in kwargs:
+            kwargs["network"] = self.default_network.name
+        return self._labels(kwargs)
+
+    def name(self, suffix: str) -> str:
+        """A unique name (container, network, volume, compose project) inside this scope."""
+        return f"{self.prefix}{suffix}"
+
+    def _labels(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        kwargs["labels"] = {**self.labels, **(kwargs.get("labels") or {})}
+        return kwargs
+
+    def network(self, suffix: str = "net", **kwargs: Any) -> Any:
+        return self.client.networks.create(self.name(suffix), driver="bridge", **self._labels(kwargs))
+
+    def volume(self, suffix: str = "vol", **kwargs: Any) -> Any:
+        return self.client.volumes.create(name=self.name(suffix), **self._labels(kwargs))
+
+    def run(self, image: str, command: Any = None, *, name: str, **kwargs: Any) -> Any:
+        """Start a detached container named engine.name(name), labelled, on `network` (default: the scope's
+        default_network). Other keyword arguments are docker SDK `containers.run` ones."""
+        kwargs.setdefault("detach", True)
+        if not kwargs["detach"]:
+            raise ValueError("EngineScope.run starts detached containers; use run_once to wait for one")
+        return self.client.containers.run(image, command, name=self.name(name), **self._networked(kwargs))
+
+    def run_once(self, image: str, command: Any = None, *, timeout: float = 120, **kwargs: Any
+                 ) -> tuple[int, str]:
+        """Run a container to completion; returns (exit code, stdout+stderr). Removed afterwards."""
+        name = kwargs.pop("name", f"once-{secrets.token_hex(3)}")
+        container = self.client.containers.create(image, command, name=self.name(name),
+                                                  **self._networked(kwargs))
+        try:
+            container.start()
+            result = container.wait(timeout=timeout)
+            return int(result["StatusCode"]), container.logs().decode(errors="replace")
+        finally:
+            container.remove(force=True, v=True)
+
+    def published_port(self, container: Any, port: str) -> int:
+        """The host port that `port` (e.g. "80/tcp") of a running container is published on."""
+        def lookup() -> int | None:
+            container.reload()
+            bindings = (container.attrs["NetworkSettings"]["Ports"] or {}).get(port) or []
+            return int(bindings[0]["HostPort"]) if bindings and bindings[0].get("HostPort") else None
+        return wait_until(lookup, 10, message=f"published port of {container.name} {port}")
+
+    def cleanup(self) -> list[str]:
+        """Remove what this scope made; returns what it removed (for debugging)."""
+        return _sweep(self.client, {"label": [f"{SCOPE_LABEL}={self.scope_id}"]}, self.prefix)
+
+
+def _sweep(client: Any, filters: dict[str, Any], prefix: str | None = None) -> list[str]:
+    import docker
+
+    removed: list[str] = []
+
+    def matches(obj_name: str, labels: dict[str, str] | None) -> bool:
+        if prefix is None:
+            return False
+        return obj_name.lstrip("/").startswith(prefix) or \
+            (labels or {}).get(COMPOSE_PROJECT_LABEL, "").startswith(prefix)
+
+    containers = {c.id: c for c in client.containers.list(all=True, filters=filters)}
+    if prefix is not None:
+        for c in client.containers.list(all=True):
+            if matches(c.name, c.labels):
+                containers[c.id] = c
+    for c in containers.values():
+        try:
+            c.remove(force=True, v=True)
+            removed.append(f"container {c.name}")
+        except docker.errors.NotFound:
+            pass
+    networks = {n.id: n for n in client.networks.list(filters=filters)}
+    if prefix is not None:
+        for n in client.networks.list():
+            if matches(n.name, n.attrs.get("Labels")):
+                networks[n.id] = n
+    for n in networks.values():
+        try:
+            n.remove()
+            removed.append(f"network {n.name}")
+        except docker.errors.NotFound:
+            pass
+    volumes = {v.id: v for v in client.volumes.list(filters=filters)}
+    if prefix is not None:
+        for v in client.volumes.list():
+            if matches(v.name, v.attrs.get("Labels")):
+                volumes[v.id] = v
+    for v in volumes.values():
+        try:
+            v.remove(force=True)
+            removed.append(f"volume {v.name}")
+        except docker.errors.NotFound:
+            pass
+    return removed
+
+
+@pytest.fixture
+def engine(docker_client: Any, engine_run_id: str, request: pytest.FixtureRequest) -> Iterator[EngineScope]:
+    scope = EngineScope(docker_client, engine_run_id, request.node.name)
+    try:
+        yield scope
+    finally:
+        scope.cleanup()

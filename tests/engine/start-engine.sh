@@ -9,7 +9,9 @@
 # Usage:  eval "$(bash tests/engine/start-engine.sh)"   # stdout carries only the export line
 # Env:    DOCKER_HOST, AGENCYSTACK_TEST_DATA_ROOT (default /var/lib/agencystack-test),
 #         AGENCYSTACK_TEST_RUN_ROOT (default /run/agencystack-test),
-#         AGENCYSTACK_TEST_DOCKERD_LOG (default /var/log/agencystack-test-dockerd.log)
+#         AGENCYSTACK_TEST_DOCKERD_LOG (default /var/log/agencystack-test-dockerd.log),
+#         AGENCYSTACK_TEST_DOCKERD_ARGS (extra dockerd arguments, word-split; e.g. a second engine beside the
+#         first needs its own --default-address-pool so that the two do not hand out the same subnets)
 set -euo pipefail
 
 RUN_ROOT="${AGENCYSTACK_TEST_RUN_ROOT:-/run/agencystack-test}"
@@ -70,6 +72,7 @@ setsid nohup dockerd \
   --exec-root "$RUN_ROOT/exec" \
   -H "$DEFAULT_HOST" \
   --pidfile "$PIDFILE" \
+  ${AGENCYSTACK_TEST_DOCKERD_ARGS:-} \
   >>"$LOG" 2>&1 </dev/null &
 daemon_pid=$!
 

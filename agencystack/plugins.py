@@ -12,10 +12,13 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import os
+import sys
 from dataclasses import dataclass, field
 from importlib import import_module
-from importlib.metadata import entry_points
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pluggy
@@ -114,18 +117,46 @@ def load(only: Iterable[str] | None = None) -> Plugins:
     if only is None and PLUGINS_ENV in os.environ:
         only = [n.strip() for n in os.environ[PLUGINS_ENV].split(",") if n.strip()]
     allowed = set(only) if only is not None else None
-    for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
-        if allowed is not None and ep.name not in allowed:
+    for ep in discover():
+        if allowed is not None and ep["name"] not in allowed:
             continue
-        dist = getattr(ep, "dist", None)
-        record = PluginRecord(
-            name=ep.name,
-            distribution=dist.name if dist else "?",
-            version=dist.version if dist else "?",
-        )
-        _register(pm, record, owners, ep.load)
+        record = PluginRecord(name=ep["name"], distribution=ep["distribution"], version=ep["version"])
+        _register(pm, record, owners, lambda value=ep["value"]: _load_object(value))
         records.append(record)
     return Plugins(pm, records, owners)
+
+
+def discover() -> list[dict[str, str]]:
+    """The entry points of our group, sorted by name.
+
+    Scanning every installed distribution (importlib.metadata) costs more than the rest of ``components list``;
+    the answer is cached per interpreter and search path, keyed by the modification times of the sys.path
+    directories, which change whenever a distribution is installed or removed there.
+    """
+    dirs = [p for p in dict.fromkeys(sys.path) if p and os.path.isdir(p)]
+    key = [[p, os.stat(p).st_mtime_ns] for p in dirs]
+    digest = hashlib.sha256(json.dumps([sys.executable, dirs]).encode()).hexdigest()[:16]
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "agencystack" / f"ep-{digest}.json"
+    try:
+        cached = json.loads(cache.read_text())
+        if cached["key"] == key:
+            return cached["entry_points"]
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    from importlib.metadata import entry_points
+
+    found = sorted(({"name": ep.name, "value": ep.value,
+                     "distribution": ep.dist.name if ep.dist else "?",
+                     "version": ep.dist.version if ep.dist else "?"}
+                    for ep in entry_points(group=ENTRY_POINT_GROUP)), key=lambda e: e["name"])
+    try:
+        from agencystack.state import atomic_write
+
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(cache, json.dumps({"key": key, "entry_points": found}), mode=0o644)
+    except OSError:
+        pass  # a read-only home only costs speed
+    return found
 
 
 def _register(pm: pluggy.PluginManager, record: PluginRecord, owners: dict[str, object], loader) -> None:
@@ -160,6 +191,15 @@ def _register(pm: pluggy.PluginManager, record: PluginRecord, owners: dict[str, 
             component = dataclasses.replace(component, version=record.version)
         record.components.append(component)
         owners[component.name] = plugin
+
+
+def _load_object(value: str) -> Any:
+    """Import an entry point's object: ``module`` or ``module:attr.path`` (errors surface unchanged)."""
+    module, _, attrs = value.partition(":")
+    obj = import_module(module.strip())
+    for attr in filter(None, attrs.strip().split(".")):
+        obj = getattr(obj, attr)
+    return obj
 
 
 def _describe(exc: BaseException) -> str:

@@ -56,8 +56,9 @@ class LifecycleContext:
         from agencystack import settings as settings_mod
         from agencystack.engine import no_progress
 
-        client = names.client_id(base.client_id if client is None else client)
         spec = plugins.component(names.component_name(component))
+        # a per-host component (the edge) has one instance per host: the reserved client, whatever was asked
+        client = names.HOST if spec.per_host else names.client_id(base.client_id if client is None else client)
         model = spec.settings_model()
         flags = dict(flags or {})
         if domain is not None:

@@ -15,6 +15,9 @@ COMPONENT_NAME = re.compile(r"[a-z][a-z0-9-]{0,30}[a-z0-9]")
 _LABEL = r"(?!-)[a-z0-9-]{1,63}(?<!-)"
 DOMAIN = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
 SETTING_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+#: the client id under which per-host components (the edge) keep their state: <root>/clients/host/<component>,
+#: project ``host_<component>``. Reserved: no tenant may use it, so nothing of a tenant can collide with it.
+HOST = "host"
 
 
 def client_id(value: str) -> str:
@@ -23,6 +26,8 @@ def client_id(value: str) -> str:
         raise UsageError(
             f"invalid client id {value!r}: use 1-32 lowercase letters, digits or inner dashes (e.g. 'acme')"
         )
+    if value == HOST:
+        raise UsageError(f"client id {value!r} is reserved for per-host components (the edge); choose another")
     return value
 
 

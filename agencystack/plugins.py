@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 ENTRY_POINT_GROUP = "agencystack.components"
 PLUGINS_ENV = "AGENCYSTACK_PLUGINS"
-CORE_PLUGINS = ("agencystack.lifecycle", "agencystack.defaults")
+CORE_PLUGINS = ("agencystack.lifecycle", "agencystack.defaults", "agencystack.edge")
 
 
 @dataclass

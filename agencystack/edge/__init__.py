@@ -1,0 +1,79 @@
+"""The edge: one Traefik per host in front of every client's routes (a core plugin, loaded with the core).
+
+* ``edge`` is a per-host component (:attr:`agencystack.Component.per_host`): its state lives under the reserved
+  client :data:`agencystack.names.HOST`, its project is ``host_edge``.
+* Its ``modify_stack`` turns every stack's ``routes`` into Traefik labels (:mod:`agencystack.edge.routing`) and
+  attaches the shared edge network to the routed services.
+* Its install creates the shared network first (owned by the ``agencystack`` project, see
+  :mod:`agencystack.edge.settings`), then deploys Traefik and waits for its health check.
+
+Core plugins take part in every targeted call, so each lifecycle hook here answers only for the edge itself.
+"""
+
+from __future__ import annotations
+
+from agencystack.markers import hookimpl
+
+NAME = "edge"
+
+
+@hookimpl
+def components():
+    from agencystack.component import Component
+
+    return [Component(name=NAME, per_host=True, settings="agencystack.edge.settings:EdgeSettings",
+                      description="Traefik edge (one per host): HTTPS with ACME, routes every client's hosts")]
+
+
+@hookimpl
+def stack(context):
+    if context.component.name != NAME:
+        return None
+    from agencystack.edge.stack import build
+
+    return build(context.settings)
+
+
+@hookimpl
+def modify_stack(context, stack):
+    if not stack.routes:
+        return
+    from agencystack.edge.routing import Edge, attach
+
+    settings = context.settings if context.component.name == NAME else host_settings(context.base)
+    attach(stack, client=context.client, component=context.component.name,
+           edge=Edge(network=settings.network, http_port=settings.http_port, https_port=settings.https_port))
+
+
+@hookimpl
+def install(context):
+    if context.component.name != NAME:
+        return None
+    ensure_network(context)
+    outcome = context.deploy()
+    outcome.details["network"] = context.settings.network
+    return outcome
+
+
+def host_settings(base):
+    """The edge's settings as installed on this host (its .env, the environment, defaults)."""
+    from agencystack import names, settings
+    from agencystack.edge.settings import EdgeSettings
+    from agencystack.state import ComponentDir
+
+    return settings.load(EdgeSettings, base, ComponentDir(base.root, names.HOST, NAME).env_file).values
+
+
+def ensure_network(context) -> None:
+    """Create the shared edge network if missing: a deployment of its own that holds only this network."""
+    from agencystack.edge.settings import NETWORK_OWNER
+    from agencystack.engine import Deployment
+    from agencystack.stack import Network, Stack
+
+    key = context.settings.network.removeprefix(f"{NETWORK_OWNER}_")  # the setting's pattern ensures the prefix
+    holder = Deployment(project=NETWORK_OWNER, client=context.client, component=NAME,
+                        stack=Stack(networks=[Network(name=key)]), env={}, directory=context.dir.path,
+                        version=context.component.version or "")
+    plan = context.engine.plan(holder)
+    if not plan.is_noop:
+        context.engine.apply(holder, plan, context.progress)

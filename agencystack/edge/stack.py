@@ -1,0 +1,59 @@
+"""The edge's stack: Traefik with the docker provider, entrypoints web/websecure, the ACME resolver and ping."""
+
+from __future__ import annotations
+
+from agencystack.edge import routing
+from agencystack.stack import HealthCheck, Mount, Network, Port, Service, Stack, Volume
+
+CONTAINER_HTTP, CONTAINER_HTTPS = 80, 443
+
+
+def command(settings) -> list[str]:
+    """Traefik's static configuration, as flags (no file to keep in sync)."""
+    net = settings.network
+    # the redirect goes to the HTTPS port clients really reach (a published port other than 443 stays in the URL)
+    to = routing.WEBSECURE if settings.https_port == CONTAINER_HTTPS else f":{settings.https_port}"
+    acme = f"--certificatesresolvers.{routing.RESOLVER}.acme"
+    flags = [
+        "--global.checknewversion=false",
+        "--global.sendanonymoususage=false",
+        f"--log.level={settings.log_level}",
+        "--ping=true",
+        "--providers.docker=true",
+        "--providers.docker.endpoint=unix:///var/run/docker.sock",
+        "--providers.docker.exposedbydefault=false",
+        f"--providers.docker.network={net}",
+        # only containers meant for this edge's network: a second edge on the same engine sees none of ours
+        f"--providers.docker.constraints=Label(`traefik.docker.network`,`{net}`)",
+        f"--entrypoints.{routing.WEB}.address=:{CONTAINER_HTTP}",
+        f"--entrypoints.{routing.WEBSECURE}.address=:{CONTAINER_HTTPS}",
+        # HTTP→HTTPS for every host, as the lowest-priority router: plain-HTTP routes (dev hosts) win over it
+        f"--entrypoints.{routing.WEB}.http.redirections.entrypoint.to={to}",
+        f"--entrypoints.{routing.WEB}.http.redirections.entrypoint.scheme=https",
+        f"--entrypoints.{routing.WEB}.http.redirections.entrypoint.priority={routing.REDIRECT_PRIORITY}",
+        f"{acme}.storage=/letsencrypt/acme.json",
+        f"{acme}.httpchallenge.entrypoint={routing.WEB}",
+    ]
+    if settings.acme_email:
+        flags.append(f"{acme}.email={settings.acme_email}")
+    if settings.acme_ca_server:
+        flags.append(f"{acme}.caserver={settings.acme_ca_server}")
+    return flags
+
+
+def build(settings) -> Stack:
+    traefik = Service(
+        name="traefik",
+        image=settings.image,
+        command=command(settings),
+        networks={settings.network: []},
+        ports=[Port(container=CONTAINER_HTTP, host=settings.http_port, host_ip=settings.bind_address),
+               Port(container=CONTAINER_HTTPS, host=settings.https_port, host_ip=settings.bind_address)],
+        volumes=[Mount(source=settings.docker_socket, target="/var/run/docker.sock", read_only=True),
+                 Mount(source="acme", target="/letsencrypt")],
+        healthcheck=HealthCheck(test=["CMD", settings.binary, "healthcheck", "--ping"], interval=2, timeout=5,
+                                retries=30),
+        start_timeout=60,
+    )
+    return Stack(services=[traefik], volumes=[Volume(name="acme")],
+                 networks=[Network(name=settings.network, external=True)])

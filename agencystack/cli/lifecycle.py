@@ -26,11 +26,31 @@ def install(ctx: typer.Context, component: options.Component, client_id: options
 
     session = _session(ctx, json_output)
     context = session.context(component, "install", client=client_id, flags=set_, domain=domain)
+    _install_requirements(session, context.component, context.client)
     outcome = run(context, "install")
     if json_output:
         emit_json(outcome, session.redactor)
     else:
         say(outcome.summary + (f"\n{outcome.url}" if outcome.url else ""))
+
+
+def _install_requirements(session, component, client: str, seen: tuple[str, ...] = ()) -> None:
+    """Install each component ``component`` requires (depth first) that is not installed yet, saying so."""
+    from agencystack.lifecycle import run
+
+    for name in component.requires:
+        if name in seen:
+            continue
+        context = session.context(name, "install", client=client)
+        history = context.dir.read_manifest().get("history", [])
+        if any(h.get("action") == "install" and h.get("outcome") == "ok" for h in history):
+            continue
+        _install_requirements(session, context.component, client, (*seen, component.name))
+        if not session.json_output:
+            say(f"{component.name} requires {name}, which is not installed: installing it first")
+        outcome = run(context, "install")
+        if not session.json_output:
+            say(outcome.summary)
 
 
 def plan(ctx: typer.Context, component: options.Component, client_id: options.ClientId = None,

@@ -32,8 +32,8 @@ class Component:
 
     name:        the name users type (``agencystack install <name>``): lowercase letters, digits, dashes.
     description: one line for ``components list``.
-    settings:    the settings model, a :class:`~agencystack.settings.ComponentSettings` subclass or its import
-                 path ``"module:Class"`` (preferred: imported only when needed).
+    settings:    the settings model, a :class:`~agencystack.settings.ComponentSettings` subclass, its import
+                 path ``"module:Class"`` (preferred: imported only when needed), or a function returning it.
     requires:    names of components that must be installed first for the same client (e.g. ``("edge",)``).
     version:     defaults to the version of the distribution that ships the plugin.
     resources:   host minimums checked before install; recommendations shown as warnings.
@@ -57,4 +57,6 @@ class Component:
             return ComponentSettings
         if isinstance(model, str):
             model = pkgutil.resolve_name(model)
+        if not isinstance(model, type) and callable(model):  # a factory that defines the class on first use
+            model = model()
         return model

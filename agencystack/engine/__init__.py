@@ -92,9 +92,12 @@ class Driver(Protocol):
         """Stream log lines (all services interleaved, or those requested), as they arrive."""
 
     def exec(self, deployment: Deployment, service: str, command: list[str], *, env: Mapping[str, str] | None = None,
-             stdout: IO[bytes] | None = None, stdin: IO[bytes] | None = None) -> int:
+             stdout: IO[bytes] | None = None, stdin: IO[bytes] | None = None,
+             stderr: IO[bytes] | None = None) -> int:
         """Run ``command`` in the service's running container, streaming stdout to ``stdout`` and ``stdin`` from
-        ``stdin`` in constant memory; return the exit code. ``env`` values never appear in any argument list."""
+        ``stdin`` in constant memory; return the exit code. ``env`` values never appear in any argument list.
+        The command's stderr goes to ``stderr`` (default: this process's stderr), so a caller can quote it in a
+        one-line error after redacting it."""
 
     def restart(self, deployment: Deployment, services: tuple[str, ...], progress: Progress = no_progress) -> None:
         """Restart services (all when empty) one at a time in dependency order, each gated on health."""

@@ -869,9 +869,10 @@ class DockerDriver:
         return running[0]
 
     def exec(self, deployment: Deployment, service: str, command: list[str], *, env: Mapping[str, str] | None = None,
-             stdout: IO[bytes] | None = None, stdin: IO[bytes] | None = None) -> int:
+             stdout: IO[bytes] | None = None, stdin: IO[bytes] | None = None,
+             stderr: IO[bytes] | None = None) -> int:
         out = stdout if stdout is not None else sys.stdout.buffer
-        err = sys.stderr.buffer
+        err = stderr if stderr is not None else sys.stderr.buffer
         with self._guard():
             container = self._running_container(deployment, service)
             api = self.api

@@ -1,0 +1,1019 @@
+"""The Docker engine driver: plan logic on list data (no engine), then everything against the REAL engine.
+
+Engine tests (``@pytest.mark.engine``) skip with the reason when no engine answers, and fail under CI=true (see
+tests/engine/fixtures.py). Every test uses a unique project name (``engine.name``) that the ``engine`` fixture
+sweeps at teardown, and removes its deployment itself in a finalizer as well.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import tracemalloc
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agencystack.engine import Deployment
+from agencystack.engine import labels as L
+from agencystack.engine.docker import (
+    Actual,
+    DockerDriver,
+    Observed,
+    diff,
+    image_index,
+    normalize_ref,
+    parse_since,
+    service_status,
+    split_lines,
+)
+from agencystack.errors import ComponentError, EngineUnreachable
+from agencystack.results import LogRequest, State
+from agencystack.stack import HealthCheck, Mount, Network, Port, Service, Stack, Volume
+
+pytest_plugins = ["tests.engine.fixtures"]  # also loaded by tests/conftest.py; loading twice is a no-op
+
+from tests.engine.helpers import engine_env, engine_host, wait_until  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+MUTATING = {"POST", "PUT", "DELETE", "PATCH"}
+
+
+# ================================================================================================================
+# helpers
+# ================================================================================================================
+def deployment(project: str, stack: Stack, env: dict[str, str] | None = None, directory: Path | None = None,
+               client: str = "acme", component: str = "demo") -> Deployment:
+    return Deployment(project=project, client=client, component=component, stack=stack, env=env or {},
+                      directory=directory or Path("/tmp") / project, version="1.2.3")
+
+
+def svc(name: str, image: str, command: str | None = "exec sleep 3600", **kw: Any) -> Service:
+    """A long-running busybox service (init: PID 1 forwards SIGTERM, so stops are quick)."""
+    kw.setdefault("init", True)
+    kw.setdefault("stop_grace_period", 2)
+    return Service(name=name, image=image, command=["sh", "-c", command] if command else None, **kw)
+
+
+def ready_after(seconds: float) -> str:
+    return f"sleep {seconds}; touch /tmp/ready; exec sleep 3600"
+
+
+READY_CHECK = HealthCheck(test=["CMD-SHELL", "test -e /tmp/ready"], interval=0.3, timeout=2, retries=60)
+
+
+class CallLog:
+    """Every engine API request the driver makes (a requests response hook on the SDK's APIClient)."""
+
+    def __init__(self, driver: DockerDriver):
+        self.calls: list[tuple[str, str]] = []
+        driver.api.hooks["response"].append(self._hook)
+
+    def _hook(self, response: Any, *args: Any, **kwargs: Any) -> None:
+        self.calls.append((response.request.method, response.request.path_url.split("?")[0]))
+
+    def mutations(self) -> list[tuple[str, str]]:
+        return [c for c in self.calls if c[0] in MUTATING]
+
+    def clear(self) -> None:
+        self.calls.clear()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def containers_of(client: Any, project: str) -> list[Any]:
+    return client.containers.list(all=True, filters={"label": f"{L.PROJECT}={project}"})
+
+
+def by_service(client: Any, project: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for c in containers_of(client, project):
+        out.setdefault(c.labels[L.SERVICE], []).append(c)
+    return out
+
+
+@pytest.fixture
+def driver() -> Any:
+    drv = DockerDriver(engine_host())
+    yield drv
+    drv.close()
+
+
+@pytest.fixture
+def deployed(driver: DockerDriver, engine: Any) -> Any:
+    """Register deployments to remove (purge) at teardown, whatever the test did."""
+    made: list[Deployment] = []
+    yield made.append
+    for dep in made:
+        try:
+            driver.remove(dep, purge=True)
+        except Exception:  # noqa: BLE001 - teardown: the engine fixture sweeps what is left
+            pass
+
+
+# ================================================================================================================
+# unit: list data → plan, status (no engine)
+# ================================================================================================================
+IMG = "example/app:1"
+
+
+def entry(project: str, service: str, *, state: str = "running", status: str = "Up 3 minutes",
+          digest: str = "", image_id: str = "sha256:aaa", networks: tuple[str, ...] | None = None,
+          name: str | None = None, job: bool = False, oneoff: bool = False, helper: bool = False) -> dict:
+    labels = {L.PROJECT: project, L.SERVICE: service, L.CONFIG_HASH: digest, L.MANAGED: "true",
+              L.ONEOFF: "True" if oneoff else "False"}
+    if job:
+        labels[L.JOB] = "true"
+    if helper:
+        labels[L.HELPER] = "true"
+    nets = networks if networks is not None else (f"{project}_default",)
+    return {"Id": f"id-{service}-{name or ''}", "Names": [f"/{name or L.container_name(project, service)}"],
+            "Labels": labels, "State": state, "Status": status, "Image": IMG, "ImageID": image_id,
+            "NetworkSettings": {"Networks": {n: {} for n in nets}}}
+
+
+def unit_stack() -> Stack:
+    return Stack(services=[
+        Service(name="db", image=IMG, environment={"PW": "${PW}"}),
+        Service(name="migrate", image=IMG, job=True, depends_on={"db": "healthy"}),
+        Service(name="web", image=IMG, depends_on={"migrate": "completed"}),
+    ])
+
+
+def unit_actual(dep: Deployment, *overrides: dict, images: dict[str, str] | None = None,
+                networks: tuple[str, ...] = ("default",)) -> Actual:
+    p = dep.project
+    stack = dep.stack
+    h = {s.name: s.config_hash(dep.env) for s in stack.services}
+    listed = {
+        "db": entry(p, "db", digest=h["db"], status="Up 1 minute (healthy)"),
+        "migrate": entry(p, "migrate", digest=h["migrate"], state="exited", status="Exited (0) 1 minute ago",
+                         job=True),
+        "web": entry(p, "web", digest=h["web"]),
+    }
+    extra = []
+    for o in overrides:
+        if o.get("_service") in listed and not o.get("_extra"):
+            listed[o["_service"]].update({k: v for k, v in o.items() if not k.startswith("_")})
+        else:
+            extra.append({k: v for k, v in o.items() if not k.startswith("_")})
+    containers = [Observed.from_list(e) for e in list(listed.values()) + extra]
+    return Actual(containers=containers, networks={f"{p}_{n}": {} for n in networks}, volumes={},
+                  images=images if images is not None else {IMG: "sha256:aaa"})
+
+
+def kinds(plan_diff: Any) -> dict[str, tuple[str, str]]:
+    return {a.change.service: (a.change.kind, a.change.reason) for a in plan_diff.actions}
+
+
+def test_plan_everything_current_is_noop() -> None:
+    dep = deployment("p1", unit_stack(), {"PW": "x"})
+    result = diff(dep, unit_actual(dep))
+    assert result.plan().is_noop
+    assert kinds(result)["migrate"] == ("unchanged", "completed")
+
+
+def test_plan_fresh_creates_everything_with_network() -> None:
+    dep = deployment("p1", unit_stack(), {"PW": "x"})
+    plan = diff(dep, Actual([], {}, {}, {})).plan()
+    assert plan.by_kind() == {"create": ["db", "migrate", "web"]}
+    assert plan.create_networks == ["p1_default"]
+
+
+def test_plan_changed_env_recreates_only_that_service() -> None:
+    dep = deployment("p1", unit_stack(), {"PW": "x"})
+    actual = unit_actual(dep)
+    changed = deployment("p1", unit_stack(), {"PW": "y"})
+    assert diff(changed, actual).plan().by_kind() == {"recreate": ["db"], "unchanged": ["migrate", "web"]}
+
+
+def test_plan_image_id_changed_for_same_ref_recreates() -> None:
+    dep = deployment("p1", unit_stack(), {"PW": "x"})
+    actual = unit_actual(dep, images={IMG: "sha256:bbb"})
+    assert {k: v[0] for k, v in kinds(diff(dep, actual)).items()} == {
+        "db": "recreate", "migrate": "recreate", "web": "recreate"}
+    assert kinds(diff(dep, actual))["db"][1] == "image changed"
+
+
+def test_plan_stopped_started_orphans_failed_job() -> None:
+    dep = deployment("p1", unit_stack(), {"PW": "x"})
+    actual = unit_actual(
+        dep,
+        {"_service": "web", "State": "exited", "Status": "Exited (137) 2 seconds ago"},
+        {"_service": "migrate", "State": "exited", "Status": "Exited (1) 2 seconds ago"},
+        entry("p1", "old", digest="zz") | {"_extra": True},
+    )
+    result = kinds(diff(dep, actual))
+    assert result["web"] == ("start", "exited (137)")
+    assert result["migrate"] == ("start", "exited (1)")
+    assert result["old"] == ("remove", "orphaned")
+    assert result["db"][0] == "unchanged"
+
+
+def test_plan_leftovers_and_partial_creates_are_redone() -> None:
+    dep = deployment("p1", unit_stack(), {"PW": "x"})
+    h = dep.stack.service("web").config_hash(dep.env)
+    # a second container for one service (whatever its name) → recreate: never two containers for one service
+    dup = entry("p1", "web", digest=h, name="p1-web-2") | {"_extra": True}
+    assert kinds(diff(dep, unit_actual(dep, dup)))["web"] == ("recreate", "more than one container")
+    # only a stray container, not the canonical name → create (the stray is removed first)
+    actual = unit_actual(dep, dup)
+    actual.containers = [c for c in actual.containers if c.name != "p1-web-1"]
+    act = next(a for a in diff(dep, actual).actions if a.change.service == "web")
+    assert act.change.kind == "create" and [c.name for c in act.remove] == ["p1-web-2"]
+    # created but never connected to every network (interrupted create) → recreate
+    two_nets = Stack(services=[Service(name="web", image=IMG, networks={"default": [], "back": []})],
+                     networks=[Network(name="default"), Network(name="back")])
+    dep2 = deployment("p2", two_nets)
+    partial = Actual([Observed.from_list(entry("p2", "web", digest=two_nets.services[0].config_hash({}),
+                                               state="created", status="Created"))],
+                     {"p2_default": {}, "p2_back": {}}, {}, {IMG: "sha256:aaa"})
+    assert kinds(diff(dep2, partial))["web"] == ("recreate", "network attachment missing")
+    partial.containers = [Observed.from_list(entry("p2", "web", digest=two_nets.services[0].config_hash({}),
+                                                   state="created", status="Created",
+                                                   networks=("p2_default", "p2_back")))]
+    assert kinds(diff(dep2, partial))["web"] == ("start", "created, not started")
+
+
+def test_plan_replicas_zero_and_oneoff_containers() -> None:
+    stack = Stack(services=[Service(name="web", image=IMG), Service(name="extra", image=IMG, replicas=0)])
+    dep = deployment("p1", stack)
+    listed = [entry("p1", "web", digest=stack.services[0].config_hash({})), entry("p1", "extra", digest="x"),
+              entry("p1", "web", name="p1-web-run-abc", oneoff=True),
+              entry("p1", "", name="p1-data-helper-1", oneoff=True, helper=True)]
+    result = kinds(diff(dep, Actual([Observed.from_list(e) for e in listed], {"p1_default": {}}, {},
+                                    {IMG: "sha256:aaa"})))
+    assert result == {"web": ("unchanged", ""), "extra": ("remove", "replicas 0"),
+                      "p1-data-helper-1": ("remove", "leftover helper container")}
+
+
+def test_plan_creates_missing_volumes_but_never_external_ones() -> None:
+    stack = Stack(services=[Service(name="db", image=IMG, volumes=[Mount(source="data", target="/d"),
+                                                                    Mount(source="shared", target="/s")],
+                                    networks={"default": [], "edge": []})],
+                  volumes=[Volume(name="data"), Volume(name="shared", external=True)],
+                  networks=[Network(name="default"), Network(name="edge", external=True)])
+    plan = diff(deployment("p1", stack), Actual([], {}, {}, {})).plan()
+    assert plan.create_volumes == ["p1_data"] and plan.create_networks == ["p1_default"]
+
+
+@pytest.mark.parametrize(("state", "status", "job", "expected", "detail"), [
+    ("running", "Up 3 minutes (healthy)", False, State.RUNNING, "healthy"),
+    ("running", "Up 3 minutes", False, State.RUNNING, "running"),
+    ("running", "Up 2 seconds (health: starting)", False, State.STARTING, "health: starting"),
+    ("running", "Up 5 minutes (unhealthy)", False, State.FAILED, "unhealthy"),
+    ("created", "Created", False, State.STARTING, "created"),
+    ("restarting", "Restarting (1) 2 seconds ago", False, State.STARTING, "restarting (last exit 1)"),
+    ("exited", "Exited (1) 3 minutes ago", False, State.FAILED, "exited (1)"),
+    ("exited", "Exited (0) 3 minutes ago", True, State.RUNNING, "completed"),
+    ("exited", "Exited (2) 3 minutes ago", True, State.FAILED, "exited (2)"),
+    ("exited", "Exited (0) 3 minutes ago", False, State.STOPPED, "exited (0)"),
+    ("exited", "Exited (137) 3 minutes ago", False, State.STOPPED, "stopped (exit 137)"),
+    ("dead", "Dead", False, State.FAILED, "dead"),
+])
+def test_status_mapping_from_list_data(state: str, status: str, job: bool, expected: State, detail: str) -> None:
+    result = service_status(Observed.from_list(entry("p", "s", state=state, status=status, job=job)))
+    assert (result.state, result.detail, result.name, result.container) == (expected, detail, "s", "p-s-1")
+
+
+def test_image_refs_normalise_like_the_engine_lists_them() -> None:
+    assert normalize_ref("busybox") == "busybox:latest"
+    assert normalize_ref("docker.io/library/postgres:15") == "postgres:15"
+    assert normalize_ref("localhost:5000/a/b") == "localhost:5000/a/b:latest"
+    assert normalize_ref("ghcr.io/x/y@sha256:abc") == "ghcr.io/x/y@sha256:abc"
+    assert image_index([{"Id": "sha256:1", "RepoTags": ["busybox:latest"], "RepoDigests": None}]) == {
+        "busybox:latest": "sha256:1"}
+
+
+def test_log_helpers() -> None:
+    assert list(split_lines([b"a\nb", b"c\n", b"", b"d"])) == ["a", "bc", "d"]
+    assert abs(parse_since("10m") - (time.time() - 600)) < 5
+    assert parse_since("2026-01-31T12:00:00Z") == 1769860800.0
+    assert parse_since(None) is None
+
+
+def test_unreachable_engine_names_the_address(tmp_path: Path) -> None:
+    address = f"unix://{tmp_path}/nothing.sock"
+    with pytest.raises(EngineUnreachable) as err:
+        DockerDriver(address).ping()
+    assert str(err.value).startswith(f"cannot reach the container engine at {address}: ")
+    assert err.value.exit_code == 3
+    with pytest.raises(EngineUnreachable):
+        DockerDriver(address).status()
+
+
+# ================================================================================================================
+# engine: apply / plan
+# ================================================================================================================
+def chain_stack(image: str, *, web_env: str = "one") -> Stack:
+    """db (healthy after 1 s) ← migrate (job) ← web, plus a cache with no dependency."""
+    return Stack(
+        services=[
+            svc("db", image, ready_after(1), healthcheck=READY_CHECK, volumes=[Mount(source="data", target="/data")],
+                environment={"DB_PASSWORD": "${DB_PASSWORD}"}),
+            svc("migrate", image, "echo migrating; sleep 0.5; echo migrated", job=True, depends_on={"db": "healthy"}),
+            svc("web", image, depends_on={"migrate": "completed", "db": "healthy"},
+                environment={"FLAVOUR": web_env}, networks={"default": ["www"], "back": []}),
+            svc("cache", image, networks={"back": []}),
+        ],
+        volumes=[Volume(name="data")],
+        networks=[Network(name="default"), Network(name="back", internal=True)],
+    )
+
+
+ENV = {"DB_PASSWORD": "pw-Very-Secret-123"}
+
+
+@pytest.mark.engine
+def test_fresh_apply_then_reapply_makes_no_mutations(driver, engine, images, deployed, docker_client) -> None:
+    project = engine.name("noop")
+    dep = deployment(project, chain_stack(images["busybox"]), ENV)
+    deployed(dep)
+    seen: list[tuple[str, str]] = []
+    plan = driver.plan(dep)
+    assert plan.by_kind() == {"create": ["cache", "db", "migrate", "web"]}  # in dependency-level order
+    assert set(plan.create_networks) == {f"{project}_default", f"{project}_back"}
+    driver.apply(dep, plan, lambda s, m: seen.append((s, m)))
+
+    # dependency order: web was created only after db was healthy and migrate completed
+    assert seen.index(("db", "healthy")) < seen.index(("migrate", "creating"))
+    assert seen.index(("migrate", "completed")) < seen.index(("web", "creating"))
+
+    status = driver.status(project)[project]
+    assert {s.name: (s.state, s.detail) for s in status} == {
+        "cache": (State.RUNNING, "running"), "db": (State.RUNNING, "healthy"),
+        "migrate": (State.RUNNING, "completed"), "web": (State.RUNNING, "running")}
+
+    # labels and names as compose has them; secrets only in the environment
+    web = docker_client.containers.get(f"{project}-web-1")
+    for key, value in {L.PROJECT: project, L.SERVICE: "web", L.CONTAINER_NUMBER: "1", L.ONEOFF: "False",
+                       L.WORKING_DIR: f"/tmp/{project}", L.CONFIG_FILES: f"/tmp/{project}/compose.yaml",
+                       L.CLIENT: "acme", L.COMPONENT: "demo", L.MANAGED: "true", L.VERSION: "1.2.3"}.items():
+        assert web.labels[key] == value
+    assert web.labels[L.CONFIG_HASH] == web.labels[L.COMPOSE_CONFIG_HASH] != ""
+    nets = web.attrs["NetworkSettings"]["Networks"]
+    assert set(nets) == {f"{project}_default", f"{project}_back"}
+    assert {"web", "www"} <= set(nets[f"{project}_default"]["Aliases"])
+    db = docker_client.containers.get(f"{project}-db-1")
+    assert "DB_PASSWORD=pw-Very-Secret-123" in db.attrs["Config"]["Env"]
+    dumped = json.dumps({k: v for k, v in db.attrs["Config"].items() if k != "Env"}) + json.dumps(db.labels)
+    assert "pw-Very-Secret-123" not in dumped
+    assert db.attrs["HostConfig"]["LogConfig"] == {"Type": "json-file", "Config": {"max-file": "3",
+                                                                                    "max-size": "50m"}}
+    assert db.attrs["HostConfig"]["Init"] is True
+    assert db.attrs["Config"]["Healthcheck"]["Interval"] == 300_000_000
+    net = docker_client.networks.get(f"{project}_back")
+    assert net.attrs["Internal"] is True and net.attrs["Labels"][L.COMPOSE_NETWORK] == "back"
+    vol = docker_client.volumes.get(f"{project}_data")
+    assert vol.attrs["Labels"][L.COMPOSE_VOLUME] == "data" and vol.attrs["Labels"][L.MANAGED] == "true"
+    # DNS between services on the project network (alias too)
+    code, out = web.exec_run(["sh", "-c", "nslookup www >/dev/null && ping -c1 -W2 db >/dev/null && echo ok"])
+    assert code == 0, out
+
+    before = {c.name: (c.id, c.attrs["State"]["StartedAt"]) for c in containers_of(docker_client, project)}
+    calls = CallLog(driver)
+    second = driver.plan(dep)
+    assert second.is_noop, second
+    driver.apply(dep, second)
+    assert calls.mutations() == []
+    assert {c.name: (c.id, c.attrs["State"]["StartedAt"]) for c in containers_of(docker_client, project)} == before
+    # plan itself: a constant number of list calls (containers, networks, volumes, images)
+    calls.clear()
+    driver.plan(dep)
+    assert sorted(path.split("/", 2)[2] for _, path in calls.calls) == [
+        "containers/json", "images/json", "networks", "volumes"]
+    assert {method for method, _ in calls.calls} == {"GET"}
+
+
+@pytest.mark.engine
+def test_changed_env_recreates_only_that_service_and_volume_keeps_data(driver, engine, images, deployed,
+                                                                       docker_client) -> None:
+    project = engine.name("env")
+    dep = deployment(project, chain_stack(images["busybox"]), ENV)
+    deployed(dep)
+    driver.apply(dep, driver.plan(dep))
+    docker_client.containers.get(f"{project}-db-1").exec_run(["sh", "-c", "echo kept > /data/file"])
+    ids = {c.name: c.id for c in containers_of(docker_client, project)}
+
+    changed = deployment(project, chain_stack(images["busybox"]), {"DB_PASSWORD": "another-password"})
+    plan = driver.plan(changed)
+    assert plan.by_kind() == {"recreate": ["db"], "unchanged": ["cache", "migrate", "web"]}
+    assert [c.reason for c in plan.changes if c.kind == "recreate"] == ["config hash differs"]
+    driver.apply(changed, plan)
+    after = {c.name: c.id for c in containers_of(docker_client, project)}
+    assert after[f"{project}-db-1"] != ids[f"{project}-db-1"]
+    assert {k: v for k, v in after.items() if "-db-" not in k} == {k: v for k, v in ids.items() if "-db-" not in k}
+    db = docker_client.containers.get(f"{project}-db-1")
+    assert db.exec_run(["cat", "/data/file"]).output.strip() == b"kept"
+    assert driver.plan(changed).is_noop
+
+
+@pytest.mark.engine
+def test_removed_service_is_removed_as_orphan(driver, engine, images, deployed, docker_client) -> None:
+    project = engine.name("orphan")
+    stack = Stack(services=[svc("a", images["busybox"]), svc("b", images["busybox"])])
+    dep = deployment(project, stack)
+    deployed(dep)
+    driver.apply(dep, driver.plan(dep))
+    smaller = deployment(project, Stack(services=[svc("a", images["busybox"])]))
+    plan = driver.plan(smaller)
+    assert plan.by_kind() == {"remove": ["b"], "unchanged": ["a"]}
+    assert plan.changes[0].reason == "orphaned"
+    driver.apply(smaller, plan)
+    assert sorted(by_service(docker_client, project)) == ["a"]
+
+
+@pytest.mark.engine
+def test_replicas_zero_removes_and_start_restarts_stopped(driver, engine, images, deployed, docker_client) -> None:
+    project = engine.name("scale")
+    stack = Stack(services=[svc("a", images["busybox"]), svc("b", images["busybox"])])
+    dep = deployment(project, stack)
+    deployed(dep)
+    driver.apply(dep, driver.plan(dep))
+    driver.stop(dep)
+    states = {s.name: s.state for s in driver.status(project)[project]}
+    assert states == {"a": State.STOPPED, "b": State.STOPPED}
+    scaled = Stack(services=[svc("a", images["busybox"]), svc("b", images["busybox"], replicas=0)])
+    plan = driver.plan(deployment(project, scaled))
+    assert plan.by_kind() == {"start": ["a"], "remove": ["b"]}
+    driver.apply(deployment(project, scaled), plan)
+    assert [(s.name, s.state) for s in driver.status(project)[project]] == [("a", State.RUNNING)]
+
+
+@pytest.mark.engine
+def test_health_gated_dependency_waits_for_healthy(driver, engine, images, deployed, docker_client) -> None:
+    project = engine.name("gate")
+    stack = Stack(services=[
+        svc("db", images["busybox"], ready_after(2), healthcheck=READY_CHECK),
+        svc("app", images["busybox"], depends_on={"db": "healthy"}),
+        svc("side", images["busybox"], depends_on={"db": "started"}),
+    ])
+    dep = deployment(project, stack)
+    deployed(dep)
+    driver.apply(dep, driver.plan(dep))
+    db = docker_client.containers.get(f"{project}-db-1")
+    app = docker_client.containers.get(f"{project}-app-1")
+    side = docker_client.containers.get(f"{project}-side-1")
+    healthy_at = min(entry["End"] for entry in db.attrs["State"]["Health"]["Log"] if entry["ExitCode"] == 0)
+    assert app.attrs["Created"] > healthy_at  # RFC 3339 in UTC: comparable as strings
+    assert side.attrs["Created"] < healthy_at  # "started" does not wait for health
+
+
+@pytest.mark.engine
+def test_failing_healthcheck_names_service_with_health_output_and_logs(driver, engine, images, deployed) -> None:
+    project = engine.name("unhealthy")
+    stack = Stack(services=[
+        svc("bad", images["busybox"], "echo booting bad; echo secret is pw-Very-Secret-123; exec sleep 3600",
+            healthcheck=HealthCheck(test=["CMD-SHELL", "echo probe says no; exit 1"], interval=0.2, retries=2),
+            environment={"DB_PASSWORD": "${DB_PASSWORD}"}),
+        svc("after", images["busybox"], depends_on={"bad": "healthy"}),
+    ])
+    dep = deployment(project, stack, ENV)
+    deployed(dep)
+    with pytest.raises(ComponentError) as err:
+        driver.apply(dep, driver.plan(dep))
+    message = str(err.value)
+    assert message.startswith(f"service bad of {project} is unhealthy")
+    assert "probe says no" in message and "booting bad" in message
+    assert "pw-Very-Secret-123" not in message  # scrubbed
+    statuses = {s.name: s for s in driver.status(project)[project]}
+    assert statuses["bad"].state == State.FAILED and "after" not in statuses
+
+
+@pytest.mark.engine
+def test_health_timeout_and_failed_job_status(driver, engine, images, deployed) -> None:
+    project = engine.name("job")
+    stack = Stack(services=[
+        svc("slow", images["busybox"], healthcheck=READY_CHECK, start_timeout=1.5),
+        svc("ok", images["busybox"]),
+        svc("job", images["busybox"], "echo job broke; exit 3", job=True),
+        svc("done", images["busybox"], "echo fine", job=True),
+    ])
+    dep = deployment(project, stack)
+    deployed(dep)
+    with pytest.raises(ComponentError) as err:
+        driver.apply(dep, driver.plan(dep))
+    message = str(err.value)
+    assert "service job of" in message and "job failed: exited (3)" in message and "job broke" in message
+    assert "also failed: slow" in message
+    statuses = {s.name: (s.state, s.detail) for s in driver.status(project)[project]}
+    assert statuses["job"] == (State.FAILED, "exited (3)")
+    assert statuses["done"] == (State.RUNNING, "completed")
+    assert statuses["ok"] == (State.RUNNING, "running")
+    assert statuses["slow"] == (State.STARTING, "health: starting")
+    assert State.aggregate([s for s, _ in statuses.values()]) == State.FAILED
+    # timeout message alone
+    with pytest.raises(ComponentError, match=r"service slow of .* did not become healthy within 1.5s"):
+        driver.apply(deployment(project, Stack(services=[stack.services[0]])), driver.plan(dep))
+
+
+@pytest.mark.engine
+def test_port_conflict_is_one_line_naming_port_and_service(driver, engine, images, deployed) -> None:
+    port = free_port()
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", port))
+    holder.listen()
+    try:
+        project = engine.name("port")
+        dep = deployment(project, Stack(services=[svc("web", images["busybox"],
+                                                      ports=[Port(container=80, host=port)])]))
+        deployed(dep)
+        with pytest.raises(ComponentError) as err:
+            driver.apply(dep, driver.plan(dep))
+        assert str(err.value) == (f"port 127.0.0.1:{port} for service web of {project} is already in use: "
+                                  "free it or choose another port")
+    finally:
+        holder.close()
+    # once freed, the next apply starts it (and publishes on loopback)
+    driver.apply(dep, driver.plan(dep))
+    status = driver.status(project)[project]
+    assert [(s.name, s.state) for s in status] == [("web", State.RUNNING)]
+
+
+@pytest.mark.engine
+def test_missing_image_message_and_nothing_touched(driver, engine, images, deployed, docker_client) -> None:
+    project = engine.name("noimage")
+    stack = Stack(services=[svc("a", images["busybox"]),
+                            svc("b", "agencystack-test/does-not-exist:9", command=None)])
+    dep = deployment(project, stack)
+    deployed(dep)
+    with pytest.raises(ComponentError) as err:
+        driver.apply(dep, driver.plan(dep))
+    message = str(err.value)
+    assert message.startswith("image agencystack-test/does-not-exist:9 for service b is not available locally "
+                              "and could not be pulled (")
+    assert "check the image setting" in message
+    assert containers_of(docker_client, project) == []
+
+
+@pytest.mark.engine
+def test_two_projects_are_isolated(driver, engine, images, deployed, docker_client) -> None:
+    one, two = engine.name("one"), engine.name("two")
+    stack = Stack(services=[svc("a", images["busybox"]), svc("b", images["busybox"])],
+                  volumes=[Volume(name="v")])
+    dep1, dep2 = deployment(one, stack, client="c1"), deployment(two, stack, client="c2")
+    deployed(dep1)
+    deployed(dep2)
+    driver.apply(dep1, driver.plan(dep1))
+    driver.apply(dep2, driver.plan(dep2))
+    a1 = docker_client.containers.get(f"{one}-a-1")
+    assert list(a1.attrs["NetworkSettings"]["Networks"]) == [f"{one}_default"]
+    code, _ = a1.exec_run(["nslookup", f"{two}-b-1"])
+    assert code != 0  # no route between clients' networks
+    everything = driver.status()
+    assert {one, two} <= set(everything)
+    driver.remove(dep1, purge=True)
+    assert containers_of(docker_client, one) == []
+    assert sorted(by_service(docker_client, two)) == ["a", "b"]
+    assert docker_client.networks.list(names=[f"{two}_default"])
+    assert docker_client.volumes.get(f"{two}_v")
+    assert driver.plan(dep2).is_noop
+
+
+@pytest.mark.engine
+def test_remove_keeps_volumes_unless_purge_and_never_external(driver, engine, images, deployed,
+                                                             docker_client) -> None:
+    edge = engine.network("edge")  # owned by someone else
+    shared = engine.volume("shared")
+    project = engine.name("rm")
+    stack = Stack(services=[svc("a", images["busybox"], volumes=[Mount(source="data", target="/data"),
+                                                                 Mount(source=shared.name, target="/s")],
+                                networks={"default": [], edge.name: []})],
+                  volumes=[Volume(name="data"), Volume(name=shared.name, external=True)],
+                  networks=[Network(name="default"), Network(name=edge.name, external=True)])
+    dep = deployment(project, stack)
+    deployed(dep)
+    driver.apply(dep, driver.plan(dep))
+    a = docker_client.containers.get(f"{project}-a-1")
+    assert set(a.attrs["NetworkSettings"]["Networks"]) == {f"{project}_default", edge.name}
+    driver.remove(dep)
+    assert containers_of(docker_client, project) == []
+    assert not docker_client.networks.list(names=[f"{project}_default"])
+    assert docker_client.volumes.get(f"{project}_data")
+    driver.remove(dep, purge=True)
+    with pytest.raises(Exception):
+        docker_client.volumes.get(f"{project}_data")
+    edge.reload()  # the external network is still there
+    assert docker_client.volumes.get(shared.name)
+
+
+@pytest.mark.engine
+def test_missing_external_network_is_a_clear_error(driver, engine, images, deployed) -> None:
+    project = engine.name("ext")
+    name = engine.name("absent-edge")
+    stack = Stack(services=[svc("a", images["busybox"], networks={name: []})],
+                  networks=[Network(name=name, external=True)])
+    dep = deployment(project, stack)
+    deployed(dep)
+    with pytest.raises(ComponentError, match=f"needs the external network '{name}', which does not exist"):
+        driver.apply(dep, driver.plan(dep))
+
+
+# ================================================================================================================
+# engine: crash safety
+# ================================================================================================================
+CHILD = """
+import sys
+from pathlib import Path
+from agencystack.engine import Deployment
+from agencystack.engine.docker import DockerDriver
+from agencystack.stack import Stack
+project, stack_file, env_json, host = sys.argv[1:5]
+import json
+dep = Deployment(project=project, client="acme", component="demo", stack=Stack.model_validate_json(
+    Path(stack_file).read_text()), env=json.loads(env_json), directory=Path("/tmp") / project, version="1.2.3")
+driver = DockerDriver(host)
+driver.apply(dep, driver.plan(dep), lambda s, m: print(s, m, flush=True))
+print("DONE", flush=True)
+"""
+
+
+def crash_stack(image: str, flavour: str = "a") -> Stack:
+    return Stack(
+        services=[
+            svc("db", image, ready_after(0.5), healthcheck=READY_CHECK, volumes=[Mount(source="data", target="/d")],
+                environment={"F": flavour}),
+            svc("api", image, depends_on={"db": "healthy"}, networks={"default": [], "back": ["api-internal"]},
+                environment={"F": flavour}),
+            svc("worker", image, depends_on={"db": "healthy"}, networks={"back": []}, environment={"F": flavour}),
+            svc("web", image, depends_on={"api": "started"}, environment={"F": flavour}),
+        ],
+        volumes=[Volume(name="data")],
+        networks=[Network(name="default"), Network(name="back")],
+    )
+
+
+def _apply_in_child(tmp_path: Path, project: str, stack: Stack) -> subprocess.Popen:
+    stack_file = tmp_path / f"{project}.json"
+    stack_file.write_text(stack.model_dump_json())
+    script = tmp_path / "child.py"
+    script.write_text(CHILD)
+    env = engine_env(PYTHONPATH=str(REPO))
+    return subprocess.Popen([sys.executable, str(script), project, str(stack_file), "{}", engine_host()],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+
+
+def _snapshot(docker_client: Any, project: str) -> dict[str, tuple]:
+    out = {}
+    for c in containers_of(docker_client, project):
+        c.reload()
+        out[c.name] = (c.labels[L.SERVICE], c.labels[L.CONFIG_HASH], c.status,
+                       sorted(c.attrs["NetworkSettings"]["Networks"]),
+                       (c.attrs["State"].get("Health") or {}).get("Status"))
+    return out
+
+
+@pytest.mark.engine
+@pytest.mark.parametrize("kill_after", ["first-create", "second-create", "first-start", "recreate"])
+def test_sigkill_mid_apply_then_rerun_converges(kill_after, driver, engine, images, deployed, docker_client,
+                                               tmp_path) -> None:
+    image = images["busybox"]
+    project = engine.name(f"kill-{kill_after[:5]}")
+    target = crash_stack(image, "b" if kill_after == "recreate" else "a")
+    dep = deployment(project, target)
+    deployed(dep)
+    if kill_after == "recreate":
+        first = deployment(project, crash_stack(image, "a"))
+        driver.apply(first, driver.plan(first))
+        old_hashes = {c.labels[L.CONFIG_HASH] for c in containers_of(docker_client, project)}
+
+    child = _apply_in_child(tmp_path, project, target)
+    try:
+        def reached() -> bool:
+            cs = containers_of(docker_client, project)
+            if kill_after == "first-create":
+                return len(cs) >= 1
+            if kill_after == "second-create":
+                return len(cs) >= 2
+            if kill_after == "first-start":
+                return any(c.status == "running" for c in cs)
+            return any(c.labels[L.CONFIG_HASH] not in old_hashes for c in cs) or len(cs) < 4
+        wait_until(lambda: reached() or child.poll() is not None, 60, 0.01, f"{kill_after} in the child apply")
+    finally:
+        child.send_signal(signal.SIGKILL)
+        output = child.communicate()[0].decode(errors="replace")
+    assert "DONE" not in output, f"the child finished before it was killed:\n{output}"
+
+    driver.apply(dep, driver.plan(dep))  # the re-run converges
+    services = by_service(docker_client, project)
+    assert {name: len(cs) for name, cs in services.items()} == {"db": 1, "api": 1, "worker": 1, "web": 1}
+    assert all(cs[0].name == f"{project}-{name}-1" for name, cs in services.items())
+    assert driver.plan(dep).is_noop
+    converged = _snapshot(docker_client, project)
+
+    # the same state as an uninterrupted run of the same stack
+    clean = engine.name(f"clean-{kill_after[:5]}")
+    clean_dep = deployment(clean, target)
+    deployed(clean_dep)
+    driver.apply(clean_dep, driver.plan(clean_dep))
+    reference = {name.replace(clean, project): (svc_, digest, status, [n.replace(clean, project) for n in nets],
+                                                health)
+                 for name, (svc_, digest, status, nets, health) in _snapshot(docker_client, clean).items()}
+    assert converged == reference
+
+
+@pytest.mark.engine
+def test_interrupted_network_attachment_is_recreated(driver, engine, images, deployed, docker_client) -> None:
+    project = engine.name("partial")
+    stack = crash_stack(images["busybox"])
+    dep = deployment(project, stack)
+    deployed(dep)
+    driver.apply(dep, driver.plan(dep))
+    api = docker_client.containers.get(f"{project}-api-1")
+    docker_client.networks.get(f"{project}_back").disconnect(api, force=True)  # as if killed before connect
+    plan = driver.plan(dep)
+    assert plan.by_kind()["recreate"] == ["api"]
+    driver.apply(dep, plan)
+    api = docker_client.containers.get(f"{project}-api-1")
+    assert set(api.attrs["NetworkSettings"]["Networks"]) == {f"{project}_default", f"{project}_back"}
+
+
+class _Proxy:
+    """A unix-socket forwarder to the engine that can be cut: the engine 'goes away' mid-apply."""
+
+    def __init__(self, path: str, target: str):
+        self.path, self.target = path, target
+        self.server = socket.socket(socket.AF_UNIX)
+        self.server.bind(path)
+        self.server.listen(64)
+        self.conns: list[socket.socket] = []
+        self.alive = True
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while self.alive:
+            try:
+                client, _ = self.server.accept()
+            except OSError:
+                return
+            upstream = socket.socket(socket.AF_UNIX)
+            upstream.connect(self.target)
+            self.conns += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(a: socket.socket, b: socket.socket) -> None:
+        try:
+            while data := a.recv(65536):
+                b.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (a, b):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def cut(self) -> None:
+        self.alive = False
+        self.server.close()
+        os.unlink(self.path)
+        for s in self.conns:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+                s.close()
+            except OSError:
+                pass
+
+
+@pytest.mark.engine
+def test_engine_lost_mid_apply_is_engine_unreachable(engine, images, deployed, tmp_path) -> None:
+    target = engine_host()
+    if not target.startswith("unix://"):
+        pytest.skip("needs a unix-socket engine to put a proxy in front of")
+    path = str(tmp_path / "proxy.sock")
+    proxy = _Proxy(path, target[len("unix://"):])
+    address = f"unix://{path}"
+    flaky = DockerDriver(address)
+    project = engine.name("lost")
+    dep = deployment(project, Stack(services=[
+        svc("db", images["busybox"], ready_after(30), healthcheck=READY_CHECK),
+        svc("app", images["busybox"], depends_on={"db": "healthy"})]))
+    deployed(dep)
+    events: list[str] = []
+    result: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            flaky.apply(dep, flaky.plan(dep), lambda s, m: events.append(f"{s} {m}"))
+        except BaseException as exc:  # noqa: BLE001
+            result.append(exc)
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    wait_until(lambda: "db waiting for health" in events, 30, 0.05, "apply to wait for health")
+    proxy.cut()
+    worker.join(30)
+    assert not worker.is_alive()
+    assert result and isinstance(result[0], EngineUnreachable), result
+    assert str(result[0]).startswith(f"cannot reach the container engine at {address}: ")
+
+
+# ================================================================================================================
+# engine: status, logs, exec, restart, volumes, compose oracle
+# ================================================================================================================
+@pytest.mark.engine
+def test_status_is_one_list_call_for_all_projects(driver, engine, images, deployed) -> None:
+    projects = [engine.name(f"st{i}") for i in range(3)]
+    for p in projects:
+        dep = deployment(p, Stack(services=[svc("a", images["busybox"]),
+                                            svc("j", images["busybox"], "exit 0", job=True)]))
+        deployed(dep)
+        driver.apply(dep, driver.plan(dep))
+    calls = CallLog(driver)
+    everything = driver.status()
+    assert len(calls.calls) == 1 and calls.calls[0][0] == "GET"
+    for p in projects:
+        assert [(s.name, s.state, s.detail) for s in everything[p]] == [
+            ("a", State.RUNNING, "running"), ("j", State.RUNNING, "completed")]
+    calls.clear()
+    assert list(driver.status(projects[0])) == [projects[0]]
+    assert len(calls.calls) == 1
+    assert driver.status(engine.name("nothing")) == {engine.name("nothing"): []}
+
+
+@pytest.mark.engine
+def test_logs_tail_follow_and_interleaved(driver, engine, images, deployed) -> None:
+    project = engine.name("logs")
+    stack = Stack(services=[
+        svc("one", images["busybox"], "for i in 1 2 3 4 5; do echo one-$i; done; exec sleep 3600"),
+        svc("two", images["busybox"], "i=0; while true; do i=$((i+1)); echo two-$i; sleep 0.2; done"),
+    ])
+    dep = deployment(project, stack)
+    deployed(dep)
+    driver.apply(dep, driver.plan(dep))
+    wait_until(lambda: len(list(driver.logs(dep, LogRequest(services=("two",), tail=None)))) >= 3, 10, 0.1,
+               "three lines of two")
+    tail = [line.text for line in driver.logs(dep, LogRequest(services=("one",), tail=2))]
+    assert tail == ["one-4", "one-5"]
+    everything = list(driver.logs(dep, LogRequest(tail=None)))
+    assert {line.service for line in everything} == {"one", "two"}
+    assert [line.text for line in everything if line.service == "one"] == [f"one-{i}" for i in range(1, 6)]
+
+    stream = driver.logs(dep, LogRequest(services=("two",), tail=0, follow=True))
+    started = time.monotonic()
+    got = [next(stream).text for _ in range(3)]
+    stream.close()
+    assert time.monotonic() - started < 5
+    numbers = [int(t.split("-")[1]) for t in got]
+    assert numbers == sorted(numbers) and numbers[1] == numbers[0] + 1
+
+    following = driver.logs(dep, LogRequest(tail=1, follow=True))
+    services = {next(following).service for _ in range(4)}
+    following.close()
+    assert services == {"one", "two"}
+    with pytest.raises(ComponentError, match="has no service"):
+        list(driver.logs(dep, LogRequest(services=("nope",))))
+
+
+class _Counting:
+    """A binary sink that counts and keeps nothing (to prove exec streams in constant memory)."""
+
+    def __init__(self) -> None:
+        self.size = 0
+        self.writes = 0
+
+    def write(self, data: bytes) -> int:
+        self.size += len(data)
+        self.writes += 1
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+
+@pytest.mark.engine
+def test_exec_streams_stdout_in_constant_memory_with_env_stdin_and_exit_code(driver, engine, images, deployed,
+                                                                             tmp_path) -> None:
+    project = engine.name("exec")
+    dep = deployment(project, Stack(services=[svc("box", images["busybox"])]))
+    deployed(dep)
+    driver.apply(dep, driver.plan(dep))
+
+    sink = _Counting()
+    tracemalloc.start()
+    code = driver.exec(dep, "box", ["sh", "-c", "head -c 50000000 /dev/zero"], stdout=sink)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert code == 0 and sink.size == 50_000_000 and sink.writes > 100
+    assert peak < 8_000_000, f"exec held {peak} bytes"
+
+    out = tmp_path / "out"
+    with out.open("wb") as fh:
+        assert driver.exec(dep, "box", ["sh", "-c", 'printf "%s" "$TOKEN"; exit 7'],
+                           env={"TOKEN": "t0ken-value"}, stdout=fh) == 7
+    assert out.read_bytes() == b"t0ken-value"
+
+    payload = tmp_path / "in"
+    payload.write_bytes(os.urandom(3_000_000))
+    got = tmp_path / "got"
+    with payload.open("rb") as src, got.open("wb") as dst:
+        assert driver.exec(dep, "box", ["cat"], stdin=src, stdout=dst) == 0
+    assert got.read_bytes() == payload.read_bytes()
+    with pytest.raises(ComponentError, match="is not running"):
+        driver.stop(dep)
+        driver.exec(dep, "box", ["true"], stdout=_Counting())
+
+
+@pytest.mark.engine
+def test_restart_is_rolling_in_dependency_order_and_waits_for_health(driver, engine, images, deployed,
+                                                                      docker_client) -> None:
+    project = engine.name("restart")
+    stack = Stack(services=[
+        svc("db", images["busybox"], "rm -f /tmp/ready; " + ready_after(0.5), healthcheck=READY_CHECK),
+        svc("app", images["busybox"], depends_on={"db": "healthy"}),
+        svc("once", images["busybox"], "true", job=True),
+    ])
+    dep = deployment(project, stack)
+    deployed(dep)
+    driver.apply(dep, driver.plan(dep))
+    before = {c.labels[L.SERVICE]: c.attrs["State"]["StartedAt"] for c in containers_of(docker_client, project)}
+    seen: list[tuple[str, str]] = []
+    driver.restart(dep, (), lambda s, m: seen.append((s, m)))
+    assert seen == [("db", "restarting"), ("db", "waiting for health"), ("db", "healthy"), ("app", "restarting")]
+    after = {c.labels[L.SERVICE]: c.attrs["State"]["StartedAt"] for c in containers_of(docker_client, project)}
+    assert after["db"] > before["db"] and after["app"] > before["app"] and after["once"] == before["once"]
+    seen.clear()
+    driver.restart(dep, ("app",), lambda s, m: seen.append((s, m)))
+    assert seen == [("app", "restarting")]
+
+
+@pytest.mark.engine
+def test_volume_export_import_roundtrip(driver, engine, images, deployed, docker_client, tmp_path) -> None:
+    import tarfile
+
+    project = engine.name("vol")
+    stack = Stack(services=[svc("box", images["busybox"], volumes=[Mount(source="files", target="/files")])],
+                  volumes=[Volume(name="files")])
+    dep = deployment(project, stack)
+    deployed(dep)
+    driver.apply(dep, driver.plan(dep))
+    box = docker_client.containers.get(f"{project}-box-1")
+    box.exec_run(["sh", "-c", "mkdir -p /files/sub && echo hello > /files/sub/a.txt && "
+                              "head -c 3000000 /dev/urandom > /files/big.bin"])
+    archive = tmp_path / "files.tar"
+    with archive.open("wb") as fh:
+        driver.volume_export(dep, "files", fh)
+    with tarfile.open(archive) as tar:
+        names = {m.name.lstrip("./") for m in tar.getmembers()}
+        assert {"sub/a.txt", "big.bin"} <= names
+    big = box.exec_run(["md5sum", "/files/big.bin"]).output.split()[0]
+
+    box.exec_run(["sh", "-c", "rm -rf /files/* && echo stray > /files/stray"])
+    with archive.open("rb") as fh:
+        driver.volume_import(dep, "files", fh)
+    assert box.exec_run(["cat", "/files/sub/a.txt"]).output == b"hello\n"
+    assert box.exec_run(["md5sum", "/files/big.bin"]).output.split()[0] == big
+    assert box.exec_run(["test", "-e", "/files/stray"]).exit_code == 1
+    # no helper left behind
+    assert sorted(by_service(docker_client, project)) == ["box"]
+    assert driver.plan(dep).is_noop
+
+
+@pytest.mark.engine
+def test_docker_compose_recognises_the_deployment(driver, engine, images, deployed, compose_bin,
+                                                  tmp_path) -> None:
+    from agencystack import compose
+
+    project = engine.name("oracle")
+    directory = tmp_path / "demo"
+    directory.mkdir()
+    dep = deployment(project, chain_stack(images["busybox"]), ENV, directory=directory)
+    deployed(dep)
+    driver.apply(dep, driver.plan(dep))
+    (directory / "compose.yaml").write_text(compose.render(dep))
+    (directory / ".env").write_text("".join(f"{k}={v}\n" for k, v in ENV.items()))
+
+    ps = subprocess.run([str(compose_bin), "-p", project, "ps", "-a", "--format", "json"], capture_output=True,
+                        text=True, env=engine_env(), cwd=directory, timeout=60)
+    assert ps.returncode == 0, ps.stderr
+    rows = [json.loads(line) for line in ps.stdout.splitlines() if line.strip()]
+    assert sorted(r["Service"] for r in rows) == ["cache", "db", "migrate", "web"]
+    assert {r["Name"] for r in rows} == {f"{project}-{s}-1" for s in ("cache", "db", "migrate", "web")}
+    assert next(r for r in rows if r["Service"] == "db")["Health"] == "healthy"
+
+    logs = subprocess.run([str(compose_bin), "-p", project, "logs", "--no-color", "migrate"], capture_output=True,
+                          text=True, env=engine_env(), timeout=60)
+    assert logs.returncode == 0 and "migrated" in logs.stdout
+
+    config = subprocess.run([str(compose_bin), "-f", "compose.yaml", "config", "--format", "json"],
+                            capture_output=True, text=True, env=engine_env(), cwd=directory, timeout=60)
+    assert config.returncode == 0, config.stderr
+    resolved = json.loads(config.stdout)
+    assert resolved["name"] == project
+    assert resolved["services"]["db"]["environment"]["DB_PASSWORD"] == ENV["DB_PASSWORD"]  # from the .env
+    assert resolved["networks"]["back"]["name"] == f"{project}_back"
+    assert "pw-Very-Secret-123" not in (directory / "compose.yaml").read_text()

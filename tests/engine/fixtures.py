@@ -20,7 +20,14 @@ Fixtures
 ``engine`` (function) -> EngineScope
     Per-test namespace on the engine: unique names, labels, helpers; removes at teardown (also on failure)
     every container, network and volume it made, those whose name starts with its prefix, and compose
-    projects named with ``engine.name(...)``.
+    projects named with ``engine.name(...)``. API: ``engine.name(suffix)``, ``engine.labels`` (put them on
+    whatever you create by other means), ``engine.network(suffix)``, ``engine.volume(suffix)``,
+    ``engine.run(image, command, name=suffix, **docker_sdk_kwargs)`` (detached),
+    ``engine.run_once(image, command, **kw) -> (exit_code, output)``, ``engine.published_port(container,
+    "80/tcp")``, ``engine.default_network``, ``engine.scope_id``, ``engine.cleanup()``.
+    The engine runs with --bridge=none: a container needs a user-defined network for any networking and for
+    published ports, so ``run``/``run_once`` put it on ``engine.default_network`` unless given ``network``.
+    Publish on loopback with a random port: ``ports={"80/tcp": ("127.0.0.1", None)}``.
 
 Helpers (import them from ``tests.engine.helpers``, which is not a plugin): ``wait_until(predicate, timeout,
 interval, message)``, ``engine_socket_path()``, ``engine_env()``, ``http_get(url, host=None, method="GET",
@@ -39,7 +46,6 @@ from typing import Any, Iterator
 import pytest
 
 from tests.images import build as _build
-
 from tests.engine.helpers import (  # noqa: F401 - re-exported for tests
     COMPOSE_PROJECT_LABEL,
     RUN_LABEL,

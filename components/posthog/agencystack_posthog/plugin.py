@@ -3,20 +3,69 @@
 from agencystack import hookimpl
 from agencystack.component import Component, Resources
 
+NAME = "posthog"
+HEALTH_TIMEOUT = 45 * 60  # upstream's installer waits this long on first boot (ClickHouse + Django migrations)
+HEALTH_INTERVAL = 3
+PROGRESS_EVERY = 15
+
 
 @hookimpl
 def components():
     return [Component(
-        name="posthog",
+        name=NAME,
         description="PostHog product analytics (self-hosted)",
         settings="agencystack_posthog.settings:PostHogSettings",
+        requires=("edge",),
         resources=Resources(min_memory_gb=4, min_cpus=2, recommended_memory_gb=16, recommended_cpus=4,
                             min_disk_gb=30),
     )]
+
+
+def _paths(context):
+    from agencystack_posthog.upstream import cache_dir
+
+    return cache_dir(context.base.root, context.settings.upstream_ref), context.dir.path / "files"
 
 
 @hookimpl
 def stack(context):
     from agencystack_posthog.stack import build
 
-    return build(context.settings, context.client)
+    return build(context.settings, *_paths(context))
+
+
+@hookimpl
+def install(context):
+    from agencystack import Outcome
+    from agencystack_posthog import health, upstream
+    from agencystack_posthog.stack import write_files
+
+    health.check_resources(context)
+    upstream_dir, files_dir = _paths(context)
+    context.dir.ensure()
+    upstream.materialize(context.settings, context.base.root, context.progress)
+    write_files(files_dir)
+    outcome = context.deploy()
+    url = context.stack().probes[0].url
+    health.wait(url, timeout=HEALTH_TIMEOUT, interval=HEALTH_INTERVAL, every=PROGRESS_EVERY,
+                progress=context.progress)
+    site = url.removesuffix("/_health")
+    context.facts["url"] = site
+    return Outcome(summary=f"{outcome.summary}; healthy at {site}", url=site, changes=outcome.changes,
+                   details=outcome.details)
+
+
+@hookimpl(wrapper=True)
+def status(context):
+    """The engine's view (the core's default), plus PostHog's /_health through the edge."""
+    from agencystack import ComponentStatus, ServiceStatus, State
+    from agencystack_posthog import health
+
+    result = yield
+    if result.state == State.ABSENT:
+        return result
+    url = context.stack().probes[0].url
+    ok, detail = health.probe(url)
+    services = [*result.services, ServiceStatus(f"http {url}", State.RUNNING if ok else State.FAILED, detail)]
+    return ComponentStatus.from_services(result.client, result.component, services, message=result.message,
+                                         url=url.removesuffix("/_health"))

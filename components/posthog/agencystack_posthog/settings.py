@@ -1,20 +1,84 @@
-"""PostHog's settings: what the operator may set (POSTHOG_*) and the secrets generated once per client."""
+"""PostHog's settings: what the operator may set (POSTHOG_*) and the secrets generated once per client.
+
+Every image is pinned by a setting, and ``POSTHOG_REGISTRY_MIRROR`` (e.g. ``mirror.example.com/``) is put in front
+of each of them. Defaults follow upstream's hobby deployment at :data:`UPSTREAM_REF` (the commit whose
+docker-compose.hobby.yml this stack reproduces); its Rust services only have floating tags upstream.
+"""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
-from agencystack.settings import ComponentSettings, Domain, PortNumber, generated_secret, hex_token
+from agencystack.settings import ComponentSettings, Domain, PortNumber, generated_secret, hex_token, urlsafe_token
 from pydantic_settings import SettingsConfigDict
+
+UPSTREAM_REF = "00fa00d9bf03f5bef2e784d23e3dbdf9c025c892"
+
+
+def rfc3339_now() -> str:
+    """The current time as RFC 3339 in UTC, to the second (``2026-11-26T10:00:00Z``)."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class PostHogSettings(ComponentSettings):
     model_config = SettingsConfigDict(env_prefix="POSTHOG_", extra="forbid")
 
     domain: Domain
-    port: PortNumber = 8000
+    port: PortNumber = 8000  # where web listens in its container; the edge routes to it
+
+    # -- secrets, generated once and kept (changing ENCRYPTION_SALT_KEYS makes stored credentials unreadable) ----
     secret: generated_secret(hex_token, 48) = None  # Django SECRET_KEY (upstream: hex of 48 random bytes)
+    encryption_salt_keys: generated_secret(urlsafe_token, 32) = None  # Fernet keys: comma list of [A-Za-z0-9_-]{32}
+    internal_api_secret: generated_secret(hex_token, 32) = None  # web/worker <-> recording-api, cymbal
+    internal_request_token: generated_secret(hex_token, 32) = None  # Django <-> feature-flags
+    postgres_password: generated_secret(hex_token, 24) = None
+    clickhouse_password: generated_secret(hex_token, 24) = None
+    object_storage_password: generated_secret(hex_token, 24) = None
+    session_recording_v2_metadata_switchover: generated_secret(rfc3339_now) = None  # set once, never moved
+
+    # -- upstream files (ClickHouse configs, idl, user scripts, init scripts, topics list, GeoIP db) -----------
+    upstream_ref: str = UPSTREAM_REF
+    upstream_dir: str = ""  # a local copy of those files (offline hosts); empty: fetch them at upstream_ref
+    upstream_url: str = "https://raw.githubusercontent.com/PostHog/posthog/{ref}/{path}"
+
+    # -- images ---------------------------------------------------------------------------------------------------
+    registry_mirror: str = ""  # prefix for every image, e.g. "mirror.example.com/"
+    app_image: str = "posthog/posthog"
+    app_tag: str = UPSTREAM_REF  # a release, a 40-char commit (images exist per commit) or latest
+    node_image: str = "posthog/posthog-node"
+    node_tag: str = UPSTREAM_REF
+    rust_registry: str = "ghcr.io/posthog/posthog"  # capture, feature-flags, ... as <registry>/<name>:<rust_tag>
+    rust_tag: str = "master"  # upstream publishes only floating tags; pin a digest (name@sha256:...) if you can
+    postgres_image: str = "postgres:15.12-alpine"
+    redis_image: str = "redis:7.2-alpine"
+    valkey_image: str = "valkey/valkey:8.1-alpine"
+    clickhouse_image: str = "clickhouse/clickhouse-server:25.6.13.41"
+    zookeeper_image: str = "zookeeper:3.7.0"
+    redpanda_image: str = "docker.redpanda.com/redpandadata/redpanda:v25.1.9"
+    seaweedfs_image: str = "chrislusf/seaweedfs:3.97"
+    temporal_image: str = "temporalio/auto-setup:1.26.2"
+    temporal_admin_tools_image: str = "temporalio/admin-tools:1.26.2"
+    temporal_ui_image: str = "temporalio/ui:2.31.2"
+    elasticsearch_image: str = "elasticsearch:7.17.28"
+    livestream_image: str = "ghcr.io/posthog/livestream:main"
+    browserless_image: str = "ghcr.io/browserless/chromium:v2.51.2"
 
     @classmethod
     def derived_defaults(cls, base: Any) -> dict[str, Any]:
         return {"domain": f"posthog.{base.domain}"}
+
+    def image(self, field: str) -> str:
+        """The image of setting ``<field>_image`` with the mirror in front."""
+        return self.registry_mirror + getattr(self, f"{field}_image")
+
+    @property
+    def app(self) -> str:
+        return f"{self.registry_mirror}{self.app_image}:{self.app_tag}"
+
+    @property
+    def node(self) -> str:
+        return f"{self.registry_mirror}{self.node_image}:{self.node_tag}"
+
+    def rust(self, name: str) -> str:
+        return f"{self.registry_mirror}{self.rust_registry}/{name}:{self.rust_tag}"

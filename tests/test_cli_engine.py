@@ -94,13 +94,18 @@ def test_install_status_logs_restart_uninstall(whoami, agencystack_run, agencyst
     assert not (agencystack_env / "clients" / client / "whoami").exists()
 
 
-def test_rendered_compose_file_references_secrets_and_is_valid(whoami, agencystack_run, agencystack_env, compose_bin):
+def test_rendered_compose_file_references_secrets_and_is_valid(whoami, agencystack_run, agencystack_env, compose_bin,
+                                                              docker_client):
     assert agencystack_run("install", "whoami", *whoami["args"]).exit_code == 0
     directory = agencystack_env / "clients" / whoami["client"] / "whoami"
     key = [line.split("=", 1)[1] for line in (directory / ".env").read_text().splitlines()
            if line.startswith("WHOAMI_API_KEY=")][0]
     rendered = (directory / "compose.yaml").read_text()
     assert "${WHOAMI_API_KEY}" in rendered and key not in rendered
+    for container in docker_client.containers.list(all=True, filters={"label": f"io.agencystack.client={whoami['client']}"}):
+        visible = json.dumps([container.attrs["Args"], container.attrs["Config"]["Cmd"], container.labels,
+                              container.attrs["Config"]["Entrypoint"]])
+        assert key not in visible  # secrets reach the environment only, never arguments or labels
     config = subprocess.run([str(compose_bin), "-f", str(directory / "compose.yaml"), "config", "--quiet"],
                             env=engine_env(), capture_output=True, text=True, cwd=directory)
     assert config.returncode == 0, config.stderr

@@ -77,3 +77,16 @@ def test_shell_completion_is_offered(agencystack_run):
     run = subprocess.run(["agencystack", "--show-completion", "bash"], capture_output=True, text=True,
                          env={"PATH": subprocess.os.environ["PATH"], "SHELL": "/bin/bash", "HOME": "/tmp"})
     assert run.returncode == 0 and "complete" in run.stdout
+
+
+def test_typer_test_runner_drives_the_same_app(with_plugins, agencystack_env):
+    from typer.testing import CliRunner
+
+    from agencystack.cli import app
+
+    runner = CliRunner()
+    listed = runner.invoke(app, ["components", "list", "--json"])
+    assert listed.exit_code == 0 and '"hello"' in listed.stdout
+    installed = runner.invoke(app, ["install", "hello", "--client-id", "runner"])
+    assert installed.exit_code == 0, installed.output
+    assert (agencystack_env / "clients" / "runner" / "hello" / ".env").exists()

@@ -173,7 +173,7 @@ def main(argv: list[str]) -> int:
     ref, tree = argv[1], Path(argv[2])
     sums = {path: sha256(tree / path) for path in required_paths(tree) if path not in OPTIONAL}
     out = Path(__file__).with_name("locks") / f"{ref}.sha256"
-    out.parent.mkdir(exist_ok=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(format_sums(sums))
     print(f"{out}: {len(sums)} files")
     return 0

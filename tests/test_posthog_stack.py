@@ -1,0 +1,402 @@
+"""PostHog's stack as data: upstream's hobby deployment, checked against a table of its facts; secrets generated
+once in the right formats; upstream files verified; the rendered compose file accepted by docker compose v2."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import re
+import subprocess
+import threading
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+import yaml
+
+from agencystack import UsageError, compose
+from agencystack.context import LifecycleContext
+from agencystack.logging import Redactor
+from agencystack.settings import GlobalSettings
+from agencystack_posthog import upstream
+from agencystack_posthog.stack import write_files
+
+# -- upstream's facts (docker-compose.hobby.yml + base, the reference notes) -----------------------------------------
+SERVICES = {
+    "db", "redis7", "valkey", "clickhouse", "zookeeper", "kafka", "kafka-init", "worker", "web", "migrate",
+    "asyncmigrationscheck", "plugins", "ingestion-general", "ingestion-sessionreplay", "recording-api",
+    "ingestion-error-tracking", "ingestion-logs", "ingestion-traces", "objectstorage", "seaweedfs", "browserless",
+    "temporal", "elasticsearch", "temporal-admin-tools", "temporal-ui", "temporal-django-worker", "capture",
+    "capture-logs", "replay-capture", "property-defs-rs", "property-defs-ai", "livestream", "personhog-replica",
+    "personhog-router", "feature-flags", "hypercache-server", "cymbal", "cymbal-resolution",
+}
+DJANGO_ENV = {"SITE_URL", "SECRET_KEY", "ENCRYPTION_SALT_KEYS", "DATABASE_URL", "PGHOST", "PGUSER", "PGPASSWORD",
+              "CLICKHOUSE_HOST", "CLICKHOUSE_DATABASE", "CLICKHOUSE_SECURE", "CLICKHOUSE_VERIFY", "KAFKA_HOSTS",
+              "REDIS_URL", "OBJECT_STORAGE_ENABLED", "OBJECT_STORAGE_ENDPOINT", "OBJECT_STORAGE_ACCESS_KEY_ID",
+              "OBJECT_STORAGE_SECRET_ACCESS_KEY", "OBJECT_STORAGE_PUBLIC_ENDPOINT", "SESSION_RECORDING_V2_S3_ENDPOINT",
+              "IS_BEHIND_PROXY", "DISABLE_SECURE_SSL_REDIRECT", "DEPLOYMENT", "CDP_API_URL", "RECORDING_API_URL",
+              "INTERNAL_API_SECRET", "FEATURE_FLAGS_SERVICE_URL", "PERSONHOG_ADDR", "OTEL_SDK_DISABLED"}
+NODE_ENV = {"PERSONS_DATABASE_URL", "CDP_REDIS_HOST", "CDP_REDIS_PORT", "CDP_VALKEY_HOST", "CDP_VALKEY_PORT",
+            "LOGS_REDIS_HOST", "LOGS_REDIS_TLS", "TRACES_REDIS_HOST", "TRACES_REDIS_TLS", "ENCRYPTION_SALT_KEYS",
+            "KAFKA_HOSTS", "DATABASE_URL"}
+REQUIRED_ENV = {
+    "web": DJANGO_ENV | {"LIVESTREAM_HOST"}, "worker": DJANGO_ENV, "temporal-django-worker": DJANGO_ENV,
+    "migrate": DJANGO_ENV, "plugins": NODE_ENV, "ingestion-general": NODE_ENV, "recording-api": NODE_ENV,
+    "ingestion-sessionreplay": NODE_ENV | {"SESSION_RECORDING_V2_S3_ENDPOINT"},
+    "db": {"POSTGRES_USER", "POSTGRES_DB", "POSTGRES_PASSWORD"},
+    "capture": {"ADDRESS", "KAFKA_TOPIC", "KAFKA_HOSTS", "CAPTURE_MODE"},
+    "replay-capture": {"ADDRESS", "KAFKA_TOPIC", "CAPTURE_MODE"},
+    "feature-flags": {"WRITE_DATABASE_URL", "READ_DATABASE_URL", "MAXMIND_DB_PATH", "REDIS_URL", "ADDRESS"},
+    "temporal": {"DB", "POSTGRES_USER", "POSTGRES_PWD", "POSTGRES_SEEDS", "ENABLE_ES"},
+    "livestream": {"LIVESTREAM_JWT_SECRET"}, "browserless": {"TOKEN"},
+    "clickhouse": {"CLICKHOUSE_SKIP_USER_SETUP", "CLICKHOUSE_PASSWORD"},
+}
+#: the proxy table: path -> (service, port); every other path -> web:8000
+ROUTED = {
+    "/e": ("capture", 3000), "/e/": ("capture", 3000), "/i/v0/e/": ("capture", 3000),
+    "/i/v1/analytics/events": ("capture", 3000), "/batch": ("capture", 3000), "/batch/": ("capture", 3000),
+    "/capture": ("capture", 3000), "/capture/": ("capture", 3000),
+    "/s": ("replay-capture", 3000), "/s/": ("replay-capture", 3000),
+    "/i/v1/logs": ("capture-logs", 4318), "/i/v1/traces": ("capture-logs", 4318),
+    "/i/v1/metrics": ("capture-logs", 4318),
+    "/flags": ("feature-flags", 3001), "/flags/": ("feature-flags", 3001),
+    "/api/feature_flag/local_evaluation": ("feature-flags", 3001),
+    "/surveys": ("hypercache-server", 3002), "/api/surveys": ("hypercache-server", 3002),
+    "/api/surveys/": ("hypercache-server", 3002), "/array/phc_x/config.js": ("hypercache-server", 3002),
+    "/public/webhooks/x": ("plugins", 6738), "/public/m/x": ("plugins", 6738),
+    "/livestream/events": ("livestream", 8080), "/posthog/exports/x": ("objectstorage", 19000),
+}
+TO_WEB = ["/", "/_health", "/engage", "/engage/", "/events", "/settings", "/signup", "/shared/x", "/sx", "/e2",
+          "/batchx", "/capturex", "/flagsx", "/decide/", "/api/projects/1/", "/i/v0x", "/static/x.js",
+          "/api/feature_flag/", "/public/x", "/posthogx", "/livestreams"]
+JOBS = {"kafka-init", "migrate", "asyncmigrationscheck"}
+PUBLIC_PATH_PRIORITY, CATCH_ALL_PRIORITY = 100, 10
+
+
+def fake_upstream(root: Path) -> Path:
+    """A small stand-in for a PostHog checkout at the pinned ref: the files the stack mounts, by name."""
+    files = {
+        "docker/clickhouse/config.xml": "<clickhouse/>\n", "docker/clickhouse/config.d/default.xml": "<clickhouse/>\n",
+        "docker/clickhouse/users.xml": "<clickhouse/>\n",
+        "docker/clickhouse/user_defined_function.xml": "<functions/>\n",
+        "posthog/idl/events.json": "{}\n", "posthog/user_scripts/aggregate_funnel": "#!/bin/sh\n",
+        "docker/postgres-init-scripts/create-databases.sh":
+            "#!/bin/sh\nset -e\nfor db in temporal temporal_visibility; do\n"
+            "  psql -v ON_ERROR_STOP=1 -U \"$POSTGRES_USER\" -d \"$POSTGRES_DB\" -c \"CREATE DATABASE $db\"\ndone\n",
+        "docker/kafka/topics.txt": "# topics\nevents_plugin_ingestion\nclickhouse_events_json\n",
+        "docker/temporal/dynamicconfig/development-sql.yaml": "{}\n",
+        "docker/livestream/configs-hobby.yml": "kafka: {}\n",
+        "share/GeoLite2-City.mmdb": "not really a GeoIP database\n",
+    }
+    for path, text in files.items():
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / path).write_text(text)
+    (root / "docker/clickhouse/docker-entrypoint-initdb.d").mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def open_context(plugins, *, client="acme", action="plan", flags=None, domain=None) -> LifecycleContext:
+    return LifecycleContext.open(plugins=plugins, base=GlobalSettings.load(), component="posthog", action=action,
+                                 redactor=Redactor(), client=client, flags=flags, domain=domain)
+
+
+@pytest.fixture
+def ctx(agencystack_plugins, tmp_path) -> LifecycleContext:
+    return open_context(agencystack_plugins, domain="analytics.acme.com",
+                        flags={"POSTHOG_UPSTREAM_DIR": str(fake_upstream(tmp_path / "upstream"))})
+
+
+def test_every_upstream_service_and_no_proxy(ctx):
+    names = {s.name for s in ctx.stack().services}
+    assert names == SERVICES
+    assert "proxy" not in names  # the edge replaces Caddy
+
+
+@pytest.mark.parametrize("service", sorted(REQUIRED_ENV))
+def test_required_env_keys(ctx, service):
+    env = ctx.stack().service(service).environment
+    assert REQUIRED_ENV[service] <= set(env), sorted(REQUIRED_ENV[service] - set(env))
+
+
+def test_values_that_matter(ctx):
+    stack = ctx.stack()
+    web = stack.service("web").environment
+    assert web["SITE_URL"] == "https://analytics.acme.com"
+    assert web["SECRET_KEY"] == "${POSTHOG_SECRET}"
+    assert web["ENCRYPTION_SALT_KEYS"] == "${POSTHOG_ENCRYPTION_SALT_KEYS}"
+    assert web["DATABASE_URL"] == "postgres://posthog:${POSTHOG_POSTGRES_PASSWORD}@db:5432/posthog"
+    assert web["IS_BEHIND_PROXY"] == "true" and web["DEPLOYMENT"] == "hobby"
+    assert web["CDP_API_URL"] == "http://plugins:6738"
+    assert web["FEATURE_FLAGS_SERVICE_URL"] == "http://feature-flags:3001"
+    assert stack.service("redis7").command == ["redis-server", "--maxmemory-policy", "allkeys-lru",
+                                                "--maxmemory", "200mb"]
+    assert stack.service("db").healthcheck.test == ["CMD-SHELL", "pg_isready -U posthog"]
+    assert "9644/v1/status/ready" in stack.service("kafka").healthcheck.test[-1]
+    assert ":8123/ping" in stack.service("clickhouse").healthcheck.test[-1]
+    assert "--memory" in stack.service("kafka").command
+    assert stack.service("temporal").environment["ENABLE_ES"] == "false"
+
+
+def test_every_consumer_gets_the_same_generated_passwords(ctx):
+    """Upstream hard-codes them; here they are generated per client and referenced identically everywhere."""
+    stack = ctx.stack()
+    for service in stack.services:
+        for key, value in service.environment.items():
+            assert "posthog:posthog@" not in value and value != "object_storage_root_password", (service.name, key)
+            if key in ("DATABASE_URL", "PERSONS_DATABASE_URL", "WRITE_DATABASE_URL", "READ_DATABASE_URL"):
+                assert value == "postgres://posthog:${POSTHOG_POSTGRES_PASSWORD}@db:5432/posthog"
+            if key in ("PGPASSWORD", "POSTGRES_PASSWORD", "POSTGRES_PWD"):
+                assert value == "${POSTHOG_POSTGRES_PASSWORD}"
+            if key in ("CLICKHOUSE_PASSWORD", "CLICKHOUSE_API_PASSWORD", "CLICKHOUSE_APP_PASSWORD"):
+                assert value == "${POSTHOG_CLICKHOUSE_PASSWORD}"
+            if key == "OBJECT_STORAGE_SECRET_ACCESS_KEY" and service.name not in ("cymbal", "cymbal-resolution"):
+                assert value == "${POSTHOG_OBJECT_STORAGE_PASSWORD}"
+    assert stack.service("objectstorage").environment["OBJECT_STORAGE_SECRET"] == "${POSTHOG_OBJECT_STORAGE_PASSWORD}"
+    assert stack.references() <= set(ctx.env())
+
+
+def test_logs_capped_and_jobs(ctx):
+    for service in ctx.stack().services:
+        assert (service.logging.driver, service.logging.options) == ("json-file", {"max-size": "50m",
+                                                                                   "max-file": "3"})
+    jobs = {s.name for s in ctx.stack().services if s.job}
+    assert jobs == JOBS
+    stack = ctx.stack()
+    assert stack.service("kafka-init").depends_on == {"kafka": "healthy"}
+    assert stack.service("migrate").depends_on["kafka-init"] == "completed"
+    for name in ("web", "worker", "temporal-django-worker"):
+        assert stack.service(name).depends_on["migrate"] == "completed"
+    assert stack.service("asyncmigrationscheck").replicas == 0
+
+
+def test_routes_are_upstreams_proxy_table(ctx):
+    stack = ctx.stack()
+    web = stack.routes[-1]
+    assert (web.service, web.port, web.paths, web.prefixes, web.priority) == ("web", 8000, [], [], CATCH_ALL_PRIORITY)
+    for route in stack.routes[:-1]:
+        assert route.public and route.priority == PUBLIC_PATH_PRIORITY and route.host == "analytics.acme.com"
+
+
+def _match(stack, path: str):
+    """Which route the edge's rules send ``path`` to (highest priority first), evaluated from the labels."""
+    best = None
+    for service in stack.services:
+        for key, rule in service.labels.items():
+            if not key.endswith(".rule"):
+                continue
+            router = key.removesuffix(".rule")
+            exact = re.findall(r"Path\(`([^`]*)`\)", rule)
+            subtree = re.findall(r"PathPrefix\(`([^`]*)`\)", rule)
+            hit = (not exact and not subtree) or path in exact or any(path.startswith(p) for p in subtree)
+            priority = int(service.labels[f"{router}.priority"])
+            name = router.split(".")[-1]
+            port = int(service.labels[f"traefik.http.services.{name}.loadbalancer.server.port"])
+            if hit and (best is None or priority > best[0]):
+                best = (priority, service.name, port)
+    return best[1:]
+
+
+@pytest.mark.parametrize("path", sorted(ROUTED))
+def test_ingestion_paths_reach_their_service(ctx, path):
+    assert _match(ctx.stack(), path) == ROUTED[path]
+
+
+@pytest.mark.parametrize("path", TO_WEB)
+def test_everything_else_and_lookalikes_go_to_web(ctx, path):
+    assert _match(ctx.stack(), path) == ("web", 8000)
+
+
+def test_edge_labels_and_network(ctx):
+    stack = ctx.stack()
+    capture = stack.service("capture")
+    assert capture.labels["traefik.http.routers.acme_posthog_capture.entrypoints"] == "websecure"
+    assert capture.labels["traefik.http.routers.acme_posthog_capture.tls.certresolver"] == "letsencrypt"
+    assert capture.labels["traefik.docker.network"] == "agencystack_edge"
+    assert "agencystack_edge" in capture.networks
+    assert stack.network("agencystack_edge").external
+    assert "agencystack_edge" not in stack.service("db").networks  # only routed services join the edge
+
+
+def test_probe_backups_and_resources(ctx, agencystack_plugins):
+    stack = ctx.stack()
+    assert [p.url for p in stack.probes] == ["https://analytics.acme.com/_health"]
+    parts = {p.name: p for p in stack.backups}
+    assert parts["postgres"].kind == "postgres" and parts["postgres"].password_key == "POSTHOG_POSTGRES_PASSWORD"
+    assert (parts["postgres"].user, parts["postgres"].database) == ("posthog", "posthog")
+    assert parts["clickhouse"].kind == "command" and "BACKUP DATABASE posthog" in parts["clickhouse"].dump[-1]
+    assert "RESTORE DATABASE posthog" in parts["clickhouse"].load[-1]
+    assert {parts["objectstorage"].volume, parts["seaweedfs"].volume} == {"objectstorage-data", "seaweedfs"}
+    assert parts["env"].kind == "env"
+    spec = agencystack_plugins.component("posthog")
+    assert spec.requires == ("edge",)
+    r = spec.resources
+    assert (r.min_memory_gb, r.min_cpus, r.recommended_memory_gb, r.recommended_cpus) == (4, 2, 16, 4)
+
+
+def test_dev_domain_probe_is_plain_http(agencystack_plugins, tmp_path):
+    ctx = open_context(agencystack_plugins, flags={"POSTHOG_UPSTREAM_DIR": str(fake_upstream(tmp_path))})
+    assert ctx.settings.domain == "posthog.localhost"
+    assert [p.url for p in ctx.stack().probes] == ["http://posthog.localhost/_health"]
+
+
+def test_registry_mirror_prefixes_every_image(agencystack_plugins, tmp_path):
+    ctx = open_context(agencystack_plugins, flags={"POSTHOG_REGISTRY_MIRROR": "mirror.internal:5000/",
+                                                   "POSTHOG_UPSTREAM_DIR": str(tmp_path)})
+    images = {s.name: s.image for s in ctx.stack().services}
+    assert all(i.startswith("mirror.internal:5000/") for i in images.values()), images
+    assert images["web"] == f"mirror.internal:5000/posthog/posthog:{ctx.settings.app_tag}"
+    assert images["plugins"] == f"mirror.internal:5000/posthog/posthog-node:{ctx.settings.node_tag}"
+    assert images["capture"] == "mirror.internal:5000/ghcr.io/posthog/posthog/capture:master"
+    assert images["db"] == "mirror.internal:5000/postgres:15.12-alpine"
+
+
+def test_every_image_is_pinned_by_a_setting(ctx):
+    fields = type(ctx.settings).model_fields
+    for name in ("postgres", "redis", "valkey", "clickhouse", "zookeeper", "redpanda", "seaweedfs", "temporal",
+                 "temporal_admin_tools", "temporal_ui", "elasticsearch", "livestream", "browserless"):
+        assert f"{name}_image" in fields
+    assert {"app_tag", "node_tag", "rust_tag", "registry_mirror"} <= set(fields)
+    assert re.fullmatch(r"[0-9a-f]{40}", ctx.settings.app_tag)  # a commit: upstream builds images per commit
+
+
+# -- secrets ---------------------------------------------------------------------------------------------------
+SECRET_FORMATS = {
+    "POSTHOG_SECRET": r"[0-9a-f]{96}",
+    "POSTHOG_ENCRYPTION_SALT_KEYS": r"[A-Za-z0-9_-]{32}(,[A-Za-z0-9_-]{32})*",
+    "POSTHOG_INTERNAL_API_SECRET": r"[0-9a-f]{64}",
+    "POSTHOG_INTERNAL_REQUEST_TOKEN": r"[0-9a-f]{64}",
+    "POSTHOG_POSTGRES_PASSWORD": r"[0-9a-f]{48}",
+    "POSTHOG_CLICKHOUSE_PASSWORD": r"[0-9a-f]{48}",
+    "POSTHOG_OBJECT_STORAGE_PASSWORD": r"[0-9a-f]{48}",
+    "POSTHOG_SESSION_RECORDING_V2_METADATA_SWITCHOVER": r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ",
+}
+
+
+def test_secrets_generated_once_in_upstream_formats(agencystack_plugins, tmp_path):
+    first = open_context(agencystack_plugins, action="install", flags={"POSTHOG_UPSTREAM_DIR": str(tmp_path)})
+    assert set(first.loaded.generated) == set(SECRET_FORMATS)
+    env = first.env()
+    for key, pattern in SECRET_FORMATS.items():
+        assert re.fullmatch(pattern, env[key]), key
+    datetime.fromisoformat(env["POSTHOG_SESSION_RECORDING_V2_METADATA_SWITCHOVER"])
+    first.save_settings()
+    saved = first.dir.env_file.read_bytes()
+    assert oct(first.dir.env_file.stat().st_mode & 0o777) == "0o600"
+    again = open_context(agencystack_plugins, action="install")
+    assert again.loaded.generated == []
+    assert {k: again.env()[k] for k in SECRET_FORMATS} == {k: env[k] for k in SECRET_FORMATS}
+    assert again.save_settings() == []
+    assert again.dir.env_file.read_bytes() == saved
+
+
+def test_two_clients_get_different_secrets(agencystack_plugins, tmp_path):
+    a = open_context(agencystack_plugins, client="acme", flags={"POSTHOG_UPSTREAM_DIR": str(tmp_path)})
+    b = open_context(agencystack_plugins, client="globex", flags={"POSTHOG_UPSTREAM_DIR": str(tmp_path)})
+    for key in SECRET_FORMATS:
+        if key != "POSTHOG_SESSION_RECORDING_V2_METADATA_SWITCHOVER":
+            assert a.env()[key] != b.env()[key]
+
+
+# -- the rendered compose file ---------------------------------------------------------------------------------
+def test_rendered_compose_is_valid_for_docker_compose(ctx, compose_bin, tmp_path):
+    ctx.dir.ensure()
+    ctx.save_settings()
+    text = compose.render(ctx.deployment())
+    for secret in ctx.settings.secret_values():
+        assert secret not in text
+    ctx.dir.compose_file.write_text(text)
+    result = subprocess.run([str(compose_bin), "-f", "compose.yaml", "config", "--format", "json"],
+                            cwd=ctx.dir.path, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    import json
+
+    doc = json.loads(result.stdout)
+    assert set(doc["services"]) == SERVICES
+    env = ctx.env()
+    web = doc["services"]["web"]
+    assert web["environment"]["SECRET_KEY"] == env["POSTHOG_SECRET"]  # compose resolved it from the .env
+    assert web["environment"]["DATABASE_URL"] == f"postgres://posthog:{env['POSTHOG_POSTGRES_PASSWORD']}@db:5432/posthog"
+    assert doc["services"]["kafka-init"]["command"][-1].count("$topic") >= 2  # shell variables survive as $
+    assert doc["networks"]["agencystack_edge"]["external"] is True
+    assert web["logging"] == {"driver": "json-file", "options": {"max-size": "50m", "max-file": "3"}}
+    rendered = yaml.safe_load(text)
+    assert rendered["services"]["capture"]["labels"]["traefik.enable"] == "true"
+
+
+# -- upstream files --------------------------------------------------------------------------------------------
+class _S:  # the settings fields upstream.materialize reads
+    def __init__(self, ref="a" * 40, upstream_dir="", upstream_url=""):
+        self.upstream_ref, self.upstream_dir, self.upstream_url = ref, upstream_dir, upstream_url
+
+
+def test_materialize_from_a_local_directory_and_reuse_the_verified_cache(tmp_path):
+    source = fake_upstream(tmp_path / "checkout")
+    target = upstream.materialize(_S(upstream_dir=str(source)), tmp_path / "root")
+    assert target == tmp_path / "root/cache/posthog-upstream" / ("a" * 40)
+    assert (target / "docker/kafka/topics.txt").read_text() == (source / "docker/kafka/topics.txt").read_text()
+    assert (target / "share/GeoLite2-City.mmdb").is_file()
+    assert (target / "docker/clickhouse/docker-entrypoint-initdb.d").is_dir()
+    sums = upstream.parse_sums((target / upstream.SUMS).read_text())
+    assert sums["docker/kafka/topics.txt"] == upstream.sha256(source / "docker/kafka/topics.txt")
+    # the verified cache is used as is (the source may be gone) ...
+    (source / "docker/kafka/topics.txt").unlink()
+    assert upstream.materialize(_S(upstream_dir=str(source)), tmp_path / "root") == target
+    # ... until it is tampered with: then it is rebuilt, and a broken source fails loudly, leaving no half cache
+    (target / "docker/clickhouse/users.xml").write_text("<tampered/>")
+    with pytest.raises(UsageError, match="topics.txt is missing"):
+        upstream.materialize(_S(upstream_dir=str(source)), tmp_path / "root")
+    assert not [p for p in target.parent.iterdir() if p.name.startswith(".")]
+
+
+def test_pinned_checksums_are_enforced(tmp_path, monkeypatch):
+    source = fake_upstream(tmp_path / "checkout")
+    sums = {p: upstream.sha256(source / p) for p in upstream.required_paths(source)}
+    sums["docker/kafka/topics.txt"] = "0" * 64
+    monkeypatch.setattr(upstream, "pinned", lambda ref: sums)
+    with pytest.raises(UsageError, match="do not match the checksums pinned.*topics.txt"):
+        upstream.materialize(_S(upstream_dir=str(source)), tmp_path / "root")
+
+
+def test_no_unverified_download(tmp_path):
+    with pytest.raises(UsageError, match="no checksums are pinned"):
+        upstream.materialize(_S(ref="b" * 40, upstream_url="http://127.0.0.1:9/{ref}/{path}"), tmp_path)
+
+
+def test_fetch_at_the_pinned_ref_verifies_every_file(tmp_path, monkeypatch):
+    """Download over real HTTP (a local server standing in for raw GitHub), each file checked against the lock."""
+    tree = fake_upstream(tmp_path / "served" / ("c" * 40))
+    sums = {p: upstream.sha256(tree / p) for p in upstream.required_paths(tree) if p not in upstream.OPTIONAL}
+    monkeypatch.setattr(upstream, "pinned", lambda ref: sums if ref == "c" * 40 else None)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path / "served"))
+    handler.log_message = lambda *a: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/{{ref}}/{{path}}"
+    try:
+        target = upstream.materialize(_S(ref="c" * 40, upstream_url=url), tmp_path / "root")
+        assert upstream.parse_sums((target / upstream.SUMS).read_text()) == sums
+        (tree / "posthog/idl/events.json").write_text('{"changed": true}\n')  # upstream content != lock
+        import shutil
+
+        shutil.rmtree(target)
+        with pytest.raises(UsageError, match="do not match.*events.json"):
+            upstream.materialize(_S(ref="c" * 40, upstream_url=url), tmp_path / "root")
+    finally:
+        server.shutdown()
+
+
+def test_lock_command_writes_sha256sum_format(tmp_path, monkeypatch):
+    source = fake_upstream(tmp_path / "checkout")
+    monkeypatch.setattr(upstream, "__file__", str(tmp_path / "pkg" / "upstream.py"))
+    assert upstream.main(["lock", "d" * 40, str(source)]) == 0
+    text = (tmp_path / "pkg/locks" / f"{'d' * 40}.sha256").read_text()
+    assert re.fullmatch(r"([0-9a-f]{64}  \S+\n)+", text)
+    assert "GeoLite2" not in text  # not part of the repository
+
+
+def test_start_scripts_and_clickhouse_overrides(tmp_path):
+    assert write_files(tmp_path / "files") is True
+    assert write_files(tmp_path / "files") is False
+    start = tmp_path / "files/start"
+    assert start.stat().st_mode & 0o111 and "/compose/wait" in start.read_text()
+    assert 'from_env="CLICKHOUSE_PASSWORD"' in (tmp_path / "files/clickhouse-users.xml").read_text()

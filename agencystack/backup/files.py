@@ -1,0 +1,194 @@
+"""Archive files on disk: names, the atomic temporary file, listing and retention.
+
+Names: ``<component>_<client>_<YYYYmmddTHHMMSSZ>[-N].agsb[.enc]`` (UTC). Neither a component name nor a client
+id may contain ``_``, so a name parses back unambiguously; ``-N`` disambiguates backups within one second. Only
+files matching that pattern are ever listed or deleted by retention.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import BinaryIO
+
+from agencystack.errors import UsageError
+
+SUFFIX = ".agsb"
+ENC_SUFFIX = ".agsb.enc"
+STAMP = "%Y%m%dT%H%M%SZ"
+NAME = re.compile(r"(?P<component>[a-z][a-z0-9-]*)_(?P<client>[a-z0-9-]+)_(?P<stamp>\d{8}T\d{6}Z)"
+                  r"(?:-(?P<seq>\d+))?\.agsb(?P<enc>\.enc)?")
+PARTIAL = re.compile(r"\.(?P<name>.+)\.(?P<pid>\d+)\.partial")
+
+
+@dataclass(frozen=True)
+class ArchiveFile:
+    path: Path
+    component: str
+    client: str
+    created: datetime
+    seq: int
+    encrypted: bool
+
+    @property
+    def order(self) -> tuple[datetime, int]:
+        return (self.created, self.seq)
+
+
+def parse(path: Path) -> ArchiveFile | None:
+    match = NAME.fullmatch(path.name)
+    if not match:
+        return None
+    created = datetime.strptime(match["stamp"], STAMP).replace(tzinfo=UTC)
+    return ArchiveFile(path, match["component"], match["client"], created, int(match["seq"] or 0),
+                       bool(match["enc"]))
+
+
+def new_name(directory: Path, component: str, client: str, when: datetime, encrypted: bool) -> Path:
+    """A name not yet taken in ``directory`` (nor by a partial file of it)."""
+    base = f"{component}_{client}_{when.astimezone(UTC).strftime(STAMP)}"
+    suffix = ENC_SUFFIX if encrypted else SUFFIX
+    for seq in range(0, 10_000):
+        name = f"{base}{f'-{seq}' if seq else ''}{suffix}"
+        path = directory / name
+        if not path.exists() and not any(directory.glob(f".{name}.*.partial")):
+            return path
+    raise UsageError(f"too many backups named {base}* in {directory}")
+
+
+def ensure_destination(path: Path) -> Path:
+    """Create a missing destination (and missing parents) with mode 0700; an existing one is left as it is."""
+    path = path.expanduser()
+    if path.exists():
+        if not path.is_dir():
+            raise UsageError(f"backup destination {path} is not a directory")
+        if not os.access(path, os.W_OK | os.X_OK):
+            raise UsageError(f"backup destination {path} is not writable")
+        return path
+    missing = []
+    probe = path
+    while not probe.exists():
+        missing.append(probe)
+        probe = probe.parent
+    try:
+        for directory in reversed(missing):
+            directory.mkdir(mode=0o700)
+            os.chmod(directory, 0o700)
+    except PermissionError:
+        raise UsageError(f"cannot create backup destination {path} (permission denied)") from None
+    return path
+
+
+class AtomicFile:
+    """A new file written under a temporary name (0600) and renamed into place by :meth:`commit`.
+
+    Leaving the ``with`` block without ``commit`` (an error, an interrupt) deletes the temporary file.
+    """
+
+    def __init__(self, final: Path):
+        self.final = final
+        self.temp = final.with_name(f".{final.name}.{os.getpid()}.partial")
+        fd = os.open(self.temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.fchmod(fd, 0o600)
+        self.handle: BinaryIO = os.fdopen(fd, "wb", buffering=1024 * 1024)
+        self.committed = False
+
+    def __enter__(self) -> AtomicFile:
+        return self
+
+    def commit(self) -> Path:
+        from agencystack.state import fsync_dir
+
+        self.handle.flush()
+        os.fsync(self.handle.fileno())
+        self.handle.close()
+        os.rename(self.temp, self.final)
+        self.committed = True
+        fsync_dir(self.final.parent)
+        return self.final
+
+    def __exit__(self, *exc: object) -> None:
+        if not self.committed:
+            with contextlib.suppress(Exception):
+                self.handle.close()
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.temp)
+
+
+def remove_stale_partials(directory: Path, component: str, client: str) -> list[Path]:
+    """Delete temporary files of this (component, client) left by a killed backup (their process is gone)."""
+    removed = []
+    for path in directory.glob(f".{component}_{client}_*.partial"):
+        match = PARTIAL.fullmatch(path.name)
+        if not match or not NAME.fullmatch(match["name"]):
+            continue
+        pid = int(match["pid"])
+        if pid != os.getpid() and _alive(pid):
+            continue
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+            removed.append(path)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def archives(directory: Path, component: str | None = None, client: str | None = None) -> list[ArchiveFile]:
+    """Archives in ``directory`` (optionally of one component and/or client), newest first."""
+    if not directory.is_dir():
+        return []
+    found = []
+    for path in directory.iterdir():
+        info = parse(path)
+        if info is None or not path.is_file():
+            continue
+        if (component and info.component != component) or (client and info.client != client):
+            continue
+        found.append(info)
+    return sorted(found, key=lambda a: a.order, reverse=True)
+
+
+def expired(found: list[ArchiveFile], *, keep_last: int | None, keep_days: float | None, now: datetime,
+            protect: Path | None = None) -> list[ArchiveFile]:
+    """What retention deletes: archives neither among the newest ``keep_last`` nor newer than ``keep_days`` days.
+
+    Both rules keep (an archive is kept if either keeps it); with neither, nothing is deleted. ``protect`` (the
+    archive just written) is never deleted.
+    """
+    if keep_last is None and keep_days is None:
+        return []
+    ordered = sorted(found, key=lambda a: a.order, reverse=True)
+    keep = set()
+    if keep_last is not None:
+        keep.update(a.path for a in ordered[:keep_last])
+    if keep_days is not None:
+        cutoff = now - timedelta(days=keep_days)
+        keep.update(a.path for a in ordered if a.created >= cutoff)
+    if protect is not None:
+        keep.add(protect)
+    return [a for a in ordered if a.path not in keep]
+
+
+def apply_retention(directory: Path, component: str, client: str, *, keep_last: int | None,
+                    keep_days: float | None, protect: Path, now: datetime | None = None) -> list[Path]:
+    """Delete the expired archives of (component, client) in ``directory``; returns what was deleted."""
+    doomed = expired(archives(directory, component, client), keep_last=keep_last, keep_days=keep_days,
+                     now=now or datetime.now(UTC), protect=protect)
+    deleted = []
+    for archive in doomed:
+        with contextlib.suppress(FileNotFoundError):
+            archive.path.unlink()
+            deleted.append(archive.path)
+    return deleted

@@ -1,0 +1,242 @@
+"""What ``agencystack backup``, ``backup list``, ``backup verify`` and ``restore`` run (the CLI only parses).
+
+Each function validates its input first (bad input: UsageError, exit 2, nothing written), then works; any failure
+while writing an archive becomes one BackupError line (exit 5) and leaves no file behind; a restore changes nothing
+until the whole archive has been verified and judged to fit the target.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from agencystack.errors import AgencyStackError, BackupError, EngineUnreachable, LockTimeout, UsageError
+
+if TYPE_CHECKING:
+    from agencystack.context import LifecycleContext
+
+
+@dataclass
+class BackupResult:
+    archive: str
+    client: str
+    component: str
+    size: int
+    encrypted: bool
+    parts: list[dict[str, Any]]
+    deleted: list[str] = field(default_factory=list)
+    summary: str = ""
+    seconds: float = 0.0
+
+
+def default_destination(context: LifecycleContext) -> Path:
+    """``<root>/clients/<client>/<component>/backups`` (the component directory's ``backups``)."""
+    return context.dir.backups
+
+
+def check_retention(keep_last: int | None, keep_days: float | None) -> None:
+    if keep_last is not None and keep_last < 1:
+        raise UsageError(f"--keep-last must be at least 1 (got {keep_last}): the new archive is always kept")
+    if keep_days is not None and keep_days <= 0:
+        raise UsageError(f"--keep-days must be more than 0 (got {keep_days:g})")
+
+
+def _meta(context: LifecycleContext, created: datetime) -> dict[str, Any]:
+    from agencystack import __version__
+
+    meta: dict[str, Any] = {
+        "created": created.strftime("%Y-%m-%dT%H:%M:%SZ"), "client": context.client,
+        "component": context.component.name, "component_version": context.component.version or "",
+        "core_version": __version__, "project": context.project,
+    }
+    with contextlib.suppress(Exception):
+        meta["images"] = {s.name: s.image for s in context.stack().services}
+    return meta
+
+
+def backup(context: LifecycleContext, *, dest: Path | None = None, keep_last: int | None = None,
+           keep_days: float | None = None, key_file: Path | None = None, level: int | None = None,
+           threads: int | None = None) -> BackupResult:
+    """Back up one (client, component) into a new archive; then apply retention to its older archives."""
+    import time
+
+    from agencystack.backup import files
+    from agencystack.backup.archive import ArchiveWriter
+    from agencystack.backup.crypto import EncryptingWriter, key_file_too_open, load_key
+    from agencystack.lifecycle import run
+
+    check_retention(keep_last, keep_days)
+    key = load_key(key_file) if key_file else None
+    if key is not None:
+        context.redactor.add(*key.text_forms())
+        if key_file_too_open(key_file):
+            context.log.warning("the key file may be read by group or others: chmod 600 it", key_file=str(key_file))
+    if not context.dir.exists:
+        raise UsageError(f"{context.component.name} is not installed for client {context.client}: nothing to back up")
+    directory = files.ensure_destination(Path(dest) if dest else default_destination(context))
+    files.remove_stale_partials(directory, context.component.name, context.client)
+    started = time.monotonic()
+    created = datetime.now(UTC)
+    final = files.new_name(directory, context.component.name, context.client, created, key is not None)
+    context.facts["last_backup"] = str(final)
+    options = {k: v for k, v in (("level", level), ("threads", threads)) if v is not None}
+    try:
+        with files.AtomicFile(final) as target:
+            sink = EncryptingWriter(target.handle, key) if key is not None else target.handle
+            writer = ArchiveWriter(sink, _meta(context, created), **options)
+            outcome = run(context, "backup", archive=writer)
+            if not writer.parts:
+                raise BackupError("the backup hook wrote no part")
+            manifest = writer.finish()
+            if key is not None:
+                sink.close()
+            target.commit()
+    except (UsageError, EngineUnreachable, LockTimeout, BackupError):
+        raise
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:
+        from agencystack.backup.parts import describe_failure
+
+        raise BackupError(context.redactor.text(
+            f"backup of {context.component.name} for {context.client} failed: {describe_failure(exc)} "
+            "(no archive written)")) from None
+    deleted = files.apply_retention(directory, context.component.name, context.client, keep_last=keep_last,
+                                    keep_days=keep_days, protect=final)
+    size = final.stat().st_size
+    result = BackupResult(
+        archive=str(final), client=context.client, component=context.component.name, size=size,
+        encrypted=key is not None, deleted=[str(p) for p in deleted],
+        parts=[{k: p[k] for k in ("name", "kind", "size", "raw_size", "sha256")} for p in manifest["parts"]],
+        summary=getattr(outcome, "summary", "") or "", seconds=round(time.monotonic() - started, 3))
+    context.log.info("archive written", archive=str(final), size=size, encrypted=result.encrypted,
+                     deleted=len(deleted))
+    return result
+
+
+# ================================================================================================================
+# verify / list
+# ================================================================================================================
+def verify(path: Path, key_file: Path | None = None, progress: Any = None) -> dict[str, Any]:
+    """Check an archive completely (every byte read, every part decompressed). BackupError when damaged."""
+    from agencystack.backup.archive import open_archive
+    from agencystack.backup.crypto import load_key
+
+    key = load_key(key_file) if key_file else None
+    with open_archive(path, key) as reader:
+        parts = reader.verify(progress)
+        manifest = reader.manifest
+        return {"archive": str(path), "ok": True, "encrypted": reader.encrypted, "client": manifest["client"],
+                "component": manifest["component"], "component_version": manifest.get("component_version", ""),
+                "core_version": manifest.get("core_version", ""), "created": manifest["created"],
+                "images": manifest.get("images", {}), "size": Path(path).stat().st_size, "parts": parts}
+
+
+def describe(path: Path) -> dict[str, Any]:
+    """What ``backup list`` shows for one file: from its name, plus its manifest when it is not encrypted.
+
+    Only the trailer and the manifest are read (use verify to check every byte)."""
+    from agencystack.backup import files
+    from agencystack.backup.archive import open_archive, sniff
+
+    info = files.parse(path)
+    entry: dict[str, Any] = {
+        "archive": str(path), "name": path.name, "component": info.component if info else None,
+        "client": info.client if info else None,
+        "created": info.created.strftime("%Y-%m-%dT%H:%M:%SZ") if info else None,
+        "size": path.stat().st_size, "encrypted": bool(info and info.encrypted), "state": "ok", "parts": None,
+    }
+    try:
+        kind = sniff(path)
+        if kind == "encrypted":
+            entry.update(encrypted=True, state="encrypted")
+        elif kind == "unknown":
+            entry["state"] = "damaged: not an agencystack archive"
+        else:
+            with open_archive(path) as reader:
+                m = reader.manifest
+                entry.update(component_version=m.get("component_version", ""),
+                             core_version=m.get("core_version", ""),
+                             parts=[{"name": p.name, "kind": p.kind, "size": p.size, "raw_size": p.raw_size}
+                                    for p in reader.parts])
+    except BackupError as exc:
+        entry["state"] = f"damaged: {exc}"
+    except OSError as exc:
+        entry["state"] = f"unreadable: {exc.strerror or exc}"
+    return entry
+
+
+def listing(root: Path, client: str, component: str | None = None, dest: Path | None = None) -> list[dict[str, Any]]:
+    """Archives of ``client`` (one component, or all of the client's components), newest first."""
+    from agencystack.backup import files
+
+    if dest is not None:
+        dest = Path(dest).expanduser()
+        if not dest.is_dir():
+            raise UsageError(f"{dest} is not a directory")
+        directories = [dest]
+    elif component is not None:
+        directories = [root / "clients" / client / component / "backups"]
+    else:
+        base = root / "clients" / client
+        directories = sorted(p / "backups" for p in base.iterdir() if p.is_dir()) if base.is_dir() else []
+    found = [a for d in directories for a in files.archives(d, component, client)]
+    found.sort(key=lambda a: (a.component, a.created, a.seq), reverse=True)
+    return [describe(a.path) for a in found]
+
+
+# ================================================================================================================
+# restore
+# ================================================================================================================
+def _major(version: Any) -> int | None:
+    import re
+
+    match = re.match(r"\s*v?(\d+)", str(version or ""))
+    return int(match.group(1)) if match else None
+
+
+def compatibility(manifest: dict[str, Any], context: LifecycleContext) -> list[str]:
+    """Why the archive may not fit the target: another component, or a different major version."""
+    from agencystack import __version__
+
+    problems = []
+    if manifest["component"] != context.component.name:
+        problems.append(f"the archive holds component {manifest['component']!r}, not {context.component.name!r}")
+    for what, theirs, ours in (("component", manifest.get("component_version"), context.component.version),
+                               ("agencystack", manifest.get("core_version"), __version__)):
+        a, b = _major(theirs), _major(ours)
+        if a is not None and b is not None and a != b:
+            problems.append(f"it was made by {what} {theirs}, this is {ours} (major versions differ)")
+    return problems
+
+
+def restore(context: LifecycleContext, path: Path, *, key_file: Path | None = None, force: bool = False) -> Any:
+    """Verify the whole archive, check it fits, then run the restore hook (lock held) and report."""
+    from agencystack.backup.archive import open_archive
+    from agencystack.backup.crypto import load_key
+    from agencystack.lifecycle import run
+
+    key = load_key(key_file) if key_file else None
+    if key is not None:
+        context.redactor.add(*key.text_forms())
+    with open_archive(path, key) as reader:
+        context.progress("archive", "verifying every part")
+        reader.verify()
+        problems = compatibility(reader.manifest, context)
+        if problems and not force:
+            raise BackupError(f"{Path(path).name}: {'; '.join(problems)} (--force restores it anyway)")
+        for problem in problems:
+            context.log.warning(f"restoring despite: {problem}")
+        try:
+            outcome = run(context, "restore", archive=reader)
+        except AgencyStackError as exc:
+            if isinstance(exc, (UsageError, LockTimeout, EngineUnreachable)):
+                raise
+            raise type(exc)(context.redactor.text(f"restore of {context.component.name} for {context.client} "
+                                                  f"failed: {exc}")) from None
+    if problems and outcome is not None:
+        outcome.details["forced_despite"] = problems
+    return outcome

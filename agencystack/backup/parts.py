@@ -1,0 +1,336 @@
+"""The core's default ``backup`` and ``restore``: every part the component's stack declares in ``Stack.backups``.
+
+Backup (the component runs; nothing stops):
+
+* :class:`~agencystack.stack.PostgresDump` -- ``pg_dump --no-owner`` inside the database's own container, its stdout
+  streamed through the driver's exec into the archive: one MVCC snapshot, consistent while the application writes.
+  The password goes in the exec environment (``PGPASSWORD``), never in an argument.
+* :class:`~agencystack.stack.VolumeArchive` -- a tar of the volume, streamed from the engine (for file stores:
+  uploads, recordings; files written during the copy may be caught half-way, as with any file copy).
+* :class:`~agencystack.stack.CommandDump` -- the service's own ``dump`` command's stdout (``env_keys`` passed in the
+  exec environment).
+* :class:`~agencystack.stack.EnvFile` -- the component's .env as it is on disk (its secrets: without them restored
+  data may be unreadable).
+
+Restore (the archive was verified whole before this runs; see :func:`agencystack.backup.operations.restore`):
+
+1. check, before any change: each archive part is declared by the stack with the same kind; the .env the restore
+   would write loads as valid settings;
+2. stop the component;
+3. the .env: written back as it was for the same client. Restoring into ANOTHER client id clones: every setting
+   carries over (secrets included: data is encrypted or signed with them) EXCEPT the client's own identity --
+   settings named ``domain`` or ``*_domain`` (the clone keeps its own, or ``--domain``, or the default) -- and the
+   database passwords named by Postgres parts (``password_key``): the clone keeps its own, or gets a new one, so
+   two clients never share database credentials;
+4. volumes: created if missing, emptied, then filled from their tar;
+5. databases: only the services the dumps need are started (health-gated); each database is dropped and created
+   again (owned by the part's user, from template0), the owner's password is set to the .env's value (read in
+   psql from the environment, never an argument), then the dump is loaded with ``psql --single-transaction -v
+   ON_ERROR_STOP=1`` as the owner; command parts get their ``load`` command with the part on stdin;
+6. ``context.deploy()`` starts everything, gated on health.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from agencystack.errors import AgencyStackError, BackupError, UsageError
+
+if TYPE_CHECKING:
+    from agencystack.backup.archive import ArchiveReader, ArchiveWriter
+    from agencystack.context import LifecycleContext
+    from agencystack.results import Outcome
+
+KIND = {"PostgresDump": "postgres", "VolumeArchive": "volume", "CommandDump": "command", "EnvFile": "env"}
+PSQL_OPTIONS = ["-X", "-q", "-v", "ON_ERROR_STOP=1", "--no-password"]
+
+
+class StderrTail:
+    """A write-only sink keeping the last few KB a command wrote on stderr (for a one-line error)."""
+
+    def __init__(self, limit: int = 4096):
+        self._buffer = bytearray()
+        self._limit = limit
+
+    def write(self, data: bytes) -> int:
+        self._buffer += data
+        del self._buffer[:-self._limit]
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+    def last_line(self) -> str:
+        lines = [line.strip() for line in self._buffer.decode("utf-8", "replace").splitlines() if line.strip()]
+        errors = [line for line in lines if "error" in line.lower() or "fatal" in line.lower()]
+        return (errors or lines or ["no message"])[-1][:400]
+
+
+class Discard:
+    def write(self, data: bytes) -> int:
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+
+def _qi(name: str) -> str:
+    """A quoted SQL identifier."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _run(context: LifecycleContext, deployment: Any, service: str, command: list[str], what: str, *,
+         env: dict[str, str] | None = None, stdout: Any = None, stdin: Any = None) -> None:
+    tail = StderrTail()
+    code = context.engine.exec(deployment, service, command, env=env or None, stdout=stdout or Discard(),
+                               stdin=stdin, stderr=tail)
+    if code != 0:
+        raise BackupError(context.redactor.text(f"{what}: {command[0]} exited with {code}: {tail.last_line()}"))
+
+
+def _secret_env(context: LifecycleContext, keys: list[str]) -> dict[str, str]:
+    env = context.env()
+    missing = [k for k in keys if k not in env]
+    if missing:
+        raise UsageError(f"{context.component.name} has no setting(s) {', '.join(missing)} (named by a backup part)")
+    return {k: env[k] for k in keys}
+
+
+# ================================================================================================================
+# backup
+# ================================================================================================================
+def write_parts(context: LifecycleContext, archive: ArchiveWriter) -> Outcome:
+    """Write every part the stack declares into ``archive``."""
+    from agencystack.results import Outcome
+
+    stack = context.stack()
+    if not stack.backups:
+        raise BackupError(f"{context.component.name} declares nothing to back up (Stack.backups is empty)")
+    deployment = context.deployment()
+    for part in stack.backups:
+        kind = KIND[type(part).__name__]
+        spec = part.model_dump()
+        context.progress(part.name, f"backing up ({kind})")
+        if kind == "postgres":
+            env = {"PGPASSWORD": _secret_env(context, [part.password_key])[part.password_key]} \
+                if part.password_key else None
+            with archive.part(part.name, kind, spec) as out:
+                _run(context, deployment, part.service,
+                     ["pg_dump", "--username", part.user, "--dbname", part.database, "--no-owner", "--no-password"],
+                     f"part {part.name}", env=env, stdout=out)
+        elif kind == "volume":
+            with archive.part(part.name, kind, spec) as out:
+                context.engine.volume_export(deployment, part.volume, out)
+        elif kind == "command":
+            with archive.part(part.name, kind, spec) as out:
+                _run(context, deployment, part.service, list(part.dump), f"part {part.name}",
+                     env=_secret_env(context, part.env_keys), stdout=out)
+        else:
+            if not context.dir.env_file.is_file():
+                raise BackupError(f"{context.dir.env_file} does not exist: is {context.component.name} installed "
+                                  f"for {context.client}?")
+            archive.add_bytes(part.name, context.dir.env_file.read_bytes(), kind, spec)
+        context.progress(part.name, "done")
+    names = [p.name for p in stack.backups]
+    return Outcome(summary=f"{context.component.name} for {context.client}: backed up {', '.join(names)}",
+                   details={"parts": names})
+
+
+# ================================================================================================================
+# restore
+# ================================================================================================================
+def client_specific_keys(model: Any) -> set[str]:
+    """Settings that name the client itself (its domain): never carried into another client."""
+    return {model.env_key(name) for name in model.model_fields if name == "domain" or name.endswith("_domain")}
+
+
+def clone_settings(model: Any, archived: dict[str, str], stack: Any) -> tuple[dict[str, str], list[str]]:
+    """What a clone takes from another client's archived .env: (carried values, keys left to the target)."""
+    own = client_specific_keys(model)
+    own |= {p.password_key for p in stack.backups if KIND[type(p).__name__] == "postgres" and p.password_key}
+    carried = {k: v for k, v in archived.items() if k not in own}
+    return carried, sorted(k for k in archived if k in own)
+
+
+def _parse_env(text: str) -> dict[str, str]:
+    import io
+
+    from dotenv import dotenv_values
+
+    return {k: v or "" for k, v in dotenv_values(stream=io.StringIO(text)).items()}
+
+
+def _flags(context: LifecycleContext) -> dict[str, str]:
+    """The command-line settings (``--domain``) of this call, to be applied again after the .env changed."""
+    model = type(context.settings)
+    return {model.env_key(n): context.loaded.to_save[model.env_key(n)]
+            for n, source in context.loaded.sources.items()
+            if source == "flag" and model.env_key(n) in context.loaded.to_save}
+
+
+def _planned_env(context: LifecycleContext, reader: ArchiveReader, part: Any) -> tuple[bytes, dict[str, Any]]:
+    """The .env the restore will write, checked to load as valid settings; nothing is written yet."""
+    from agencystack import settings as settings_mod
+    from agencystack.state import ComponentDir
+
+    archived = reader.read_bytes(part.name)
+    info: dict[str, Any] = {"cloned_from": None, "kept": []}
+    if reader.client == context.client:
+        planned = archived
+    else:
+        model = type(context.settings)
+        carried, kept = clone_settings(model, _parse_env(archived.decode("utf-8", "replace")), context.stack())
+        with tempfile.TemporaryDirectory(prefix="agencystack-restore-") as scratch:
+            target = ComponentDir(Path(scratch), context.client, context.component.name)
+            target.ensure()
+            if context.dir.env_file.is_file():
+                target.env_file.write_bytes(context.dir.env_file.read_bytes())
+                os.chmod(target.env_file, 0o600)
+            target.save_env(carried)
+            planned = target.env_file.read_bytes()
+        info.update(cloned_from=reader.client, kept=kept)
+    with tempfile.TemporaryDirectory(prefix="agencystack-restore-") as scratch:
+        check = Path(scratch) / ".env"
+        fd = os.open(check, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(planned)
+        try:
+            settings_mod.load(type(context.settings), context.base, check, _flags(context))
+        except UsageError as exc:
+            raise BackupError(f"the archive's settings do not fit {context.component.name} "
+                              f"{context.component.version or ''}: {exc}".replace("  ", " ")) from None
+    return planned, info
+
+
+def _reload_settings(context: LifecycleContext) -> list[str]:
+    """Load the settings again from the restored .env (plus this call's flags); save what had to be generated."""
+    from agencystack import settings as settings_mod
+
+    loaded = settings_mod.load(type(context.settings), context.base, context.dir.env_file, _flags(context))
+    context.redactor.add(*loaded.values.secret_values())
+    context.loaded = loaded
+    context.__dict__.pop("_stack", None)  # the stack is rebuilt from the restored settings
+    return context.save_settings()
+
+
+def _with_only(deployment: Any, keep: set[str]) -> Any:
+    """The deployment with every service but ``keep`` scaled to 0 (networks and volumes still created)."""
+    stack = deployment.stack.model_copy(deep=True)
+    for service in stack.services:
+        if service.name not in keep:
+            service.replicas = 0
+    return dataclasses.replace(deployment, stack=stack)
+
+
+def _needed(stack: Any, services: set[str]) -> set[str]:
+    """``services`` and everything they depend on."""
+    needed, todo = set(), list(services)
+    while todo:
+        name = todo.pop()
+        if name not in needed:
+            needed.add(name)
+            todo.extend(stack.service(name).depends_on)
+    return needed
+
+
+def restore_parts(context: LifecycleContext, archive: ArchiveReader) -> Outcome:
+    """Restore every part of ``archive`` that the stack declares (see the module docstring for the order)."""
+    from agencystack.results import Outcome
+
+    stack = context.stack()
+    declared = {p.name: p for p in stack.backups}
+    kinds = {name: KIND[type(p).__name__] for name, p in declared.items()}
+    todo, skipped = [], []
+    for info in archive.parts:
+        if info.name not in declared:
+            skipped.append(info.name)
+        elif info.kind != kinds[info.name]:
+            raise BackupError(f"part {info.name!r} is a {info.kind} part in the archive but {context.component.name} "
+                              f"declares a {kinds[info.name]} part")
+        else:
+            todo.append(declared[info.name])
+    if not todo:
+        raise BackupError(f"the archive holds no part that {context.component.name} declares "
+                          f"(archive: {', '.join(archive.part_names) or 'none'}; declared: "
+                          f"{', '.join(declared) or 'none'})")
+    missing = [name for name in declared if name not in archive.part_names]
+    env_parts = [p for p in todo if kinds[p.name] == "env"]
+    planned_env, env_info = _planned_env(context, archive, env_parts[0]) if env_parts else (None, {})
+
+    # -- from here on, things change --------------------------------------------------------------------------
+    context.facts["restored_from"] = archive.name
+    context.progress("restore", "stopping the component")
+    context.engine.stop(context.deployment(), context.progress)
+    generated: list[str] = []
+    if planned_env is not None:
+        from agencystack.state import atomic_write
+
+        context.progress(env_parts[0].name, "restoring the settings")
+        context.dir.ensure()
+        atomic_write(context.dir.env_file, planned_env)
+        generated = _reload_settings(context)
+    stack = context.stack()
+    deployment = context.deployment()
+
+    volumes = [p for p in todo if kinds[p.name] == "volume"]
+    if volumes:
+        context.engine.apply(_with_only(deployment, set()), progress=context.progress)  # volumes exist, all down
+        for part in volumes:
+            context.progress(part.name, f"restoring volume {part.volume}")
+            context.engine.volume_import(deployment, part.volume, archive.open(part.name))
+
+    dumps = [p for p in todo if kinds[p.name] in ("postgres", "command")]
+    if dumps:
+        context.engine.apply(_with_only(deployment, _needed(stack, {p.service for p in dumps})),
+                             progress=context.progress)
+        for part in dumps:
+            context.progress(part.name, f"restoring ({kinds[part.name]})")
+            if kinds[part.name] == "postgres":
+                _restore_postgres(context, deployment, part, archive)
+            else:
+                _run(context, deployment, part.service, list(part.load), f"restoring part {part.name}",
+                     env=_secret_env(context, part.env_keys), stdin=archive.open(part.name))
+
+    context.progress("restore", "starting the component")
+    deployed = context.deploy()
+    restored = [p.name for p in todo]
+    summary = f"{context.component.name} for {context.client}: restored {', '.join(restored)} from {archive.name}"
+    if env_info.get("cloned_from"):
+        summary += f" (cloned from client {env_info['cloned_from']})"
+    return Outcome(summary=summary, url=deployed.url, changes=deployed.changes,
+                   details={"archive": archive.name, "restored": restored, "skipped": skipped,
+                            "not_in_archive": missing, "cloned_from": env_info.get("cloned_from"),
+                            "not_carried": env_info.get("kept", []), "generated": generated})
+
+
+def _restore_postgres(context: LifecycleContext, deployment: Any, part: Any, archive: ArchiveReader) -> None:
+    import io
+
+    env = {"PGPASSWORD": _secret_env(context, [part.password_key])[part.password_key]} if part.password_key else {}
+    admin_db = "template1" if part.database == "postgres" else "postgres"
+    script = []
+    if part.password_key:
+        # the volume may have been initialised with another password: the .env is the single source
+        script += ["\\set agencystack_password `printenv PGPASSWORD`",
+                   "ALTER ROLE CURRENT_USER PASSWORD :'agencystack_password';"]
+    script += [f"DROP DATABASE IF EXISTS {_qi(part.database)} WITH (FORCE);",
+               f"CREATE DATABASE {_qi(part.database)} OWNER {_qi(part.user)} TEMPLATE template0;"]
+    _run(context, deployment, part.service,
+         ["psql", *PSQL_OPTIONS, "--username", part.user, "--dbname", admin_db],
+         f"restoring part {part.name} (recreating database {part.database})", env=env,
+         stdin=io.BytesIO(("\n".join(script) + "\n").encode()))
+    _run(context, deployment, part.service,
+         ["psql", *PSQL_OPTIONS, "--single-transaction", "--username", part.user, "--dbname", part.database],
+         f"restoring part {part.name} (loading the dump)", env=env, stdin=archive.open(part.name))
+
+
+def describe_failure(exc: BaseException) -> str:
+    """One line for an unexpected failure during a backup or restore."""
+    if isinstance(exc, AgencyStackError):
+        return str(exc)
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -53,10 +53,10 @@ def new_name(directory: Path, component: str, client: str, when: datetime, encry
     base = f"{component}_{client}_{when.astimezone(UTC).strftime(STAMP)}"
     suffix = ENC_SUFFIX if encrypted else SUFFIX
     for seq in range(0, 10_000):
-        name = f"{base}{f'-{seq}' if seq else ''}{suffix}"
-        path = directory / name
-        if not path.exists() and not any(directory.glob(f".{name}.*.partial")):
-            return path
+        stem = f"{base}{f'-{seq}' if seq else ''}"
+        taken = [directory / f"{stem}{s}" for s in (SUFFIX, ENC_SUFFIX)]
+        if not any(p.exists() for p in taken) and not any(directory.glob(f".{stem}.agsb*.partial")):
+            return directory / f"{stem}{suffix}"
     raise UsageError(f"too many backups named {base}* in {directory}")
 
 

@@ -307,8 +307,28 @@ def restore_parts(context: LifecycleContext, archive: ArchiveReader) -> Outcome:
                             "not_carried": env_info.get("kept", []), "generated": generated})
 
 
+def _wait_postgres(context: LifecycleContext, deployment: Any, part: Any, timeout: float = 120) -> None:
+    """Wait until the server accepts TCP connections: on a fresh volume the official image's entrypoint first runs
+    a temporary server on the unix socket only (which already passes a pg_isready healthcheck), then restarts it."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    tail = StderrTail()
+    while True:
+        code = context.engine.exec(deployment, part.service, ["pg_isready", "-q", "-h", "127.0.0.1", "-U", part.user],
+                                   stdout=Discard(), stderr=tail)
+        if code == 0:
+            return
+        if time.monotonic() > deadline:
+            raise BackupError(f"restoring part {part.name}: Postgres in service {part.service} did not accept "
+                              f"connections within {timeout:g}s (pg_isready exit {code})")
+        time.sleep(0.5)
+
+
 def _restore_postgres(context: LifecycleContext, deployment: Any, part: Any, archive: ArchiveReader) -> None:
     import io
+
+    _wait_postgres(context, deployment, part)
 
     env = {"PGPASSWORD": _secret_env(context, [part.password_key])[part.password_key]} if part.password_key else {}
     admin_db = "template1" if part.database == "postgres" else "postgres"

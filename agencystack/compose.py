@@ -59,8 +59,11 @@ def _service(deployment: Deployment, service: Service) -> dict[str, Any]:
     if service.volumes:
         out["volumes"] = [f"{_literal(m.source)}:{_literal(m.target)}" + (":ro" if m.read_only else "")
                           for m in service.volumes]
-    out["networks"] = {net: ({"aliases": list(aliases)} if aliases else {})
-                       for net, aliases in service.networks.items()}
+    if service.networks:
+        out["networks"] = {net: ({"aliases": list(aliases)} if aliases else {})
+                           for net, aliases in service.networks.items()}
+    else:
+        out["network_mode"] = "none"  # as the driver runs it (compose would otherwise join "default")
     if service.ports:
         out["ports"] = [f"{p.host_ip}:{p.host}:{p.container}" + ("/udp" if p.protocol == "udp" else "")
                         for p in service.ports]

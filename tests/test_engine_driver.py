@@ -346,9 +346,9 @@ def test_fresh_apply_then_reapply_makes_no_mutations(driver, engine, images, dep
     assert set(plan.create_networks) == {f"{project}_default", f"{project}_back"}
     driver.apply(dep, plan, lambda s, m: seen.append((s, m)))
 
-    # dependency order: web was created only after db was healthy and migrate completed
-    assert seen.index(("db", "healthy")) < seen.index(("migrate", "creating"))
-    assert seen.index(("migrate", "completed")) < seen.index(("web", "creating"))
+    # dependency order: web was started only after db was healthy and migrate completed
+    assert seen.index(("db", "healthy")) < seen.index(("migrate", "starting"))
+    assert seen.index(("migrate", "completed")) < seen.index(("web", "starting"))
 
     status = driver.status(project)[project]
     assert {s.name: (s.state, s.detail) for s in status} == {
@@ -466,8 +466,8 @@ def test_health_gated_dependency_waits_for_healthy(driver, engine, images, deplo
     app = docker_client.containers.get(f"{project}-app-1")
     side = docker_client.containers.get(f"{project}-side-1")
     healthy_at = min(entry["End"] for entry in db.attrs["State"]["Health"]["Log"] if entry["ExitCode"] == 0)
-    assert app.attrs["Created"] > healthy_at  # RFC 3339 in UTC: comparable as strings
-    assert side.attrs["Created"] < healthy_at  # "started" does not wait for health
+    assert app.attrs["State"]["StartedAt"] > healthy_at  # RFC 3339 in UTC: comparable as strings
+    assert side.attrs["State"]["StartedAt"] < healthy_at  # "started" does not wait for health
 
 
 @pytest.mark.engine
@@ -488,7 +488,9 @@ def test_failing_healthcheck_names_service_with_health_output_and_logs(driver, e
     assert "probe says no" in message and "booting bad" in message
     assert "pw-Very-Secret-123" not in message  # scrubbed
     statuses = {s.name: s for s in driver.status(project)[project]}
-    assert statuses["bad"].state == State.FAILED and "after" not in statuses
+    assert statuses["bad"].state == State.FAILED
+    # its dependent was created (as compose does, while dependencies come up) but never started
+    assert (statuses["after"].state, statuses["after"].detail) == (State.STARTING, "created")
 
 
 @pytest.mark.engine

@@ -529,8 +529,14 @@ class DockerDriver:
                                         labels=L.network_labels(project=deployment.project, network=net.name,
                                                                 **meta))
             except docker.errors.APIError as exc:
-                if not _is_conflict(exc):
-                    raise ComponentError(f"cannot create network {name}: {_explanation(exc)}") from None
+                if _is_conflict(exc):
+                    continue
+                hint = ""
+                if "address pool" in str(exc):
+                    hint = ("; every client's stack has its own networks: give the engine more (smaller) "
+                            "address pools with \"default-address-pools\" in /etc/docker/daemon.json, e.g. "
+                            "{\"base\": \"10.200.0.0/14\", \"size\": 24}")
+                raise ComponentError(f"cannot create network {name}: {_explanation(exc)}{hint}") from None
         for vol in stack.volumes:
             name = L.volume_name(deployment.project, vol.name)
             if vol.external or name not in work.create_volumes:
@@ -570,14 +576,20 @@ class DockerDriver:
 
         def task(name: str) -> None:
             service = stack.service(name)
+            action = actions[name]
             try:
+                precreated = None
+                if action.change.kind == "create":
+                    # creating is not starting: a new container is made at once, while its dependencies come up
+                    # (as compose does); a recreate waits, so that the old container serves until then
+                    precreated = self._replace(deployment, service, action, progress)
                 for dep, condition in service.depends_on.items():
                     if dep not in started:
                         continue  # replicas 0: nothing to wait for
                     gate = started[dep] if condition == "started" else ready[dep]
                     if not gate.wait():
                         raise _Skipped(dep)
-                container_id, fresh = self._converge_service(deployment, service, actions[name], progress)
+                container_id, fresh = self._converge_service(deployment, service, action, progress, precreated)
                 started[name].set(True)
                 self._await_ready(deployment, service, container_id, actions[name], fresh, progress)
                 ready[name].set(True)
@@ -603,8 +615,8 @@ class DockerDriver:
                 raise ComponentError(f"{first} (also failed: {others})") from None
             raise first
 
-    def _converge_service(self, deployment: Deployment, service: Service, action: Action,
-                          progress: Progress) -> tuple[str, bool]:
+    def _converge_service(self, deployment: Deployment, service: Service, action: Action, progress: Progress,
+                          precreated: str | None = None) -> tuple[str, bool]:
         """Create/recreate/start as the action says; return (container id, whether it was (re)started now)."""
         kind = action.change.kind
         if kind == "unchanged":
@@ -615,13 +627,17 @@ class DockerDriver:
             progress(service.name, "starting")
             self._start(deployment, service, action.start.id)
             return action.start.id, True
-        if action.remove:
-            self._remove_containers(action.remove, service.name, progress, deployment)
-        progress(service.name, "creating")
-        container_id = self._create(deployment, service, action.config_hash)
+        container_id = precreated or self._replace(deployment, service, action, progress)
         progress(service.name, "starting")
         self._start(deployment, service, container_id)
         return container_id, True
+
+    def _replace(self, deployment: Deployment, service: Service, action: Action, progress: Progress) -> str:
+        """Stop and remove the service's containers (old config, leftovers), then create the new one."""
+        if action.remove:
+            self._remove_containers(action.remove, service.name, progress, deployment)
+        progress(service.name, "creating")
+        return self._create(deployment, service, action.config_hash)
 
     def _create(self, deployment: Deployment, service: Service, digest: str) -> str:
         api = self.api
@@ -705,7 +721,11 @@ class DockerDriver:
                 return
         if not has_health and not service.job:
             return
-        progress(service.name, "waiting for health" if has_health else "running")
+        if service.job:
+            progress(service.name, "waiting for completion")
+            self._await_job(deployment, service, container_id, progress)
+            return
+        progress(service.name, "waiting for health")
         deadline = time.monotonic() + service.start_timeout
         delay = 0.05
         if fresh and has_health:
@@ -714,30 +734,31 @@ class DockerDriver:
         cap = min(0.5, max(0.1, service.healthcheck.interval / 2)) if has_health else 0.5
         while True:
             state = self.api.inspect_container(container_id)["State"]
-            status = state.get("Status")
-            if service.job:
-                if status in ("exited", "dead"):
-                    code = state.get("ExitCode")
-                    if code == 0:
-                        progress(service.name, "completed")
-                        return
-                    raise self._failure(deployment, service, container_id, f"job failed: exited ({code})")
-            else:
-                health = (state.get("Health") or {}).get("Status")
-                if status in ("exited", "dead"):
-                    raise self._failure(deployment, service, container_id,
-                                        f"exited ({state.get('ExitCode')}) while waiting for health", state)
-                if health == "healthy":
-                    progress(service.name, "healthy")
-                    return
-                if health == "unhealthy":
-                    raise self._failure(deployment, service, container_id, "is unhealthy", state)
-            if time.monotonic() >= deadline:
-                what = "did not complete" if service.job else "did not become healthy"
+            health = (state.get("Health") or {}).get("Status")
+            if state.get("Status") in ("exited", "dead"):
                 raise self._failure(deployment, service, container_id,
-                                    f"{what} within {service.start_timeout:g}s", state)
+                                    f"exited ({state.get('ExitCode')}) while waiting for health", state)
+            if health == "healthy":
+                progress(service.name, "healthy")
+                return
+            if health == "unhealthy":
+                raise self._failure(deployment, service, container_id, "is unhealthy", state)
+            if time.monotonic() >= deadline:
+                raise self._failure(deployment, service, container_id,
+                                    f"did not become healthy within {service.start_timeout:g}s", state)
             time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
             delay = min(cap, delay * 1.5)
+
+    def _await_job(self, deployment: Deployment, service: Service, container_id: str, progress: Progress) -> None:
+        """Block on the engine's wait (no polling) until the one-shot exits; exit 0 means completed."""
+        try:
+            code = self.api.wait(container_id, timeout=max(1, int(service.start_timeout + 0.999)))["StatusCode"]
+        except requests.exceptions.ReadTimeout:
+            raise self._failure(deployment, service, container_id,
+                                f"did not complete within {service.start_timeout:g}s") from None
+        if code != 0:
+            raise self._failure(deployment, service, container_id, f"job failed: exited ({code})")
+        progress(service.name, "completed")
 
     def _failure(self, deployment: Deployment, service: Service, container_id: str, what: str,
                  state: Mapping[str, Any] | None = None) -> ComponentError:

@@ -9,7 +9,7 @@ import pytest
 from agencystack import UsageError, names
 from agencystack.context import LifecycleContext
 from agencystack.edge.settings import EdgeSettings
-from agencystack.edge.stack import build, command
+from agencystack.edge.traefik import build, command
 from agencystack.logging import Redactor
 from agencystack.settings import GlobalSettings
 

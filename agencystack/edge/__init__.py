@@ -7,7 +7,9 @@
 * Its install creates the shared network first (owned by the ``agencystack`` project, see
   :mod:`agencystack.edge.settings`), then deploys Traefik and waits for its health check.
 
-Core plugins take part in every targeted call, so each lifecycle hook here answers only for the edge itself.
+Core plugins take part in every targeted call, so each lifecycle hook here answers only for the edge itself. No
+submodule may be named like a hook (importing ``agencystack.edge.stack`` would replace the ``stack`` hook on this
+module): Traefik's stack lives in :mod:`agencystack.edge.traefik`.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ def components():
 def stack(context):
     if context.component.name != NAME:
         return None
-    from agencystack.edge.stack import build
+    from agencystack.edge.traefik import build
 
     return build(context.settings)
 

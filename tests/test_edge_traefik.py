@@ -1,0 +1,155 @@
+"""The edge on the real engine: real Traefik (agencystack-test/traefik:3) on high loopback ports routes real echo
+containers by the labels the edge's translation writes — exact paths, dev hosts on HTTP, real hosts redirected
+to HTTPS and served there."""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import io
+import os
+import socket
+import ssl
+from pathlib import Path
+
+import pytest
+
+from agencystack.edge import routing
+from agencystack.stack import Route
+from tests.engine.helpers import engine_host, wait_until
+from tests.images.build import echo_command
+
+pytestmark = pytest.mark.engine
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cli(*args: str) -> tuple[int, str]:
+    """The agencystack CLI, in-process, exactly as the console script runs it."""
+    from agencystack.cli import main
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+        code = main(list(args))
+    return code, out.getvalue()
+
+
+@contextlib.contextmanager
+def edge_host(tmp: Path, images: dict[str, str], run_id: str):
+    """An AgencyStack root with the edge installed through the CLI on free loopback ports; removed afterwards."""
+    http_port, https_port = free_port(), free_port()
+    network = f"agencystack_edge-{run_id}"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("AGENCYSTACK_ROOT", str(tmp / "root"))
+        mp.setenv("AGENCYSTACK_LOG_DIR", str(tmp / "log"))
+        mp.setenv("DOCKER_HOST", engine_host())
+        for name in ("DOMAIN", "CLIENT_ID", "AGENCYSTACK_DOMAIN", "AGENCYSTACK_CLIENT_ID"):
+            mp.delenv(name, raising=False)
+        sets = {"EDGE_IMAGE": images["traefik"], "EDGE_BINARY": "/traefik", "EDGE_HTTP_PORT": http_port,
+                "EDGE_HTTPS_PORT": https_port, "EDGE_BIND_ADDRESS": "127.0.0.1", "EDGE_NETWORK": network,
+                "EDGE_ACME_EMAIL": "ops@agencystack.test"}
+        code, out = cli("install", "edge", *[a for k, v in sets.items() for a in ("--set", f"{k}={v}")])
+        assert code == 0, out
+        try:
+            yield routing.Edge(network=network, http_port=http_port, https_port=https_port)
+        finally:
+            code, out = cli("uninstall", "edge", "--purge", "--yes")
+            import docker
+
+            client = docker.DockerClient(base_url=engine_host())
+            with contextlib.suppress(docker.errors.NotFound):
+                client.networks.get(network).remove()
+            assert code == 0, out
+
+
+def request(port: int, host: str, path: str, *, tls: bool = False) -> tuple[int, dict[str, str], str]:
+    if tls:
+        context = ssl.create_default_context()
+        context.check_hostname, context.verify_mode = False, ssl.CERT_NONE  # no ACME here: Traefik's default cert
+        conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=10, context=context)
+        conn._tunnel_host = None
+        conn.server_hostname = host
+    else:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        if tls:  # SNI: the host name, while connecting to loopback
+            sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+            conn.sock = context.wrap_socket(sock, server_hostname=host)
+        conn.request("GET", path, headers={"Host": host})
+        response = conn.getresponse()
+        return response.status, dict(response.getheaders()), response.read().decode(errors="replace")
+    finally:
+        conn.close()
+
+
+def served_by(port: int, host: str, path: str, **kw) -> str | None:
+    status, headers, _ = request(port, host, path, **kw)
+    return headers.get("X-Echo-Service") if status == 200 else f"<{status}>"
+
+
+@pytest.fixture(scope="module")
+def edge(images, engine_run_id, tmp_path_factory):
+    with edge_host(tmp_path_factory.mktemp("edge"), images, engine_run_id) as edge:
+        yield edge
+
+
+@pytest.fixture
+def backends(engine, images, edge):
+    """Echo containers labelled by the edge's translation for a dev host and a real host."""
+    dev, real = f"app.{engine.scope_id}.localhost", f"app-{engine.scope_id}.example.com"
+    routes = [
+        Route(name="ingest", service="ingest", port=3000, host=dev, prefixes=["/e", "/s"], paths=["/batch"],
+              priority=100),
+        Route(name="web", service="web", port=8000, host=dev, priority=10),
+        Route(name="secure", service="secure", port=8000, host=real),
+    ]
+    client = f"t{engine.scope_id}"
+    labels = routing.labels_by_service(routes, client=client, component="edgetest", network=edge.network)
+    for name, port in (("ingest", 3000), ("web", 8000), ("secure", 8000)):
+        engine.run(images["busybox"], echo_command(name, port), name=name, network=edge.network,
+                   labels=labels[name])
+    wait_until(lambda: served_by(edge.http_port, dev, "/") == "web" and served_by(edge.http_port, dev, "/e") == "ingest"
+               and served_by(edge.https_port, real, "/", tls=True) == "secure", 30, 0.3, "Traefik to pick up routes")
+    return dev, real
+
+
+def test_exact_paths_on_real_traefik(edge, backends):
+    dev, _ = backends
+    for path in ("/e", "/e/", "/e/?ip=1", "/s", "/s/abc", "/batch"):
+        assert served_by(edge.http_port, dev, path) == "ingest", path
+    for path in ("/", "/engage", "/events", "/settings", "/signup", "/shared/x", "/batch/", "/batchx", "/ex"):
+        assert served_by(edge.http_port, dev, path) == "web", path
+
+
+def test_dev_host_is_plain_http_and_real_host_is_redirected_then_served_on_https(edge, backends):
+    dev, real = backends
+    status, headers, _ = request(edge.http_port, real, "/some/path?x=1")
+    assert status in (301, 308)
+    assert headers["Location"] == f"https://{real}:{edge.https_port}/some/path?x=1"
+    assert served_by(edge.https_port, real, "/some/path", tls=True) == "secure"
+    assert served_by(edge.http_port, dev, "/anything") == "web"  # no redirect for a dev host
+    status, _, _ = request(edge.https_port, dev, "/", tls=True)
+    assert status == 404  # and no TLS router for it
+
+
+def test_unknown_host_is_not_served(edge, backends):
+    assert request(edge.https_port, "nobody.example.org", "/", tls=True)[0] == 404
+
+
+def test_edge_status_and_no_op_reinstall(edge, backends):
+    code, out = cli("status", "edge")
+    assert code == 0 and "running" in out, out
+    code, out = cli("install", "edge")
+    assert code == 0 and "no changes" in out, out
+
+
+def test_traefik_sees_the_socket_read_only(edge, docker_client):
+    container = docker_client.containers.get("host_edge-traefik-1")
+    mounts = {m["Destination"]: m for m in container.attrs["Mounts"]}
+    assert mounts["/var/run/docker.sock"]["RW"] is False
+    assert container.attrs["State"]["Health"]["Status"] == "healthy"
+    assert os.path.basename(container.attrs["Config"]["Image"]).startswith("traefik")

@@ -420,6 +420,45 @@ def test_changed_env_recreates_only_that_service_and_volume_keeps_data(driver, e
 
 
 @pytest.mark.engine
+def test_same_ref_new_image_id_recreates(driver, engine, images, deployed, docker_client) -> None:
+    repo = engine.name("img")
+    ref = f"{repo}:1"
+    base = docker_client.images.get(images["busybox"])
+    base.tag(repo, "1")
+    maker = docker_client.containers.create(images["busybox"], ["true"], name=engine.name("maker"),
+                                            labels=engine.labels)
+    newer = maker.commit(changes=["LABEL rebuilt=yes"])
+    try:
+        project = engine.name("retag")
+        dep = deployment(project, Stack(services=[svc("a", ref), svc("b", images["busybox"])]))
+        deployed(dep)
+        driver.apply(dep, driver.plan(dep))
+        assert driver.plan(dep).is_noop
+        newer.tag(repo, "1")  # the same reference now names another image (a pulled or rebuilt tag)
+        plan = driver.plan(dep)
+        assert [(c.service, c.kind, c.reason) for c in plan.changes] == [
+            ("a", "recreate", "image changed"), ("b", "unchanged", "")]
+        driver.apply(dep, plan)
+        assert docker_client.containers.get(f"{project}-a-1").image.id == newer.id
+        assert driver.plan(dep).is_noop
+    finally:
+        for tag in (ref,):
+            try:
+                docker_client.images.remove(tag, noprune=True)
+            except Exception:  # noqa: BLE001
+                pass
+        try:
+            docker_client.containers.get(f"{dep.project}-a-1").remove(force=True)
+        except Exception:  # noqa: BLE001
+            pass
+        maker.remove(force=True)
+        try:
+            docker_client.images.remove(newer.id)
+        except Exception:  # noqa: BLE001
+            pass
+
+
+@pytest.mark.engine
 def test_removed_service_is_removed_as_orphan(driver, engine, images, deployed, docker_client) -> None:
     project = engine.name("orphan")
     stack = Stack(services=[svc("a", images["busybox"]), svc("b", images["busybox"])])
@@ -914,10 +953,12 @@ def test_exec_streams_stdout_in_constant_memory_with_env_stdin_and_exit_code(dri
     assert peak < 8_000_000, f"exec held {peak} bytes"
 
     out = tmp_path / "out"
-    with out.open("wb") as fh:
-        assert driver.exec(dep, "box", ["sh", "-c", 'printf "%s" "$TOKEN"; exit 7'],
-                           env={"TOKEN": "t0ken-value"}, stdout=fh) == 7
+    err = tmp_path / "err"
+    with out.open("wb") as fh, err.open("wb") as eh:
+        assert driver.exec(dep, "box", ["sh", "-c", 'printf "%s" "$TOKEN"; echo oops >&2; exit 7'],
+                           env={"TOKEN": "t0ken-value"}, stdout=fh, stderr=eh) == 7
     assert out.read_bytes() == b"t0ken-value"
+    assert err.read_bytes() == b"oops\n"
 
     payload = tmp_path / "in"
     payload.write_bytes(os.urandom(3_000_000))

@@ -345,6 +345,17 @@ def _service_action(deployment: Deployment, service: Service, found: list[Observ
     return Action(Change(name, "start", reason), start=current, config_hash=digest)
 
 
+def _scrub(deployment: Deployment, text: str) -> str:
+    """Replace the deployment's setting values (its secrets among them) in text quoted from the engine.
+
+    The driver cannot tell secrets from other settings, so every value long enough to be one is hidden (ports and
+    short words stay readable); the CLI's redactor, which knows the secrets, runs on top of this."""
+    values = {v for v in deployment.env.values() if len(v) >= 8 and not v.isdigit()}
+    for value in sorted(values, key=len, reverse=True):
+        text = text.replace(value, "***")
+    return text
+
+
 # ================================================================================================================
 # the scheduler's gates
 # ================================================================================================================
@@ -389,7 +400,7 @@ class DockerDriver:
                 if self._api is None:
                     with self._guard():
                         self._api = docker.APIClient(base_url=self.address, version="auto", timeout=self.timeout,
-                                                     max_pool_size=MAX_WORKERS * 2)
+                                                     max_pool_size=MAX_WORKERS * 2, tls=_tls_from_env())
                     self._fresh = True
         return self._api
 
@@ -683,7 +694,7 @@ class DockerDriver:
             created = api.create_container(**kwargs)
         except docker.errors.APIError as exc:
             if exc.status_code != 409:
-                raise self._service_error(service, "cannot be created", exc) from None
+                raise self._service_error(deployment, service, "cannot be created", exc) from None
             # a container of that name appeared since we looked (an interrupted run): replace it
             api.remove_container(name, force=True)
             created = api.create_container(**kwargs)
@@ -692,8 +703,10 @@ class DockerDriver:
             api.connect_container_to_network(container_id, net, aliases=aliases)
         return container_id
 
-    def _service_error(self, service: Service, what: str, exc: docker.errors.APIError) -> ComponentError:
-        return ComponentError(f"service {service.name} {what}: {_explanation(exc)}")
+    def _service_error(self, deployment: Deployment, service: Service, what: str,
+                       exc: docker.errors.APIError) -> ComponentError:
+        return ComponentError(_scrub(deployment, f"service {service.name} of {deployment.project} {what}: "
+                                                 f"{_explanation(exc)}"))
 
     def _start(self, deployment: Deployment, service: Service, container_id: str) -> None:
         try:
@@ -706,7 +719,7 @@ class DockerDriver:
                          ", ".join(f"{p.host_ip}:{p.host}" for p in service.ports))
                 raise ComponentError(f"port {where} for service {service.name} of {deployment.project} is already "
                                      "in use: free it or choose another port") from None
-            raise self._service_error(service, "cannot start", exc) from None
+            raise self._service_error(deployment, service, "cannot start", exc) from None
 
     # -- readiness ---------------------------------------------------------------------------------------------
     def _await_ready(self, deployment: Deployment, service: Service, container_id: str, action: Action,
@@ -762,12 +775,8 @@ class DockerDriver:
 
     def _failure(self, deployment: Deployment, service: Service, container_id: str, what: str,
                  state: Mapping[str, Any] | None = None) -> ComponentError:
-        secrets = sorted({v for v in deployment.env.values() if len(v) >= 4}, key=len, reverse=True)
-
         def scrub(text: str) -> str:
-            for value in secrets:
-                text = text.replace(value, "***")
-            return text
+            return _scrub(deployment, text)
 
         parts = [f"service {service.name} of {deployment.project} {what}"]
         log = ((state or {}).get("Health") or {}).get("Log") or []
@@ -1119,6 +1128,17 @@ class DockerDriver:
                     raise ComponentError(f"the engine refused the archive for volume {volume}")
             finally:
                 self.api.remove_container(helper, force=True)
+
+
+def _tls_from_env() -> Any:
+    """TLS settings from DOCKER_TLS_VERIFY / DOCKER_CERT_PATH (as the docker CLI reads them), else None."""
+    import os
+
+    if not (os.environ.get("DOCKER_TLS_VERIFY") or os.environ.get("DOCKER_CERT_PATH")):
+        return None
+    from docker.utils import kwargs_from_env
+
+    return kwargs_from_env().get("tls")
 
 
 def _volume_engine_name(deployment: Deployment, volume: str) -> str:

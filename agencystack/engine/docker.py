@@ -570,12 +570,32 @@ class DockerDriver:
             try:
                 if c.state in ("running", "restarting", "paused"):
                     self.api.stop(c.id, timeout=grace)
-                self.api.remove_container(c.id, v=False, force=True)
             except docker.errors.NotFound:
-                pass
+                continue
             except docker.errors.APIError as exc:
-                if "already in progress" not in str(exc):
+                if "in progress" not in str(exc):
                     raise
+            self._gone(c.id)
+
+    def _gone(self, container: str, timeout: float = 60) -> None:
+        """Remove a container (by id or name) and return once the engine no longer has it. A removal still in
+        progress (e.g. requested by an apply that was killed) is waited for, so that its name is free."""
+        try:
+            self.api.remove_container(container, v=False, force=True)
+            return
+        except docker.errors.NotFound:
+            return
+        except docker.errors.APIError as exc:
+            if "in progress" not in str(exc):
+                raise
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                self.api.inspect_container(container)
+            except docker.errors.NotFound:
+                return
+            time.sleep(0.1)
+        raise ComponentError(f"container {container} is still being removed after {timeout:g}s")
 
     def _run_services(self, deployment: Deployment, work: Diff, progress: Progress) -> None:
         stack = deployment.stack
@@ -690,14 +710,16 @@ class DockerDriver:
             stop_timeout=int(service.stop_grace_period), detach=True,
             ports=[(p.container, p.protocol) for p in service.ports] or None,
         )
-        try:
-            created = api.create_container(**kwargs)
-        except docker.errors.APIError as exc:
-            if exc.status_code != 409:
-                raise self._service_error(deployment, service, "cannot be created", exc) from None
-            # a container of that name appeared since we looked (an interrupted run): replace it
-            api.remove_container(name, force=True)
-            created = api.create_container(**kwargs)
+        for attempt in range(3):
+            try:
+                created = api.create_container(**kwargs)
+                break
+            except docker.errors.APIError as exc:
+                if exc.status_code != 409 or attempt == 2:
+                    raise self._service_error(deployment, service, "cannot be created", exc) from None
+                # the name is still taken: a container that appeared since we looked, or one whose removal (by an
+                # interrupted run) is still in progress. It is this project's (the name says so): replace it.
+                self._gone(name)
         container_id = created["Id"]
         for net, aliases in list(networks.items())[1:]:
             api.connect_container_to_network(container_id, net, aliases=aliases)

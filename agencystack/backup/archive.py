@@ -35,7 +35,7 @@ PART_NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,62}")
 READ_SIZE = 1024 * 1024
 MAX_MANIFEST = 16 * 1024 * 1024
 DEFAULT_LEVEL = 3
-DEFAULT_THREADS = 1  # one zstd worker: compression overlaps reading the exec stream (see bench/backup.py)
+DEFAULT_THREADS = 0  # tuned by bench/backup.py: see there
 
 
 @dataclass(frozen=True)
@@ -103,11 +103,12 @@ class ArchiveWriter:
     written one at a time; :meth:`finish` appends the manifest and trailer and returns the manifest.
     """
 
-    def __init__(self, sink: BinaryIO, meta: dict[str, Any], *, level: int = DEFAULT_LEVEL,
-                 threads: int = DEFAULT_THREADS):
+    def __init__(self, sink: BinaryIO, meta: dict[str, Any], *, level: int | None = None,
+                 threads: int | None = None):
         self._sink = sink
         self.meta = dict(meta)
-        self.level, self.threads = level, threads
+        self.level = DEFAULT_LEVEL if level is None else level
+        self.threads = DEFAULT_THREADS if threads is None else threads
         self._sha = hashlib.sha256()
         self._pos = 0
         self._parts: list[PartInfo] = []

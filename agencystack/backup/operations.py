@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agencystack.errors import AgencyStackError, BackupError, EngineUnreachable, LockTimeout, UsageError
+from agencystack.errors import BackupError, EngineUnreachable, LockTimeout, UsageError
 
 if TYPE_CHECKING:
     from agencystack.context import LifecycleContext
@@ -232,11 +232,16 @@ def restore(context: LifecycleContext, path: Path, *, key_file: Path | None = No
             context.log.warning(f"restoring despite: {problem}")
         try:
             outcome = run(context, "restore", archive=reader)
-        except AgencyStackError as exc:
-            if isinstance(exc, (UsageError, LockTimeout, EngineUnreachable)):
-                raise
-            raise type(exc)(context.redactor.text(f"restore of {context.component.name} for {context.client} "
-                                                  f"failed: {exc}")) from None
+        except (UsageError, LockTimeout, EngineUnreachable, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            from agencystack.backup.parts import describe_failure
+
+            started = "restored_from" in context.facts  # set by the default restore when it starts changing things
+            hint = (f"; {context.component.name} may be left stopped or partly restored: fix the cause and run the "
+                    "same restore again") if started else "; nothing was changed"
+            raise BackupError(context.redactor.text(f"restore of {context.component.name} for {context.client} "
+                                                    f"failed: {describe_failure(exc)}{hint}")) from None
     if problems and outcome is not None:
         outcome.details["forced_despite"] = problems
     return outcome

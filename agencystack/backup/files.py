@@ -62,7 +62,7 @@ def new_name(directory: Path, component: str, client: str, when: datetime, encry
 
 def ensure_destination(path: Path) -> Path:
     """Create a missing destination (and missing parents) with mode 0700; an existing one is left as it is."""
-    path = path.expanduser()
+    path = path.expanduser().absolute()
     if path.exists():
         if not path.is_dir():
             raise UsageError(f"backup destination {path} is not a directory")

@@ -4,7 +4,9 @@ Backup (the component runs; nothing stops):
 
 * :class:`~agencystack.stack.PostgresDump` -- ``pg_dump --no-owner`` inside the database's own container, its stdout
   streamed through the driver's exec into the archive: one MVCC snapshot, consistent while the application writes.
-  The password goes in the exec environment (``PGPASSWORD``), never in an argument.
+  The password goes in the exec environment (``PGPASSWORD``), never in an argument. One database per part;
+  cluster-wide objects (other roles, tablespaces) are not included: the part's user is the image's
+  ``POSTGRES_USER``, which exists in every instance of the stack.
 * :class:`~agencystack.stack.VolumeArchive` -- a tar of the volume, streamed from the engine (for file stores:
   uploads, recordings; files written during the copy may be caught half-way, as with any file copy).
 * :class:`~agencystack.stack.CommandDump` -- the service's own ``dump`` command's stdout (``env_keys`` passed in the

@@ -710,16 +710,19 @@ class DockerDriver:
             stop_timeout=int(service.stop_grace_period), detach=True,
             ports=[(p.container, p.protocol) for p in service.ports] or None,
         )
-        for attempt in range(3):
+        deadline = time.monotonic() + 60
+        while True:
             try:
                 created = api.create_container(**kwargs)
                 break
             except docker.errors.APIError as exc:
-                if exc.status_code != 409 or attempt == 2:
+                if exc.status_code != 409 or time.monotonic() > deadline:
                     raise self._service_error(deployment, service, "cannot be created", exc) from None
-                # the name is still taken: a container that appeared since we looked, or one whose removal (by an
-                # interrupted run) is still in progress. It is this project's (the name says so): replace it.
+                # The name is taken: by a container that appeared since we looked, by one whose removal is still
+                # in progress, or by a create still running in the engine for a client that was killed. It is
+                # this project's (the name says so): replace it once the engine lets go of it.
                 self._gone(name)
+                time.sleep(0.2)
         container_id = created["Id"]
         for net, aliases in list(networks.items())[1:]:
             api.connect_container_to_network(container_id, net, aliases=aliases)

@@ -881,19 +881,29 @@ class DockerDriver:
         streams: list[Any] = []
         stop = threading.Event()
 
+        def put(item: Any) -> bool:
+            """Hand an item to the consumer (bounded: a slow reader slows the pumps); False once it has gone."""
+            while not stop.is_set():
+                try:
+                    lines.put(item, timeout=0.2)
+                    return True
+                except queue.Full:
+                    continue
+            return False
+
         def pump(c: Observed) -> None:
             try:
                 stream = self.api.logs(c.id, stream=True, follow=True, tail=tail, since=since)
                 streams.append(stream)
+                if stop.is_set():
+                    _close(stream)
                 for line in split_lines(stream):
-                    if stop.is_set():
+                    if not put(LogLine(c.service, line)):
                         break
-                    lines.put(LogLine(c.service, line))
             except Exception as exc:  # surfaced to the consumer
-                if not stop.is_set():
-                    lines.put(exc)
+                put(exc)
             finally:
-                lines.put(done)
+                put(done)
 
         threads = [threading.Thread(target=pump, args=(c,), daemon=True) for c in containers]
         for t in threads:

@@ -259,9 +259,36 @@ def test_encrypted_backup_round_trip_and_wrong_key(bed, acme, tmp_path):
     assert _state(bed, bed.acme) == before
 
     bed.psql(bed.acme, "DELETE FROM items WHERE id <= 1000")  # changed after the backup: restore brings it back
-    bed.cli("restore", COMPONENT, "-c", bed.acme, "--from", str(archive), "--key-file", str(bed.key))
+    bed.cli("-v", "restore", COMPONENT, "-c", bed.acme, "--from", str(archive), "--key-file", str(bed.key))
     assert bed.psql(bed.acme, "SELECT count(*) FROM items WHERE id <= 1000") == "1000"
     assert bed.psql(bed.acme, "SELECT count(*) FROM items WHERE body = 'only in acme'") == "1"
+
+
+def _rewritten(src: Path, dst: Path, **changes) -> Path:
+    """The same parts under a changed manifest (as if another version had written the archive)."""
+    from agencystack.backup.archive import ArchiveWriter, open_archive
+
+    with open_archive(src) as reader, open(dst, "wb") as handle:
+        meta = {k: v for k, v in reader.manifest.items() if k not in ("parts", "format", "type")}
+        writer = ArchiveWriter(handle, {**meta, **changes})
+        for part in reader.parts:
+            writer.add_stream(part.name, reader.open(part.name), part.kind, part.spec)
+        writer.finish()
+    return dst
+
+
+def test_another_major_version_is_refused_unless_forced(bed, acme, tmp_path):
+    future = _rewritten(acme["archive"], tmp_path / f"{COMPONENT}_{bed.acme}_20991231T000000Z.agsb",
+                        component_version="2.0.0")
+    before = _state(bed, bed.acme)
+    refused = bed.cli("restore", COMPONENT, "-c", bed.acme, "--from", str(future), expect=5)
+    assert "major versions differ" in refused.stderr and "--force" in refused.stderr
+    assert _state(bed, bed.acme) == before
+
+    forced = bed.cli("-v", "restore", COMPONENT, "-c", bed.acme, "--from", str(future), "--force", "--json")
+    assert "major versions differ" in " ".join(json.loads(forced.stdout)["details"]["forced_despite"])
+    assert bed.fingerprint(bed.acme)["items"] == acme["static"]["items"]  # back to the archive's rows
+    assert bed.psql(bed.acme, "SELECT count(*) FROM items WHERE body = 'only in acme'") == "0"
 
 
 def test_retention_runs_only_after_a_successful_backup(bed, acme, tmp_path):

@@ -24,7 +24,7 @@ from agencystack_posthog.stack import write_files
 # -- upstream's facts (docker-compose.hobby.yml + base, the reference notes) -----------------------------------------
 SERVICES = {
     "db", "redis7", "valkey", "clickhouse", "zookeeper", "kafka", "kafka-init", "worker", "web", "migrate",
-    "asyncmigrationscheck", "plugins", "ingestion-general", "ingestion-sessionreplay", "recording-api",
+    "plugins", "ingestion-general", "ingestion-sessionreplay", "recording-api",
     "ingestion-error-tracking", "ingestion-logs", "ingestion-traces", "objectstorage", "seaweedfs", "browserless",
     "temporal", "elasticsearch", "temporal-admin-tools", "temporal-ui", "temporal-django-worker", "capture",
     "capture-logs", "replay-capture", "property-defs-rs", "property-defs-ai", "livestream", "personhog-replica",
@@ -69,7 +69,7 @@ ROUTED = {
 TO_WEB = ["/", "/_health", "/engage", "/engage/", "/events", "/settings", "/signup", "/shared/x", "/sx", "/e2",
           "/batchx", "/capturex", "/flagsx", "/decide/", "/api/projects/1/", "/i/v0x", "/static/x.js",
           "/api/feature_flag/", "/public/x", "/posthogx", "/livestreams"]
-JOBS = {"kafka-init", "migrate", "asyncmigrationscheck"}
+JOBS = {"kafka-init", "migrate"}
 PUBLIC_PATH_PRIORITY, CATCH_ALL_PRIORITY = 100, 10
 
 
@@ -166,7 +166,6 @@ def test_logs_capped_and_jobs(ctx):
     assert stack.service("migrate").depends_on["kafka-init"] == "completed"
     for name in ("web", "worker", "temporal-django-worker"):
         assert stack.service(name).depends_on["migrate"] == "completed"
-    assert stack.service("asyncmigrationscheck").replicas == 0
 
 
 def test_routes_are_upstreams_proxy_table(ctx):

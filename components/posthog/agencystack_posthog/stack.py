@@ -9,6 +9,8 @@
 * **migrations** run once, as the ``migrate`` job (upstream's ``migrate`` service, which hobby leaves at 0
   replicas), before web, worker and the Temporal worker start; upstream's web migrates in its start script while
   the others race it.
+* **asyncmigrationscheck** is left out: upstream declares it with 0 replicas (it never runs on ``up``); the
+  ``migrate`` job runs the async migrations.
 * **ports**: nothing is published (upstream publishes object storage, SeaweedFS and Temporal on loopback); the
   operator reaches them with ``docker exec`` or the compose file.
 * upstream's ``compose/start``, ``compose/wait`` and ``compose/temporal-django-worker`` are written by
@@ -272,9 +274,6 @@ def services(s, upstream: Path, scripts_dir: Path) -> list[Service]:
                 depends_on={"migrate": "completed", "db": "healthy", "redis7": "healthy", "clickhouse": "started",
                             "kafka": "healthy", "web": "started", "personhog-router": "started",
                             "browserless": "started"}),
-        Service(name="asyncmigrationscheck", image=app, replicas=0, job=True, environment={
-                    **django, "SKIP_ASYNC_MIGRATIONS_SETUP": "0"},
-                command=["python", "manage.py", "run_async_migrations", "--check"]),
         Service(name="temporal-django-worker", image=app, command=["/compose/temporal-django-worker"],
                 restart="on-failure", environment=django, volumes=[compose],
                 depends_on={"migrate": "completed", "db": "started", "redis7": "started", "clickhouse": "started",

@@ -1,0 +1,258 @@
+"""PostHog on the real engine, through the real install path, behind real Traefik.
+
+No registry is reachable here, so PostHog's own images cannot run: a test-only plugin (:class:`EchoImages`,
+registered like any plugin, answering ``modify_stack``) swaps every image but Postgres for the echo busybox
+backend, which answers every request with its name. Everything else is the product's: settings and secrets,
+upstream files (from a local directory, as on an offline host), the stack, the edge's labels, the engine driver,
+the install hook with its health wait through the edge, status, backup and restore, uninstall.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from pathlib import Path
+
+import pytest
+
+from agencystack import HealthCheck, hookimpl
+from agencystack.context import LifecycleContext
+from agencystack.engine import labels as L
+from agencystack.lifecycle import run
+from agencystack.logging import Redactor
+from agencystack.settings import GlobalSettings
+from tests.engine.helpers import engine_host, wait_until
+from tests.images.build import echo_command
+from tests.test_edge_traefik import edge_host, served_by
+from tests.test_posthog_stack import ROUTED, SERVICES, TO_WEB, fake_upstream
+
+pytestmark = pytest.mark.engine
+
+ECHO_IDLE_PORT = 9000  # where services without a route listen
+
+
+class EchoImages:
+    """Test-only: every service but ``db`` runs the echo backend named ``<client>-<service>`` on its routed port;
+    jobs exit 0; health checks ask the echo backend. The ClickHouse backup part copies a marker file instead."""
+
+    def __init__(self, busybox: str):
+        self.busybox = busybox
+
+    @hookimpl
+    def modify_stack(self, context, stack):
+        if context.component.name != "posthog":
+            return
+        ports = {r.service: r.port for r in stack.routes}
+        for service in stack.services:
+            if service.name == "db":
+                continue
+            service.image, service.entrypoint = self.busybox, None
+            if service.job:
+                service.command, service.healthcheck = ["sh", "-c", "exit 0"], None
+                continue
+            port = ports.get(service.name, ECHO_IDLE_PORT)
+            service.command = echo_command(f"{context.client}-{service.name}", port)
+            service.healthcheck = HealthCheck(test=["CMD", "wget", "-q", "-O", "/dev/null",
+                                                    f"http://127.0.0.1:{port}/"], interval=1, retries=60)
+        for part in stack.backups:
+            if part.name == "clickhouse":
+                part.dump = ["sh", "-c", "cat /var/lib/clickhouse/marker"]
+                part.load = ["sh", "-c", "cat > /var/lib/clickhouse/marker"]
+
+
+class Host:
+    """An AgencyStack root with the edge, where PostHog installs for any client through the real hooks."""
+
+    def __init__(self, root: Path, upstream: Path, images: dict[str, str], edge):
+        self.root, self.upstream, self.images, self.edge = root, upstream, images, edge
+
+    def plugins(self):
+        from agencystack.plugins import load
+
+        plugins = load()
+        record = plugins.register(EchoImages(self.images["busybox"]), "echo-images")
+        assert record.ok, record.error
+        return plugins
+
+    def context(self, client: str, action: str, **flags: str) -> LifecycleContext:
+        return LifecycleContext.open(
+            plugins=self.plugins(), base=GlobalSettings.load(), component="posthog", action=action,
+            redactor=Redactor(), client=client, domain=domain(client) if action == "install" else None,
+            flags={"POSTHOG_UPSTREAM_DIR": str(self.upstream), "POSTHOG_POSTGRES_IMAGE": self.images["postgres"],
+                   **flags} if action == "install" else flags)
+
+    def install(self, client: str):
+        return run(self.context(client, "install"), "install")
+
+    def containers(self, docker_client, client: str) -> dict[str, tuple[str, str]]:
+        found = docker_client.containers.list(all=True, filters={"label": [f"{L.PROJECT}={client}_posthog"]})
+        return {c.labels[L.SERVICE]: (c.id, c.attrs["Created"]) for c in found}
+
+
+def domain(client: str) -> str:
+    return f"analytics.{client}.localhost"
+
+
+@pytest.fixture(scope="module")
+def host(images, engine_run_id, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("posthog")
+    upstream = fake_upstream(tmp / "upstream")
+    with edge_host(tmp, images, engine_run_id) as edge:
+        yield Host(tmp / "root", upstream, images, edge)
+
+
+@pytest.fixture(scope="module")
+def acme(host, engine_run_id):
+    """One client installed (module-wide: the install is the expensive part)."""
+    client = f"acme-{engine_run_id}"
+    outcome = host.install(client)
+    yield client, outcome
+    with contextlib.suppress(Exception):
+        run(host.context(client, "uninstall"), "uninstall", purge=True)
+
+
+def test_install_reports_the_url_after_health_through_the_edge(host, acme, docker_client):
+    client, outcome = acme
+    assert outcome.url == f"http://{domain(client)}:{host.edge.http_port}"
+    assert "healthy at" in outcome.summary
+    running = host.containers(docker_client, client)
+    assert set(running) == SERVICES
+    ctx = host.context(client, "status")
+    assert (ctx.dir.path / "compose.yaml").is_file() and oct(ctx.dir.env_file.stat().st_mode & 0o777) == "0o600"
+    manifest = ctx.dir.read_manifest()
+    assert manifest["last_action"] == {"action": "install", "outcome": "ok", "at": manifest["updated_at"]}
+    assert manifest["url"] == outcome.url
+
+
+@pytest.mark.parametrize("path", sorted(ROUTED))
+def test_each_public_ingestion_path_reaches_its_service(host, acme, path):
+    client, _ = acme
+    service = ROUTED[path][0]
+    assert served_by(host.edge.http_port, domain(client), path) == f"{client}-{service}"
+
+
+@pytest.mark.parametrize("path", TO_WEB)
+def test_ui_paths_and_lookalikes_reach_web(host, acme, path):
+    client, _ = acme
+    assert served_by(host.edge.http_port, domain(client), path) == f"{client}-web"
+
+
+def test_status_adds_the_health_probe(host, acme):
+    client, _ = acme
+    status = run(host.context(client, "status"), "status")
+    assert status.state.value == "running", status
+    probe = status.services[-1]
+    assert probe.name == f"http http://{domain(client)}:{host.edge.http_port}/_health"
+    assert (probe.state.value, probe.detail) == ("running", "200")
+    assert status.url == f"http://{domain(client)}:{host.edge.http_port}"
+
+
+def test_reinstall_with_nothing_changed_changes_nothing(host, acme, docker_client):
+    client, _ = acme
+    ctx = host.context(client, "status")
+    env_before = ctx.dir.env_file.read_bytes()
+    compose_before = ctx.dir.compose_file.read_bytes()
+    containers_before = host.containers(docker_client, client)
+    outcome = host.install(client)
+    assert outcome.summary.startswith(f"posthog for {client}: no changes"), outcome.summary
+    assert host.containers(docker_client, client) == containers_before  # same ids, same created timestamps
+    assert ctx.dir.env_file.read_bytes() == env_before
+    assert ctx.dir.compose_file.read_bytes() == compose_before
+    assert host.context(client, "plan").plan().is_noop
+
+
+def test_two_clients_are_isolated_and_uninstalling_one_leaves_the_other(host, acme, docker_client,
+                                                                         engine_run_id):
+    a, _ = acme
+    b = f"globex-{engine_run_id}"
+    host.install(b)
+    try:
+        a_before, b_running = host.containers(docker_client, a), host.containers(docker_client, b)
+        assert set(b_running) == set(a_before) and not set(dict(a_before.values())) & set(dict(b_running.values()))
+        # routers: each host reaches its own client's services only
+        assert served_by(host.edge.http_port, domain(b), "/e") == f"{b}-capture"
+        assert served_by(host.edge.http_port, domain(a), "/e") == f"{a}-capture"
+        # networks and volumes: per client project; only the edge network is shared, and only by routed services
+        a_ctx, b_ctx = host.context(a, "status"), host.context(b, "status")
+        for ctx in (a_ctx, b_ctx):
+            db = docker_client.containers.get(L.container_name(ctx.project, "db"))
+            assert set(db.attrs["NetworkSettings"]["Networks"]) == {f"{ctx.project}_default"}
+            web = docker_client.containers.get(L.container_name(ctx.project, "web"))
+            assert set(web.attrs["NetworkSettings"]["Networks"]) == {f"{ctx.project}_default", host.edge.network}
+            mounts = {m["Name"] for m in db.attrs["Mounts"] if m["Type"] == "volume"}
+            assert mounts == {f"{ctx.project}_postgres-data"}
+        # secrets and directories
+        a_env, b_env = a_ctx.env(), b_ctx.env()
+        for key in ("POSTHOG_SECRET", "POSTHOG_ENCRYPTION_SALT_KEYS", "POSTHOG_POSTGRES_PASSWORD"):
+            assert a_env[key] != b_env[key]
+        assert a_ctx.dir.path != b_ctx.dir.path and a_ctx.dir.path.parent.parent == b_ctx.dir.path.parent.parent
+    finally:
+        run(host.context(b, "uninstall"), "uninstall", purge=True)
+    assert host.containers(docker_client, b) == {}
+    assert not docker_client.volumes.list(filters={"label": [f"{L.PROJECT}={b}_posthog"]})
+    assert not host.context(b, "status").dir.exists
+    assert host.containers(docker_client, a) == a_before  # untouched
+    assert served_by(host.edge.http_port, domain(a), "/e") == f"{a}-capture"
+    # nothing serves the uninstalled client's host any more (on plain HTTP only the edge's redirect remains)
+    wait_until(lambda: served_by(host.edge.http_port, domain(b), "/e") in ("<301>", "<308>", "<404>"), 15, 0.3,
+               "the uninstalled client's routes to disappear")
+
+
+def _psql(docker_client, project: str, sql: str) -> str:
+    db = docker_client.containers.get(L.container_name(project, "db"))
+    code, out = db.exec_run(["psql", "-U", "posthog", "-d", "posthog", "-At", "-v", "ON_ERROR_STOP=1", "-c", sql])
+    assert code == 0, out.decode()
+    return out.decode().strip()
+
+
+def test_db_backup_destroy_volume_restore(host, acme, docker_client, tmp_path):
+    """PostHog's db on the real Postgres image: write data, back up, destroy the volume, restore, data equal."""
+    from agencystack.backup import operations
+
+    client, _ = acme
+    ctx = host.context(client, "backup")
+    _psql(docker_client, ctx.project, "CREATE TABLE events_probe (id int primary key, name text);"
+                                      "INSERT INTO events_probe SELECT i, 'event ' || i FROM generate_series(1, 500) i")
+    expected = _psql(docker_client, ctx.project, "SELECT count(*), md5(string_agg(name, ',' ORDER BY id)) "
+                                                 "FROM events_probe")
+    clickhouse = docker_client.containers.get(L.container_name(ctx.project, "clickhouse"))
+    assert clickhouse.exec_run(["sh", "-c", "echo marker-1 > /var/lib/clickhouse/marker"])[0] == 0
+    result = operations.backup(ctx, dest=tmp_path)
+    parts = {p["name"] for p in result.parts}
+    assert {"postgres", "temporal", "temporal-visibility", "clickhouse", "objectstorage", "seaweedfs", "env"} <= parts
+
+    # destroy the database volume (and the marker), then restore from the archive
+    db = docker_client.containers.get(L.container_name(ctx.project, "db"))
+    db.remove(force=True)
+    docker_client.volumes.get(f"{ctx.project}_postgres-data").remove(force=True)
+    assert clickhouse.exec_run(["rm", "/var/lib/clickhouse/marker"])[0] == 0
+    outcome = operations.restore(host.context(client, "restore"), Path(result.archive))
+    assert "restored" in outcome.summary
+    assert _psql(docker_client, ctx.project, "SELECT count(*), md5(string_agg(name, ',' ORDER BY id)) "
+                                             "FROM events_probe") == expected
+    clickhouse = docker_client.containers.get(L.container_name(ctx.project, "clickhouse"))
+    assert clickhouse.exec_run(["cat", "/var/lib/clickhouse/marker"])[1].decode().strip() == "marker-1"
+    wait_until(lambda: served_by(host.edge.http_port, domain(client), "/_health") == f"{client}-web", 30, 0.3,
+               "PostHog to be served again after the restore")
+
+
+@pytest.mark.xfail(strict=True, reason="the engine driver gives every service its name as an alias on external "
+                   "networks too (agencystack/engine/docker.py service_networks), so on the shared edge network "
+                   "'plugins' or 'capture' resolve to other clients' containers as well; fix there, then drop this mark")
+def test_service_names_resolve_to_the_own_client_only(host, acme, docker_client, engine_run_id):
+    """A client's containers must never reach another client's services by name over the shared edge network."""
+    a, _ = acme
+    b = f"zeta-{engine_run_id}"  # sorts after the edge network's name: Docker's resolver then asks the edge net first
+    host.install(b)
+    try:
+        for client in (a, b):
+            project = host.context(client, "status").project
+            web = docker_client.containers.get(L.container_name(project, "web"))
+            for name in ("capture", "plugins"):
+                target = docker_client.containers.get(L.container_name(project, name))
+                own = {n["IPAddress"] for n in target.attrs["NetworkSettings"]["Networks"].values()}
+                code, out = web.exec_run(["nslookup", name])
+                answers = set(re.findall(r"Address: (\d+\.\d+\.\d+\.\d+)", out.decode().split("Name:", 1)[-1]))
+                assert code == 0 and answers and answers <= own, (client, name, answers, own)
+    finally:
+        run(host.context(b, "uninstall"), "uninstall", purge=True)

@@ -25,7 +25,8 @@ Restore (the archive was verified whole before this runs; see :func:`agencystack
    database passwords named by Postgres parts (``password_key``): the clone keeps its own, or gets a new one, so
    two clients never share database credentials;
 4. volumes: created if missing, emptied, then filled from their tar;
-5. databases: only the services the dumps need are started (health-gated); each database is dropped and created
+5. databases (PostgreSQL 13 or later: ``DROP DATABASE ... WITH (FORCE)``): only the services the dumps need are
+   started (health-gated); each database is dropped and created
    again (owned by the part's user, from template0), the owner's password is set to the .env's value (read in
    psql from the environment, never an argument), then the dump is loaded with ``psql --single-transaction -v
    ON_ERROR_STOP=1`` as the owner; command parts get their ``load`` command with the part on stdin;

@@ -45,8 +45,9 @@ backup_app = typer.Typer(
 )
 
 Dest = Annotated[Path | None, typer.Option("--dest", metavar="DIR", show_default=False,
-                                           help="Directory of the archives (default: the component's backups/ "
-                                                "directory under the client's, created 0700).")]
+                                           help="Directory of the archives (default: backups/ in the "
+                                                "component's directory for the client, created 0700; "
+                                                "'uninstall --purge' deletes it: keep copies elsewhere).")]
 KeyFile = Annotated[Path | None, typer.Option("--key-file", metavar="FILE", show_default=False,
                                               help="Key file of an encrypted archive.")]
 

@@ -1006,7 +1006,8 @@ def test_volume_export_import_roundtrip(driver, engine, images, deployed, docker
     driver.apply(dep, driver.plan(dep))
     box = docker_client.containers.get(f"{project}-box-1")
     box.exec_run(["sh", "-c", "mkdir -p /files/sub && echo hello > /files/sub/a.txt && "
-                              "head -c 3000000 /dev/urandom > /files/big.bin"])
+                              "head -c 3000000 /dev/urandom > /files/big.bin && chown 1234:2345 /files/sub/a.txt && "
+                              "chown 999:999 /files && chmod 700 /files"])
     archive = tmp_path / "files.tar"
     with archive.open("wb") as fh:
         driver.volume_export(dep, "files", fh)
@@ -1015,10 +1016,13 @@ def test_volume_export_import_roundtrip(driver, engine, images, deployed, docker
         assert {"sub/a.txt", "big.bin"} <= names
     big = box.exec_run(["md5sum", "/files/big.bin"]).output.split()[0]
 
-    box.exec_run(["sh", "-c", "rm -rf /files/* && echo stray > /files/stray"])
+    box.exec_run(["sh", "-c", "rm -rf /files/* && echo stray > /files/stray && chown 0:0 /files && chmod 755 /files"])
     with archive.open("rb") as fh:
         driver.volume_import(dep, "files", fh)
     assert box.exec_run(["cat", "/files/sub/a.txt"]).output == b"hello\n"
+    # owners and modes come back, the volume's root included (Postgres insists on its data directory's)
+    assert box.exec_run(["stat", "-c", "%u:%g %a", "/files", "/files/sub/a.txt"]).output.split(b"\n")[:2] == [
+        b"999:999 700", b"1234:2345 644"]
     assert box.exec_run(["md5sum", "/files/big.bin"]).output.split()[0] == big
     assert box.exec_run(["test", "-e", "/files/stray"]).exit_code == 1
     # no helper left behind

@@ -1139,9 +1139,16 @@ class DockerDriver:
                 self.api.remove_container(helper, force=True)
 
     def volume_import(self, deployment: Deployment, volume: str, stdin: IO[bytes]) -> None:
+        # the archive's first entry is the volume's root ("."): the engine does not apply its owner and mode to
+        # the directory it extracts into, so the helper does (Postgres refuses a data directory with others' rights)
+        head = _read_exactly(stdin, 512)
+        script = "find /volume -mindepth 1 -maxdepth 1 -exec rm -rf {} +"
+        root = _root_entry(head)
+        if root is not None:
+            uid, gid, mode = root
+            script += f" && chown {uid}:{gid} /volume && chmod {mode:o} /volume"
         with self._guard():
-            helper, image = self._helper(
-                deployment, volume, command=["find /volume -mindepth 1 -maxdepth 1 -exec rm -rf {} +"])
+            helper, image = self._helper(deployment, volume, command=[script])
             try:
                 try:
                     self.api.start(helper)
@@ -1153,6 +1160,8 @@ class DockerDriver:
                     raise ComponentError(f"emptying volume {volume} failed (exit {code})")
 
                 def chunks() -> Iterator[bytes]:
+                    if head:
+                        yield head
                     while True:
                         chunk = stdin.read(CHUNK)
                         if not chunk:
@@ -1163,6 +1172,31 @@ class DockerDriver:
                     raise ComponentError(f"the engine refused the archive for volume {volume}")
             finally:
                 self.api.remove_container(helper, force=True)
+
+
+def _read_exactly(stream: IO[bytes], size: int) -> bytes:
+    data = b""
+    while len(data) < size:
+        chunk = stream.read(size - len(data))
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def _root_entry(block: bytes) -> tuple[int, int, int] | None:
+    """(uid, gid, mode) when a tar header block describes the archive's root directory ("." or "./")."""
+    import tarfile
+
+    if len(block) < 512:
+        return None
+    try:
+        info = tarfile.TarInfo.frombuf(block[:512], "utf-8", "surrogateescape")
+    except tarfile.HeaderError:
+        return None
+    if info.isdir() and info.name.rstrip("/") in (".", ""):
+        return int(info.uid), int(info.gid), int(info.mode) & 0o7777
+    return None
 
 
 def _tls_from_env() -> Any:

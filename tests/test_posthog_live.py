@@ -1,0 +1,91 @@
+"""Opt-in, on a host that reaches the registries: the real PostHog stack, installed by the CLI, takes an event sent
+with PostHog's Python SDK and gives it back through its API.
+
+    AGENCYSTACK_LIVE_POSTHOG=1 AGENCYSTACK_LIVE_UPSTREAM_DIR=/path/to/posthog-checkout-at-the-pinned-ref \\
+        pip install posthog && pytest tests/test_posthog_live.py
+
+Optional: AGENCYSTACK_LIVE_DOMAIN (default posthog-live.localhost), EDGE_HTTP_PORT/EDGE_HTTPS_PORT for the edge.
+First boot takes 10-45 minutes (ClickHouse and Django migrations).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+
+import pytest
+
+from agencystack.engine import labels as L
+from tests.engine.helpers import engine_host
+from tests.test_edge_traefik import cli
+
+LIVE = os.environ.get("AGENCYSTACK_LIVE_POSTHOG") == "1"
+pytestmark = [
+    pytest.mark.engine,
+    pytest.mark.skipif(not LIVE, reason="live PostHog test is opt-in (AGENCYSTACK_LIVE_POSTHOG=1): it pulls PostHog's "
+                                        "images, and no registry is reachable here"),
+]
+
+BOOTSTRAP = """
+import json
+from posthog.models import PersonalAPIKey, User
+from posthog.models.personal_api_key import hash_key_value
+from posthog.models.utils import generate_random_token_personal
+org, team, user = User.objects.bootstrap("AgencyStack live", "live@agencystack.test", "Live-test-password-1")
+key = generate_random_token_personal()
+PersonalAPIKey.objects.create(user=user, label="live", secure_value=hash_key_value(key), scopes=["*"])
+print(json.dumps({"team": team.id, "token": team.api_token, "key": key}))
+"""
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory):
+    upstream = os.environ.get("AGENCYSTACK_LIVE_UPSTREAM_DIR")
+    if not upstream:
+        pytest.skip("AGENCYSTACK_LIVE_UPSTREAM_DIR is not set (a PostHog checkout at POSTHOG_UPSTREAM_REF)")
+    pytest.importorskip("posthog", reason="pip install posthog (PostHog's Python SDK) for the live test")
+    tmp = tmp_path_factory.mktemp("live")
+    domain = os.environ.get("AGENCYSTACK_LIVE_DOMAIN", "posthog-live.localhost")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("AGENCYSTACK_ROOT", str(tmp / "root"))
+        mp.setenv("AGENCYSTACK_LOG_DIR", str(tmp / "log"))
+        mp.setenv("DOCKER_HOST", engine_host())
+        code, out = cli("install", "posthog", "--client-id", "live", "--domain", domain,
+                        "--set", f"POSTHOG_UPSTREAM_DIR={upstream}")
+        assert code == 0, out
+        try:
+            yield out.strip().splitlines()[-1]  # the URL the install reports
+        finally:
+            cli("uninstall", "posthog", "--client-id", "live", "--purge", "--yes")
+
+
+def test_event_sent_with_the_sdk_comes_back_through_the_api(live, docker_client):
+    import urllib.request
+
+    from posthog import Posthog
+
+    web = docker_client.containers.get(L.container_name("live_posthog", "web"))
+    code, out = web.exec_run(["python", "manage.py", "shell", "-c", BOOTSTRAP])
+    assert code == 0, out.decode()
+    creds = json.loads(out.decode().strip().splitlines()[-1])
+    distinct_id = f"agencystack-{uuid.uuid4()}"
+    client = Posthog(creds["token"], host=live)
+    client.capture(distinct_id=distinct_id, event="agencystack live test", properties={"source": "pytest"})
+    client.flush()
+    query = {"query": {"kind": "HogQLQuery",
+                      "query": f"select event from events where distinct_id = '{distinct_id}'"}}
+    deadline = time.monotonic() + 600  # ingestion is asynchronous: capture -> kafka -> plugins -> clickhouse
+    while True:
+        request = urllib.request.Request(f"{live}/api/projects/{creds['team']}/query/", method="POST",
+                                         data=json.dumps(query).encode(),
+                                         headers={"Authorization": f"Bearer {creds['key']}",
+                                                  "Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=30) as response:
+            rows = json.load(response).get("results") or []
+        if rows:
+            assert rows[0][0] == "agencystack live test"
+            return
+        assert time.monotonic() < deadline, "the event did not come back within 10 minutes"
+        time.sleep(5)

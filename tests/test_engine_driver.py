@@ -303,6 +303,21 @@ def test_log_helpers() -> None:
     assert parse_since(None) is None
 
 
+def test_archive_root_entry_is_recognised() -> None:
+    import io
+    import tarfile
+
+    from agencystack.engine.docker import _root_entry
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        root = tarfile.TarInfo(".")
+        root.type, root.uid, root.gid, root.mode = tarfile.DIRTYPE, 999, 998, 0o700
+        tar.addfile(root)
+    assert _root_entry(buf.getvalue()[:512]) == (999, 998, 0o700)
+    assert _root_entry(b"\0" * 512) is None and _root_entry(b"") is None
+
+
 def test_unreachable_engine_names_the_address(tmp_path: Path) -> None:
     address = f"unix://{tmp_path}/nothing.sock"
     with pytest.raises(EngineUnreachable) as err:

@@ -1,0 +1,36 @@
+"""Keycloak ships as its own distribution: discovered through its entry point, settings generated once, stack valid.
+
+The real Keycloak image cannot be pulled here (no registry); its SSO behaviour comes with the SSO issue. What is
+tested here needs no engine.
+"""
+
+from __future__ import annotations
+
+from agencystack.context import LifecycleContext
+from agencystack.engine import Deployment
+from agencystack.logging import Redactor
+from agencystack.settings import GlobalSettings
+
+
+def test_keycloak_is_a_separate_distribution(agencystack_plugins):
+    record = next(r for r in agencystack_plugins.records if r.name == "keycloak")
+    assert record.ok and record.distribution == "agencystack-keycloak"
+    assert [c.name for c in record.components] == ["keycloak"]
+
+
+def test_keycloak_stack_references_its_generated_secrets(agencystack_plugins, monkeypatch):
+    from agencystack import compose
+
+    monkeypatch.setenv("DOMAIN", "acme.com")
+    context = LifecycleContext.open(plugins=agencystack_plugins, base=GlobalSettings.load(), component="keycloak",
+                                    action="plan", redactor=Redactor(), client="acme")
+    assert context.settings.domain == "auth.acme.com"
+    assert {"KEYCLOAK_ADMIN_PASSWORD", "KEYCLOAK_DB_PASSWORD"} <= set(context.loaded.generated)
+    stack = context.stack()
+    assert {s.name for s in stack.services} == {"db", "keycloak"}
+    assert stack.service("keycloak").depends_on == {"db": "healthy"}
+    rendered = compose.render(Deployment(project=context.project, client="acme", component="keycloak", stack=stack,
+                                         env=context.env(), directory=context.dir.path))
+    for secret in context.settings.secret_values():
+        assert secret not in rendered
+    assert "${KEYCLOAK_ADMIN_PASSWORD}" in rendered

@@ -374,6 +374,9 @@ class _Gate:
         self._event.wait()
         return self.ok
 
+    def is_set(self) -> bool:
+        return self._event.is_set()
+
 
 class _Skipped(Exception):
     """A service not attempted because a dependency failed (the dependency's error is the one reported)."""
@@ -618,6 +621,8 @@ class DockerDriver:
                     if dep not in started:
                         continue  # replicas 0: nothing to wait for
                     gate = started[dep] if condition == "started" else ready[dep]
+                    if not gate.is_set():
+                        progress(name, f"waiting for {dep} ({condition})")
                     if not gate.wait():
                         raise _Skipped(dep)
                 container_id, fresh = self._converge_service(deployment, service, action, progress, precreated)

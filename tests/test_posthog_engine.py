@@ -142,8 +142,8 @@ def test_status_adds_the_health_probe(host, acme):
     status = run(host.context(client, "status"), "status")
     assert status.state.value == "running", status
     probe = status.services[-1]
-    assert probe.name == f"http http://{domain(client)}:{host.edge.http_port}/_health"
-    assert (probe.state.value, probe.detail) == ("running", "200")
+    assert (probe.name, probe.state.value) == ("/_health", "running")
+    assert probe.detail == f"200 http://{domain(client)}:{host.edge.http_port}/_health"
     assert status.url == f"http://{domain(client)}:{host.edge.http_port}"
 
 
@@ -256,3 +256,25 @@ def test_service_names_resolve_to_the_own_client_only(host, acme, docker_client,
                 assert code == 0 and answers and answers <= own, (client, name, answers, own)
     finally:
         run(host.context(b, "uninstall"), "uninstall", purge=True)
+
+
+def test_make_status_and_logs_targets(host, acme, tmp_path):
+    """``make posthog-status`` / ``posthog-logs`` as the seed documents them; CLIENT_ID passes through the env."""
+    import os
+    import shutil
+    import subprocess
+
+    if shutil.which("make") is None or shutil.which("agencystack") is None:
+        pytest.skip("make or the agencystack console script is not installed (run 'make install')")
+    client, _ = acme
+    env = {**os.environ, "AGENCYSTACK_ROOT": str(host.root), "DOCKER_HOST": engine_host(),
+           "AGENCYSTACK_LOG_DIR": str(tmp_path / "log")}
+    repo = Path(__file__).resolve().parent.parent
+    status = subprocess.run(["make", "-s", "posthog-status", f"CLIENT_ID={client}"],
+                            cwd=repo, env=env, capture_output=True, text=True, timeout=120)
+    assert status.returncode == 0, status.stdout + status.stderr
+    assert "/_health" in status.stdout and client in status.stdout and "running" in status.stdout
+    logs = subprocess.run(["make", "-s", "posthog-logs", f"CLIENT_ID={client}"], cwd=repo, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert logs.returncode == 0, logs.stderr
+    assert f"echo-httpd: {client}-web listening on :8000" in logs.stdout

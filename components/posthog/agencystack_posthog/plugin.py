@@ -66,6 +66,6 @@ def status(context):
         return result
     url = context.stack().probes[0].url
     ok, detail = health.probe(url)
-    services = [*result.services, ServiceStatus(f"http {url}", State.RUNNING if ok else State.FAILED, detail)]
+    services = [*result.services, ServiceStatus("/_health", State.RUNNING if ok else State.FAILED, f"{detail} {url}")]
     return ComponentStatus.from_services(result.client, result.component, services, message=result.message,
                                          url=url.removesuffix("/_health"))

@@ -322,7 +322,11 @@ def main() -> int:
             "noop_compose": [round(x * 1000, 1) for x in noop_compose],
             "status_ours": [round(x * 1000, 1) for x in status_ours],
             "status_compose": [round(x * 1000, 1) for x in status_compose],
+            "fresh_ours_process": [round(x * 1000, 1) for x in fresh_ours_proc],
+            "noop_ours_process": [round(x * 1000, 1) for x in noop_ours_proc],
+            "status_ours_process": [round(x * 1000, 1) for x in status_ours_proc],
         }
+        figures["load_average"] = [round(x, 2) for x in os.getloadavg()]
         print(json.dumps({"bench": "engine", "runs": RUNS, "status_projects": STATUS_PROJECTS,
                           "services": len(stack.services), "all_targets_met": ok, "figures": figures}))
         return 0

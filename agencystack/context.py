@@ -34,7 +34,7 @@ class LifecycleContext:
 
     def __init__(self, *, client: str, component: Component, action: str, base: GlobalSettings,
                  plugins: Plugins, redactor: Redactor, loaded: LoadedSettings, progress: Progress,
-                 engine: Driver | None = None):
+                 engine: Driver | None = None, flags: dict[str, str] | None = None):
         self.client = client
         self.component = component
         self.action = action
@@ -46,6 +46,8 @@ class LifecycleContext:
         self.dir = ComponentDir(base.root, client, component.name)
         self.project = names.project(client, component.name)
         self._engine = engine
+        self._stack: Stack | None = None
+        self.flags = dict(flags or {})  # this call's --set/--domain values, as .env keys
         self.facts: dict[str, Any] = {}  # what the lifecycle wrapper records in the manifest after the action
 
     @classmethod
@@ -69,12 +71,20 @@ class LifecycleContext:
         loaded = settings_mod.load(model, base, env_file, flags)
         redactor.add(*loaded.values.secret_values())
         return cls(client=client, component=spec, action=action, base=base, plugins=plugins, redactor=redactor,
-                   loaded=loaded, progress=progress or no_progress, engine=engine)
+                   loaded=loaded, progress=progress or no_progress, engine=engine, flags=flags)
 
     # -- settings -----------------------------------------------------------------------------------------------
     @property
     def settings(self) -> ComponentSettings:
         return self.loaded.values
+
+    def reload_settings(self) -> None:
+        """Load the settings again (after the .env changed, e.g. on restore); this call's flags still apply."""
+        from agencystack import settings as settings_mod
+
+        self.loaded = settings_mod.load(type(self.settings), self.base, self.dir.env_file, self.flags)
+        self.redactor.add(*self.loaded.values.secret_values())
+        self._stack = None  # rebuilt from the new settings
 
     def save_settings(self) -> list[str]:
         """Write generated secrets and flags to the .env (once; later runs find them there). Returns changed keys."""
@@ -92,7 +102,7 @@ class LifecycleContext:
     # -- the stack ----------------------------------------------------------------------------------------------
     def stack(self) -> Stack:
         """The component's desired stack after integrations amended it, validated (cached per context)."""
-        if not hasattr(self, "_stack"):
+        if self._stack is None:
             from agencystack.stack import Stack
 
             built = self.plugins.call("stack", self.component.name, context=self)

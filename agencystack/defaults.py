@@ -28,7 +28,7 @@ def status(context):
     from agencystack.results import ComponentStatus, ServiceStatus, State
 
     running = {s.name: s for s in context.engine.status(context.project).get(context.project, [])}
-    if not running and not context.dir.exists:
+    if not running and not context.dir.installed:
         return ComponentStatus(context.client, context.component.name, State.ABSENT, message="not installed")
     services = []
     for service in context.stack().services:
@@ -66,12 +66,26 @@ def uninstall(context, purge):
     from agencystack.results import Outcome
 
     context.engine.remove(context.deployment(), purge=purge, progress=context.progress)
-    if purge and context.dir.exists:
-        shutil.rmtree(context.dir.path)
-        return Outcome(summary=f"{context.component.name} for {context.client}: removed with its volumes and "
-                               "settings")
-    return Outcome(summary=f"{context.component.name} for {context.client}: removed (volumes and settings kept; "
-                           "--purge deletes them)")
+    name, client = context.component.name, context.client
+    if not purge:
+        return Outcome(summary=f"{name} for {client}: removed (volumes and settings kept; --purge deletes them)")
+    kept = _purge_dir(context.dir)
+    note = f"; backups kept in {context.dir.backups}" if kept else ""
+    return Outcome(summary=f"{name} for {client}: removed with its volumes and settings{note}")
+
+
+def _purge_dir(cdir) -> bool:
+    """Delete the component's directory except archives in its backups/ (a purge must not destroy the way back)."""
+    if not cdir.exists:
+        return False
+    keep = cdir.backups.is_dir() and any(cdir.backups.iterdir())
+    for entry in cdir.path.iterdir():
+        if keep and entry == cdir.backups:
+            continue
+        shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
+    if not keep:
+        cdir.path.rmdir()
+    return keep
 
 
 @hookimpl(trylast=True)

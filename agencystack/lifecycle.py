@@ -47,13 +47,13 @@ def _wrapper(action: str):
                 duration = round(time.monotonic() - started, 3)
                 log.error(f"{action} failed", outcome="failed", duration=duration,
                           error=f"{type(exc).__name__}: {exc}")
-                if locked and context.dir.exists:
+                if locked and context.dir.installed:
                     context.dir.record(action, "failed", error=context.redactor.text(str(exc)), **context.facts)
                 raise
             duration = round(time.monotonic() - started, 3)
             summary = getattr(result, "summary", None)
             log.info(summary or f"{action} done", outcome="ok", duration=duration)
-            if locked and context.dir.exists:
+            if locked and context.dir.installed:
                 context.dir.record(action, "ok", **context.facts)
             return result
 

@@ -95,6 +95,11 @@ class ComponentDir:
     def exists(self) -> bool:
         return self.path.is_dir()
 
+    @property
+    def installed(self) -> bool:
+        """Settings or a manifest exist (a purged component may leave only its backups/ behind)."""
+        return self.env_file.is_file() or self.manifest_file.is_file()
+
     def ensure(self) -> Path:
         ensure_dir(self.path.parent)
         return ensure_dir(self.path)
@@ -194,4 +199,5 @@ def installed(root: Path) -> Iterator[tuple[str, str]]:
         return
     for client_dir in sorted(p for p in clients.iterdir() if p.is_dir()):
         for comp_dir in sorted(p for p in client_dir.iterdir() if p.is_dir()):
-            yield client_dir.name, comp_dir.name
+            if ComponentDir(root, client_dir.name, comp_dir.name).installed:
+                yield client_dir.name, comp_dir.name

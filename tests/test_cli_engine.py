@@ -144,3 +144,16 @@ def test_doctor_reports_the_engine_and_host(agencystack_run, monkeypatch, docker
     checks = {c["name"]: c for c in json.loads(result.stdout)}
     assert checks["engine"]["result"] == "ok" and "API" in checks["engine"]["detail"]
     assert {"memory", "cpus", "disk", "port 80", "port 443"} <= set(checks)
+
+
+def test_purge_keeps_backup_archives(whoami, agencystack_run, agencystack_env, docker_client):
+    assert agencystack_run("install", "whoami", *whoami["args"]).exit_code == 0
+    backups = agencystack_env / "clients" / whoami["client"] / "whoami" / "backups"
+    backups.mkdir(mode=0o700)
+    (backups / "whoami_old.agsb").write_bytes(b"archive")
+    purged = agencystack_run("uninstall", "whoami", "-c", whoami["client"], "--purge", "--yes")
+    assert purged.exit_code == 0 and "backups kept" in purged.stdout
+    assert (backups / "whoami_old.agsb").read_bytes() == b"archive"
+    assert not (backups.parent / ".env").exists() and not (backups.parent / "manifest.json").exists()
+    everything = json.loads(agencystack_run("status", "--all", "--json").stdout)
+    assert not any(s["client"] == whoami["client"] for s in everything)  # purged means not installed

@@ -167,14 +167,6 @@ def _parse_env(text: str) -> dict[str, str]:
     return {k: v or "" for k, v in dotenv_values(stream=io.StringIO(text)).items()}
 
 
-def _flags(context: LifecycleContext) -> dict[str, str]:
-    """The command-line settings (``--domain``) of this call, to be applied again after the .env changed."""
-    model = type(context.settings)
-    return {model.env_key(n): context.loaded.to_save[model.env_key(n)]
-            for n, source in context.loaded.sources.items()
-            if source == "flag" and model.env_key(n) in context.loaded.to_save}
-
-
 def _planned_env(context: LifecycleContext, reader: ArchiveReader, part: Any) -> tuple[bytes, dict[str, Any]]:
     """The .env the restore will write, checked to load as valid settings; nothing is written yet."""
     from agencystack import settings as settings_mod
@@ -202,7 +194,7 @@ def _planned_env(context: LifecycleContext, reader: ArchiveReader, part: Any) ->
         with os.fdopen(fd, "wb") as handle:
             handle.write(planned)
         try:
-            settings_mod.load(type(context.settings), context.base, check, _flags(context))
+            settings_mod.load(type(context.settings), context.base, check, context.flags)
         except UsageError as exc:
             raise BackupError(f"the archive's settings do not fit {context.component.name} "
                               f"{context.component.version or ''}: {exc}".replace("  ", " ")) from None
@@ -211,12 +203,7 @@ def _planned_env(context: LifecycleContext, reader: ArchiveReader, part: Any) ->
 
 def _reload_settings(context: LifecycleContext) -> list[str]:
     """Load the settings again from the restored .env (plus this call's flags); save what had to be generated."""
-    from agencystack import settings as settings_mod
-
-    loaded = settings_mod.load(type(context.settings), context.base, context.dir.env_file, _flags(context))
-    context.redactor.add(*loaded.values.secret_values())
-    context.loaded = loaded
-    context.__dict__.pop("_stack", None)  # the stack is rebuilt from the restored settings
+    context.reload_settings()
     return context.save_settings()
 
 

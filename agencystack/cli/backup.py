@@ -47,7 +47,7 @@ backup_app = typer.Typer(
 Dest = Annotated[Path | None, typer.Option("--dest", metavar="DIR", show_default=False,
                                            help="Directory of the archives (default: backups/ in the "
                                                 "component's directory for the client, created 0700; "
-                                                "'uninstall --purge' deletes it: keep copies elsewhere).")]
+                                                "'uninstall --purge' keeps it).")]
 KeyFile = Annotated[Path | None, typer.Option("--key-file", metavar="FILE", show_default=False,
                                               help="Key file of an encrypted archive.")]
 

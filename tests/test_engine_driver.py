@@ -443,9 +443,9 @@ def test_same_ref_new_image_id_recreates(driver, engine, images, deployed, docke
     maker = docker_client.containers.create(images["busybox"], ["true"], name=engine.name("maker"),
                                             labels=engine.labels)
     newer = maker.commit(changes=["LABEL rebuilt=yes"])
+    project = engine.name("retag")
+    dep = deployment(project, Stack(services=[svc("a", ref), svc("b", images["busybox"])]))
     try:
-        project = engine.name("retag")
-        dep = deployment(project, Stack(services=[svc("a", ref), svc("b", images["busybox"])]))
         deployed(dep)
         driver.apply(dep, driver.plan(dep))
         assert driver.plan(dep).is_noop
@@ -463,7 +463,7 @@ def test_same_ref_new_image_id_recreates(driver, engine, images, deployed, docke
             except Exception:  # noqa: BLE001
                 pass
         try:
-            docker_client.containers.get(f"{dep.project}-a-1").remove(force=True)
+            docker_client.containers.get(f"{project}-a-1").remove(force=True)
         except Exception:  # noqa: BLE001
             pass
         maker.remove(force=True)

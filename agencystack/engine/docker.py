@@ -604,6 +604,7 @@ class DockerDriver:
         stack = deployment.stack
         actions = {a.change.service: a for a in work.actions if a.change.kind != "remove"}
         runnable = [s for level in stack.levels() for s in level if stack.service(s).replicas]
+        created = {name: _Gate() for name in runnable}
         started = {name: _Gate() for name in runnable}
         ready = {name: _Gate() for name in runnable}
         errors: dict[str, BaseException] = {}
@@ -614,9 +615,14 @@ class DockerDriver:
             try:
                 precreated = None
                 if action.change.kind == "create":
-                    # creating is not starting: a new container is made at once, while its dependencies come up
-                    # (as compose does); a recreate waits, so that the old container serves until then
+                    # Creating is not starting: a new container is made while its dependencies come up (as compose
+                    # does), once theirs are made, so that the first to start are not slowed by the rest. A
+                    # recreate waits for the dependencies instead: the old container serves until then.
+                    for dep in service.depends_on:
+                        if dep in created:
+                            created[dep].wait()
                     precreated = self._replace(deployment, service, action, progress)
+                created[name].set(True)
                 for dep, condition in service.depends_on.items():
                     if dep not in started:
                         continue  # replicas 0: nothing to wait for
@@ -631,8 +637,9 @@ class DockerDriver:
                 ready[name].set(True)
             except BaseException as exc:
                 errors[name] = exc
-                started[name].set(False)
-                ready[name].set(False)
+                for gate in (created[name], started[name], ready[name]):
+                    if not gate.is_set():
+                        gate.set(False)
 
         if runnable:
             with ThreadPoolExecutor(max_workers=len(runnable)) as pool:

@@ -153,3 +153,16 @@ def test_traefik_sees_the_socket_read_only(edge, docker_client):
     assert mounts["/var/run/docker.sock"]["RW"] is False
     assert container.attrs["State"]["Health"]["Status"] == "healthy"
     assert os.path.basename(container.attrs["Config"]["Image"]).startswith("traefik")
+
+
+def test_posthog_health_probe_goes_through_the_local_edge(edge, backends):
+    """The install's health wait reaches a real domain through this host's edge, before DNS or ACME are done."""
+    from agencystack_posthog.health import probe
+
+    dev, real = backends
+    assert probe(f"https://{real}:{edge.https_port}/_health") == (True, "200")
+    assert probe(f"http://{dev}:{edge.http_port}/_health") == (True, "200")
+    ok, detail = probe(f"https://nobody.example.org:{edge.https_port}/_health")
+    assert (ok, detail) == (False, "404")
+    ok, detail = probe(f"http://{dev}:{free_port()}/_health")
+    assert not ok and "Connection refused" in detail

@@ -399,3 +399,13 @@ def test_start_scripts_and_clickhouse_overrides(tmp_path):
     start = tmp_path / "files/start"
     assert start.stat().st_mode & 0o111 and "/compose/wait" in start.read_text()
     assert 'from_env="CLICKHOUSE_PASSWORD"' in (tmp_path / "files/clickhouse-users.xml").read_text()
+
+
+@pytest.mark.parametrize("docker_host, address", [
+    ("unix:///var/run/docker.sock", "127.0.0.1"), ("tcp://10.0.0.5:2376", "10.0.0.5"),
+    ("ssh://ops@engine.internal", "engine.internal"),
+])
+def test_health_probe_goes_to_the_engines_host(docker_host, address):
+    from agencystack_posthog.health import edge_address
+
+    assert edge_address(docker_host) == address

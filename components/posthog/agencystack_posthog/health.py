@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import os
+import socket
 import ssl
 import time
 from urllib.parse import urlsplit
@@ -13,33 +14,38 @@ from agencystack import ComponentError
 TIMEOUT = 5
 
 
-def _connect_host(host: str) -> str:
-    """``*.localhost`` is loopback by definition (RFC 6761), whatever the resolver says."""
-    return "127.0.0.1" if host == "localhost" or host.endswith(".localhost") else host
+def edge_address(docker_host: str) -> str:
+    """Where this host's edge answers: the engine's host (loopback for a local socket)."""
+    parts = urlsplit(docker_host)
+    return parts.hostname if parts.scheme in ("tcp", "ssh", "http", "https") and parts.hostname else "127.0.0.1"
 
 
-def probe(url: str, expect: int = 200, timeout: float = TIMEOUT) -> tuple[bool, str]:
-    """GET ``url``; (True, "200") when it answers ``expect``, else (False, what happened)."""
+def probe(url: str, *, via: str = "127.0.0.1", expect: int = 200, timeout: float = TIMEOUT) -> tuple[bool, str]:
+    """GET ``url`` through the edge at address ``via`` (Host header and TLS server name from the URL), so that a
+    domain whose DNS is not set up yet, or whose certificate ACME has not issued yet, still shows whether PostHog
+    answers behind the edge. Returns (True, "200") when it answers ``expect``, else (False, what happened)."""
     parts = urlsplit(url)
     host = parts.hostname or ""
-    if parts.scheme == "https":
-        conn = http.client.HTTPSConnection(_connect_host(host), parts.port or 443, timeout=timeout,
-                                           context=ssl.create_default_context())
-    else:
-        conn = http.client.HTTPConnection(_connect_host(host), parts.port or 80, timeout=timeout)
     try:
-        if parts.scheme == "https" and _connect_host(host) != host:
-            conn.set_tunnel(host)  # pragma: no cover - https for loopback names is not served by the edge
-        conn.request("GET", parts.path or "/", headers={"Host": parts.netloc})
-        status = conn.getresponse().status
+        if parts.scheme == "https":
+            context = ssl.create_default_context()
+            context.check_hostname, context.verify_mode = False, ssl.CERT_NONE  # the edge is ours; ACME may lag
+            raw = socket.create_connection((via, parts.port or 443), timeout=timeout)
+            conn = http.client.HTTPSConnection(host, parts.port or 443, timeout=timeout, context=context)
+            conn.sock = context.wrap_socket(raw, server_hostname=host)
+        else:
+            conn = http.client.HTTPConnection(via, parts.port or 80, timeout=timeout)
+        try:
+            conn.request("GET", parts.path or "/", headers={"Host": parts.netloc})
+            status = conn.getresponse().status
+        finally:
+            conn.close()
     except (OSError, http.client.HTTPException) as exc:
         return False, f"{type(exc).__name__}: {exc}"
-    finally:
-        conn.close()
     return status == expect, str(status)
 
 
-def wait(url: str, *, timeout: float, interval: float, every: float, progress) -> None:
+def wait(url: str, *, via: str, timeout: float, interval: float, every: float, progress) -> None:
     """Poll ``url`` until it answers 200 (tenacity: bounded by ``timeout``), reporting every ``every`` seconds."""
     from tenacity import RetryError, retry, retry_if_result, stop_after_delay, wait_fixed
 
@@ -55,7 +61,7 @@ def wait(url: str, *, timeout: float, interval: float, every: float, progress) -
                     wait=wait_fixed(interval), before_sleep=report)(probe)
     progress("web", f"waiting for {url}")
     try:
-        attempt(url)
+        attempt(url, via=via)
     except RetryError as exc:
         ok, detail = exc.last_attempt.result()
         raise ComponentError(f"PostHog did not answer {url} within {int(timeout)}s (last: {detail}); "

@@ -47,8 +47,8 @@ def install(context):
     write_files(files_dir)
     outcome = context.deploy()
     url = context.stack().probes[0].url
-    health.wait(url, timeout=HEALTH_TIMEOUT, interval=HEALTH_INTERVAL, every=PROGRESS_EVERY,
-                progress=context.progress)
+    health.wait(url, via=health.edge_address(context.base.docker_host), timeout=HEALTH_TIMEOUT,
+                interval=HEALTH_INTERVAL, every=PROGRESS_EVERY, progress=context.progress)
     site = url.removesuffix("/_health")
     context.facts["url"] = site
     return Outcome(summary=f"{outcome.summary}; healthy at {site}", url=site, changes=outcome.changes,
@@ -65,7 +65,7 @@ def status(context):
     if result.state == State.ABSENT:
         return result
     url = context.stack().probes[0].url
-    ok, detail = health.probe(url)
+    ok, detail = health.probe(url, via=health.edge_address(context.base.docker_host))
     services = [*result.services, ServiceStatus("/_health", State.RUNNING if ok else State.FAILED, f"{detail} {url}")]
     return ComponentStatus.from_services(result.client, result.component, services, message=result.message,
                                          url=url.removesuffix("/_health"))

@@ -96,7 +96,7 @@ def required_paths(tree: Path) -> list[str]:
     return found
 
 
-def _verified(tree: Path, sums: dict[str, str]) -> list[str]:
+def _mismatches(tree: Path, sums: dict[str, str]) -> list[str]:
     """The paths whose content does not match ``sums`` (missing ones included)."""
     return [path for path, digest in sorted(sums.items())
             if not (tree / path).is_file() or sha256(tree / path) != digest]
@@ -124,7 +124,7 @@ def materialize(settings, root: Path, progress=lambda service, message: None) ->
     """The verified cache directory of ``settings.upstream_ref``, filled first if needed."""
     ref = settings.upstream_ref
     target = cache_dir(root, ref)
-    if (target / SUMS).is_file() and not _verified(target, parse_sums((target / SUMS).read_text())):
+    if (target / SUMS).is_file() and not _mismatches(target, parse_sums((target / SUMS).read_text())):
         return target
     expected = pinned(ref)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -144,7 +144,7 @@ def materialize(settings, root: Path, progress=lambda service, message: None) ->
             for path in sorted(expected):
                 _download(settings.upstream_url.format(ref=ref, path=path), staging / path)
         if expected is not None:
-            bad = _verified(staging, {p: d for p, d in expected.items() if p not in OPTIONAL or (staging / p).exists()})
+            bad = _mismatches(staging, {p: d for p, d in expected.items() if p not in OPTIONAL or (staging / p).exists()})
             if bad:
                 raise UsageError(f"PostHog upstream files do not match the checksums pinned for {ref}: "
                                  f"{', '.join(bad[:5])}{' ...' if len(bad) > 5 else ''}")

@@ -7,8 +7,9 @@ costs only pluggy; the stack model loads pydantic when first used.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from agencystack.lazy import exports
 
 __version__ = "0.1.0"
 
@@ -52,17 +53,7 @@ _PUBLIC = {
 __all__ = sorted([*_PUBLIC, "__version__"])
 
 
-def __getattr__(name: str) -> Any:
-    module = _PUBLIC.get(name)
-    if module is None:
-        raise AttributeError(f"module 'agencystack' has no attribute {name!r}")
-    value = getattr(import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = exports(__name__, _PUBLIC, globals())
 
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only

@@ -54,7 +54,9 @@ parts, a tar for volume parts, the .env text for the env part).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from agencystack.lazy import exports
 
 _PUBLIC = {
     "ArchiveWriter": "agencystack.backup.archive",
@@ -65,15 +67,7 @@ _PUBLIC = {
 __all__ = sorted(_PUBLIC)
 
 
-def __getattr__(name: str) -> Any:
-    from importlib import import_module
-
-    module = _PUBLIC.get(name)
-    if module is None:
-        raise AttributeError(f"module 'agencystack.backup' has no attribute {name!r}")
-    value = getattr(import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = exports(__name__, _PUBLIC, globals())
 
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -215,6 +215,11 @@ def ours_process(dep: Deployment, host: str, command: str = "install") -> float:
     return time.perf_counter() - started
 
 
+def remove_all(driver: DockerDriver, deployments: list[Deployment]) -> None:
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(lambda d: driver.remove(d, purge=True), deployments))
+
+
 def install(driver: DockerDriver, dep: Deployment) -> float:
     started = time.perf_counter()
     plan = driver.plan(dep)
@@ -262,7 +267,9 @@ def main() -> int:
             calls.setdefault("noop", {})["ours"] = hook.take()
             noop_compose.append(compose_run(binary, theirs.project, ["up", "-d"], host, theirs.directory))
             noop_ours_proc.append(ours_process(ours, host))
-            fresh_ours_proc.append(ours_process(new("oursproc", stack), host))
+            process = new("oursproc", stack)
+            fresh_ours_proc.append(ours_process(process, host))
+            remove_all(driver, [ours, theirs, process])  # untimed; the engine's address pools are finite
         # compose's call counts, through the counting proxy (untimed)
         counted = new("compose", stack)
         proxy.take()
@@ -270,6 +277,7 @@ def main() -> int:
         calls["fresh"]["compose"] = proxy.take()
         compose_run(binary, counted.project, ["up", "-d"], proxy.address, counted.directory)
         calls["noop"]["compose"] = proxy.take()
+        remove_all(driver, [counted])
 
         # 50 small projects for status
         smalls = [new("status", small_stack(image)) for _ in range(STATUS_PROJECTS)]
@@ -334,8 +342,7 @@ def main() -> int:
                           "services": len(stack.services), "all_targets_met": ok, "figures": figures}))
         return 0
     finally:
-        with ThreadPoolExecutor(max_workers=8) as pool:
-            list(pool.map(lambda d: driver.remove(d, purge=True), made))
+        remove_all(driver, made)
         proxy.close()
         driver.close()
 

@@ -220,15 +220,16 @@ def _sweep(client: Any, filters: dict[str, Any], prefix: str | None = None) -> l
         return obj_name.lstrip("/").startswith(prefix) or \
             (labels or {}).get(COMPOSE_PROJECT_LABEL, "").startswith(prefix)
 
-    containers = {c.id: c for c in client.containers.list(all=True, filters=filters)}
+    # list data only (the high-level list inspects each container and fails on one removed meanwhile)
+    containers = {c["Id"]: c for c in client.api.containers(all=True, filters=filters)}
     if prefix is not None:
-        for c in client.containers.list(all=True):
-            if matches(c.name, c.labels):
-                containers[c.id] = c
-    for c in containers.values():
+        for c in client.api.containers(all=True):
+            if any(matches(n, c.get("Labels")) for n in c.get("Names") or []):
+                containers[c["Id"]] = c
+    for cid, c in containers.items():
         try:
-            c.remove(force=True, v=True)
-            removed.append(f"container {c.name}")
+            client.api.remove_container(cid, force=True, v=True)
+            removed.append(f"container {(c.get('Names') or [cid])[0].lstrip('/')}")
         except docker.errors.NotFound:
             pass
     networks = {n.id: n for n in client.networks.list(filters=filters)}

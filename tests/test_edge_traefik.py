@@ -8,8 +8,10 @@ import contextlib
 import http.client
 import io
 import os
+import secrets
 import socket
 import ssl
+import warnings
 from pathlib import Path
 
 import pytest
@@ -42,7 +44,7 @@ def cli(*args: str) -> tuple[int, str]:
 def edge_host(tmp: Path, images: dict[str, str], run_id: str):
     """An AgencyStack root with the edge installed through the CLI on free loopback ports; removed afterwards."""
     http_port, https_port = free_port(), free_port()
-    network = f"agencystack_edge-{run_id}"
+    network = f"agencystack_edge-{run_id}-{secrets.token_hex(2)}"  # one per use: a failed cleanup cannot cascade
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("AGENCYSTACK_ROOT", str(tmp / "root"))
         mp.setenv("AGENCYSTACK_LOG_DIR", str(tmp / "log"))
@@ -58,12 +60,20 @@ def edge_host(tmp: Path, images: dict[str, str], run_id: str):
             yield routing.Edge(network=network, http_port=http_port, https_port=https_port)
         finally:
             code, out = cli("uninstall", "edge", "--purge", "--yes")
-            import docker
-
-            client = docker.DockerClient(base_url=engine_host())
-            with contextlib.suppress(docker.errors.NotFound):
-                client.networks.get(network).remove()
             assert code == 0, out
+            _remove_network(network)
+
+
+def _remove_network(name: str) -> None:
+    """Test cleanup of the shared network (no uninstall removes it, by design); a leftover is a warning only."""
+    import docker
+
+    try:
+        docker.DockerClient(base_url=engine_host()).networks.get(name).remove()
+    except docker.errors.NotFound:
+        pass
+    except docker.errors.APIError as exc:
+        warnings.warn(f"could not remove test network {name}: {exc.explanation}", stacklevel=1)
 
 
 def request(port: int, host: str, path: str, *, tls: bool = False) -> tuple[int, dict[str, str], str]:

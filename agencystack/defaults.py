@@ -34,8 +34,8 @@ def status(context):
     for service in context.stack().services:
         if service.name in running:
             services.append(running.pop(service.name))
-        elif service.replicas == 0:
-            services.append(ServiceStatus(service.name, State.STOPPED, "scaled to 0"))
+        elif service.replicas == 0:  # by design: shown, but it does not make the component "stopped"
+            services.append(ServiceStatus(service.name, State.ABSENT, "scaled to 0"))
         else:
             services.append(ServiceStatus(service.name, State.FAILED, "missing: run install"))
     services.extend(running.values())  # orphans still show

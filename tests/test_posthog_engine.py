@@ -236,9 +236,6 @@ def test_db_backup_destroy_volume_restore(host, acme, docker_client, tmp_path):
                "PostHog to be served again after the restore")
 
 
-@pytest.mark.xfail(strict=True, reason="the engine driver gives every service its name as an alias on external "
-                   "networks too (agencystack/engine/docker.py service_networks), so on the shared edge network "
-                   "'plugins' or 'capture' resolve to other clients' containers as well; fix there, then drop this mark")
 def test_service_names_resolve_to_the_own_client_only(host, acme, docker_client, engine_run_id):
     """A client's containers must never reach another client's services by name over the shared edge network."""
     a, _ = acme

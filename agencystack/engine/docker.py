@@ -266,12 +266,16 @@ def _config_hash(deployment: Deployment, service: Service) -> str:
 
 
 def service_networks(deployment: Deployment, service: Service) -> dict[str, list[str]]:
-    """{engine network name: aliases} for a service: its name on every network plus the listed aliases."""
+    """{engine network name: aliases} for a service: its name on the project's own networks plus listed aliases.
+
+    On an external network (shared with other projects, e.g. the edge network every client's routed services join)
+    the service name is NOT an alias: ``capture`` of one client must never resolve to another client's container.
+    """
     out: dict[str, list[str]] = {}
     for net, aliases in service.networks.items():
         spec = deployment.stack.network(net)
-        out[L.network_name(deployment.project, net, spec.external)] = [service.name] + [
-            a for a in aliases if a != service.name]
+        own = [] if spec.external else [service.name]
+        out[L.network_name(deployment.project, net, spec.external)] = own + [a for a in aliases if a != service.name]
     return out
 
 

@@ -746,8 +746,10 @@ class DockerDriver:
 
     def _service_error(self, deployment: Deployment, service: Service, what: str,
                        exc: docker.errors.APIError) -> ComponentError:
-        return ComponentError(_scrub(deployment, f"service {service.name} of {deployment.project} {what}: "
-                                                 f"{_explanation(exc)}"))
+        text = _explanation(exc)
+        if "no space left on device" in text:
+            text += " (the engine's disk is full: free space on its data root, then re-run)"
+        return ComponentError(_scrub(deployment, f"service {service.name} of {deployment.project} {what}: {text}"))
 
     def _start(self, deployment: Deployment, service: Service, container_id: str) -> None:
         try:

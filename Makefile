@@ -12,6 +12,7 @@ AGENCYSTACK ?= agencystack
 
 install:  ## core + both component distributions, editable, with test tools
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check -e '.[test]' -e components/posthog -e components/keycloak
+	$(PYTHON) -m compileall -q agencystack components  # editable installs are not byte-compiled: keep starts fast
 
 test:  ## the whole suite (engine tests skip without an engine, and fail under CI=true)
 	$(PYTHON) -m pytest

@@ -7,7 +7,6 @@ engine, so ``agencystack components list`` and ``--help`` stay fast; the setting
 
 from __future__ import annotations
 
-import pkgutil
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -56,6 +55,8 @@ class Component:
         if model is None:
             return ComponentSettings
         if isinstance(model, str):
+            import pkgutil
+
             model = pkgutil.resolve_name(model)
         if not isinstance(model, type) and callable(model):  # a factory that defines the class on first use
             model = model()

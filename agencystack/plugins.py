@@ -12,10 +12,10 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import os
 import sys
+import zlib
 from dataclasses import dataclass, field
 from importlib import import_module
 from pathlib import Path
@@ -135,7 +135,7 @@ def discover() -> list[dict[str, str]]:
     """
     dirs = [p for p in dict.fromkeys(sys.path) if p and os.path.isdir(p)]
     key = [[p, os.stat(p).st_mtime_ns] for p in dirs]
-    digest = hashlib.sha256(json.dumps([sys.executable, dirs]).encode()).hexdigest()[:16]
+    digest = f"{zlib.crc32(json.dumps([sys.executable, dirs]).encode()):08x}"  # names the file; the key decides
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "agencystack" / f"ep-{digest}.json"
     try:
         cached = json.loads(cache.read_text())

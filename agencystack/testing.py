@@ -37,6 +37,7 @@ def agencystack_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     root = tmp_path / "agency_stack"
     monkeypatch.setenv("AGENCYSTACK_ROOT", str(root))
     monkeypatch.setenv("AGENCYSTACK_LOG_DIR", str(tmp_path / "log"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # plugin discovery cache, private to the test
     for name in ("DOMAIN", "CLIENT_ID", "AGENCYSTACK_DOMAIN", "AGENCYSTACK_CLIENT_ID"):
         monkeypatch.delenv(name, raising=False)
     return root

@@ -6,7 +6,7 @@ cannot mix a positional argument with subcommands, so the group routes anything 
 hidden ``create`` command (a component may therefore not be called ``list``, ``verify`` or ``create``).
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: Typer would eval every string annotation at start-up.
 
 from pathlib import Path
 from typing import Annotated, Any

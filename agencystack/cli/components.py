@@ -1,6 +1,6 @@
 """``agencystack components list``: what plugins provide, and which plugins are broken and why."""
 
-from __future__ import annotations
+# No `from __future__ import annotations`: Typer would eval every string annotation at start-up.
 
 import typer
 

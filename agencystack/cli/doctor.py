@@ -1,6 +1,6 @@
 """``agencystack doctor``: can this host run components? (engine, RAM, CPUs, disk, ports 80/443)."""
 
-from __future__ import annotations
+# No `from __future__ import annotations`: Typer would eval every string annotation at start-up.
 
 import typer
 

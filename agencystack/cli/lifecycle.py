@@ -1,6 +1,6 @@
 """Lifecycle commands: install, plan, status, logs, restart, uninstall."""
 
-from __future__ import annotations
+# No `from __future__ import annotations`: Typer would eval every string annotation at start-up.
 
 import typer
 

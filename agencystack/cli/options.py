@@ -1,6 +1,6 @@
 """Options shared by several commands, declared once."""
 
-from __future__ import annotations
+# No `from __future__ import annotations`: Typer would eval every string annotation at start-up.
 
 from typing import Annotated
 

@@ -1112,7 +1112,21 @@ class DockerDriver:
                     self.api.disconnect_container_from_network(endpoint, name, force=True)
                 except docker.errors.NotFound:
                     pass
-            self.api.remove_network(name)
+            self._remove_network_when_released(name)
+
+    def _remove_network_when_released(self, name: str) -> None:
+        """Docker 20.10 may report 'active endpoints' for a moment after the last container left: retry briefly."""
+        from tenacity import retry, retry_if_exception, stop_after_delay, wait_exponential
+
+        busy = retry_if_exception(lambda e: isinstance(e, docker.errors.APIError) and "active endpoints" in str(e))
+        try:
+            retry(retry=busy, stop=stop_after_delay(15), wait=wait_exponential(0.1, max=2),
+                  reraise=True)(self.api.remove_network)(name)
+        except docker.errors.NotFound:
+            return
+        except docker.errors.APIError as exc:
+            raise ComponentError(f"cannot remove network {name}: {_explanation(exc)} (the engine still holds a "
+                                 "stale endpoint; restarting the engine releases it, then re-run)") from None
 
     # -- volumes -----------------------------------------------------------------------------------------------
     def _helper(self, deployment: Deployment, volume: str, *, command: list[str] | None = None) -> tuple[str, str]:

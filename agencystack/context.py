@@ -10,7 +10,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from agencystack import names
-from agencystack.errors import UsageError
+from agencystack.errors import ComponentError, UsageError
 from agencystack.state import ComponentDir
 
 if TYPE_CHECKING:
@@ -127,6 +127,23 @@ class LifecycleContext:
                           stack=self.stack(), env=self.env(), directory=self.dir.path,
                           version=self.component.version or "")
 
+    def _name_image_settings(self, message: str, stack: Stack) -> str:
+        """Turn the driver's generic 'check the image setting' into the settings that override that image."""
+        generic = "check the image setting, or configure a registry mirror"
+        image = next((s.image for s in stack.services if f"image {s.image} " in message), None)
+        if image is None or generic not in message:
+            return message
+        secrets = set(self.settings.secret_values())
+        env = {k: v for k, v in self.env().items() if v not in secrets}
+        pins = [k for k, v in env.items() if len(v) >= 3 and v in image and not k.endswith("_DOMAIN")]
+        pins = [k for k in pins if k.endswith(("_IMAGE", "_TAG"))] or pins  # EDGE_BINARY=traefik is no pin
+        mirrors = [k for k in env if "MIRROR" in k]
+        if not pins:
+            return message
+        hint = f"set {' and '.join(pins[:2])}" + (f", or a registry mirror with {mirrors[0]}" if mirrors else
+                                                  ", or configure a registry mirror")
+        return message.replace(generic, hint)
+
     # -- engine -------------------------------------------------------------------------------------------------
     @property
     def engine(self) -> Driver:
@@ -153,7 +170,10 @@ class LifecycleContext:
         saved = self.save_settings()
         atomic_write(self.dir.compose_file, compose.render(deployment))
         if not plan.is_noop:
-            self.engine.apply(deployment, plan, self.progress)
+            try:
+                self.engine.apply(deployment, plan, self.progress)
+            except ComponentError as exc:
+                raise ComponentError(self._name_image_settings(str(exc), deployment.stack)) from None
         self.facts.update(version=self.component.version, project=self.project,
                           images={s.name: s.image for s in deployment.stack.services})
         changes = plan.by_kind()

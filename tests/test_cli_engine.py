@@ -157,3 +157,11 @@ def test_purge_keeps_backup_archives(whoami, agencystack_run, agencystack_env, d
     assert not (backups.parent / ".env").exists() and not (backups.parent / "manifest.json").exists()
     everything = json.loads(agencystack_run("status", "--all", "--json").stdout)
     assert not any(s["client"] == whoami["client"] for s in everything)  # purged means not installed
+
+
+def test_missing_image_names_the_setting_that_overrides_it(whoami, agencystack_run):
+    result = agencystack_run("install", "whoami", "--client-id", whoami["client"], "--set",
+                             "WHOAMI_IMAGE=agencystack-test/nope:1", "--set", f"WHOAMI_PORT={whoami['port']}")
+    assert result.exit_code == 1
+    error = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(error) == 1 and "agencystack-test/nope:1" in error[0] and "set WHOAMI_IMAGE" in error[0]

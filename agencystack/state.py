@@ -79,6 +79,15 @@ def _env_line(key: str, value: str) -> str:
     return f"{key}={value}"
 
 
+def parse_env(text: str) -> dict[str, str]:
+    """The ``KEY=value`` pairs of .env text, as docker compose reads them (python-dotenv's parser)."""
+    import io
+
+    from dotenv import dotenv_values
+
+    return {k: v or "" for k, v in dotenv_values(stream=io.StringIO(text)).items()}
+
+
 class ComponentDir:
     """The directory of one (client, component)."""
 
@@ -106,11 +115,7 @@ class ComponentDir:
 
     # -- .env ---------------------------------------------------------------------------------------------------
     def read_env(self) -> dict[str, str]:
-        from dotenv import dotenv_values
-
-        if not self.env_file.is_file():
-            return {}
-        return {k: v or "" for k, v in dotenv_values(self.env_file).items()}
+        return parse_env(self.env_file.read_text()) if self.env_file.is_file() else {}
 
     def save_env(self, updates: Mapping[str, str]) -> bool:
         """Merge ``updates`` into the .env, keeping every other line; True if the file changed."""

@@ -159,18 +159,10 @@ def clone_settings(model: Any, archived: dict[str, str], stack: Any) -> tuple[di
     return carried, sorted(k for k in archived if k in own)
 
 
-def _parse_env(text: str) -> dict[str, str]:
-    import io
-
-    from dotenv import dotenv_values
-
-    return {k: v or "" for k, v in dotenv_values(stream=io.StringIO(text)).items()}
-
-
 def _planned_env(context: LifecycleContext, reader: ArchiveReader, part: Any) -> tuple[bytes, dict[str, Any]]:
     """The .env the restore will write, checked to load as valid settings; nothing is written yet."""
     from agencystack import settings as settings_mod
-    from agencystack.state import ComponentDir
+    from agencystack.state import ComponentDir, parse_env
 
     archived = reader.read_bytes(part.name)
     info: dict[str, Any] = {"cloned_from": None, "kept": []}
@@ -178,7 +170,7 @@ def _planned_env(context: LifecycleContext, reader: ArchiveReader, part: Any) ->
         planned = archived
     else:
         model = type(context.settings)
-        carried, kept = clone_settings(model, _parse_env(archived.decode("utf-8", "replace")), context.stack())
+        carried, kept = clone_settings(model, parse_env(archived.decode("utf-8", "replace")), context.stack())
         with tempfile.TemporaryDirectory(prefix="agencystack-restore-") as scratch:
             target = ComponentDir(Path(scratch), context.client, context.component.name)
             target.ensure()

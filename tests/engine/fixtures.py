@@ -232,28 +232,16 @@ def _sweep(client: Any, filters: dict[str, Any], prefix: str | None = None) -> l
             removed.append(f"container {(c.get('Names') or [cid])[0].lstrip('/')}")
         except docker.errors.NotFound:
             pass
-    networks = {n.id: n for n in client.networks.list(filters=filters)}
-    if prefix is not None:
-        for n in client.networks.list():
-            if matches(n.name, n.attrs.get("Labels")):
-                networks[n.id] = n
-    for n in networks.values():
-        try:
-            n.remove()
-            removed.append(f"network {n.name}")
-        except docker.errors.NotFound:
-            pass
-    volumes = {v.id: v for v in client.volumes.list(filters=filters)}
-    if prefix is not None:
-        for v in client.volumes.list():
-            if matches(v.name, v.attrs.get("Labels")):
-                volumes[v.id] = v
-    for v in volumes.values():
-        try:
-            v.remove(force=True)
-            removed.append(f"volume {v.name}")
-        except docker.errors.NotFound:
-            pass
+    for kind, collection, options in (("network", client.networks, {}), ("volume", client.volumes, {"force": True})):
+        found = {o.id: o for o in collection.list(filters=filters)}
+        if prefix is not None:
+            found.update({o.id: o for o in collection.list() if matches(o.name, o.attrs.get("Labels"))})
+        for obj in found.values():
+            try:
+                obj.remove(**options)
+                removed.append(f"{kind} {obj.name}")
+            except docker.errors.NotFound:
+                pass
     return removed
 
 

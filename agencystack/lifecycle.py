@@ -19,7 +19,6 @@ from typing import Any
 from agencystack.markers import hookimpl
 
 MUTATING = ("install", "restart", "backup", "restore", "uninstall")
-READ_ONLY = ("status", "logs")
 
 
 def run(context: Any, action: str, **kwargs: Any) -> Any:

@@ -14,7 +14,6 @@ unless rotated explicitly. Flags given to ``install`` are saved too (the operato
 
 from __future__ import annotations
 
-import os
 import secrets as _random
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -187,7 +186,3 @@ def _first_error(exc: ValidationError, model: type[ComponentSettings] | None = N
     loc = ".".join(str(p) for p in err["loc"]) or "value"
     key = model.env_key(loc) if model and loc in model.model_fields else loc
     return f"{key}: {err['msg']}"
-
-
-def running_as_root() -> bool:
-    return hasattr(os, "geteuid") and os.geteuid() == 0

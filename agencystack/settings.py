@@ -185,4 +185,4 @@ def _first_error(exc: ValidationError, model: type[ComponentSettings] | None = N
     err = exc.errors()[0]
     loc = ".".join(str(p) for p in err["loc"]) or "value"
     key = model.env_key(loc) if model and loc in model.model_fields else loc
-    return f"{key}: {err['msg']}"
+    return f"{key}: {err['msg'].removeprefix('Value error, ')}"  # pydantic's prefix for a validator's own words

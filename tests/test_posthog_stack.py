@@ -1,24 +1,21 @@
 """PostHog's stack as data: upstream's hobby deployment, checked against a table of its facts; secrets generated
-once in the right formats; upstream files verified; the rendered compose file accepted by docker compose v2."""
+once in the right formats; the rendered compose file accepted by docker compose v2. (Upstream files and GeoIP:
+test_posthog_files.py.)"""
 
 from __future__ import annotations
 
-import functools
-import http.server
 import re
 import subprocess
-import threading
 from datetime import datetime
 from pathlib import Path
 
 import pytest
 import yaml
 
-from agencystack import UsageError, compose
+from agencystack import compose
 from agencystack.context import LifecycleContext
 from agencystack.logging import Redactor
 from agencystack.settings import GlobalSettings
-from agencystack_posthog import upstream
 from agencystack_posthog.stack import write_files
 
 # -- upstream's facts (docker-compose.hobby.yml + base, the reference notes) -----------------------------------------
@@ -86,13 +83,26 @@ def fake_upstream(root: Path) -> Path:
         "docker/kafka/topics.txt": "# topics\nevents_plugin_ingestion\nclickhouse_events_json\n",
         "docker/temporal/dynamicconfig/development-sql.yaml": "{}\n",
         "docker/livestream/configs-hobby.yml": "kafka: {}\n",
-        "share/GeoLite2-City.mmdb": "not really a GeoIP database\n",
+        "docker/clickhouse/docker-entrypoint-initdb.d/init-db.sh": "#!/bin/sh\n",
     }
     for path, text in files.items():
         (root / path).parent.mkdir(parents=True, exist_ok=True)
         (root / path).write_text(text)
-    (root / "docker/clickhouse/docker-entrypoint-initdb.d").mkdir(parents=True, exist_ok=True)
+    geoip_db(root / "share/GeoLite2-City.mmdb")
     return root
+
+
+def geoip_db(path: Path, kind: str = "GeoLite2-City") -> Path:
+    """A real (tiny) MaxMind database: 81.2.69.0/24 is London."""
+    from mmdb_writer import MMDBWriter
+    from netaddr import IPSet
+
+    writer = MMDBWriter(ip_version=6, ipv4_compatible=True, database_type=kind, languages=["en"],
+                        description={"en": "agencystack test"})
+    writer.insert_network(IPSet(["81.2.69.0/24"]), {"city": {"names": {"en": "London"}}, "country": {"iso_code": "GB"}})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    writer.to_db_file(str(path))
+    return path
 
 
 def open_context(plugins, *, client="acme", action="plan", flags=None, domain=None) -> LifecycleContext:
@@ -320,77 +330,6 @@ def test_rendered_compose_is_valid_for_docker_compose(ctx, compose_bin, tmp_path
     assert web["logging"] == {"driver": "json-file", "options": {"max-size": "50m", "max-file": "3"}}
     rendered = yaml.safe_load(text)
     assert rendered["services"]["capture"]["labels"]["traefik.enable"] == "true"
-
-
-# -- upstream files --------------------------------------------------------------------------------------------
-class _S:  # the settings fields upstream.materialize reads
-    def __init__(self, ref="a" * 40, upstream_dir="", upstream_url=""):
-        self.upstream_ref, self.upstream_dir, self.upstream_url = ref, upstream_dir, upstream_url
-
-
-def test_materialize_from_a_local_directory_and_reuse_the_verified_cache(tmp_path):
-    source = fake_upstream(tmp_path / "checkout")
-    target = upstream.materialize(_S(upstream_dir=str(source)), tmp_path / "root")
-    assert target == tmp_path / "root/cache/posthog-upstream" / ("a" * 40)
-    assert (target / "docker/kafka/topics.txt").read_text() == (source / "docker/kafka/topics.txt").read_text()
-    assert (target / "share/GeoLite2-City.mmdb").is_file()
-    assert (target / "docker/clickhouse/docker-entrypoint-initdb.d").is_dir()
-    sums = upstream.parse_sums((target / upstream.SUMS).read_text())
-    assert sums["docker/kafka/topics.txt"] == upstream.sha256(source / "docker/kafka/topics.txt")
-    # the verified cache is used as is (the source may be gone) ...
-    (source / "docker/kafka/topics.txt").unlink()
-    assert upstream.materialize(_S(upstream_dir=str(source)), tmp_path / "root") == target
-    # ... until it is tampered with: then it is rebuilt, and a broken source fails loudly, leaving no half cache
-    (target / "docker/clickhouse/users.xml").write_text("<tampered/>")
-    with pytest.raises(UsageError, match="topics.txt is missing"):
-        upstream.materialize(_S(upstream_dir=str(source)), tmp_path / "root")
-    assert not [p for p in target.parent.iterdir() if p.name.startswith(".")]
-
-
-def test_pinned_checksums_are_enforced(tmp_path, monkeypatch):
-    source = fake_upstream(tmp_path / "checkout")
-    sums = {p: upstream.sha256(source / p) for p in upstream.required_paths(source)}
-    sums["docker/kafka/topics.txt"] = "0" * 64
-    monkeypatch.setattr(upstream, "pinned", lambda ref: sums)
-    with pytest.raises(UsageError, match="do not match the checksums pinned.*topics.txt"):
-        upstream.materialize(_S(upstream_dir=str(source)), tmp_path / "root")
-
-
-def test_no_unverified_download(tmp_path):
-    with pytest.raises(UsageError, match="no checksums are pinned"):
-        upstream.materialize(_S(ref="b" * 40, upstream_url="http://127.0.0.1:9/{ref}/{path}"), tmp_path)
-
-
-def test_fetch_at_the_pinned_ref_verifies_every_file(tmp_path, monkeypatch):
-    """Download over real HTTP (a local server standing in for raw GitHub), each file checked against the lock."""
-    tree = fake_upstream(tmp_path / "served" / ("c" * 40))
-    sums = {p: upstream.sha256(tree / p) for p in upstream.required_paths(tree) if p not in upstream.OPTIONAL}
-    monkeypatch.setattr(upstream, "pinned", lambda ref: sums if ref == "c" * 40 else None)
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path / "served"))
-    handler.log_message = lambda *a: None
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{server.server_address[1]}/{{ref}}/{{path}}"
-    try:
-        target = upstream.materialize(_S(ref="c" * 40, upstream_url=url), tmp_path / "root")
-        assert upstream.parse_sums((target / upstream.SUMS).read_text()) == sums
-        (tree / "posthog/idl/events.json").write_text('{"changed": true}\n')  # upstream content != lock
-        import shutil
-
-        shutil.rmtree(target)
-        with pytest.raises(UsageError, match="do not match.*events.json"):
-            upstream.materialize(_S(ref="c" * 40, upstream_url=url), tmp_path / "root")
-    finally:
-        server.shutdown()
-
-
-def test_lock_command_writes_sha256sum_format(tmp_path, monkeypatch):
-    source = fake_upstream(tmp_path / "checkout")
-    monkeypatch.setattr(upstream, "__file__", str(tmp_path / "pkg" / "upstream.py"))
-    assert upstream.main(["lock", "d" * 40, str(source)]) == 0
-    text = (tmp_path / "pkg/locks" / f"{'d' * 40}.sha256").read_text()
-    assert re.fullmatch(r"([0-9a-f]{64}  \S+\n)+", text)
-    assert "GeoLite2" not in text  # not part of the repository
 
 
 def test_start_scripts_and_clickhouse_overrides(tmp_path):

@@ -22,9 +22,12 @@ def components():
 
 
 def _paths(context):
+    """Upstream's files (per ref), this client's own files, the host's GeoIP share."""
+    from agencystack_posthog.geoip import share_dir
     from agencystack_posthog.upstream import cache_dir
 
-    return cache_dir(context.base.root, context.settings.upstream_ref), context.dir.path / "files"
+    root = context.base.root
+    return cache_dir(root, context.settings.upstream_ref), context.dir.path / "files", share_dir(root)
 
 
 @hookimpl
@@ -37,13 +40,14 @@ def stack(context):
 @hookimpl
 def install(context):
     from agencystack import Outcome
-    from agencystack_posthog import health, upstream
+    from agencystack_posthog import geoip, health, upstream
     from agencystack_posthog.stack import write_files
 
     health.check_resources(context)
-    upstream_dir, files_dir = _paths(context)
+    _, files_dir, _ = _paths(context)
     context.dir.ensure()
     upstream.materialize(context.settings, context.base.root, context.progress)
+    geoip.materialize(context.settings, context.base.root, context.progress, warn=context.log.warning)
     write_files(files_dir)
     outcome = context.deploy()
     url = context.stack().probes[0].url

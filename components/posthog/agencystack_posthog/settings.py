@@ -7,13 +7,24 @@ docker-compose.hobby.yml this stack reproduces); its Rust services only have flo
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
 from agencystack.settings import ComponentSettings, Domain, PortNumber, generated_secret, hex_token, urlsafe_token
+from pydantic import AfterValidator
 from pydantic_settings import SettingsConfigDict
 
 UPSTREAM_REF = "00fa00d9bf03f5bef2e784d23e3dbdf9c025c892"
+
+
+def _commit_id(value: str) -> str:
+    if not re.fullmatch(r"[0-9a-f]{40}", value):
+        raise ValueError("must be a full 40-character commit id (tags and branches move, so they pin nothing)")
+    return value
+
+
+CommitId = Annotated[str, AfterValidator(_commit_id)]
 
 
 def rfc3339_now() -> str:
@@ -37,10 +48,11 @@ class PostHogSettings(ComponentSettings):
     object_storage_password: generated_secret(hex_token, 24) = None
     session_recording_v2_metadata_switchover: generated_secret(rfc3339_now) = None  # set once, never moved
 
-    # -- upstream files (ClickHouse configs, idl, user scripts, init scripts, topics list, GeoIP db) -----------
-    upstream_ref: str = UPSTREAM_REF
+    # -- upstream files (ClickHouse configs, idl, user scripts, init scripts, topics list) and GeoIP ----------
+    upstream_ref: CommitId = UPSTREAM_REF  # a full commit id: git verifies the files against it
     upstream_dir: str = ""  # a local copy of those files (offline hosts); empty: fetch them at upstream_ref
-    upstream_url: str = "https://raw.githubusercontent.com/PostHog/posthog/{ref}/{path}"
+    upstream_git: str = "https://github.com/PostHog/posthog.git"
+    geoip_url: str = "https://mmdbcdn.posthog.net/"  # upstream's GeoLite2 City (brotli); empty: no GeoIP
 
     # -- images ---------------------------------------------------------------------------------------------------
     registry_mirror: str = ""  # prefix for every image, e.g. "mirror.example.com/"

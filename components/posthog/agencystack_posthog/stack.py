@@ -29,7 +29,6 @@ PG_URL = f"postgres://{PG_USER}:{ref('POSTHOG_POSTGRES_PASSWORD')}@db:5432/{PG_D
 OBJECT_STORAGE_USER = "object_storage_root_user"
 VOLUMES = ("postgres-data", "redis7-data", "clickhouse-data", "zookeeper-data", "zookeeper-datalog",
            "zookeeper-logs", "redpanda-data", "objectstorage-data", "seaweedfs")
-UPSTREAM_SHARE = "share"
 
 #: ClickHouse users: the generated password for upstream's users (default, api, app) instead of theirs
 CLICKHOUSE_USERS = """<clickhouse>
@@ -163,11 +162,11 @@ def _seaweed_entrypoint(master_port: int, bootstrap: str, ready: str) -> list[st
     return ["/bin/sh", "-c", script, "--"]
 
 
-def services(s, upstream: Path, scripts_dir: Path) -> list[Service]:
+def services(s, upstream: Path, scripts_dir: Path, share_dir: Path) -> list[Service]:
     up = lambda path: str(upstream / path)  # noqa: E731 - a bind mount source in the verified cache
     app, node = s.app, s.node
     compose = Mount(source=str(scripts_dir), target="/compose", read_only=True)
-    share = Mount(source=up(UPSTREAM_SHARE), target="/share", read_only=True)
+    share = Mount(source=str(share_dir), target="/share", read_only=True)
     node_deps = {"db": "started", "redis7": "started", "kafka": "started"}
     node_service = lambda name, mode, deps, **kw: Service(  # noqa: E731
         name=name, image=node, command=["./bin/plugin-server", "--no-restart-loop"], environment=node_env(s, mode),
@@ -415,10 +414,10 @@ def backups() -> list:
     ]
 
 
-def build(s, upstream: Path, scripts_dir: Path) -> Stack:
+def build(s, upstream: Path, scripts_dir: Path, share_dir: Path) -> Stack:
     """The stack for one client: ``upstream`` is the verified cache of upstream files, ``scripts_dir`` the
-    client's directory of files written by :func:`write_files`."""
-    return Stack(services=services(s, upstream, scripts_dir), volumes=[Volume(name=v) for v in VOLUMES],
+    client's directory of files written by :func:`write_files`, ``share_dir`` the host's GeoIP directory."""
+    return Stack(services=services(s, upstream, scripts_dir, share_dir), volumes=[Volume(name=v) for v in VOLUMES],
                  routes=routes(s), backups=backups(), probes=[HttpProbe(url=f"https://{s.domain}/_health")])
 
 

@@ -1,16 +1,17 @@
 """Upstream files the stack mounts (ClickHouse configs, idl, user scripts, Postgres init scripts, the Kafka topic
-list, Temporal's dynamic config, livestream's config, the GeoIP database): fetched at a pinned ref, verified by
-sha256, cached per host.
+list, Temporal's dynamic config, livestream's config), at the pinned commit, verified, cached per host.
 
-* The checksums of a ref live in ``locks/<ref>.sha256`` (``sha256sum`` format) shipped with this package; write
-  one from a checkout of PostHog/posthog at that ref with ``python -m agencystack_posthog.upstream lock REF DIR``.
-* ``POSTHOG_UPSTREAM_DIR`` (offline hosts): the files are copied from that directory (a checkout at the ref, plus
-  ``share/GeoLite2-City.mmdb``) and checked against the lock when one exists; otherwise they are taken as given.
-* Otherwise every file of the lock is downloaded from ``POSTHOG_UPSTREAM_URL`` (raw GitHub at the ref), with
-  retries (tenacity), and checked. Without a lock for the ref, nothing is downloaded: an unverified fetch is what
-  the old scripts did.
+Where they come from, first match wins:
 
-The cache, ``<root>/cache/posthog-upstream/<ref>/`` with its own SHA256SUMS, is verified on every use and built
+* ``POSTHOG_UPSTREAM_DIR`` (offline hosts): copied from that directory. When it is a git checkout, its HEAD must be
+  ``POSTHOG_UPSTREAM_REF`` and the files must have no local changes; a plain directory is taken as given (and
+  said so).
+* Otherwise git fetches exactly that commit from ``POSTHOG_UPSTREAM_GIT`` (shallow, without blobs, then a sparse
+  checkout of only these paths: a few hundred kilobytes, not PostHog's whole history). The ref is a full commit
+  id, so git's own object hashes verify every byte against it: the same trust as ``git clone``, without shipping
+  checksums that would have to be kept in step with every pin.
+
+The cache, ``<root>/cache/posthog-upstream/<ref>/`` with its own ``SHA256SUMS``, is re-verified on every use and built
 in a temporary directory renamed into place, so a failed or partial fetch never leaves a half cache behind.
 """
 
@@ -19,9 +20,8 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import sys
+import subprocess
 import tempfile
-from importlib import resources
 from pathlib import Path
 
 from agencystack import UsageError
@@ -40,10 +40,9 @@ REQUIRED = (
     "docker/temporal/dynamicconfig/",
     "docker/livestream/configs-hobby.yml",
 )
-#: not in the repository (upstream's installer downloads it): copied when the upstream directory has it
-OPTIONAL = ("share/GeoLite2-City.mmdb",)
 SUMS = "SHA256SUMS"
-TIMEOUT = 30
+FETCH_TIMEOUT = 600
+FETCH_ATTEMPTS = 3
 
 
 def cache_dir(root: Path, ref: str) -> Path:
@@ -71,87 +70,110 @@ def format_sums(sums: dict[str, str]) -> str:
     return "".join(f"{digest}  {path}\n" for path, digest in sorted(sums.items()))
 
 
-def pinned(ref: str) -> dict[str, str] | None:
-    """The checksums shipped for ``ref``, or None."""
-    lock = resources.files("agencystack_posthog") / "locks" / f"{ref}.sha256"
-    return parse_sums(lock.read_text()) if lock.is_file() else None
-
-
-def required_paths(tree: Path) -> list[str]:
-    """Every file under ``tree`` that :data:`REQUIRED` and :data:`OPTIONAL` name (directories expanded)."""
+def required_paths(tree: Path, hint: str = "") -> list[str]:
+    """Every file under ``tree`` that :data:`REQUIRED` names (directories expanded)."""
     found: list[str] = []
     for entry in REQUIRED:
         source = tree / entry
-        if entry.endswith("/"):
-            if not source.is_dir():
-                raise UsageError(f"PostHog upstream files: {source} is missing (POSTHOG_UPSTREAM_DIR must be a "
-                                 "checkout of PostHog/posthog at POSTHOG_UPSTREAM_REF)")
+        if entry.endswith("/") and source.is_dir():
             found += sorted(p.relative_to(tree).as_posix() for p in source.rglob("*") if p.is_file())
-        elif source.is_file():
+        elif not entry.endswith("/") and source.is_file():
             found.append(entry)
         else:
-            raise UsageError(f"PostHog upstream files: {source} is missing (POSTHOG_UPSTREAM_DIR must be a "
-                             "checkout of PostHog/posthog at POSTHOG_UPSTREAM_REF)")
-    found += [entry for entry in OPTIONAL if (tree / entry).is_file()]
+            raise UsageError(f"PostHog upstream files: {source} is missing{hint}")
     return found
 
 
-def _mismatches(tree: Path, sums: dict[str, str]) -> list[str]:
-    """The paths whose content does not match ``sums`` (missing ones included)."""
-    return [path for path, digest in sorted(sums.items())
-            if not (tree / path).is_file() or sha256(tree / path) != digest]
+def _intact(tree: Path) -> bool:
+    """Whether ``tree`` holds a cache whose every file still matches its SHA256SUMS."""
+    if not (tree / SUMS).is_file():
+        return False
+    sums = parse_sums((tree / SUMS).read_text())
+    return all((tree / path).is_file() and sha256(tree / path) == digest for path, digest in sums.items())
 
 
-def _download(url: str, target: Path) -> None:
-    import urllib.request
-
-    from tenacity import retry, stop_after_attempt, wait_exponential
-
-    @retry(stop=stop_after_attempt(4), wait=wait_exponential(multiplier=1, max=10), reraise=True)
-    def fetch() -> None:
-        with urllib.request.urlopen(url, timeout=TIMEOUT) as response, open(target, "wb") as out:
-            shutil.copyfileobj(response, out)
-
-    target.parent.mkdir(parents=True, exist_ok=True)
+def git(*args: str, cwd: Path, timeout: float = 60) -> str:
+    """Run git in ``cwd``; its stdout, or a UsageError with git's last line of complaint."""
+    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
     try:
-        fetch()
-    except OSError as exc:
-        raise UsageError(f"cannot fetch PostHog upstream file {url}: {exc} (offline? set POSTHOG_UPSTREAM_DIR)") \
-            from None
+        done = subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    except FileNotFoundError:
+        raise UsageError("git is needed to fetch PostHog's upstream files: install git, or set POSTHOG_UPSTREAM_DIR "
+                         "to a copy of them") from None
+    except subprocess.TimeoutExpired:
+        raise UsageError(f"git {args[0]} took longer than {timeout:.0f} s") from None
+    if done.returncode:
+        complaint = [line for line in done.stderr.splitlines() if line.strip()] or [f"exit {done.returncode}"]
+        raise UsageError(f"git {args[0]}: {complaint[-1].strip()}")
+    return done.stdout
+
+
+def _copy(source: Path, paths: list[str], staging: Path) -> None:
+    for path in paths:
+        (staging / path).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source / path, staging / path)
+
+
+def _from_directory(source: Path, ref: str, staging: Path, progress) -> None:
+    hint = " (POSTHOG_UPSTREAM_DIR must be a checkout of PostHog/posthog at POSTHOG_UPSTREAM_REF)"
+    if not source.is_dir():
+        raise UsageError(f"POSTHOG_UPSTREAM_DIR {source} is not a directory")
+    if (source / ".git").exists():
+        head = git("rev-parse", "HEAD", cwd=source).strip()
+        if head != ref:
+            raise UsageError(f"POSTHOG_UPSTREAM_DIR {source} is checked out at {head[:12]}, not at "
+                             f"POSTHOG_UPSTREAM_REF {ref[:12]}")
+        changed = git("status", "--porcelain", "--", *REQUIRED, cwd=source).splitlines()
+        if changed:
+            raise UsageError(f"POSTHOG_UPSTREAM_DIR {source} has local changes: {changed[0][3:]}"
+                             f"{' ...' if len(changed) > 1 else ''}")
+        progress("upstream", f"copying PostHog files from {source} (a checkout at {ref[:12]})")
+    else:
+        progress("upstream", f"copying PostHog files from {source}: not a git checkout, taken as given")
+    _copy(source, required_paths(source, hint), staging)
+
+
+def _fetch(url: str, ref: str, staging: Path, progress) -> None:
+    from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential
+
+    progress("upstream", f"fetching PostHog files at {ref[:12]} from {url}")
+    work = Path(tempfile.mkdtemp(dir=staging.parent, prefix=".git-"))
+    try:
+        git("init", "-q", cwd=work)
+        fetch = retry(stop=stop_after_attempt(FETCH_ATTEMPTS), wait=wait_exponential(multiplier=2, max=20),
+                      retry=retry_if_exception_type(UsageError), reraise=True)(git)
+        try:
+            fetch("fetch", "-q", "--depth=1", "--filter=blob:none", "--no-tags", url, ref, cwd=work,
+                  timeout=FETCH_TIMEOUT)
+        except UsageError as exc:
+            raise UsageError(f"cannot fetch PostHog {ref[:12]} from {url}: {exc} (offline? set POSTHOG_UPSTREAM_DIR)") \
+                from None
+        git("sparse-checkout", "set", "--no-cone", *(f"/{entry}" for entry in REQUIRED), cwd=work)
+        git("checkout", "-q", "--detach", ref, cwd=work, timeout=FETCH_TIMEOUT)  # fetches the blobs it needs
+        head = git("rev-parse", "HEAD", cwd=work).strip()
+        if head != ref:  # cannot happen with a full commit id; kept so a short or symbolic ref never slips through
+            raise UsageError(f"{url} gave commit {head[:12]} for POSTHOG_UPSTREAM_REF {ref[:12]}")
+        _copy(work, required_paths(work, f" at {ref[:12]} in {url}"), staging)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def materialize(settings, root: Path, progress=lambda service, message: None) -> Path:
     """The verified cache directory of ``settings.upstream_ref``, filled first if needed."""
     ref = settings.upstream_ref
     target = cache_dir(root, ref)
-    if (target / SUMS).is_file() and not _mismatches(target, parse_sums((target / SUMS).read_text())):
+    if _intact(target):
         return target
-    expected = pinned(ref)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{ref}."))
     try:
         if settings.upstream_dir:
-            source = Path(settings.upstream_dir)
-            progress("upstream", f"copying PostHog files from {source}")
-            for path in required_paths(source):
-                (staging / path).parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(source / path, staging / path)
-        elif expected is None:
-            raise UsageError(f"no checksums are pinned for PostHog upstream ref {ref}: set POSTHOG_UPSTREAM_DIR to a "
-                             f"checkout at that ref, or pin them with 'python -m agencystack_posthog.upstream lock'")
+            _from_directory(Path(settings.upstream_dir), ref, staging, progress)
         else:
-            progress("upstream", f"fetching {len(expected)} PostHog files at {ref[:12]}")
-            for path in sorted(expected):
-                _download(settings.upstream_url.format(ref=ref, path=path), staging / path)
-        if expected is not None:
-            bad = _mismatches(staging, {p: d for p, d in expected.items() if p not in OPTIONAL or (staging / p).exists()})
-            if bad:
-                raise UsageError(f"PostHog upstream files do not match the checksums pinned for {ref}: "
-                                 f"{', '.join(bad[:5])}{' ...' if len(bad) > 5 else ''}")
+            _fetch(settings.upstream_git, ref, staging, progress)
         for entry in REQUIRED:  # directories the stack mounts exist even when upstream has them empty
             if entry.endswith("/"):
                 (staging / entry).mkdir(parents=True, exist_ok=True)
-        (staging / "share").mkdir(exist_ok=True)
         files = [p for p in staging.rglob("*") if p.is_file()]
         (staging / SUMS).write_text(format_sums({p.relative_to(staging).as_posix(): sha256(p) for p in files}))
         for path in staging.rglob("*"):  # containers read these as their own (non-root) users
@@ -163,21 +185,3 @@ def materialize(settings, root: Path, progress=lambda service, message: None) ->
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return target
-
-
-def main(argv: list[str]) -> int:
-    """``lock REF DIR``: write locks/REF.sha256 from a checkout of PostHog/posthog at REF (run where it exists)."""
-    if len(argv) != 3 or argv[0] != "lock":
-        print("usage: python -m agencystack_posthog.upstream lock REF CHECKOUT_DIR", file=sys.stderr)
-        return 2
-    ref, tree = argv[1], Path(argv[2])
-    sums = {path: sha256(tree / path) for path in required_paths(tree) if path not in OPTIONAL}
-    out = Path(__file__).with_name("locks") / f"{ref}.sha256"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(format_sums(sums))
-    print(f"{out}: {len(sums)} files")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,210 @@
+"""PostHog's files from upstream: fetched at the pinned commit through real git (GitHub itself is unreachable here,
+so the remote is a local repository over git's own file:// transport), verified, cached; and the GeoIP database,
+downloaded brotli-compressed over real HTTP from a local server standing in for PostHog's CDN, and checked."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import json
+import os
+import shutil
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import brotli
+import pytest
+
+from agencystack import UsageError
+from agencystack_posthog import geoip, upstream
+from tests.test_posthog_stack import fake_upstream, geoip_db
+
+
+class _S:  # the settings fields the two materialize functions read
+    def __init__(self, ref="a" * 40, upstream_dir="", upstream_git="", geoip_url=""):
+        self.upstream_ref, self.upstream_dir, self.upstream_git = ref, upstream_dir, upstream_git
+        self.geoip_url = geoip_url
+
+
+def _git(cwd: Path, *args: str) -> str:
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@t"}
+    return subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True).stdout.strip()
+
+
+def _checkout(path: Path) -> Path:
+    """A git checkout of the fake upstream tree, plus a large file the stack never needs."""
+    fake_upstream(path)
+    (path / "frontend").mkdir()
+    (path / "frontend/bundle.js").write_bytes(os.urandom(2 << 20))
+    _git(path, "init", "-q")
+    _git(path, "add", "-A")
+    _git(path, "commit", "-qm", "upstream at the pinned ref")
+    return path
+
+
+@pytest.fixture
+def remote(tmp_path):
+    """A bare repository served like GitHub serves PostHog's: two commits, the first one pinned."""
+    work = _checkout(tmp_path / "work")
+    pinned = _git(work, "rev-parse", "HEAD")
+    (work / "docker/kafka/topics.txt").write_text("a_topic_added_later\n")
+    _git(work, "commit", "-qam", "a later commit")
+    bare = tmp_path / "posthog.git"
+    _git(tmp_path, "clone", "-q", "--bare", str(work), str(bare))
+    _git(bare, "config", "uploadpack.allowFilter", "true")  # as GitHub: partial clone ...
+    _git(bare, "config", "uploadpack.allowAnySHA1InWant", "true")  # ... and fetching a commit by its id
+    return f"file://{bare}", pinned
+
+
+def test_fetch_at_the_pinned_commit_through_git(remote, tmp_path):
+    url, pinned = remote
+    said = []
+    target = upstream.materialize(_S(ref=pinned, upstream_git=url), tmp_path / "root", lambda s, m: said.append(m))
+    assert target == tmp_path / "root/cache/posthog-upstream" / pinned
+    # the pinned commit's content, not the branch head's
+    assert (target / "docker/kafka/topics.txt").read_text().startswith("# topics")
+    assert (target / "docker/clickhouse/docker-entrypoint-initdb.d/init-db.sh").is_file()
+    assert not (target / "frontend").exists() and not (target / "share").exists()  # only what the stack mounts
+    assert not [p for p in target.parent.iterdir() if p.name.startswith(".")]  # no work trees left behind
+    assert any(pinned[:12] in m and url in m for m in said)
+    sums = upstream.parse_sums((target / upstream.SUMS).read_text())
+    assert set(sums) == set(upstream.required_paths(target))
+    # the verified cache serves later runs, with the remote gone
+    shutil.rmtree(url.removeprefix("file://"))
+    assert upstream.materialize(_S(ref=pinned, upstream_git=url), tmp_path / "root") == target
+
+
+def test_a_commit_the_remote_does_not_have_fails_in_one_line_and_leaves_nothing(remote, tmp_path):
+    url, _ = remote
+    with pytest.raises(UsageError) as caught:
+        upstream.materialize(_S(ref="b" * 40, upstream_git=url), tmp_path / "root")
+    message = str(caught.value)
+    assert "\n" not in message and "cannot fetch PostHog bbbbbbbbbbbb" in message and "POSTHOG_UPSTREAM_DIR" in message
+    assert not list((tmp_path / "root/cache/posthog-upstream").iterdir())
+
+
+def test_a_tampered_cache_is_rebuilt(remote, tmp_path):
+    url, pinned = remote
+    target = upstream.materialize(_S(ref=pinned, upstream_git=url), tmp_path / "root")
+    good = (target / "docker/clickhouse/users.xml").read_text()
+    (target / "docker/clickhouse/users.xml").write_text("<tampered/>")
+    assert upstream.materialize(_S(ref=pinned, upstream_git=url), tmp_path / "root") == target
+    assert (target / "docker/clickhouse/users.xml").read_text() == good
+
+
+def test_without_git_the_error_says_what_to_do(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    with pytest.raises(UsageError, match="git is needed.*POSTHOG_UPSTREAM_DIR"):
+        upstream.materialize(_S(ref="c" * 40, upstream_git="https://example.invalid/x.git"), tmp_path / "root")
+
+
+def test_a_plain_directory_is_copied_as_given(tmp_path):
+    source = fake_upstream(tmp_path / "copy")
+    said = []
+    target = upstream.materialize(_S(upstream_dir=str(source)), tmp_path / "root", lambda s, m: said.append(m))
+    assert (target / "docker/kafka/topics.txt").read_text() == (source / "docker/kafka/topics.txt").read_text()
+    assert any("not a git checkout, taken as given" in m for m in said)
+    (source / "docker/kafka/topics.txt").unlink()  # a broken source fails loudly and leaves no half cache
+    shutil.rmtree(target)
+    with pytest.raises(UsageError, match="topics.txt is missing"):
+        upstream.materialize(_S(upstream_dir=str(source)), tmp_path / "root")
+    assert not list(target.parent.iterdir())
+
+
+def test_a_local_checkout_must_be_at_the_pinned_commit_and_unmodified(tmp_path):
+    source = _checkout(tmp_path / "checkout")
+    head = _git(source, "rev-parse", "HEAD")
+    with pytest.raises(UsageError, match=f"checked out at {head[:12]}, not at POSTHOG_UPSTREAM_REF aaaaaaaaaaaa"):
+        upstream.materialize(_S(upstream_dir=str(source)), tmp_path / "root")
+    (source / "docker/clickhouse/users.xml").write_text("<edited/>")
+    with pytest.raises(UsageError, match="has local changes: docker/clickhouse/users.xml"):
+        upstream.materialize(_S(ref=head, upstream_dir=str(source)), tmp_path / "root")
+    _git(source, "checkout", "-q", "--", ".")
+    assert (upstream.materialize(_S(ref=head, upstream_dir=str(source)), tmp_path / "root") / "posthog/idl").is_dir()
+
+
+def test_the_ref_must_be_a_full_commit_id(agencystack_run):
+    result = agencystack_run("plan", "posthog", "--set", "POSTHOG_UPSTREAM_REF=master")
+    assert result.exit_code == 2, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "POSTHOG_UPSTREAM_REF" in result.stderr
+
+
+# -- GeoIP -------------------------------------------------------------------------------------------------------
+class _CDN:
+    """A local HTTP server standing in for mmdbcdn.posthog.net: serves ``body`` at /, counts requests."""
+
+    def __init__(self):
+        self.body, self.status, self.hits = b"", 200, 0
+        cdn = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                cdn.hits += 1
+                self.send_response(cdn.status)
+                self.send_header("Content-Length", str(len(cdn.body)))
+                self.end_headers()
+                self.wfile.write(cdn.body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+@pytest.fixture
+def cdn():
+    server = _CDN()
+    yield server
+    server.server.shutdown()
+
+
+def test_geoip_downloaded_brotli_compressed_checked_and_kept(cdn, tmp_path, monkeypatch):
+    monkeypatch.setattr(geoip, "ATTEMPTS", 1)
+    db = geoip_db(tmp_path / "served.mmdb")
+    cdn.body = brotli.compress(db.read_bytes())
+    share = geoip.materialize(_S(geoip_url=cdn.url), tmp_path / "root")
+    assert share == tmp_path / "root/cache/posthog-share"
+    assert (share / geoip.NAME).read_bytes() == db.read_bytes()
+    assert oct((share / geoip.NAME).stat().st_mode & 0o777) == "0o644"  # read by the services' own users
+    assert json.loads((share / "GeoLite2-City.json").read_text())["source"] == cdn.url
+    geoip.materialize(_S(geoip_url=cdn.url), tmp_path / "root")
+    assert cdn.hits == 1  # fresh: not downloaded again on every install
+
+
+def test_geoip_refused_unless_it_is_a_city_database(cdn, tmp_path, monkeypatch):
+    monkeypatch.setattr(geoip, "ATTEMPTS", 1)
+    for body, why in ((b"<html>captive portal</html>", "not a MaxMind database"),
+                      (brotli.compress(geoip_db(tmp_path / "asn.mmdb", "GeoLite2-ASN").read_bytes()), "not a City"),
+                      (brotli.compress(geoip_db(tmp_path / "c.mmdb").read_bytes())[:-40], "truncated or corrupt")):
+        cdn.body = body
+        with pytest.raises(UsageError, match=why) as caught:
+            geoip.materialize(_S(geoip_url=cdn.url), tmp_path / "root")
+        assert "POSTHOG_GEOIP_URL" in str(caught.value) and "\n" not in str(caught.value)
+        assert not (tmp_path / "root/cache/posthog-share" / geoip.NAME).exists()
+        assert [p.name for p in (tmp_path / "root/cache/posthog-share").iterdir()] == []
+
+
+def test_a_failed_refresh_keeps_the_stale_database(cdn, tmp_path, monkeypatch):
+    monkeypatch.setattr(geoip, "ATTEMPTS", 1)
+    cdn.body = brotli.compress(geoip_db(tmp_path / "served.mmdb").read_bytes())
+    share = geoip.materialize(_S(geoip_url=cdn.url), tmp_path / "root")
+    old = time.time() - (geoip.MAX_AGE_DAYS + 1) * 86400
+    os.utime(share / geoip.NAME, (old, old))
+    cdn.status, cdn.body = 503, b"down"
+    warnings = []
+    geoip.materialize(_S(geoip_url=cdn.url), tmp_path / "root", warn=warnings.append)
+    assert cdn.hits == 2 and (share / geoip.NAME).is_file()
+    assert len(warnings) == 1 and "keeping the database" in warnings[0]
+
+
+def test_geoip_from_the_offline_directory_or_turned_off(tmp_path):
+    source = fake_upstream(tmp_path / "copy")
+    share = geoip.materialize(_S(upstream_dir=str(source), geoip_url="http://127.0.0.1:9/"), tmp_path / "root")
+    assert (share / geoip.NAME).read_bytes() == (source / "share" / geoip.NAME).read_bytes()
+    off = geoip.materialize(_S(geoip_url=""), tmp_path / "other")
+    assert off.is_dir() and not (off / geoip.NAME).exists()

@@ -134,8 +134,10 @@ class Route(_Model):
     """An HTTP route from the edge to a service; the edge turns it into Traefik labels.
 
     ``paths`` match exactly, ``prefixes`` match a path and everything below it (``/i/v0`` matches ``/i/v0`` and
-    ``/i/v0/...``, never ``/i/v0x``); neither means every path on ``host``. ``public`` routes stay reachable
-    without SSO (SDK ingestion); others are protected when ``sso`` is requested and an identity provider exists.
+    ``/i/v0/...``, never ``/i/v0x``); neither means every path on ``host``. ``strip_prefix`` removes the matched
+    prefix before the request reaches the service (a service mounted under ``/livestream`` that serves ``/events``).
+    ``public`` routes stay reachable without SSO (SDK ingestion); others are protected when ``sso`` is requested
+    and an identity provider exists.
     """
 
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
@@ -145,6 +147,7 @@ class Route(_Model):
     paths: list[str] = Field(default_factory=list)
     prefixes: list[str] = Field(default_factory=list)
     priority: int | None = None
+    strip_prefix: bool = False
     public: bool = False
     sso: bool = False
 

@@ -73,6 +73,16 @@ def test_labels_dev_host_plain_http():
     assert not any(".tls" in k for k in labels)
 
 
+def test_strip_prefix_is_a_middleware_named_after_the_router():
+    labels = routing.route_labels(route(name="live", prefixes=["/livestream/"], strip_prefix=True), client="acme",
+                                  component="posthog")
+    assert labels["traefik.http.routers.acme_posthog_live.middlewares"] == "acme_posthog_live-strip"
+    assert labels["traefik.http.middlewares.acme_posthog_live-strip.stripprefix.prefixes"] == "/livestream"
+    assert not any("middlewares" in k for k in routing.route_labels(route(prefixes=["/e"]), client="a", component="p"))
+    with pytest.raises(UsageError, match="strip_prefix needs prefixes"):
+        routing.route_labels(route(paths=["/x"], strip_prefix=True), client="a", component="p")
+
+
 def test_default_priorities_put_paths_above_catch_all_above_redirect():
     assert routing.priority(route(paths=["/e"])) == routing.PATH_PRIORITY
     assert routing.priority(route()) == routing.CATCH_ALL_PRIORITY

@@ -23,7 +23,7 @@ from agencystack.logging import Redactor
 from agencystack.settings import GlobalSettings
 from tests.engine.helpers import engine_host, wait_until
 from tests.images.build import echo_command
-from tests.test_edge_traefik import edge_host, served_by
+from tests.test_edge_traefik import edge_host, request, served_by
 from tests.test_posthog_stack import ROUTED, SERVICES, TO_WEB, fake_upstream
 
 pytestmark = pytest.mark.engine
@@ -129,6 +129,17 @@ def test_each_public_ingestion_path_reaches_its_service(host, acme, path):
     client, _ = acme
     service = ROUTED[path][0]
     assert served_by(host.edge.http_port, domain(client), path) == f"{client}-{service}"
+
+
+@pytest.mark.parametrize(("sent", "received"), [("/livestream/events?token=x", "/events?token=x"),
+                                                 ("/livestream", "/"), ("/posthog/exports/x", "/posthog/exports/x"),
+                                                 ("/e/?ip=1", "/e/?ip=1")])
+def test_livestream_loses_its_prefix_and_every_other_service_sees_the_path_as_sent(host, acme, sent, received):
+    """Upstream's proxy strips /livestream (web's LIVESTREAM_HOST is <site>/livestream; livestream serves /events);
+    object storage needs the bucket in the path, capture its own path."""
+    client, _ = acme
+    status, _, body = request(host.edge.http_port, domain(client), sent)
+    assert status == 200 and f" path={received} " in body, body
 
 
 @pytest.mark.parametrize("path", TO_WEB)

@@ -184,6 +184,8 @@ def test_routes_are_upstreams_proxy_table(ctx):
     assert (web.service, web.port, web.paths, web.prefixes, web.priority) == ("web", 8000, [], [], CATCH_ALL_PRIORITY)
     for route in stack.routes[:-1]:
         assert route.public and route.priority == PUBLIC_PATH_PRIORITY and route.host == "analytics.acme.com"
+    # upstream's proxy strips only /livestream (web's LIVESTREAM_HOST is <site>/livestream)
+    assert [r.service for r in stack.routes if r.strip_prefix] == ["livestream"]
 
 
 def _match(stack, path: str):

@@ -10,6 +10,8 @@ The rules, in one place:
 * **Priorities are explicit** (Traefik's default is the rule's length, which makes order an accident): a route's own
   ``priority`` wins; otherwise routes with paths get :data:`PATH_PRIORITY`, catch-alls :data:`CATCH_ALL_PRIORITY`.
   The edge's HTTP→HTTPS redirect sits below both (:data:`REDIRECT_PRIORITY`).
+* **Prefix stripping** (``Route.strip_prefix``) is a ``stripprefix`` middleware named after the router, so it is as
+  unique on the host as the router is.
 * **TLS**: hosts under a development suffix (:data:`DEV_SUFFIXES`: ``localhost`` and the names reserved by RFC 2606,
   6761, 6762, 8375 and ICANN's ``.internal``) can never get a public certificate: they are served on plain HTTP
   (entrypoint ``web``, no redirect). Every other host is served on ``websecure`` with the ACME resolver; plain HTTP
@@ -85,6 +87,13 @@ def route_labels(route, *, client: str, component: str) -> dict[str, str]:
         f"{router}.service": name,
         f"traefik.http.services.{name}.loadbalancer.server.port": str(route.port),
     }
+    if route.strip_prefix:
+        if not route.prefixes:
+            raise UsageError(f"route {route.name!r}: strip_prefix needs prefixes to strip")
+        middleware = f"{name}-strip"
+        prefixes = ",".join(_clean(p, route.name).rstrip("/") for p in route.prefixes)
+        labels[f"traefik.http.middlewares.{middleware}.stripprefix.prefixes"] = prefixes
+        labels[f"{router}.middlewares"] = middleware
     if is_dev_host(route.host):
         labels[f"{router}.entrypoints"] = WEB
     else:

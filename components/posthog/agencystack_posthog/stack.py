@@ -385,7 +385,8 @@ def routes(s) -> list[Route]:
               paths=["/surveys", "/surveys/", "/api/surveys", "/api/surveys/"], prefixes=["/array"]),
         Route(name="webhooks", service="plugins", port=6738, host=host, **public,
               prefixes=["/public/webhooks", "/public/m"]),
-        Route(name="livestream", service="livestream", port=8080, host=host, prefixes=["/livestream"], **public),
+        Route(name="livestream", service="livestream", port=8080, host=host, prefixes=["/livestream"],
+              strip_prefix=True, **public),  # web's LIVESTREAM_HOST is <site>/livestream; livestream serves /events
         Route(name="objects", service="objectstorage", port=19000, host=host, prefixes=["/posthog"], **public),
         Route(name="web", service="web", port=s.port, host=host, priority=10),
     ]

@@ -38,16 +38,27 @@ NODE_ENV = {"PERSONS_DATABASE_URL", "CDP_REDIS_HOST", "CDP_REDIS_PORT", "CDP_VAL
             "KAFKA_HOSTS", "DATABASE_URL"}
 REQUIRED_ENV = {
     "web": DJANGO_ENV | {"LIVESTREAM_HOST"}, "worker": DJANGO_ENV, "temporal-django-worker": DJANGO_ENV,
-    "migrate": DJANGO_ENV, "plugins": NODE_ENV, "ingestion-general": NODE_ENV, "recording-api": NODE_ENV,
+    "migrate": DJANGO_ENV, "plugins": NODE_ENV, "ingestion-general": NODE_ENV | {"AI_BLOB_S3_BUCKET"},
     "ingestion-sessionreplay": NODE_ENV | {"SESSION_RECORDING_V2_S3_ENDPOINT"},
     "db": {"POSTGRES_USER", "POSTGRES_DB", "POSTGRES_PASSWORD"},
     "capture": {"ADDRESS", "KAFKA_TOPIC", "KAFKA_HOSTS", "CAPTURE_MODE"},
     "replay-capture": {"ADDRESS", "KAFKA_TOPIC", "CAPTURE_MODE"},
-    "feature-flags": {"WRITE_DATABASE_URL", "READ_DATABASE_URL", "MAXMIND_DB_PATH", "REDIS_URL", "ADDRESS"},
+    "feature-flags": {"WRITE_DATABASE_URL", "READ_DATABASE_URL", "PERSONS_WRITE_DATABASE_URL",
+                      "PERSONS_READ_DATABASE_URL", "MAXMIND_DB_PATH", "REDIS_URL", "ADDRESS"},
+    "recording-api": NODE_ENV | {"SESSION_RECORDING_API_REDIS_HOST", "SESSION_RECORDING_V2_S3_ENDPOINT",
+                                 "INTERNAL_API_SECRET"},
+    "capture-logs": {"BIND_PORT", "KAFKA_TOPIC", "KAFKA_METRICS_TOPIC"},
+    "personhog-router": {"GRPC_ADDRESS", "REPLICA_URL"}, "personhog-replica": {"GRPC_ADDRESS", "PRIMARY_DATABASE_URL"},
     "temporal": {"DB", "POSTGRES_USER", "POSTGRES_PWD", "POSTGRES_SEEDS", "ENABLE_ES"},
     "livestream": {"LIVESTREAM_JWT_SECRET"}, "browserless": {"TOKEN"},
     "clickhouse": {"CLICKHOUSE_SKIP_USER_SETUP", "CLICKHOUSE_PASSWORD"},
 }
+#: posthog-node runs one image as many services, chosen by PLUGIN_SERVER_MODE (names from the Node code's enum:
+#: an unknown mode makes the process exit at start)
+NODE_MODES = {"plugins": None, "ingestion-general": "ingestion-v2-combined",
+              "ingestion-sessionreplay": "recordings-blob-ingestion-v2", "recording-api": "recording-api",
+              "ingestion-error-tracking": "ingestion-errortracking", "ingestion-logs": "ingestion-logs",
+              "ingestion-traces": "ingestion-traces"}
 #: the proxy table: path -> (service, port); every other path -> web:8000
 ROUTED = {
     "/e": ("capture", 3000), "/e/": ("capture", 3000), "/i/v0/e/": ("capture", 3000),
@@ -145,6 +156,15 @@ def test_values_that_matter(ctx):
     assert ":8123/ping" in stack.service("clickhouse").healthcheck.test[-1]
     assert "--memory" in stack.service("kafka").command
     assert stack.service("temporal").environment["ENABLE_ES"] == "false"
+    assert stack.service("temporal").environment["DB"] == "postgres12"  # auto-setup 1.26 knows no "postgresql"
+    assert stack.service("personhog-router").environment["REPLICA_URL"] == "http://personhog-replica:50051"
+
+
+@pytest.mark.parametrize("service", sorted(NODE_MODES))
+def test_node_services_run_the_node_image_in_their_mode(ctx, service):
+    node = ctx.stack().service(service)
+    assert node.image == ctx.settings.node and node.command == ["node", "nodejs/dist/index.js"]
+    assert node.environment.get("PLUGIN_SERVER_MODE") == NODE_MODES[service]
 
 
 def test_every_consumer_gets_the_same_generated_passwords(ctx):

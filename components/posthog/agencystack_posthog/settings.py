@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from agencystack.settings import ComponentSettings, Domain, PortNumber, generated_secret, hex_token, urlsafe_token
-from pydantic import AfterValidator
+from pydantic import AfterValidator, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 UPSTREAM_REF = "00fa00d9bf03f5bef2e784d23e3dbdf9c025c892"
@@ -47,6 +47,9 @@ class PostHogSettings(ComponentSettings):
     clickhouse_password: generated_secret(hex_token, 24) = None
     object_storage_password: generated_secret(hex_token, 24) = None
     session_recording_v2_metadata_switchover: generated_secret(rfc3339_now) = None  # set once, never moved
+    # -- the operator's own keys for PostHog's AI features (upstream: blank unless set) -------------------------
+    anthropic_api_key: SecretStr = SecretStr("")
+    openai_api_key: SecretStr = SecretStr("")
 
     # -- upstream files (ClickHouse configs, idl, user scripts, init scripts, topics list) and GeoIP ----------
     upstream_ref: CommitId = UPSTREAM_REF  # a full commit id: git verifies the files against it
@@ -65,15 +68,15 @@ class PostHogSettings(ComponentSettings):
     postgres_image: str = "postgres:15.12-alpine"
     redis_image: str = "redis:7.2-alpine"
     valkey_image: str = "valkey/valkey:8.1-alpine"
-    clickhouse_image: str = "clickhouse/clickhouse-server:25.6.13.41"
+    clickhouse_image: str = "clickhouse/clickhouse-server:26.6.2.158"
     zookeeper_image: str = "zookeeper:3.7.0"
     redpanda_image: str = "docker.redpanda.com/redpandadata/redpanda:v25.1.9"
-    seaweedfs_image: str = "chrislusf/seaweedfs:3.97"
+    seaweedfs_image: str = "chrislusf/seaweedfs:4.29"
     temporal_image: str = "temporalio/auto-setup:1.26.2"
     temporal_admin_tools_image: str = "temporalio/admin-tools:1.26.2"
-    temporal_ui_image: str = "temporalio/ui:2.31.2"
+    temporal_ui_image: str = "temporalio/ui:2.47.2"
     elasticsearch_image: str = "elasticsearch:7.17.28"
-    livestream_image: str = "ghcr.io/posthog/livestream:main"
+    livestream_image: str = "ghcr.io/posthog/posthog/livestream:master"  # in the monorepo now; floating too
     browserless_image: str = "ghcr.io/browserless/chromium:v2.51.2"
 
     @classmethod

@@ -15,6 +15,13 @@
   operator reaches them with ``docker exec`` or the compose file.
 * upstream's ``compose/start``, ``compose/wait`` and ``compose/temporal-django-worker`` are written by
   :func:`scripts` (our own, same job).
+
+Where the facts come from: the hobby file itself was read at the pinned commit. The base file it extends was not
+available at that commit; its services are taken from the newest copies found (PostHog's base at later and earlier
+commits, forks, the Node config enum, the Rust services' config structs, ``Dockerfile.node``), preferring what
+PostHog's own source confirms: the Node image's command and ``PLUGIN_SERVER_MODE`` names, personhog-router's
+``REPLICA_URL``, Temporal 1.26's ``DB=postgres12``, the ``/livestream`` prefix strip. Image tags of the data services
+follow the newest base copy that already has SeaweedFS as object storage.
 """
 
 from __future__ import annotations
@@ -125,6 +132,7 @@ def django_env(s) -> dict[str, str]:
         "HEATMAP_BROWSERLESS_URL": "http://browserless:3000", "HEATMAP_BROWSERLESS_TOKEN": ref("POSTHOG_SECRET"),
         "HEATMAP_BROWSERLESS_SCREENSHOT_COOKIES_ENABLED": "false",
         "POSTHOG_SKIP_MIGRATION_CHECKS": "1", "TEMPORAL_HOST": "temporal",
+        "ANTHROPIC_API_KEY": ref("POSTHOG_ANTHROPIC_API_KEY"), "OPENAI_API_KEY": ref("POSTHOG_OPENAI_API_KEY"),
     }
 
 
@@ -137,6 +145,7 @@ def node_env(s, mode: str | None) -> dict[str, str]:
         "CDP_REDIS_HOST": "redis7", "CDP_REDIS_PORT": "6379", "CDP_VALKEY_HOST": "valkey", "CDP_VALKEY_PORT": "6379",
         "LOGS_REDIS_HOST": "redis7", "LOGS_REDIS_PORT": "6379", "LOGS_REDIS_TLS": "false",
         "TRACES_REDIS_HOST": "redis7", "TRACES_REDIS_PORT": "6379", "TRACES_REDIS_TLS": "false",
+        "SESSION_RECORDING_API_REDIS_HOST": "redis7", "SESSION_RECORDING_API_REDIS_PORT": "6379",
         "SITE_URL": f"https://{s.domain}", "SECRET_KEY": ref("POSTHOG_SECRET"),
         "ENCRYPTION_SALT_KEYS": ref("POSTHOG_ENCRYPTION_SALT_KEYS"),
         "INTERNAL_API_SECRET": ref("POSTHOG_INTERNAL_API_SECRET"),
@@ -147,6 +156,20 @@ def node_env(s, mode: str | None) -> dict[str, str]:
     if mode:
         env["PLUGIN_SERVER_MODE"] = mode
     return env
+
+
+def _ai_blob_env() -> dict[str, str]:
+    """ingestion-general's AI event blobs, offloaded to the ai-blobs bucket that objectstorage creates."""
+    return {"AI_BLOB_S3_BUCKET": "ai-blobs", "AI_BLOB_S3_ENDPOINT": "http://objectstorage:19000",
+            "AI_BLOB_S3_PREFIX": "aio/", "AI_BLOB_S3_REGION": "us-east-1",
+            "AI_BLOB_S3_ACCESS_KEY_ID": OBJECT_STORAGE_USER,
+            "AI_BLOB_S3_SECRET_ACCESS_KEY": ref("POSTHOG_OBJECT_STORAGE_PASSWORD"), "AI_BLOB_OFFLOAD_TEAMS": "*"}
+
+
+def _readiness(port: int) -> HealthCheck:
+    """The Rust services' readiness endpoint, as upstream's base file checks it."""
+    return HealthCheck(test=["CMD-SHELL", f"curl -f http://localhost:{port}/_readiness || exit 1"], interval=5,
+                       timeout=5, retries=12, start_period=10)
 
 
 def _ping(*test: str, interval: float = 3, timeout: float = 10, retries: int = 10, start: float = 0) -> HealthCheck:
@@ -168,9 +191,9 @@ def services(s, upstream: Path, scripts_dir: Path, share_dir: Path) -> list[Serv
     compose = Mount(source=str(scripts_dir), target="/compose", read_only=True)
     share = Mount(source=str(share_dir), target="/share", read_only=True)
     node_deps = {"db": "started", "redis7": "started", "kafka": "started"}
-    node_service = lambda name, mode, deps, **kw: Service(  # noqa: E731
-        name=name, image=node, command=["./bin/plugin-server", "--no-restart-loop"], environment=node_env(s, mode),
-        depends_on={**node_deps, **deps}, restart="on-failure", **kw)
+    node_service = lambda name, mode, deps, env=None, **kw: Service(  # noqa: E731
+        name=name, image=node, command=["node", "nodejs/dist/index.js"],  # posthog-node's own CMD
+        environment={**node_env(s, mode), **(env or {})}, depends_on={**node_deps, **deps}, restart="on-failure", **kw)
     rust = lambda name, binary, env, deps=None, **kw: Service(  # noqa: E731
         name=name, image=s.rust(binary), environment=env, depends_on=deps or {}, restart="on-failure", **kw)
     kafka_cmd = ["redpanda", "start", "--kafka-addr", "internal://0.0.0.0:9092,external://0.0.0.0:19092",
@@ -243,14 +266,14 @@ def services(s, upstream: Path, scripts_dir: Path, share_dir: Path) -> list[Serv
                                   interval=5, retries=60)),
         Service(name="objectstorage", image=s.image("seaweedfs"), restart="on-failure",
                 entrypoint=_seaweed_entrypoint(19001, object_bootstrap, "ai-blobs"),
-                command=["server", "-s3", "-s3.port=19000", "-master.port=19001", "-volume.port=19002",
-                         "-filer.port=19003", "-dir=/data"],
+                command=["server", "-master.port=19001", "-s3", "-s3.port=19000", "-dir=/data", "-volume.max=1000",
+                         "-master.volumePreallocate=false"],
                 environment={"OBJECT_STORAGE_SECRET": ref("POSTHOG_OBJECT_STORAGE_PASSWORD")},
                 volumes=[Mount(source="objectstorage-data", target="/data")],
                 healthcheck=_ping("test -f /tmp/objectstorage-ready", interval=5, retries=30, start=10)),
         Service(name="seaweedfs", image=s.image("seaweedfs"), restart="on-failure",
                 entrypoint=_seaweed_entrypoint(9333, "s3.bucket.create -name posthog\\n", "posthog"),
-                command=["server", "-s3", "-s3.port=8333", "-master.port=9333", "-dir=/data"],
+                command=["server", "-s3", "-s3.port=8333", "-dir=/data", "-volume.max=1000"],
                 volumes=[Mount(source="seaweedfs", target="/data")],
                 healthcheck=_ping("echo s3.bucket.list | /usr/bin/weed shell -master=localhost:9333 2>&1 "
                                   "| grep -q posthog", interval=5, retries=30, start=10)),
@@ -281,10 +304,11 @@ def services(s, upstream: Path, scripts_dir: Path, share_dir: Path) -> list[Serv
         node_service("plugins", None, {"valkey": "started", "clickhouse": "started", "objectstorage": "started",
                                        "seaweedfs": "started"}, volumes=[share]),
         node_service("ingestion-general", "ingestion-v2-combined",
-                     {"clickhouse": "started", "objectstorage": "started", "personhog-router": "started"}),
+                     {"clickhouse": "started", "objectstorage": "started", "personhog-router": "started"},
+                     env=_ai_blob_env()),
         node_service("ingestion-sessionreplay", "recordings-blob-ingestion-v2", {"seaweedfs": "started"}),
         node_service("recording-api", "recording-api", {"clickhouse": "started", "seaweedfs": "started"}),
-        node_service("ingestion-error-tracking", "ingestion-error-tracking", {}),
+        node_service("ingestion-error-tracking", "ingestion-errortracking", {}),
         node_service("ingestion-logs", "ingestion-logs", {}),
         node_service("ingestion-traces", "ingestion-traces", {}),
         rust("capture", "capture", {"ADDRESS": "0.0.0.0:3000", "KAFKA_TOPIC": "events_plugin_ingestion",
@@ -298,6 +322,7 @@ def services(s, upstream: Path, scripts_dir: Path, share_dir: Path) -> list[Serv
         rust("capture-logs", "capture-logs", {"BIND_HOST": "0.0.0.0", "BIND_PORT": "4318",
                                               "RUST_LOG": "info,rdkafka=warn", "RUST_BACKTRACE": "1",
                                               "KAFKA_HOSTS": "kafka:9092", "KAFKA_TOPIC": "logs_ingestion",
+                                              "KAFKA_METRICS_TOPIC": "metrics_ingestion",
                                               "JWT_SECRET": ref("POSTHOG_INTERNAL_API_SECRET")},
              {"kafka": "started"}),
         rust("property-defs-rs", "property-defs-rs", {**rust_pg, "SKIP_WRITES": "false", "SKIP_READS": "false",
@@ -309,19 +334,21 @@ def services(s, upstream: Path, scripts_dir: Path, share_dir: Path) -> list[Serv
                                                       "KAFKA_CONSUMER_GROUP": "property-defs-ai"},
              {"kafka-init": "completed", "db": "healthy"}),
         rust("feature-flags", "feature-flags", {
-            "WRITE_DATABASE_URL": PG_URL, "READ_DATABASE_URL": PG_URL, "MAXMIND_DB_PATH": "/share/GeoLite2-City.mmdb",
+            "WRITE_DATABASE_URL": PG_URL, "READ_DATABASE_URL": PG_URL, "PERSONS_WRITE_DATABASE_URL": PG_URL,
+            "PERSONS_READ_DATABASE_URL": PG_URL, "MAXMIND_DB_PATH": "/share/GeoLite2-City.mmdb",
             "REDIS_URL": "redis://redis7:6379/", "ADDRESS": "0.0.0.0:3001", "RUST_LOG": "info",
             "COOKIELESS_REDIS_HOST": "redis7", "COOKIELESS_REDIS_PORT": "6379",
             "INTERNAL_REQUEST_TOKEN": ref("POSTHOG_INTERNAL_REQUEST_TOKEN")},
-             {"db": "started", "redis7": "started"}, volumes=[share]),
+             {"db": "started", "redis7": "started"}, volumes=[share], healthcheck=_readiness(3001)),
         rust("hypercache-server", "hypercache-server", {"ADDRESS": "0.0.0.0:3002", "REDIS_URL": "redis://redis7:6379/",
-                                                        "RUST_LOG": "info", **_object_storage_env(s.domain)},
-             {"redis7": "started"}),
-        rust("personhog-replica", "personhog-replica", {"DATABASE_URL": PG_URL, "PRIMARY_DATABASE_URL": PG_URL,
+                                                        "RUST_LOG": "info"},
+             {"redis7": "started"}, healthcheck=_readiness(3002)),
+        rust("personhog-replica", "personhog-replica", {"PRIMARY_DATABASE_URL": PG_URL,
                                                         "GRPC_ADDRESS": "0.0.0.0:50051", "RUST_LOG": "info"},
              {"db": "healthy"}),
         rust("personhog-router", "personhog-router", {"GRPC_ADDRESS": "0.0.0.0:50052", "RUST_LOG": "info",
-                                                      "REPLICA_ADDR": "http://personhog-replica:50051"},
+                                                      "REPLICA_URL": "http://personhog-replica:50051",
+                                                      "BACKEND_TIMEOUT_MS": "5000"},
              {"personhog-replica": "started"}),
         rust("cymbal", "cymbal", {
             "KAFKA_HOSTS": "kafka:9092", "OBJECT_STORAGE_BUCKET": "posthog", "OBJECT_STORAGE_ACCESS_KEY_ID": "any",
@@ -353,7 +380,7 @@ def services(s, upstream: Path, scripts_dir: Path, share_dir: Path) -> list[Serv
                     "discovery.type": "single-node", "ES_JAVA_OPTS": "-Xms256m -Xmx256m",
                     "xpack.security.enabled": "false"}),
         Service(name="temporal", image=s.image("temporal"), restart="on-failure", environment={
-                    "DB": "postgresql", "DB_PORT": "5432", "POSTGRES_USER": PG_USER,
+                    "DB": "postgres12", "DB_PORT": "5432", "POSTGRES_USER": PG_USER,
                     "POSTGRES_PWD": ref("POSTHOG_POSTGRES_PASSWORD"), "POSTGRES_SEEDS": "db",
                     "DYNAMIC_CONFIG_FILE_PATH": "config/dynamicconfig/development-sql.yaml", "ENABLE_ES": "false",
                     "ES_SEEDS": "elasticsearch", "ES_VERSION": "v7"},

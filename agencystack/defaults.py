@@ -65,13 +65,18 @@ def restart(context, services):
 def uninstall(context, purge):
     from agencystack.results import Outcome
 
-    context.engine.remove(context.deployment(), purge=purge, progress=context.progress)
+    warnings = context.engine.remove(context.deployment(), purge=purge, progress=context.progress) or []
+    for warning in warnings:
+        context.log.warning(warning)
     name, client = context.component.name, context.client
+    details = {"warnings": warnings} if warnings else {}
+    left = f" (warning: {'; '.join(warnings)})" if warnings else ""
     if not purge:
-        return Outcome(summary=f"{name} for {client}: removed (volumes and settings kept; --purge deletes them)")
+        return Outcome(summary=f"{name} for {client}: removed (volumes and settings kept; --purge deletes them){left}",
+                       details=details)
     kept = _purge_dir(context.dir)
     note = f"; backups kept in {context.dir.backups}" if kept else ""
-    return Outcome(summary=f"{name} for {client}: removed with its volumes and settings{note}")
+    return Outcome(summary=f"{name} for {client}: removed with its volumes and settings{note}{left}", details=details)
 
 
 def _purge_dir(cdir) -> bool:

@@ -105,8 +105,9 @@ class Driver(Protocol):
     def stop(self, deployment: Deployment, progress: Progress = no_progress) -> None:
         """Stop every container of the project (kept, so that ``apply`` starts them again)."""
 
-    def remove(self, deployment: Deployment, purge: bool = False, progress: Progress = no_progress) -> None:
-        """Remove the project's containers and networks; its volumes too when ``purge``."""
+    def remove(self, deployment: Deployment, purge: bool = False, progress: Progress = no_progress) -> list[str]:
+        """Remove the project's containers and networks; its volumes too when ``purge``. Returns warnings: what
+        could not be removed although nothing is left in it (an empty network the engine will not let go)."""
 
     def volume_export(self, deployment: Deployment, volume: str, stdout: IO[bytes]) -> None:
         """Stream a tar of the named volume's contents to ``stdout``."""

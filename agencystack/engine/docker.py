@@ -1076,8 +1076,9 @@ class DockerDriver:
             return
         progress(c.service or c.name, "stopped")
 
-    def remove(self, deployment: Deployment, purge: bool = False, progress: Progress = no_progress) -> None:
+    def remove(self, deployment: Deployment, purge: bool = False, progress: Progress = no_progress) -> list[str]:
         project = deployment.project
+        left: list[str] = []
         with self._guard():
             actual = self.observe(project, images=False)
             for group in self._reverse_levels(deployment, actual.containers):
@@ -1087,7 +1088,11 @@ class DockerDriver:
             for name, net in actual.networks.items():
                 if name in external_nets or (net.get("Labels") or {}).get(L.PROJECT) != project:
                     continue
-                self._remove_network(name)
+                if not self._remove_network(name):
+                    left.append(f"network {name} is left behind: the engine counts endpoints on it that no longer "
+                                "exist (a Docker 20.10 bug); it is empty, a re-install reuses it, and after the "
+                                f"engine's next restart 'docker network rm {name}' removes it")
+                    progress("network", left[-1])
             if purge:
                 external_vols = {v.name for v in deployment.stack.volumes if v.external}
                 for name, vol in actual.volumes.items():
@@ -1097,36 +1102,48 @@ class DockerDriver:
                         self.api.remove_volume(name)
                     except docker.errors.NotFound:
                         pass
+        return left
 
-    def _remove_network(self, name: str) -> None:
+    def _remove_network(self, name: str) -> bool:
+        """Remove a project network; False when only the engine's stale endpoint count keeps it (see :meth:`remove`).
+        """
         try:
             self.api.remove_network(name)
+            return True
         except docker.errors.NotFound:
-            return
+            return True
         except docker.errors.APIError as exc:
             if "active endpoints" not in str(exc):
                 raise ComponentError(f"cannot remove network {name}: {_explanation(exc)}") from None
-            # another project's container (e.g. the edge) joined our network: detach it, then remove
-            for endpoint in (self.api.inspect_network(name).get("Containers") or {}):
-                try:
-                    self.api.disconnect_container_from_network(endpoint, name, force=True)
-                except docker.errors.NotFound:
-                    pass
-            self._remove_network_when_released(name)
+        # another project's container (e.g. the edge) joined our network: detach it, then remove
+        for endpoint in (self.api.inspect_network(name).get("Containers") or {}):
+            try:
+                self.api.disconnect_container_from_network(endpoint, name, force=True)
+            except docker.errors.NotFound:
+                pass
+        return self._remove_network_when_released(name)
 
-    def _remove_network_when_released(self, name: str) -> None:
-        """Docker 20.10 may report 'active endpoints' for a moment after the last container left: retry briefly."""
+    def _remove_network_when_released(self, name: str) -> bool:
+        """Docker 20.10 may report 'active endpoints' for a moment after the last container left: retry briefly.
+        If it still does with nothing attached, its endpoint count is stale (fixed only by an engine restart): False.
+        """
         from tenacity import retry, retry_if_exception, stop_after_delay, wait_exponential
 
         busy = retry_if_exception(lambda e: isinstance(e, docker.errors.APIError) and "active endpoints" in str(e))
         try:
             retry(retry=busy, stop=stop_after_delay(15), wait=wait_exponential(0.1, max=2),
                   reraise=True)(self.api.remove_network)(name)
+            return True
         except docker.errors.NotFound:
-            return
+            return True
         except docker.errors.APIError as exc:
-            raise ComponentError(f"cannot remove network {name}: {_explanation(exc)} (the engine still holds a "
-                                 "stale endpoint; restarting the engine releases it, then re-run)") from None
+            try:
+                attached = self.api.inspect_network(name).get("Containers") or {}
+            except docker.errors.NotFound:
+                return True
+            if attached or "active endpoints" not in str(exc):
+                raise ComponentError(f"cannot remove network {name}: {_explanation(exc)}") from None
+            return False
 
     # -- volumes -----------------------------------------------------------------------------------------------
     def _helper(self, deployment: Deployment, volume: str, *, command: list[str] | None = None) -> tuple[str, str]:

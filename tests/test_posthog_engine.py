@@ -79,6 +79,7 @@ class Host:
             plugins=self.plugins(), base=GlobalSettings.load(), component="posthog", action=action,
             redactor=Redactor(), client=client, domain=domain(client) if action == "install" else None,
             flags={"POSTHOG_UPSTREAM_DIR": str(self.upstream), "POSTHOG_POSTGRES_IMAGE": self.images["postgres"],
+                   "POSTHOG_NODE_TAG": "echo",  # EchoImages swaps every image; no Node image lookup needed
                    **flags} if action == "install" else flags)
 
     def install(self, client: str):

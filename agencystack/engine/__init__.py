@@ -109,6 +109,11 @@ class Driver(Protocol):
         """Remove the project's containers and networks; its volumes too when ``purge``. Returns warnings: what
         could not be removed although nothing is left in it (an empty network the engine will not let go)."""
 
+    def published(self, image: str) -> bool:
+        """Whether the registry of ``image`` (name:tag, as the engine resolves it, mirrors and credentials included)
+        has it, without pulling it. False when the registry answers that it does not; ComponentError when the
+        registry cannot be asked."""
+
     def volume_export(self, deployment: Deployment, volume: str, stdout: IO[bytes]) -> None:
         """Stream a tar of the named volume's contents to ``stdout``."""
 

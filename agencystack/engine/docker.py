@@ -535,6 +535,19 @@ class DockerDriver:
         raise ComponentError(f"image {ref} for service {service} is not available locally and could not be pulled "
                              f"({reason}); check the image setting, or configure a registry mirror")
 
+    def published(self, image: str) -> bool:
+        with self._guard():
+            try:
+                self.api.inspect_distribution(image)
+                return True
+            except docker.errors.NotFound:
+                return False
+            except docker.errors.APIError as exc:
+                reason = _explanation(exc)
+                if exc.status_code in (401, 403, 404) or "manifest unknown" in reason or "not found" in reason:
+                    return False  # Docker Hub answers 401 for a repository that does not exist
+                raise ComponentError(f"cannot ask the registry about {image}: {reason}") from None
+
     def _create_networks_and_volumes(self, deployment: Deployment, work: Diff) -> None:
         meta = dict(client=deployment.client, component=deployment.component, version=deployment.version)
         stack = deployment.stack

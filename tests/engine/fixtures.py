@@ -14,6 +14,10 @@ Fixtures
     Logical name -> image ref: ``busybox``, ``postgres``, ``redis``, ``traefik`` (see tests/images/build.py).
 ``compose_bin`` (session) -> pathlib.Path
     The docker-compose v2 static binary (no engine needed to get it). Run it with ``engine_env()``.
+``registry`` (session) -> Registry
+    A real OCI registry (CNCF distribution, built by tests/images/build.py) on 127.0.0.1, which the engine uses
+    over plain HTTP. ``registry.address`` ("127.0.0.1:PORT"), ``registry.push(client, local_ref, "repo:tag")``
+    (a real push through the engine; the local copy of that name is removed again, so a later use pulls).
 ``engine_run_id`` (session) -> str
     Unique id of this pytest run; everything the ``engine`` fixture makes carries ``RUN_LABEL=<id>`` and is
     swept at session end.
@@ -120,6 +124,59 @@ def images(docker_client: Any) -> dict[str, str]:
 @pytest.fixture(scope="session")
 def compose_bin() -> Path:
     return _build.compose_binary()
+
+
+class Registry:
+    def __init__(self, address: str):
+        self.address = address
+
+    def push(self, client: Any, source: str, name: str) -> str:
+        """Push local image ``source`` as ``<address>/<name>``; return that reference."""
+        repo, _, tag = f"{self.address}/{name}".rpartition(":")
+        client.images.get(source).tag(repo, tag)
+        try:
+            for event in client.api.push(repo, tag=tag, stream=True, decode=True):
+                if event.get("error"):
+                    raise RuntimeError(f"push of {repo}:{tag} failed: {event['error']}")
+        finally:
+            client.images.remove(f"{repo}:{tag}")
+        return f"{repo}:{tag}"
+
+
+@pytest.fixture(scope="session")
+def registry(docker_client: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
+    import socket
+    import subprocess
+    import urllib.request
+
+    import yaml
+
+    binary = _build.registry_binary()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    root = tmp_path_factory.mktemp("registry")
+    config = root / "config.yml"
+    config.write_text(yaml.safe_dump({"version": 0.1, "log": {"level": "error"}, "http": {"addr": f"127.0.0.1:{port}"},
+                                      "storage": {"filesystem": {"rootdirectory": str(root / "data")}}}))
+    process = subprocess.Popen([str(binary), "serve", str(config)], stdout=subprocess.DEVNULL,
+                               stderr=open(root / "registry.log", "wb"))
+
+    def answers() -> bool:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/", timeout=2) as response:
+                return response.status == 200
+        except OSError:
+            return process.poll() is not None  # ended: stop waiting, fail below
+
+    try:
+        wait_until(answers, 30, 0.2, "the test registry to answer")
+        if process.poll() is not None:
+            pytest.fail(f"the test registry exited: {(root / 'registry.log').read_text()[-500:]}", pytrace=False)
+        yield Registry(f"127.0.0.1:{port}")
+    finally:
+        process.terminate()
+        process.wait(10)
 
 
 @pytest.fixture(scope="session")

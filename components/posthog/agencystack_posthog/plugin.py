@@ -21,34 +21,38 @@ def components():
     )]
 
 
-def _paths(context):
-    """Upstream's files (per ref), this client's own files, the host's GeoIP share."""
+def _inputs(context):
+    """Upstream's files (per ref), this client's own files, the host's GeoIP share, the Node image."""
+    from agencystack_posthog import node_image
     from agencystack_posthog.geoip import share_dir
+    from agencystack_posthog.stack import Inputs
     from agencystack_posthog.upstream import cache_dir
 
-    root = context.base.root
-    return cache_dir(root, context.settings.upstream_ref), context.dir.path / "files", share_dir(root)
+    root, s = context.base.root, context.settings
+    return Inputs(upstream=cache_dir(root, s.upstream_ref), scripts=context.dir.path / "files",
+                  share=share_dir(root), node=node_image.image(s, root))
 
 
 @hookimpl
 def stack(context):
     from agencystack_posthog.stack import build
 
-    return build(context.settings, *_paths(context))
+    return build(context.settings, _inputs(context))
 
 
 @hookimpl
 def install(context):
     from agencystack import Outcome
-    from agencystack_posthog import geoip, health, upstream
+    from agencystack_posthog import geoip, health, node_image, upstream
     from agencystack_posthog.stack import write_files
 
     health.check_resources(context)
-    _, files_dir, _ = _paths(context)
+    s, root = context.settings, context.base.root
     context.dir.ensure()
-    upstream.materialize(context.settings, context.base.root, context.progress)
-    geoip.materialize(context.settings, context.base.root, context.progress, warn=context.log.warning)
-    write_files(files_dir)
+    upstream.materialize(s, root, context.progress)
+    geoip.materialize(s, root, context.progress, warn=context.log.warning)
+    node_image.resolve(s, root, context.engine, context.progress)
+    write_files(_inputs(context).scripts)
     outcome = context.deploy()
     url = context.stack().probes[0].url
     health.wait(url, via=health.edge_address(context.base.docker_host), timeout=HEALTH_TIMEOUT,

@@ -62,7 +62,7 @@ class PostHogSettings(ComponentSettings):
     app_image: str = "posthog/posthog"
     app_tag: str = UPSTREAM_REF  # a release, a 40-char commit (images exist per commit) or latest
     node_image: str = "posthog/posthog-node"
-    node_tag: str = UPSTREAM_REF
+    node_tag: str = ""  # empty: the newest Node image at or before upstream_ref (see node_image.py)
     rust_registry: str = "ghcr.io/posthog/posthog"  # capture, feature-flags, ... as <registry>/<name>:<rust_tag>
     rust_tag: str = "master"  # upstream publishes only floating tags; pin a digest (name@sha256:...) if you can
     postgres_image: str = "postgres:15.12-alpine"
@@ -90,10 +90,6 @@ class PostHogSettings(ComponentSettings):
     @property
     def app(self) -> str:
         return f"{self.registry_mirror}{self.app_image}:{self.app_tag}"
-
-    @property
-    def node(self) -> str:
-        return f"{self.registry_mirror}{self.node_image}:{self.node_tag}"
 
     def rust(self, name: str) -> str:
         return f"{self.registry_mirror}{self.rust_registry}/{name}:{self.rust_tag}"

@@ -26,6 +26,7 @@ follow the newest base copy that already has SeaweedFS as object storage.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from agencystack import (CommandDump, EnvFile, HealthCheck, HttpProbe, Mount, PostgresDump, Route, Service, Stack,
@@ -185,11 +186,21 @@ def _seaweed_entrypoint(master_port: int, bootstrap: str, ready: str) -> list[st
     return ["/bin/sh", "-c", script, "--"]
 
 
-def services(s, upstream: Path, scripts_dir: Path, share_dir: Path) -> list[Service]:
-    up = lambda path: str(upstream / path)  # noqa: E731 - a bind mount source in the verified cache
-    app, node = s.app, s.node
+@dataclass(frozen=True)
+class Inputs:
+    """What the host provides for one client's stack."""
+
+    upstream: Path  # the verified cache of upstream files at the ref
+    scripts: Path  # the client's files written by :func:`write_files`
+    share: Path  # the host's GeoIP directory, mounted as /share
+    node: str  # the posthog-node image (resolved per ref: see node_image.py)
+
+
+def services(s, inputs: Inputs) -> list[Service]:
+    up = lambda path: str(inputs.upstream / path)  # noqa: E731 - a bind mount source in the verified cache
+    app, node, scripts_dir = s.app, inputs.node, inputs.scripts
     compose = Mount(source=str(scripts_dir), target="/compose", read_only=True)
-    share = Mount(source=str(share_dir), target="/share", read_only=True)
+    share = Mount(source=str(inputs.share), target="/share", read_only=True)
     node_deps = {"db": "started", "redis7": "started", "kafka": "started"}
     node_service = lambda name, mode, deps, env=None, **kw: Service(  # noqa: E731
         name=name, image=node, command=["node", "nodejs/dist/index.js"],  # posthog-node's own CMD
@@ -442,10 +453,9 @@ def backups() -> list:
     ]
 
 
-def build(s, upstream: Path, scripts_dir: Path, share_dir: Path) -> Stack:
-    """The stack for one client: ``upstream`` is the verified cache of upstream files, ``scripts_dir`` the
-    client's directory of files written by :func:`write_files`, ``share_dir`` the host's GeoIP directory."""
-    return Stack(services=services(s, upstream, scripts_dir, share_dir), volumes=[Volume(name=v) for v in VOLUMES],
+def build(s, inputs: Inputs) -> Stack:
+    """The stack for one client."""
+    return Stack(services=services(s, inputs), volumes=[Volume(name=v) for v in VOLUMES],
                  routes=routes(s), backups=backups(), probes=[HttpProbe(url=f"https://{s.domain}/_health")])
 
 

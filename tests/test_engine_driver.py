@@ -34,6 +34,8 @@ from agencystack.engine.docker import (
     service_status,
     split_lines,
 )
+from agencystack import hookimpl
+from agencystack.component import Component
 from agencystack.errors import ComponentError, EngineUnreachable
 from agencystack.results import LogRequest, State
 from agencystack.stack import HealthCheck, Mount, Network, Port, Service, Stack, Volume
@@ -522,6 +524,55 @@ def test_health_gated_dependency_waits_for_healthy(driver, engine, images, deplo
     healthy_at = min(entry["End"] for entry in db.attrs["State"]["Health"]["Log"] if entry["ExitCode"] == 0)
     assert app.attrs["State"]["StartedAt"] > healthy_at  # RFC 3339 in UTC: comparable as strings
     assert side.attrs["State"]["StartedAt"] < healthy_at  # "started" does not wait for health
+
+
+class Ailing:
+    """A test component whose one service turns unhealthy two seconds after it became healthy."""
+
+    def __init__(self, image: str):
+        self.image = image
+
+    @hookimpl
+    def components(self):
+        return [Component(name="ailing", description="turns unhealthy (test)")]
+
+    @hookimpl
+    def stack(self, context):
+        check = HealthCheck(test=["CMD-SHELL", "test -e /tmp/ok"], interval=0.3, timeout=2, retries=2)
+        return Stack(services=[svc("app", self.image, "touch /tmp/ok; sleep 2; rm /tmp/ok; exec sleep 3600",
+                                   healthcheck=check)])
+
+
+@pytest.mark.engine
+def test_a_rerun_over_an_unhealthy_service_is_no_success(engine, images, agencystack_env, docker_client) -> None:
+    """Nothing to change is not "ok" when a service is unhealthy: the re-run says which one and what to do."""
+    from agencystack.context import LifecycleContext
+    from agencystack.lifecycle import run
+    from agencystack.logging import Redactor
+    from agencystack.plugins import load
+    from agencystack.settings import GlobalSettings
+
+    plugins = load()
+    assert plugins.register(Ailing(images["busybox"]), "ailing").ok
+    client = engine.name("c").replace("_", "-")[-30:].strip("-")
+
+    def install():
+        context = LifecycleContext.open(plugins=plugins, base=GlobalSettings.load(), component="ailing",
+                                        action="install", redactor=Redactor(), client=client)
+        return run(context, "install")
+
+    try:
+        assert install().summary.endswith("1 create")
+        wait_until(lambda: docker_client.containers.get(f"{client}_ailing-app-1").attrs["State"]["Health"]["Status"]
+                   == "unhealthy", 20, 0.3, "the service to turn unhealthy")
+        with pytest.raises(ComponentError) as caught:
+            install()
+        assert str(caught.value) == (f"ailing for {client}: nothing to change, but app is unhealthy (see 'agencystack "
+                                     f"logs ailing -c {client}'; 'agencystack restart ailing -c {client}' restarts it)")
+    finally:
+        context = LifecycleContext.open(plugins=plugins, base=GlobalSettings.load(), component="ailing",
+                                        action="uninstall", redactor=Redactor(), client=client)
+        run(context, "uninstall", purge=True)
 
 
 @pytest.mark.engine

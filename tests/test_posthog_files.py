@@ -17,7 +17,7 @@ from pathlib import Path
 import brotli
 import pytest
 
-from agencystack import UsageError
+from agencystack import ComponentError, UsageError
 from agencystack_posthog import geoip, upstream
 from tests.test_posthog_stack import fake_upstream, geoip_db
 
@@ -79,7 +79,7 @@ def test_fetch_at_the_pinned_commit_through_git(remote, tmp_path):
 
 def test_a_commit_the_remote_does_not_have_fails_in_one_line_and_leaves_nothing(remote, tmp_path):
     url, _ = remote
-    with pytest.raises(UsageError) as caught:
+    with pytest.raises(ComponentError) as caught:
         upstream.materialize(_S(ref="b" * 40, upstream_git=url), tmp_path / "root")
     message = str(caught.value)
     assert "\n" not in message and "cannot fetch PostHog bbbbbbbbbbbb" in message and "POSTHOG_UPSTREAM_DIR" in message
@@ -182,7 +182,7 @@ def test_geoip_refused_unless_it_is_a_city_database(cdn, tmp_path, monkeypatch):
                       (brotli.compress(geoip_db(tmp_path / "asn.mmdb", "GeoLite2-ASN").read_bytes()), "not a City"),
                       (brotli.compress(geoip_db(tmp_path / "c.mmdb").read_bytes())[:-40], "truncated or corrupt")):
         cdn.body = body
-        with pytest.raises(UsageError, match=why) as caught:
+        with pytest.raises(ComponentError, match=why) as caught:
             geoip.materialize(_S(geoip_url=cdn.url), tmp_path / "root")
         assert "POSTHOG_GEOIP_URL" in str(caught.value) and "\n" not in str(caught.value)
         assert not (tmp_path / "root/cache/posthog-share" / geoip.NAME).exists()

@@ -8,7 +8,7 @@ import secrets
 
 import pytest
 
-from agencystack import UsageError
+from agencystack import ComponentError
 from agencystack.engine.docker import DockerDriver
 from agencystack_posthog import node_image
 from tests.engine.helpers import engine_host
@@ -81,14 +81,14 @@ def test_a_local_checkout_supplies_the_history(history, registry, images, docker
 def test_no_node_image_in_reach_says_what_to_set(history, registry, tmp_path):
     s = _S(node_image="agencystack-test/never-pushed", registry_mirror=f"{registry.address}/",
            upstream_ref=history["pinned"], upstream_git=history["url"])
-    with pytest.raises(UsageError, match=r"no .*never-pushed image exists for .* set POSTHOG_NODE_TAG"):
+    with pytest.raises(ComponentError, match=r"no .*never-pushed image exists for .* set POSTHOG_NODE_TAG"):
         node_image.resolve(s, tmp_path, Counting())
     assert not node_image.cache_file(tmp_path, history["pinned"]).exists()
 
 
 def test_an_unreachable_registry_says_what_to_set(history, tmp_path):
     s = _S(registry_mirror="127.0.0.1:1/", upstream_ref=history["pinned"], upstream_git=history["url"])
-    with pytest.raises(UsageError, match=r"cannot ask the registry .*\(set POSTHOG_NODE_TAG to skip the lookup\)"):
+    with pytest.raises(ComponentError, match=r"cannot ask the registry .*\(set POSTHOG_NODE_TAG to skip the lookup\)"):
         node_image.resolve(s, tmp_path, Counting())
 
 

@@ -46,7 +46,11 @@ class Deployment:
 class Change:
     service: str
     kind: ChangeKind
-    reason: str = ""  # e.g. "image changed", "config hash differs", "not running", "orphaned"
+    reason: str = ""  # e.g. "image changed", "config hash differs", "not running", "orphaned"; for an unchanged
+    # service that is not well: "unhealthy" or "restarting" (see :data:`AILING`)
+
+
+AILING = ("unhealthy", "restarting")
 
 
 @dataclass
@@ -62,6 +66,11 @@ class Plan:
     def is_noop(self) -> bool:
         return (not self.create_networks and not self.create_volumes
                 and all(c.kind == "unchanged" for c in self.changes))
+
+    @property
+    def ailing(self) -> list[Change]:
+        """Services the plan leaves as they are although they are unhealthy or restarting."""
+        return [c for c in self.changes if c.kind == "unchanged" and c.reason in AILING]
 
     def by_kind(self) -> dict[str, list[str]]:
         grouped: dict[str, list[str]] = {}

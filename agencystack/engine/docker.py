@@ -341,7 +341,10 @@ def _service_action(deployment: Deployment, service: Service, found: list[Observ
     if recreate:
         return Action(Change(name, "recreate", recreate), remove=found, config_hash=digest)
     if current.state in ("running", "restarting"):
-        return Action(Change(name, "unchanged"), current=current, config_hash=digest)
+        # unchanged, but not well: a re-run must not report success over it (see LifecycleContext.deploy)
+        reason = "unhealthy" if current.health == "unhealthy" else (
+            "restarting" if current.state == "restarting" else "")
+        return Action(Change(name, "unchanged", reason), current=current, config_hash=digest)
     if current.state == "exited" and service.job and current.exit_code == 0:
         return Action(Change(name, "unchanged", "completed"), current=current, config_hash=digest)
     reason = "created, not started" if current.state == "created" else (

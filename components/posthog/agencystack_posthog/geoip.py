@@ -21,7 +21,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from agencystack import UsageError
+from agencystack import ComponentError, UsageError
 
 NAME = "GeoLite2-City.mmdb"
 MAX_AGE_DAYS = 30
@@ -118,7 +118,7 @@ def materialize(settings, root: Path, progress=lambda service, message: None, wa
             check(staged)
         except UsageError as exc:
             if not current.is_file():
-                raise UsageError(f"{exc} (set POSTHOG_GEOIP_URL to a mirror, put {NAME} in "
+                raise ComponentError(f"{exc} (set POSTHOG_GEOIP_URL to a mirror, put {NAME} in "
                                  "POSTHOG_UPSTREAM_DIR/share, or set POSTHOG_GEOIP_URL= to run without GeoIP)") \
                     from None
             if warn:

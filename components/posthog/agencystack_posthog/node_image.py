@@ -58,7 +58,7 @@ def history(settings, root: Path) -> list[str]:
             git("fetch", "-q", f"--depth={DEPTH}", "--filter=tree:0", "--no-tags", settings.upstream_git, ref,
                 cwd=work, timeout=FETCH_TIMEOUT)
         except UsageError as exc:
-            raise UsageError(f"cannot fetch the history of {ref[:12]} from {settings.upstream_git}: {exc} "
+            raise ComponentError(f"cannot fetch the history of {ref[:12]} from {settings.upstream_git}: {exc} "
                              "(or set POSTHOG_NODE_TAG)") from None
         return git(*args, cwd=work).split()
     finally:
@@ -80,7 +80,7 @@ def resolve(settings, root: Path, engine, progress=lambda service, message: None
         try:
             found = engine.published(candidate)
         except ComponentError as exc:  # the registry cannot be asked: say what to set instead
-            raise UsageError(f"{exc} (set POSTHOG_NODE_TAG to skip the lookup)") from None
+            raise ComponentError(f"{exc} (set POSTHOG_NODE_TAG to skip the lookup)") from None
         if found:
             cached.parent.mkdir(parents=True, exist_ok=True)
             partial = cached.with_name(f".{ref}.partial")
@@ -88,5 +88,5 @@ def resolve(settings, root: Path, engine, progress=lambda service, message: None
             partial.replace(cached)
             progress("plugins", f"{settings.node_image}:{commit[:12]} is the newest Node image for {ref[:12]}")
             return commit
-    raise UsageError(f"no {settings.registry_mirror}{settings.node_image} image exists for {ref[:12]} or its "
+    raise ComponentError(f"no {settings.registry_mirror}{settings.node_image} image exists for {ref[:12]} or its "
                      f"{DEPTH - 1} first-parent ancestors: set POSTHOG_NODE_TAG")

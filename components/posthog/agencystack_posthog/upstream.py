@@ -24,7 +24,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from agencystack import UsageError
+from agencystack import ComponentError, UsageError
 
 #: what the stack mounts, relative to a PostHog checkout: files, and directories (ending in "/")
 REQUIRED = (
@@ -146,8 +146,8 @@ def _fetch(url: str, ref: str, staging: Path, progress) -> None:
             fetch("fetch", "-q", "--depth=1", "--filter=blob:none", "--no-tags", url, ref, cwd=work,
                   timeout=FETCH_TIMEOUT)
         except UsageError as exc:
-            raise UsageError(f"cannot fetch PostHog {ref[:12]} from {url}: {exc} (offline? set POSTHOG_UPSTREAM_DIR)") \
-                from None
+            raise ComponentError(f"cannot fetch PostHog {ref[:12]} from {url}: {exc} (offline? set "
+                                 "POSTHOG_UPSTREAM_DIR)") from None
         git("sparse-checkout", "set", "--no-cone", *(f"/{entry}" for entry in REQUIRED), cwd=work)
         git("checkout", "-q", "--detach", ref, cwd=work, timeout=FETCH_TIMEOUT)  # fetches the blobs it needs
         head = git("rev-parse", "HEAD", cwd=work).strip()

@@ -491,6 +491,52 @@ def test_removed_service_is_removed_as_orphan(driver, engine, images, deployed, 
 
 
 @pytest.mark.engine
+def test_a_network_dropped_from_the_stack_is_removed(driver, engine, images, deployed, docker_client) -> None:
+    project = engine.name("netgone")
+    both = Stack(services=[svc("a", images["busybox"], networks={"default": [], "back": []}),
+                           svc("b", images["busybox"], networks={"back": []})],
+                 networks=[Network(name="default"), Network(name="back")])
+    dep = deployment(project, both)
+    deployed(dep)
+    driver.apply(dep, driver.plan(dep))
+    one = deployment(project, Stack(services=[svc("a", images["busybox"])], networks=[Network(name="default")]))
+    plan = driver.plan(one)
+    assert plan.remove_networks == [f"{project}_back"] and not plan.is_noop
+    driver.apply(one, plan)
+    assert not docker_client.networks.list(names=[f"{project}_back"])
+    assert driver.plan(one).is_noop
+
+
+@pytest.mark.engine
+def test_an_internal_flag_change_recreates_the_network_and_its_services(driver, engine, images, deployed,
+                                                                         docker_client) -> None:
+    project = engine.name("netflag")
+
+    def stack(internal: bool) -> Stack:
+        return Stack(services=[svc("db", images["busybox"], networks={"back": []}),
+                               svc("app", images["busybox"], networks={"default": [], "back": []}),
+                               svc("web", images["busybox"])],
+                     networks=[Network(name="default"), Network(name="back", internal=internal)])
+
+    dep = deployment(project, stack(False))
+    deployed(dep)
+    driver.apply(dep, driver.plan(dep))
+    before = {name: c[0].id for name, c in by_service(docker_client, project).items()}
+    closed = deployment(project, stack(True))
+    plan = driver.plan(closed)
+    assert plan.recreate_networks == [f"{project}_back"]
+    assert {c.service: (c.kind, c.reason) for c in plan.changes} == {
+        "db": ("recreate", f"network {project}_back changes"), "app": ("recreate", f"network {project}_back changes"),
+        "web": ("unchanged", "")}
+    driver.apply(closed, plan)
+    assert docker_client.networks.list(names=[f"{project}_back"])[0].attrs["Internal"] is True
+    after = {name: c[0].id for name, c in by_service(docker_client, project).items()}
+    assert after["web"] == before["web"] and after["db"] != before["db"] and after["app"] != before["app"]
+    assert all(c.status == "running" for cs in by_service(docker_client, project).values() for c in cs)
+    assert driver.plan(closed).is_noop
+
+
+@pytest.mark.engine
 def test_replicas_zero_removes_and_start_restarts_stopped(driver, engine, images, deployed, docker_client) -> None:
     project = engine.name("scale")
     stack = Stack(services=[svc("a", images["busybox"]), svc("b", images["busybox"])])

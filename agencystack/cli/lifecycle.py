@@ -63,15 +63,19 @@ def plan(ctx: typer.Context, component: options.Component, client_id: options.Cl
     if json_output:
         emit_json({"client": context.client, "component": context.component.name, "project": result.project,
                    "changes": result.changes, "create_networks": result.create_networks,
-                   "create_volumes": result.create_volumes, "settings": settings,
+                   "create_volumes": result.create_volumes, "recreate_networks": result.recreate_networks,
+                   "remove_networks": result.remove_networks, "settings": settings,
                    "generate": context.loaded.generated}, session.redactor)
         return
     say(f"{context.component.name} for client {context.client} (project {result.project}):")
     for change in result.changes:
         say(f"  {change.kind:<9} {change.service}" + (f"  ({change.reason})" if change.reason else ""))
-    for kind, items in (("network", result.create_networks), ("volume", result.create_volumes)):
+    for verb, kind, items in (("create", "network", result.create_networks),
+                              ("create", "volume", result.create_volumes),
+                              ("recreate", "network", result.recreate_networks),
+                              ("remove", "network", result.remove_networks)):
         for item in items:
-            say(f"  create    {kind} {item}")
+            say(f"  {verb:<9} {kind} {item}")
     if context.loaded.generated:
         say(f"  generate  {', '.join(context.loaded.generated)} (saved to the .env on install)")
     if result.is_noop:

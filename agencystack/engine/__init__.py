@@ -55,17 +55,19 @@ AILING = ("unhealthy", "restarting")
 
 @dataclass
 class Plan:
-    """What ``apply`` would do; ``agencystack plan`` prints it. Networks/volumes listed are those to create."""
+    """What ``apply`` would do; ``agencystack plan`` prints it."""
 
     project: str
     changes: list[Change] = field(default_factory=list)
     create_networks: list[str] = field(default_factory=list)
     create_volumes: list[str] = field(default_factory=list)
+    recreate_networks: list[str] = field(default_factory=list)  # settings changed: services on them recreated
+    remove_networks: list[str] = field(default_factory=list)  # the project's, no longer in its stack
 
     @property
     def is_noop(self) -> bool:
-        return (not self.create_networks and not self.create_volumes
-                and all(c.kind == "unchanged" for c in self.changes))
+        return (not self.create_networks and not self.create_volumes and not self.recreate_networks
+                and not self.remove_networks and all(c.kind == "unchanged" for c in self.changes))
 
     @property
     def ailing(self) -> list[Change]:

@@ -243,10 +243,13 @@ class Diff:
     actions: list[Action]
     create_networks: list[str]
     create_volumes: list[str]
+    recreate_networks: list[str] = field(default_factory=list)  # their settings changed (``internal``)
+    remove_networks: list[str] = field(default_factory=list)  # the project's, no longer in the stack
 
     def plan(self) -> Plan:
         return Plan(project=self.project, changes=[a.change for a in self.actions],
-                    create_networks=list(self.create_networks), create_volumes=list(self.create_volumes))
+                    create_networks=list(self.create_networks), create_volumes=list(self.create_volumes),
+                    recreate_networks=list(self.recreate_networks), remove_networks=list(self.remove_networks))
 
 
 def _resolved_env(deployment: Deployment, service: Service) -> dict[str, str]:
@@ -311,11 +314,20 @@ def diff(deployment: Deployment, actual: Actual) -> Diff:
             digest = _config_hash(deployment, service)
             actions.append(_service_action(deployment, service, found, actual, digest))
 
-    create_networks = [L.network_name(project, n.name) for n in stack.networks
-                       if not n.external and L.network_name(project, n.name) not in actual.networks]
+    desired = {L.network_name(project, n.name): n for n in stack.networks if not n.external}
+    create_networks = [name for name in desired if name not in actual.networks]
+    recreate_networks = [name for name, net in desired.items()
+                         if name in actual.networks and bool(actual.networks[name].get("Internal")) != net.internal]
+    remove_networks = sorted(set(actual.networks) - set(desired))  # listed by the project's label: ours
+    for action in actions:  # a network is recreated with nothing attached: so are the services on it
+        changed = sorted(n for c in by_service.get(action.change.service, []) for n in c.networks
+                         if n in recreate_networks)
+        if changed and action.change.kind in ("unchanged", "start"):
+            action.change = Change(action.change.service, "recreate", f"network {changed[0]} changes")
+            action.remove, action.start, action.current = by_service[action.change.service], None, None
     create_volumes = [L.volume_name(project, v.name) for v in stack.volumes
                       if not v.external and L.volume_name(project, v.name) not in actual.volumes]
-    return Diff(project, actions, create_networks, create_volumes)
+    return Diff(project, actions, create_networks, create_volumes, recreate_networks, remove_networks)
 
 
 def _service_action(deployment: Deployment, service: Service, found: list[Observed], actual: Actual,
@@ -474,12 +486,16 @@ class DockerDriver:
             work = diff(deployment, actual)
             self._check_externals(deployment)
             self._ensure_images(deployment, work, actual, progress)
+            self._recreate_networks(deployment, work, progress)
             self._create_networks_and_volumes(deployment, work)
             removals = [a for a in work.actions if a.change.kind == "remove"]
             if removals:
                 self._parallel([lambda a=a: self._remove_containers(a.remove, a.change.service, progress,
                                                                     deployment) for a in removals])
             self._run_services(deployment, work, progress)
+            for name in work.remove_networks:  # last: containers that used them were recreated or removed above
+                if not self._remove_network(name):
+                    progress("network", f"{name} is no longer used but the engine will not release it yet")
 
     def _parallel(self, calls: list[Callable[[], T]]) -> list[T]:
         if not calls:
@@ -552,6 +568,21 @@ class DockerDriver:
                 if exc.status_code in (401, 403, 404) or "manifest unknown" in reason or "not found" in reason:
                     return False  # Docker Hub answers 401 for a repository that does not exist
                 raise ComponentError(f"cannot ask the registry about {image}: {reason}") from None
+
+    def _recreate_networks(self, deployment: Deployment, work: Diff, progress: Progress) -> None:
+        """Networks whose settings changed: take their services' containers off, remove, create again (below)."""
+        if not work.recreate_networks:
+            return
+        for action in work.actions:
+            if action.change.reason.startswith("network "):
+                self._remove_containers(action.remove, action.change.service, progress, deployment)
+                action.remove = []
+        for name in work.recreate_networks:
+            progress("network", f"recreating {name}")
+            if not self._remove_network(name):
+                raise ComponentError(f"cannot recreate network {name}: the engine counts endpoints on it that no "
+                                     "longer exist (a Docker 20.10 bug); restart the engine, then re-run")
+            work.create_networks.append(name)
 
     def _create_networks_and_volumes(self, deployment: Deployment, work: Diff) -> None:
         meta = dict(client=deployment.client, component=deployment.component, version=deployment.version)

@@ -24,7 +24,6 @@ import json
 import os
 import re
 import secrets
-import socket
 import statistics
 import subprocess
 import sys
@@ -42,6 +41,7 @@ from agencystack import compose  # noqa: E402
 from agencystack.engine import Deployment  # noqa: E402
 from agencystack.engine.docker import DockerDriver  # noqa: E402
 from agencystack.stack import HealthCheck, Mount, Network, Service, Stack, Volume  # noqa: E402
+from tests.engine.helpers import SocketProxy  # noqa: E402
 from tests.images import build  # noqa: E402
 
 RUNS = 5
@@ -106,62 +106,30 @@ class HookCounter:
 _REQUEST = re.compile(rb"(?:^|\r\n)(?:GET|POST|PUT|DELETE|HEAD) /\S* HTTP/1\.[01]\r\n")
 
 
-class CountingProxy:
-    """A unix-socket proxy that counts HTTP requests from its clients to the engine (for compose)."""
+class RequestCounter:
+    """Counts the HTTP requests compose's connections send through the proxy (one counter per connection)."""
 
-    def __init__(self, target: str):
-        self.target = target
-        self.path = tempfile.mktemp(prefix="bench-engine-", suffix=".sock")
-        self.server = socket.socket(socket.AF_UNIX)
-        self.server.bind(self.path)
-        self.server.listen(128)
+    def __init__(self):
         self.count = 0
         self._lock = threading.Lock()
-        threading.Thread(target=self._accept, daemon=True).start()
 
-    @property
-    def address(self) -> str:
-        return f"unix://{self.path}"
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self.server.accept()
-            except OSError:
-                return
-            upstream = socket.socket(socket.AF_UNIX)
-            upstream.connect(self.target)
-            threading.Thread(target=self._pipe, args=(client, upstream, True), daemon=True).start()
-            threading.Thread(target=self._pipe, args=(upstream, client, False), daemon=True).start()
-
-    def _pipe(self, src: socket.socket, dst: socket.socket, count: bool) -> None:
+    def connection(self):
         tail = b"\r\n"
-        try:
-            while data := src.recv(65536):
-                if count:
-                    found = len(_REQUEST.findall(tail + data))
-                    with self._lock:
-                        self.count += found
-                    tail = data[-2:]
-                dst.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for sock in (src, dst):
-                try:
-                    sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
+
+        def seen(data: bytes) -> None:
+            nonlocal tail
+            found = len(_REQUEST.findall(tail + data))
+            with self._lock:
+                self.count += found
+            tail = data[-2:]
+
+        return seen
 
     def take(self) -> int:
         time.sleep(0.05)
         with self._lock:
             count, self.count = self.count, 0
         return count
-
-    def close(self) -> None:
-        self.server.close()
-        os.unlink(self.path)
 
 
 # -- helpers -----------------------------------------------------------------------------------------------------
@@ -239,7 +207,9 @@ def main() -> int:
     driver = DockerDriver(host)
     driver.ping()
     hook = HookCounter(driver)
-    proxy = CountingProxy(host[len("unix://"):])
+    counter = RequestCounter()
+    proxy = SocketProxy(tempfile.mktemp(prefix="bench-engine-", suffix=".sock"), host[len("unix://"):],
+                        observe=counter.connection)
     tag = f"bench{os.getpid():x}{secrets.token_hex(2)}"
     work = Path(tempfile.mkdtemp(prefix="bench-engine-"))
     made: list[Deployment] = []
@@ -272,11 +242,11 @@ def main() -> int:
             remove_all(driver, [ours, theirs, process])  # untimed; the engine's address pools are finite
         # compose's call counts, through the counting proxy (untimed)
         counted = new("compose", stack)
-        proxy.take()
+        counter.take()
         compose_run(binary, counted.project, ["up", "-d"], proxy.address, counted.directory)
-        calls["fresh"]["compose"] = proxy.take()
+        calls["fresh"]["compose"] = counter.take()
         compose_run(binary, counted.project, ["up", "-d"], proxy.address, counted.directory)
-        calls["noop"]["compose"] = proxy.take()
+        calls["noop"]["compose"] = counter.take()
         remove_all(driver, [counted])
 
         # 50 small projects for status
@@ -295,10 +265,10 @@ def main() -> int:
             for d in smalls:
                 compose_run(binary, d.project, ["ps", "-a", "--format", "json"], host)
             status_compose.append(time.perf_counter() - started)
-        proxy.take()
+        counter.take()
         for d in smalls:
             compose_run(binary, d.project, ["ps", "-a", "--format", "json"], proxy.address)
-        calls["status_all"]["compose"] = proxy.take()
+        calls["status_all"]["compose"] = counter.take()
         status_ours_proc = [ours_process(smalls[0], host, "status") for _ in range(RUNS)]
 
         med = statistics.median
@@ -343,7 +313,7 @@ def main() -> int:
         return 0
     finally:
         remove_all(driver, made)
-        proxy.close()
+        proxy.cut()
         driver.close()
 
 

@@ -42,7 +42,7 @@ from agencystack.stack import HealthCheck, Mount, Network, Port, Service, Stack,
 
 pytest_plugins = ["tests.engine.fixtures"]  # also loaded by tests/conftest.py; loading twice is a no-op
 
-from tests.engine.helpers import engine_env, engine_host, wait_until  # noqa: E402
+from tests.engine.helpers import SocketProxy, engine_env, engine_host, wait_until  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 MUTATING = {"POST", "PUT", "DELETE", "PATCH"}
@@ -892,63 +892,13 @@ def test_interrupted_network_attachment_is_recreated(driver, engine, images, dep
     assert set(api.attrs["NetworkSettings"]["Networks"]) == {f"{project}_default", f"{project}_back"}
 
 
-class _Proxy:
-    """A unix-socket forwarder to the engine that can be cut: the engine 'goes away' mid-apply."""
-
-    def __init__(self, path: str, target: str):
-        self.path, self.target = path, target
-        self.server = socket.socket(socket.AF_UNIX)
-        self.server.bind(path)
-        self.server.listen(64)
-        self.conns: list[socket.socket] = []
-        self.alive = True
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while self.alive:
-            try:
-                client, _ = self.server.accept()
-            except OSError:
-                return
-            upstream = socket.socket(socket.AF_UNIX)
-            upstream.connect(self.target)
-            self.conns += [client, upstream]
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
-
-    @staticmethod
-    def _pipe(a: socket.socket, b: socket.socket) -> None:
-        try:
-            while data := a.recv(65536):
-                b.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for s in (a, b):
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-
-    def cut(self) -> None:
-        self.alive = False
-        self.server.close()
-        os.unlink(self.path)
-        for s in self.conns:
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-                s.close()
-            except OSError:
-                pass
-
-
 @pytest.mark.engine
 def test_engine_lost_mid_apply_is_engine_unreachable(engine, images, deployed, tmp_path) -> None:
     target = engine_host()
     if not target.startswith("unix://"):
         pytest.skip("needs a unix-socket engine to put a proxy in front of")
     path = str(tmp_path / "proxy.sock")
-    proxy = _Proxy(path, target[len("unix://"):])
+    proxy = SocketProxy(path, target[len("unix://"):])
     address = f"unix://{path}"
     flaky = DockerDriver(address)
     project = engine.name("lost")

@@ -507,23 +507,20 @@ class DockerDriver:
             return [f.result() for f in futures]
 
     def _check_externals(self, deployment: Deployment) -> None:
+        """External networks and volumes the stack uses must exist before anything is touched."""
         stack = deployment.stack
         used_nets = {n for s in stack.services if s.replicas for n in s.networks}
         used_vols = {m.source for s in stack.services if s.replicas for m in s.volumes if not m.is_bind}
-        for net in stack.networks:
-            if net.external and net.name in used_nets:
-                try:
-                    self.api.inspect_network(net.name)
-                except docker.errors.NotFound:
-                    raise ComponentError(f"{deployment.project} needs the external network {net.name!r}, which does "
-                                         "not exist: install the component that provides it first") from None
-        for vol in stack.volumes:
-            if vol.external and vol.name in used_vols:
-                try:
-                    self.api.inspect_volume(vol.name)
-                except docker.errors.NotFound:
-                    raise ComponentError(f"{deployment.project} needs the external volume {vol.name!r}, which does "
-                                         "not exist: create it first") from None
+        checks = [("network", net.name, self.api.inspect_network, "install the component that provides it first")
+                  for net in stack.networks if net.external and net.name in used_nets]
+        checks += [("volume", vol.name, self.api.inspect_volume, "create it first")
+                   for vol in stack.volumes if vol.external and vol.name in used_vols]
+        for kind, name, inspect, remedy in checks:
+            try:
+                inspect(name)
+            except docker.errors.NotFound:
+                raise ComponentError(f"{deployment.project} needs the external {kind} {name!r}, which does not "
+                                     f"exist: {remedy}") from None
 
     def _ensure_images(self, deployment: Deployment, work: Diff, actual: Actual, progress: Progress) -> None:
         """Every image a create needs is local (pulled if possible) before any container is touched."""

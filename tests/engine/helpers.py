@@ -69,3 +69,74 @@ def http_get(url: str, host: str | None = None, method: str = "GET", data: bytes
             return resp.status, dict(resp.headers), resp.read().decode(errors="replace")
     except urllib.error.HTTPError as err:
         return err.code, dict(err.headers), err.read().decode(errors="replace")
+
+
+class SocketProxy:
+    """A unix-socket forwarder in front of the engine, at ``path``. Tests :meth:`cut` it to lose the engine in the
+    middle of a call; the bench counts requests with ``observe``: called once per client connection, it returns
+    the function that sees every chunk that client sends."""
+
+    def __init__(self, path: str, target: str, observe: Callable[[], Callable[[bytes], None]] | None = None):
+        import socket
+        import threading
+
+        self.path, self.target, self.observe = path, target, observe
+        self.server = socket.socket(socket.AF_UNIX)
+        self.server.bind(path)
+        self.server.listen(128)
+        self.conns: list[socket.socket] = []
+        self.alive = True
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def address(self) -> str:
+        return f"unix://{self.path}"
+
+    def _accept(self) -> None:
+        import socket
+        import threading
+
+        while self.alive:
+            try:
+                client, _ = self.server.accept()
+            except OSError:
+                return
+            upstream = socket.socket(socket.AF_UNIX)
+            upstream.connect(self.target)
+            self.conns += [client, upstream]
+            seen = self.observe() if self.observe else None
+            threading.Thread(target=self._pipe, args=(client, upstream, seen), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(upstream, client, None), daemon=True).start()
+
+    @staticmethod
+    def _pipe(src, dst, seen: Callable[[bytes], None] | None) -> None:
+        import socket
+
+        try:
+            while data := src.recv(65536):
+                if seen:
+                    seen(data)
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (src, dst):
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def cut(self) -> None:
+        """Close the listening socket and every connection: the engine is gone for its clients."""
+        import socket
+
+        self.alive = False
+        self.server.close()
+        if os.path.exists(self.path):
+            os.unlink(self.path)
+        for sock in self.conns:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+                sock.close()
+            except OSError:
+                pass

@@ -329,6 +329,14 @@ def test_two_clients_get_different_secrets(agencystack_plugins, tmp_path):
 
 
 # -- the rendered compose file ---------------------------------------------------------------------------------
+def test_rendered_compose_is_valid_against_the_compose_specification(ctx, compose_schema):
+    import jsonschema
+
+    doc = yaml.safe_load(compose.render(ctx.deployment()))
+    jsonschema.validators.validator_for(compose_schema)(compose_schema).validate(doc)
+    assert set(doc["services"]) == SERVICES
+
+
 def test_rendered_compose_is_valid_for_docker_compose(ctx, compose_bin, tmp_path):
     ctx.dir.ensure()
     ctx.save_settings()

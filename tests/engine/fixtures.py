@@ -18,6 +18,8 @@ Fixtures
     A real OCI registry (CNCF distribution, built by tests/images/build.py) on 127.0.0.1, which the engine uses
     over plain HTTP. ``registry.address`` ("127.0.0.1:PORT"), ``registry.push(client, local_ref, "repo:tag")``
     (a real push through the engine; the local copy of that name is removed again, so a later use pulls).
+``compose_schema`` (session) -> dict
+    The Compose Specification's JSON schema, as compose-go ships it (Go module proxy; no engine needed).
 ``engine_run_id`` (session) -> str
     Unique id of this pytest run; everything the ``engine`` fixture makes carries ``RUN_LABEL=<id>`` and is
     swept at session end.
@@ -124,6 +126,13 @@ def images(docker_client: Any) -> dict[str, str]:
 @pytest.fixture(scope="session")
 def compose_bin() -> Path:
     return _build.compose_binary()
+
+
+@pytest.fixture(scope="session")
+def compose_schema() -> dict:
+    import json
+
+    return json.loads(_build.compose_schema().read_text())
 
 
 class Registry:

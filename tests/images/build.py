@@ -87,6 +87,7 @@ DEFAULT_CACHE_DIR = "/var/cache/agencystack-test"
 
 TRAEFIK_VERSION = "3.7.15"
 COMPOSE_VERSION = "2.40.3"
+COMPOSE_SPEC_MODULE = "github.com/compose-spec/compose-go/v2@v2.16.2"  # carries schema/compose-spec.json
 REGISTRY_MODULE = "github.com/distribution/distribution/v3/cmd/registry"
 REGISTRY_VERSION = "v3.1.2"  # CNCF distribution: the registry Docker Hub's protocol is specified by
 DEBIAN_SUITE = "bookworm"
@@ -581,6 +582,26 @@ def compose_binary() -> Path:
     return final
 
 
+def compose_schema() -> Path:
+    """The Compose Specification's JSON schema, as compose-go (the loader docker compose v2 is built on) ships it,
+    from the Go module proxy; cached."""
+    final = cache_dir() / "compose-spec" / COMPOSE_SPEC_MODULE.rsplit("@", 1)[1] / "compose-spec.json"
+    if final.is_file():
+        return final
+    go = shutil.which("go")
+    if go is None:
+        raise RuntimeError("go is not installed: the compose schema is fetched from the Go module proxy with it")
+    with _locked("compose-spec"):
+        if not final.is_file():
+            found = json.loads(subprocess.run([go, "mod", "download", "-json", COMPOSE_SPEC_MODULE], check=True,
+                                              capture_output=True, text=True, cwd=cache_dir()).stdout)
+            final.parent.mkdir(parents=True, exist_ok=True)
+            partial = _atomic_path(final)
+            shutil.copyfile(Path(found["Dir"]) / "schema" / "compose-spec.json", partial)
+            partial.rename(final)
+    return final
+
+
 def registry_binary() -> Path:
     """Path to CNCF distribution's ``registry`` (a real OCI registry), built once with Go from the module proxy
     (about 3 minutes on two cores) and cached. No registry image can be pulled here; this one runs as a host
@@ -687,6 +708,9 @@ def main(argv: list[str] | None = None) -> int:
                                  text=True).stdout.strip()
         print(f"{'compose':9} {str(path) + ' (' + version + ')':34} {'cached' if cached else 'built':6} "
               f"{time.monotonic() - started:7.2f}s", flush=True)
+    if not args.no_compose and not args.names:
+        started = time.monotonic()
+        print(f"{'schema':9} {str(compose_schema()):34} {'ready':6} {time.monotonic() - started:7.2f}s", flush=True)
     if not args.no_registry and not args.names:
         started = time.monotonic()
         cached = (cache_dir() / "registry" / REGISTRY_VERSION / "registry").exists()

@@ -413,6 +413,11 @@ class DockerDriver:
         self._api: docker.APIClient | None = None
         self._fresh = False
         self._lock = threading.Lock()
+        # Container exits, one at a time: Debian 12's docker.io 20.10.24 deadlocks in libnetwork when two containers
+        # of one network exit at once (network and store locks taken in opposite orders by their endpoint Leave;
+        # seen here in a goroutine dump, after which every call touching those containers hung until a restart).
+        # Creates and starts stay parallel; only stops, kills and forced removals of running containers queue here.
+        self._exits = threading.Lock()
 
     # -- connection --------------------------------------------------------------------------------------------
     @property
@@ -622,7 +627,8 @@ class DockerDriver:
         for c in containers:
             try:
                 if c.state in ("running", "restarting", "paused"):
-                    self.api.stop(c.id, timeout=grace)
+                    with self._exits:
+                        self.api.stop(c.id, timeout=grace)
             except docker.errors.NotFound:
                 continue
             except docker.errors.APIError as exc:
@@ -634,7 +640,8 @@ class DockerDriver:
         """Remove a container (by id or name) and return once the engine no longer has it. A removal still in
         progress (e.g. requested by an apply that was killed) is waited for, so that its name is free."""
         try:
-            self.api.remove_container(container, v=False, force=True)
+            with self._exits:  # a forced removal of a running container is an exit too
+                self.api.remove_container(container, v=False, force=True)
             return
         except docker.errors.NotFound:
             return
@@ -1088,7 +1095,8 @@ class DockerDriver:
                 if container is None:
                     raise ComponentError(f"service {name} of {deployment.project} has no container: install first")
                 progress(name, "restarting")
-                self.api.restart(container.id, timeout=int(service.stop_grace_period))
+                with self._exits:
+                    self.api.restart(container.id, timeout=int(service.stop_grace_period))
                 self._await_ready(deployment, service, container.id, Action(Change(name, "start")), True,
                                   progress)
 
@@ -1117,7 +1125,8 @@ class DockerDriver:
     def _stop_one(self, deployment: Deployment, c: Observed, progress: Progress) -> None:
         progress(c.service or c.name, "stopping")
         try:
-            self.api.stop(c.id, timeout=self._grace(deployment, c.service))
+            with self._exits:
+                self.api.stop(c.id, timeout=self._grace(deployment, c.service))
         except docker.errors.NotFound:
             return
         except docker.errors.APIError as exc:
@@ -1130,9 +1139,9 @@ class DockerDriver:
         left: list[str] = []
         with self._guard():
             actual = self.observe(project, images=False)
-            # Stop in parallel (dependents first), then remove one at a time: removing many containers of one
-            # network at once leaves Docker 20.10 counting endpoints that are gone (measured: 4 of 34 uninstalls
-            # of 37 services; 0 of 30 with serial removal), and then the network cannot be removed.
+            # Stop dependents first (the exits queue on self._exits), then remove one at a time: removing many
+            # containers of one network at once leaves Docker 20.10 counting endpoints that are gone (measured: 4
+            # of 34 uninstalls of 37 services; 0 of 30 with serial removal), and then the network cannot be removed.
             for group in self._reverse_levels(deployment, actual.containers):
                 self._parallel([lambda c=c: self._stop_one(deployment, c, progress) for c in group
                                 if c.state in ("running", "restarting", "paused")])

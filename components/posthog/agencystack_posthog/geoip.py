@@ -119,8 +119,8 @@ def materialize(settings, root: Path, progress=lambda service, message: None, wa
         except UsageError as exc:
             if not current.is_file():
                 raise ComponentError(f"{exc} (set POSTHOG_GEOIP_URL to a mirror, put {NAME} in "
-                                 "POSTHOG_UPSTREAM_DIR/share, or set POSTHOG_GEOIP_URL= to run without GeoIP)") \
-                    from None
+                                     "POSTHOG_UPSTREAM_DIR/share, or set POSTHOG_GEOIP_URL= to run without "
+                                     "GeoIP)") from None
             if warn:
                 warn(f"GeoIP refresh failed, keeping the database from "
                      f"{datetime.fromtimestamp(current.stat().st_mtime, UTC):%Y-%m-%d}: {exc}")

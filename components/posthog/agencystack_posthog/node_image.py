@@ -59,7 +59,7 @@ def history(settings, root: Path) -> list[str]:
                 cwd=work, timeout=FETCH_TIMEOUT)
         except UsageError as exc:
             raise ComponentError(f"cannot fetch the history of {ref[:12]} from {settings.upstream_git}: {exc} "
-                             "(or set POSTHOG_NODE_TAG)") from None
+                                 "(or set POSTHOG_NODE_TAG)") from None
         return git(*args, cwd=work).split()
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -89,4 +89,4 @@ def resolve(settings, root: Path, engine, progress=lambda service, message: None
             progress("plugins", f"{settings.node_image}:{commit[:12]} is the newest Node image for {ref[:12]}")
             return commit
     raise ComponentError(f"no {settings.registry_mirror}{settings.node_image} image exists for {ref[:12]} or its "
-                     f"{DEPTH - 1} first-parent ancestors: set POSTHOG_NODE_TAG")
+                         f"{DEPTH - 1} first-parent ancestors: set POSTHOG_NODE_TAG")

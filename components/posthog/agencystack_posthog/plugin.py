@@ -51,7 +51,7 @@ def install(context):
     context.dir.ensure()
     upstream.materialize(s, root, context.progress)
     geoip.materialize(s, root, context.progress, warn=context.log.warning)
-    node_image.resolve(s, root, context.engine, context.progress)
+    node_image.resolve(s, root, context.engine, context.progress)  # before anything builds the stack: it names it
     write_files(_inputs(context).scripts)
     outcome = context.deploy()
     url = context.stack().probes[0].url

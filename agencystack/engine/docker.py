@@ -52,6 +52,9 @@ NS = 1_000_000_000
 CHUNK = 64 * 1024
 LOG_TAIL_IN_ERRORS = 10
 MAX_WORKERS = 16
+RUNNING_STATES = ("running", "restarting", "paused")  # states a container is stopped from
+#: why Docker 20.10 may refuse to remove an empty network (only an engine restart clears it)
+STALE_ENDPOINTS = "the engine counts endpoints on it that no longer exist (a Docker 20.10 bug)"
 _CONNECTION_ERRORS = (requests.exceptions.ConnectionError, requests.exceptions.Timeout,
                       urllib3.exceptions.ProtocolError, ConnectionError)
 
@@ -500,7 +503,7 @@ class DockerDriver:
             self._run_services(deployment, work, progress)
             for name in work.remove_networks:  # last: containers that used them were recreated or removed above
                 if not self._remove_network(name):
-                    progress("network", f"{name} is no longer used but the engine will not release it yet")
+                    progress("network", f"{name} is no longer used but stays: {STALE_ENDPOINTS}")
 
     def _parallel(self, calls: list[Callable[[], T]]) -> list[T]:
         if not calls:
@@ -582,8 +585,8 @@ class DockerDriver:
         for name in work.recreate_networks:
             progress("network", f"recreating {name}")
             if not self._remove_network(name):
-                raise ComponentError(f"cannot recreate network {name}: the engine counts endpoints on it that no "
-                                     "longer exist (a Docker 20.10 bug); restart the engine, then re-run")
+                raise ComponentError(f"cannot recreate network {name}: {STALE_ENDPOINTS}; restart the engine, then "
+                                     "re-run")
             work.create_networks.append(name)
 
     def _create_networks_and_volumes(self, deployment: Deployment, work: Diff) -> None:
@@ -614,27 +617,13 @@ class DockerDriver:
                                    labels=L.volume_labels(project=deployment.project, volume=vol.name, **meta))
 
     def _remove_containers(self, containers: list[Observed], service: str, progress: Progress,
-                           deployment: Deployment | None = None) -> None:
+                           deployment: Deployment) -> None:
         if not containers:
             return
         progress(service, "removing")
-        grace = 10
-        if deployment is not None:
-            try:
-                grace = int(deployment.stack.service(service).stop_grace_period)
-            except KeyError:
-                pass
         for c in containers:
-            try:
-                if c.state in ("running", "restarting", "paused"):
-                    with self._exits:
-                        self.api.stop(c.id, timeout=grace)
-            except docker.errors.NotFound:
-                continue
-            except docker.errors.APIError as exc:
-                if "in progress" not in str(exc):
-                    raise
-            self._gone(c.id)
+            if self._stop_container(deployment, c):
+                self._gone(c.id)
 
     def _gone(self, container: str, timeout: float = 60) -> None:
         """Remove a container (by id or name) and return once the engine no longer has it. A removal still in
@@ -1112,7 +1101,7 @@ class DockerDriver:
     def stop(self, deployment: Deployment, progress: Progress = no_progress) -> None:
         with self._guard():
             containers = [c for c in self._containers(L.project_filter(deployment.project))
-                          if c.state in ("running", "restarting", "paused")]
+                          if c.state in RUNNING_STATES]
             for group in self._reverse_levels(deployment, containers):
                 self._parallel([lambda c=c: self._stop_one(deployment, c, progress) for c in group])
 
@@ -1124,15 +1113,22 @@ class DockerDriver:
 
     def _stop_one(self, deployment: Deployment, c: Observed, progress: Progress) -> None:
         progress(c.service or c.name, "stopping")
+        if self._stop_container(deployment, c):
+            progress(c.service or c.name, "stopped")
+
+    def _stop_container(self, deployment: Deployment, c: Observed) -> bool:
+        """Stop ``c`` if it runs, with its service's grace period, queued on ``self._exits``; False if it is gone."""
+        if c.state not in RUNNING_STATES:
+            return True
         try:
             with self._exits:
                 self.api.stop(c.id, timeout=self._grace(deployment, c.service))
         except docker.errors.NotFound:
-            return
+            return False
         except docker.errors.APIError as exc:
             if "in progress" not in str(exc):  # a removal already under way (a killed run's): it finishes it
                 raise
-        progress(c.service or c.name, "stopped")
+        return True
 
     def remove(self, deployment: Deployment, purge: bool = False, progress: Progress = no_progress) -> list[str]:
         project = deployment.project
@@ -1144,7 +1140,7 @@ class DockerDriver:
             # of 34 uninstalls of 37 services; 0 of 30 with serial removal), and then the network cannot be removed.
             for group in self._reverse_levels(deployment, actual.containers):
                 self._parallel([lambda c=c: self._stop_one(deployment, c, progress) for c in group
-                                if c.state in ("running", "restarting", "paused")])
+                                if c.state in RUNNING_STATES])
             for c in actual.containers:
                 progress(c.service or c.name, "removing")
                 self._gone(c.id)
@@ -1153,9 +1149,8 @@ class DockerDriver:
                 if name in external_nets or (net.get("Labels") or {}).get(L.PROJECT) != project:
                     continue
                 if not self._remove_network(name):
-                    left.append(f"network {name} is left behind: the engine counts endpoints on it that no longer "
-                                "exist (a Docker 20.10 bug); it is empty, a re-install reuses it, and after the "
-                                f"engine's next restart 'docker network rm {name}' removes it")
+                    left.append(f"network {name} is left behind: {STALE_ENDPOINTS}; it is empty, a re-install "
+                                f"reuses it, and after the engine's next restart 'docker network rm {name}' removes it")
                     progress("network", left[-1])
             if purge:
                 external_vols = {v.name for v in deployment.stack.volumes if v.external}

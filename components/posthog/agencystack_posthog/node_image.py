@@ -16,12 +16,10 @@ code. Upstream's installer therefore walks first-parent history back from the ch
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from pathlib import Path
 
 from agencystack import ComponentError, UsageError
-from agencystack_posthog.upstream import FETCH_TIMEOUT, git
+from agencystack_posthog.upstream import git, shallow
 
 DEPTH = 100
 
@@ -50,19 +48,9 @@ def history(settings, root: Path) -> list[str]:
             raise UsageError(f"POSTHOG_UPSTREAM_DIR {source} is not a git checkout, so the posthog-node image for "
                              f"{ref[:12]} cannot be looked up: set POSTHOG_NODE_TAG")
         return git(*args, cwd=source).split()
-    root.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(dir=root, prefix=".node-tag-"))
-    try:
-        git("init", "-q", cwd=work)
-        try:
-            git("fetch", "-q", f"--depth={DEPTH}", "--filter=tree:0", "--no-tags", settings.upstream_git, ref,
-                cwd=work, timeout=FETCH_TIMEOUT)
-        except UsageError as exc:
-            raise ComponentError(f"cannot fetch the history of {ref[:12]} from {settings.upstream_git}: {exc} "
-                                 "(or set POSTHOG_NODE_TAG)") from None
+    with shallow(settings.upstream_git, ref, root, depth=DEPTH, filter="tree:0", what="the history of PostHog",
+                 hint="or set POSTHOG_NODE_TAG") as work:
         return git(*args, cwd=work).split()
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
 
 
 def resolve(settings, root: Path, engine, progress=lambda service, message: None) -> str:

@@ -17,11 +17,13 @@ in a temporary directory renamed into place, so a failed or partial fetch never 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from agencystack import ComponentError, UsageError
@@ -133,29 +135,39 @@ def _from_directory(source: Path, ref: str, staging: Path, progress) -> None:
     _copy(source, required_paths(source, hint), staging)
 
 
-def _fetch(url: str, ref: str, staging: Path, progress) -> None:
+@contextlib.contextmanager
+def shallow(url: str, ref: str, parent: Path, *, depth: int, filter: str, what: str, hint: str) -> Iterator[Path]:
+    """A scratch repository under ``parent`` holding ``ref`` fetched from ``url`` (``depth`` commits, objects
+    limited by git's ``filter``; retried), removed afterwards. A fetch that fails says ``what`` could not be
+    fetched, and ``hint``."""
     from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-    progress("upstream", f"fetching PostHog files at {ref[:12]} from {url}")
-    work = Path(tempfile.mkdtemp(dir=staging.parent, prefix=".git-"))
+    parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(dir=parent, prefix=".git-"))
     try:
         git("init", "-q", cwd=work)
         fetch = retry(stop=stop_after_attempt(FETCH_ATTEMPTS), wait=wait_exponential(multiplier=2, max=20),
                       retry=retry_if_exception_type(UsageError), reraise=True)(git)
         try:
-            fetch("fetch", "-q", "--depth=1", "--filter=blob:none", "--no-tags", url, ref, cwd=work,
+            fetch("fetch", "-q", f"--depth={depth}", f"--filter={filter}", "--no-tags", url, ref, cwd=work,
                   timeout=FETCH_TIMEOUT)
         except UsageError as exc:
-            raise ComponentError(f"cannot fetch PostHog {ref[:12]} from {url}: {exc} (offline? set "
-                                 "POSTHOG_UPSTREAM_DIR)") from None
+            raise ComponentError(f"cannot fetch {what} {ref[:12]} from {url}: {exc} ({hint})") from None
+        yield work
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _fetch(url: str, ref: str, staging: Path, progress) -> None:
+    progress("upstream", f"fetching PostHog files at {ref[:12]} from {url}")
+    with shallow(url, ref, staging.parent, depth=1, filter="blob:none", what="PostHog",
+                 hint="offline? set POSTHOG_UPSTREAM_DIR") as work:
         git("sparse-checkout", "set", "--no-cone", *(f"/{entry}" for entry in REQUIRED), cwd=work)
         git("checkout", "-q", "--detach", ref, cwd=work, timeout=FETCH_TIMEOUT)  # fetches the blobs it needs
         head = git("rev-parse", "HEAD", cwd=work).strip()
         if head != ref:  # cannot happen with a full commit id; kept so a short or symbolic ref never slips through
             raise UsageError(f"{url} gave commit {head[:12]} for POSTHOG_UPSTREAM_REF {ref[:12]}")
         _copy(work, required_paths(work, f" at {ref[:12]} in {url}"), staging)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
 
 
 def materialize(settings, root: Path, progress=lambda service, message: None) -> Path:

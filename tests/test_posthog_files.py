@@ -45,6 +45,14 @@ def _checkout(path: Path) -> Path:
     return path
 
 
+def _serve(work: Path, bare: Path) -> str:
+    """A bare copy of ``work`` served as GitHub serves PostHog's (partial clone, any commit by its id); its URL."""
+    _git(bare.parent, "clone", "-q", "--bare", str(work), str(bare))
+    _git(bare, "config", "uploadpack.allowFilter", "true")
+    _git(bare, "config", "uploadpack.allowAnySHA1InWant", "true")
+    return f"file://{bare}"
+
+
 @pytest.fixture
 def remote(tmp_path):
     """A bare repository served like GitHub serves PostHog's: two commits, the first one pinned."""
@@ -52,11 +60,7 @@ def remote(tmp_path):
     pinned = _git(work, "rev-parse", "HEAD")
     (work / "docker/kafka/topics.txt").write_text("a_topic_added_later\n")
     _git(work, "commit", "-qam", "a later commit")
-    bare = tmp_path / "posthog.git"
-    _git(tmp_path, "clone", "-q", "--bare", str(work), str(bare))
-    _git(bare, "config", "uploadpack.allowFilter", "true")  # as GitHub: partial clone ...
-    _git(bare, "config", "uploadpack.allowAnySHA1InWant", "true")  # ... and fetching a commit by its id
-    return f"file://{bare}", pinned
+    return _serve(work, tmp_path / "posthog.git"), pinned
 
 
 def test_fetch_at_the_pinned_commit_through_git(remote, tmp_path):

@@ -12,7 +12,7 @@ from agencystack import ComponentError
 from agencystack.engine.docker import DockerDriver
 from agencystack_posthog import node_image
 from tests.engine.helpers import engine_host
-from tests.test_posthog_files import _checkout, _git
+from tests.test_posthog_files import _checkout, _git, _serve
 
 pytestmark = pytest.mark.engine
 
@@ -48,11 +48,7 @@ def history(tmp_path):
     _git(work, "add", "-A")
     _git(work, "commit", "-qm", "docs")
     pinned = _git(work, "rev-parse", "HEAD")
-    bare = tmp_path / "posthog.git"
-    _git(tmp_path, "clone", "-q", "--bare", str(work), str(bare))
-    _git(bare, "config", "uploadpack.allowFilter", "true")
-    _git(bare, "config", "uploadpack.allowAnySHA1InWant", "true")
-    return {"url": f"file://{bare}", "work": work, "node": node, "pinned": pinned}
+    return {"url": _serve(work, tmp_path / "posthog.git"), "work": work, "node": node, "pinned": pinned}
 
 
 def test_the_newest_node_image_at_or_before_the_ref(history, registry, images, docker_client, tmp_path):

@@ -13,6 +13,7 @@ repository, so it cannot be pinned by the upstream commit. Here it is:
 
 from __future__ import annotations
 
+import filecmp
 import json
 import os
 import shutil
@@ -99,8 +100,7 @@ def materialize(settings, root: Path, progress=lambda service, message: None, wa
     with tempfile.TemporaryDirectory(dir=share, prefix=".geoip-") as tmp:
         staged = Path(tmp) / NAME
         if local is not None and local.is_file():
-            if current.is_file() and current.stat().st_size == local.stat().st_size \
-                    and current.read_bytes() == local.read_bytes():
+            if current.is_file() and filecmp.cmp(current, local, shallow=False):  # in blocks, not 2 x 60 MB
                 return share
             shutil.copyfile(local, staged)
             check(staged)

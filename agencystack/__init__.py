@@ -44,6 +44,7 @@ _PUBLIC = {
     "State": "agencystack.results",
     "SsoApplication": "agencystack.integrations",
     "SsoGrant": "agencystack.integrations",
+    "SsoState": "agencystack.integrations",
     "DashboardEntry": "agencystack.integrations",
     "AgencyStackError": "agencystack.errors",
     "ComponentError": "agencystack.errors",
@@ -60,7 +61,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from agencystack.component import Component, Resources
     from agencystack.context import LifecycleContext
     from agencystack.errors import AgencyStackError, ComponentError, UsageError
-    from agencystack.integrations import DashboardEntry, SsoApplication, SsoGrant
+    from agencystack.integrations import DashboardEntry, SsoApplication, SsoGrant, SsoState
     from agencystack.markers import hookimpl
     from agencystack.results import ComponentStatus, LogLine, LogRequest, Outcome, ServiceStatus, State
     from agencystack.settings import ComponentSettings, GlobalSettings, generated_secret

@@ -49,6 +49,8 @@ class LifecycleContext:
         self._stack: Stack | None = None
         self.flags = dict(flags or {})  # this call's --set/--domain values, as .env keys
         self.facts: dict[str, Any] = {}  # what the lifecycle wrapper records in the manifest after the action
+        self.sso: Any = None  # an agencystack.integrations.SsoState once the stack asked for SSO
+        self._added_env: dict[str, str] = {}
 
     @classmethod
     def open(cls, *, plugins: Plugins, base: GlobalSettings, component: str, action: str, redactor: Redactor,
@@ -117,8 +119,25 @@ class LifecycleContext:
         return self._stack
 
     def env(self) -> dict[str, str]:
-        """What ``${KEY}`` references resolve to: the component's settings as KEY=value (secrets included)."""
-        return self.settings.env()
+        """What ``${KEY}`` references resolve to: the component's settings as KEY=value (secrets included), plus
+        what integrations added with :meth:`add_env`."""
+        return {**self.settings.env(), **self._added_env}
+
+    def add_env(self, values: dict[str, str], *, secret: bool = True) -> None:
+        """Let an integration (the SSO provider) add ``${KEY}`` values to this deployment's env; secret values are
+        registered with the redactor first, so they never reach a log line or the console."""
+        if secret:
+            self.redactor.add(*values.values())
+        self._added_env.update(values)
+
+    def public_url(self, host: str, path: str = "/") -> str:
+        """``host`` + ``path`` as users reach it through this host's edge (scheme and published port)."""
+        from agencystack.edge import host_settings
+        from agencystack.edge.routing import Edge, public_url
+
+        edge = host_settings(self.base)
+        return public_url(f"http://{host}{path}", Edge(network=edge.network, http_port=edge.http_port,
+                                                       https_port=edge.https_port))
 
     def deployment(self) -> Deployment:
         from agencystack.engine import Deployment
@@ -181,8 +200,17 @@ class LifecycleContext:
                                  f"'agencystack logs {which}'; 'agencystack restart {which}' restarts it)")
         self.facts.update(version=self.component.version, project=self.project,
                           images={s.name: s.image for s in deployment.stack.services})
+        if self.sso is not None:
+            from dataclasses import asdict
+
+            self.facts["sso"] = asdict(self.sso)
         changes = plan.by_kind()
         summary = (f"{self.component.name} for {self.client}: no changes" if plan.is_noop else
                    f"{self.component.name} for {self.client}: " +
                    ", ".join(f"{len(v)} {k}" for k, v in changes.items()))
-        return Outcome(summary=summary, changes=changes, details={"saved_settings": saved})
+        details: dict[str, Any] = {"saved_settings": saved}
+        if self.sso is not None:
+            details["sso"] = self.facts["sso"]
+            if self.sso.state in ("unprotected", "pending"):
+                summary += f"; SSO {self.sso.state}: {self.sso.detail}"
+        return Outcome(summary=summary, changes=changes, details=details)

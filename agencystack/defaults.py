@@ -39,7 +39,17 @@ def status(context):
         else:
             services.append(ServiceStatus(service.name, State.FAILED, "missing: run install"))
     services.extend(running.values())  # orphans still show
+    if context.sso is not None:  # set while the stack was built (agencystack.sso)
+        services.append(sso_row(context.sso))
     return ComponentStatus.from_services(context.client, context.component.name, services)
+
+
+def sso_row(sso):
+    """The ``sso`` row of a status: protected runs, pending starts; unprotected and disabled change no aggregate."""
+    from agencystack.results import ServiceStatus, State
+
+    state = {"protected": State.RUNNING, "pending": State.STARTING}.get(sso.state, State.ABSENT)
+    return ServiceStatus("sso", state, f"{sso.state}: {sso.detail}")
 
 
 @hookimpl(trylast=True)

@@ -164,16 +164,24 @@ def uninstall(context, purge):
 
 
 @hookspec(firstresult=True)
-def sso_protect(context, application):
-    """Provide single sign-on for ``application`` (an :class:`agencystack.SsoApplication`).
+def sso_protect(context, application, stack):
+    """Provide single sign-on for ``application`` (an :class:`agencystack.SsoApplication`) in ``stack``.
 
-    Implemented by identity-provider components (Keycloak). Called while another component's stack is modified, when
-    one of its routes asks for SSO. Must be idempotent: create the OIDC client the first time, converge it
-    afterwards, never rotate an existing client secret.
+    Implemented by identity-provider components (Keycloak). Called by the core (:mod:`agencystack.sso`) while
+    another component's stack is modified (before the edge labels it), when one of its routes asks for SSO and the
+    component did not opt out (``<PREFIX>SSO=false``). ``context`` is the *protected* component's context.
 
-    Returns: an :class:`agencystack.SsoGrant` (issuer URL, client id, the .env key holding the client secret, the
-    forward-auth address), or ``None`` when this plugin is not an identity provider or none is installed for the
-    client.
+    The provider adds its gate to ``stack`` (e.g. an oauth2-proxy service, its ``/oauth2/`` route and the
+    forward-auth middleware's definition as labels) and the secrets it needs to the deployment's env with
+    :meth:`agencystack.LifecycleContext.add_env` (never into the stack itself); the core then attaches
+    ``grant.middleware`` to every protected route. Side effects (creating the OIDC client through the provider's
+    admin API) only when ``context.action == "install"``; on any other action (plan, status, backup) answer from
+    saved state. Must be idempotent: create the OIDC client the first time, converge it afterwards, never rotate an
+    existing client secret. When the provider is installed but cannot converge yet (not ready), answer a grant with
+    ``state="pending"``: the core still attaches the middleware, so protected paths fail closed.
+
+    Returns: an :class:`agencystack.SsoGrant`, or ``None`` when this plugin is not an identity provider or none is
+    installed for the client (the core then reports the routes as **unprotected**).
     """
 
 

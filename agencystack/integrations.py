@@ -19,6 +19,7 @@ class SsoApplication:
     host: str  # the public host name the application is served on
     redirect_path: str = "/oauth2/callback"
     roles: tuple[str, ...] = ()  # optional realm roles allowed in (empty: any authenticated user)
+    url: str = ""  # the public origin as the edge serves it (scheme, host, published port), e.g. https://x.com
 
 
 @dataclass(frozen=True)
@@ -27,9 +28,25 @@ class SsoGrant:
 
     issuer_url: str
     client_id: str
-    client_secret_key: str  # the .env key (of the identity provider's component) holding the client secret
+    client_secret_key: str  # the key holding the client secret in the protected deployment's env (add_env)
     forward_auth_url: str  # where Traefik's forwardAuth middleware sends each request
     middleware: str  # the Traefik middleware name to attach to protected routers
+    state: str = "protected"  # or "pending": the provider is installed but the client is not converged yet
+    detail: str = ""  # one line for status (why pending)
+
+
+#: SSO states as plan, install and status show them
+PROTECTED, PENDING, UNPROTECTED, DISABLED = "protected", "pending", "unprotected", "disabled"
+
+
+@dataclass
+class SsoState:
+    """What became of a stack's request for SSO (``LifecycleContext.sso``)."""
+
+    state: str  # PROTECTED | PENDING | UNPROTECTED | DISABLED
+    detail: str = ""
+    routes: tuple[str, ...] = ()  # the routes that asked for SSO
+    provider: str = ""
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 ENTRY_POINT_GROUP = "agencystack.components"
 PLUGINS_ENV = "AGENCYSTACK_PLUGINS"
-CORE_PLUGINS = ("agencystack.lifecycle", "agencystack.defaults", "agencystack.edge")
+CORE_PLUGINS = ("agencystack.lifecycle", "agencystack.defaults", "agencystack.edge", "agencystack.sso")
 
 
 @dataclass
@@ -95,8 +95,8 @@ class Plugins:
     def modify_stack(self, context: Any, stack: Any) -> None:
         self._pm.hook.modify_stack(context=context, stack=stack)
 
-    def sso_protect(self, context: Any, application: Any) -> Any:
-        return self._pm.hook.sso_protect(context=context, application=application)
+    def sso_protect(self, context: Any, application: Any, stack: Any = None) -> Any:
+        return self._pm.hook.sso_protect(context=context, application=application, stack=stack)
 
     def dashboard_entries(self, context: Any) -> list[Any]:
         return [entry for answer in self._pm.hook.dashboard_entries(context=context) for entry in answer]

@@ -137,7 +137,8 @@ class Route(_Model):
     ``/i/v0/...``, never ``/i/v0x``); neither means every path on ``host``. ``strip_prefix`` removes the matched
     prefix before the request reaches the service (a service mounted under ``/livestream`` that serves ``/events``).
     ``public`` routes stay reachable without SSO (SDK ingestion); others are protected when ``sso`` is requested
-    and an identity provider exists.
+    and an identity provider exists (see :mod:`agencystack.sso`: the provider's forward-auth middleware is added to
+    ``middlewares``).
     """
 
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
@@ -150,6 +151,7 @@ class Route(_Model):
     strip_prefix: bool = False
     public: bool = False
     sso: bool = False
+    middlewares: list[str] = Field(default_factory=list)  # Traefik middlewares (by name) after strip_prefix
 
 
 class PostgresDump(_Model):

@@ -65,7 +65,9 @@ def plan(ctx: typer.Context, component: options.Component, client_id: options.Cl
                    "changes": result.changes, "create_networks": result.create_networks,
                    "create_volumes": result.create_volumes, "recreate_networks": result.recreate_networks,
                    "remove_networks": result.remove_networks, "settings": settings,
-                   "generate": context.loaded.generated}, session.redactor)
+                   "generate": context.loaded.generated,
+                   "sso": context.sso and {"state": context.sso.state, "detail": context.sso.detail,
+                                           "routes": list(context.sso.routes)}}, session.redactor)
         return
     say(f"{context.component.name} for client {context.client} (project {result.project}):")
     for change in result.changes:
@@ -78,6 +80,8 @@ def plan(ctx: typer.Context, component: options.Component, client_id: options.Cl
             say(f"  {verb:<9} {kind} {item}")
     if context.loaded.generated:
         say(f"  generate  {', '.join(context.loaded.generated)} (saved to the .env on install)")
+    if context.sso is not None:
+        say(f"  sso       {context.sso.state}: {context.sso.detail}")
     if result.is_noop:
         say("  nothing to change")
 

@@ -87,13 +87,16 @@ def route_labels(route, *, client: str, component: str) -> dict[str, str]:
         f"{router}.service": name,
         f"traefik.http.services.{name}.loadbalancer.server.port": str(route.port),
     }
+    middlewares = list(route.middlewares)
     if route.strip_prefix:
         if not route.prefixes:
             raise UsageError(f"route {route.name!r}: strip_prefix needs prefixes to strip")
         middleware = f"{name}-strip"
         prefixes = ",".join(_clean(p, route.name).rstrip("/") for p in route.prefixes)
         labels[f"traefik.http.middlewares.{middleware}.stripprefix.prefixes"] = prefixes
-        labels[f"{router}.middlewares"] = middleware
+        middlewares = [*middlewares, middleware]  # authentication first, then rewriting
+    if middlewares:
+        labels[f"{router}.middlewares"] = ",".join(middlewares)
     if is_dev_host(route.host):
         labels[f"{router}.entrypoints"] = WEB
     else:

@@ -3,13 +3,17 @@
 from agencystack import hookimpl
 from agencystack.component import Component, Resources
 
+NAME = "keycloak"
+READY_TIMEOUT = 420
+
 
 @hookimpl
 def components():
     return [Component(
-        name="keycloak",
+        name=NAME,
         description="Keycloak identity and single sign-on",
         settings="agencystack_keycloak.settings:KeycloakSettings",
+        requires=("edge",),
         resources=Resources(min_memory_gb=2, min_cpus=1),
     )]
 
@@ -18,4 +22,78 @@ def components():
 def stack(context):
     from agencystack_keycloak.stack import build
 
-    return build(context.settings, context.client)
+    if context.component.name != NAME:
+        return None
+    return build(context.settings, context.client, context.public_url(context.settings.domain).rstrip("/"))
+
+
+@hookimpl
+def install(context):
+    """Deploy, wait for the admin API through the edge, converge the client's realm."""
+    from agencystack import Outcome
+    from agencystack_keycloak.gate import Keycloak
+
+    if context.component.name != NAME:
+        return None
+    outcome = context.deploy()
+    keycloak = Keycloak(context)
+    with keycloak.admin() as admin:
+        admin.wait_ready(READY_TIMEOUT, context.progress)
+        created = admin.ensure_realm(keycloak.realm, context.client)
+    context.facts.update(url=keycloak.public_url, realm=keycloak.realm)
+    return Outcome(summary=f"{outcome.summary}; realm {keycloak.realm} {'created' if created else 'ready'} at "
+                           f"{keycloak.issuer}", url=f"{keycloak.public_url}/admin/", changes=outcome.changes,
+                   details={**outcome.details, "realm": keycloak.realm})
+
+
+@hookimpl(wrapper=True, specname="install")
+def converge_dependents_after_install(context):
+    """``install keycloak`` converges every component of the client that asks for SSO (order does not matter)."""
+    outcome = yield
+    if context.component.name == NAME:
+        from agencystack_keycloak.dependents import converge
+
+        converge(context, outcome)
+    return outcome
+
+
+@hookimpl(wrapper=True, specname="uninstall")
+def converge_dependents_after_uninstall(context, purge):
+    """After Keycloak is gone, components that asked for SSO are re-converged without the gate, and named."""
+    outcome = yield
+    if context.component.name == NAME:
+        from agencystack_keycloak.dependents import converge
+
+        converge(context, outcome, warn_unprotected=True)
+    return outcome
+
+
+@hookimpl(wrapper=True, specname="status")
+def status_with_realm(context):
+    """Keycloak's status adds its readiness as the admin API answers it through the edge."""
+    from agencystack import ComponentStatus, ServiceStatus, State
+
+    result = yield
+    if context.component.name != NAME or result.state == State.ABSENT:
+        return result
+    from agencystack_keycloak.admin import Unreachable
+    from agencystack_keycloak.gate import Keycloak
+
+    keycloak = Keycloak(context)
+    try:
+        with keycloak.admin() as admin:
+            admin.token()
+        row = ServiceStatus("admin-api", State.RUNNING, f"ready; realm {keycloak.realm} at {keycloak.issuer}")
+    except Unreachable as exc:
+        row = ServiceStatus("admin-api", State.STARTING, str(exc))
+    except Exception as exc:  # wrong credentials: one line
+        row = ServiceStatus("admin-api", State.FAILED, str(exc))
+    return ComponentStatus.from_services(result.client, result.component, [*result.services, row],
+                                         message=result.message, url=f"{keycloak.public_url}/admin/")
+
+
+@hookimpl
+def sso_protect(context, application, stack):
+    from agencystack_keycloak.gate import protect
+
+    return protect(context, application, stack)

@@ -1,12 +1,29 @@
-"""Keycloak's stack: Keycloak in production mode behind the edge, with its own Postgres."""
+"""Keycloak's stack: Keycloak in production mode behind the edge, with its own Postgres.
+
+* ``KC_HOSTNAME`` is the full public URL as the edge serves it (scheme and published port), so every URL Keycloak
+  issues -- the token's ``iss`` above all -- is the one browsers see; ``KC_PROXY_HEADERS=xforwarded`` because the
+  edge terminates TLS.
+* Health lives on the management port 9000, probed from inside the container (bash /dev/tcp: the image has no
+  curl); only 8080 is routed, so ``/health`` and ``/metrics`` are never public.
+* ``KC_CACHE=local``: one Keycloak per client, no cluster to join (a restarted container does not wait for stale
+  cluster members).
+* Secrets (admin and database passwords) are ``${KEY}`` references resolved into the container's environment only.
+"""
 
 from __future__ import annotations
 
 from agencystack import HealthCheck, Mount, Route, Service, Stack, Volume, ref
-from agencystack.stack import PostgresDump, EnvFile
+from agencystack.stack import EnvFile, PostgresDump
+
+HTTP_PORT, MANAGEMENT_PORT = 8080, 9000
 
 
-def build(settings, client: str) -> Stack:
+def container(project: str, service: str = "keycloak") -> str:
+    """The container name (compose's ``<project>-<service>-1``): how other stacks on the edge network reach it."""
+    return f"{project}-{service}-1"
+
+
+def build(settings, client: str, public_url: str) -> Stack:
     db = Service(
         name="db",
         image=settings.postgres_image,
@@ -18,29 +35,32 @@ def build(settings, client: str) -> Stack:
     keycloak = Service(
         name="keycloak",
         image=settings.image,
-        command=["start"],
+        command=["start", "--optimized"] if settings.optimized else ["start"],
         environment={
             "KC_DB": "postgres",
             "KC_DB_URL": "jdbc:postgresql://db:5432/keycloak",
             "KC_DB_USERNAME": "keycloak",
             "KC_DB_PASSWORD": ref("KEYCLOAK_DB_PASSWORD"),
-            "KC_HOSTNAME": f"https://{settings.domain}",
+            "KC_HOSTNAME": public_url,
             "KC_HTTP_ENABLED": "true",
             "KC_PROXY_HEADERS": "xforwarded",
             "KC_HEALTH_ENABLED": "true",
+            "KC_CACHE": "local",
             "KC_BOOTSTRAP_ADMIN_USERNAME": settings.admin_user,
             "KC_BOOTSTRAP_ADMIN_PASSWORD": ref("KEYCLOAK_ADMIN_PASSWORD"),
         },
         depends_on={"db": "healthy"},
         healthcheck=HealthCheck(
-            test=["CMD-SHELL", "exec 3<>/dev/tcp/127.0.0.1/9000 && printf 'GET /health/ready HTTP/1.0\\r\\n\\r\\n' >&3"
-                  " && grep -q UP <&3"],
-            interval=10, retries=30, start_period=30),
+            test=["CMD", "bash", "-c", f"exec 3<>/dev/tcp/127.0.0.1/{MANAGEMENT_PORT} && "
+                  "printf 'GET /health/ready HTTP/1.0\\r\\n\\r\\n' >&3 && grep -q UP <&3"],
+            interval=3, retries=100, start_period=20),
+        start_timeout=420,
+        stop_grace_period=20,
     )
     return Stack(
         services=[db, keycloak],
         volumes=[Volume(name="postgres-data")],
-        routes=[Route(name="keycloak", service="keycloak", port=8080, host=settings.domain, public=True)],
+        routes=[Route(name="keycloak", service="keycloak", port=HTTP_PORT, host=settings.domain, public=True)],
         backups=[PostgresDump(name="postgres", service="db", user="keycloak", database="keycloak",
                               password_key="KEYCLOAK_DB_PASSWORD"), EnvFile()],
     )

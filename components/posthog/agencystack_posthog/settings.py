@@ -37,6 +37,7 @@ class PostHogSettings(ComponentSettings):
 
     domain: Domain
     port: PortNumber = 8000  # where web listens in its container; the edge routes to it
+    sso: bool = True  # the UI behind the client's identity provider when one is installed (false: opt out)
 
     # -- secrets, generated once and kept (changing ENCRYPTION_SALT_KEYS makes stored credentials unreadable) ----
     secret: generated_secret(hex_token, 48) = None  # Django SECRET_KEY (upstream: hex of 48 random bytes)

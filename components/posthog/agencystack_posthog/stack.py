@@ -426,7 +426,9 @@ def routes(s) -> list[Route]:
         Route(name="livestream", service="livestream", port=8080, host=host, prefixes=["/livestream"],
               strip_prefix=True, **public),  # web's LIVESTREAM_HOST is <site>/livestream; livestream serves /events
         Route(name="objects", service="objectstorage", port=19000, host=host, prefixes=["/posthog"], **public),
-        Route(name="web", service="web", port=s.port, host=host, priority=10),
+        # the health probe (status, install) answers without login; everything else on the host is the UI
+        Route(name="health", service="web", port=s.port, host=host, paths=["/_health"], **public),
+        Route(name="web", service="web", port=s.port, host=host, priority=10, sso=True),
     ]
 
 

@@ -1,0 +1,55 @@
+"""The SSO contract's core side (a core plugin): routes that ask for single sign-on get it, or are reported.
+
+For every stack built (install, plan, status, backup ...), before the edge labels it (``tryfirst``):
+
+* routes with ``sso=True`` and ``public=False`` ask for SSO; public routes (SDK ingestion) are never touched;
+* a component whose settings have ``sso = False`` (``--set POSTHOG_SSO=false``) opted out: state **disabled**;
+* otherwise ``sso_protect`` is broadcast once per host; the first identity provider that answers adds its gate to
+  the stack and returns an :class:`~agencystack.SsoGrant`, whose middleware the core attaches to every protected
+  route: state **protected**, or **pending** when the provider is installed but not converged (the middleware is
+  attached all the same, so protected paths fail closed until a re-run completes it);
+* no provider answers: state **unprotected**, a warning, and ``plan``/``install``/``status`` say so. The routes are
+  served as they are: an operator who installs no identity provider keeps a reachable application.
+
+The outcome lands in ``context.sso`` (:class:`~agencystack.SsoState`), which deploy records in the manifest and
+the outcome, and status shows as the ``sso`` row.
+"""
+
+from __future__ import annotations
+
+from agencystack.markers import hookimpl
+
+
+@hookimpl(tryfirst=True)
+def modify_stack(context, stack):
+    from agencystack.integrations import DISABLED, PENDING, PROTECTED, UNPROTECTED, SsoApplication, SsoState
+
+    asking = [r for r in stack.routes if r.sso and not r.public]
+    if not asking:
+        return
+    names = tuple(r.name for r in asking)
+    if getattr(context.settings, "sso", True) is False:
+        context.sso = SsoState(DISABLED, f"opted out ({type(context.settings).env_key('sso')}=false)", names)
+        return
+    grants = {}
+    for host in dict.fromkeys(r.host for r in asking):
+        application = SsoApplication(client=context.client, component=context.component.name, host=host,
+                                     url=context.public_url(host).rstrip("/"))
+        grants[host] = context.plugins.sso_protect(context, application, stack)
+    if any(g is None for g in grants.values()):
+        context.sso = SsoState(UNPROTECTED, f"no identity provider is installed for {context.client}: "
+                                            f"route(s) {', '.join(names)} are served without login", names)
+        if context.action in ("install", "plan"):
+            context.log.warning(f"{context.component.name} for {context.client}: SSO {context.sso.detail}")
+        return
+    for route in asking:
+        middleware = grants[route.host].middleware
+        if middleware not in route.middlewares:
+            route.middlewares = [middleware, *route.middlewares]
+    pending = [g for g in grants.values() if g.state == PENDING]
+    first = next(iter(grants.values()))
+    if pending:
+        context.sso = SsoState(PENDING, pending[0].detail or "identity provider not converged yet; re-run install",
+                               names, first.issuer_url)
+    else:
+        context.sso = SsoState(PROTECTED, f"login via {first.issuer_url}", names, first.issuer_url)

@@ -37,6 +37,7 @@ class Component:
     version:     defaults to the version of the distribution that ships the plugin.
     resources:   host minimums checked before install; recommendations shown as warnings.
     per_host:    True for components that exist once per host (the edge), not once per client.
+    provides:    named capabilities, e.g. ``("sso",)`` for an identity provider (``agencystack sso`` finds it so).
     """
 
     name: str
@@ -46,6 +47,7 @@ class Component:
     version: str | None = None
     resources: Resources = field(default_factory=Resources)
     per_host: bool = False
+    provides: tuple[str, ...] = ()
 
     def settings_model(self) -> type[ComponentSettings]:
         """The settings class, imported on first use."""

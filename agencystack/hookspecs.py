@@ -185,6 +185,17 @@ def sso_protect(context, application, stack):
     """
 
 
+@hookspec(firstresult=True)
+def sso_admin(context):
+    """The identity provider's people and secrets, for ``agencystack sso`` (targeted at the component whose
+    :attr:`agencystack.Component.provides` has ``"sso"``).
+
+    Returns: an object with ``list_users() -> list[dict]`` (username, email, enabled), ``add_user(email, *,
+    temporary) -> str`` (the new password: shown once by the CLI, never logged), ``remove_user(email) -> bool`` and
+    ``rotate(component) -> None`` (a new client secret for that component's OIDC client), or ``None``.
+    """
+
+
 @hookspec
 def dashboard_entries(context):
     """Describe what the agency dashboard shows for each of this plugin's components installed for the client.

@@ -83,6 +83,10 @@ class Sample:
     def uninstall(self, context, purge):
         return Outcome(summary=f"removed purge={purge}")
 
+    @hookimpl
+    def sso_admin(self, context):
+        return f"people of {context.client}"
+
 
 class Integrations:
     """Another plugin: it amends every stack, provides SSO and dashboard entries."""
@@ -170,6 +174,10 @@ def test_hook_sso_protect(plugins):
     grant = plugins.sso_protect(context_for(plugins), SsoApplication(client="acme", component="sample",
                                                                       host="sample.localhost"))
     assert grant.issuer_url.endswith("/realms/acme") and grant.client_secret_key == "KEYCLOAK_CLIENT_SECRET"
+
+
+def test_hook_sso_admin(plugins):
+    assert run(context_for(plugins), "sso_admin") == "people of acme"
 
 
 def test_hook_dashboard_entries(plugins):

@@ -14,6 +14,7 @@ def components():
         description="Keycloak identity and single sign-on",
         settings="agencystack_keycloak.settings:KeycloakSettings",
         requires=("edge",),
+        provides=("sso",),
         resources=Resources(min_memory_gb=2, min_cpus=1),
     )]
 
@@ -97,3 +98,10 @@ def sso_protect(context, application, stack):
     from agencystack_keycloak.gate import protect
 
     return protect(context, application, stack)
+
+
+@hookimpl
+def sso_admin(context):
+    from agencystack_keycloak.people import People
+
+    return People(context)

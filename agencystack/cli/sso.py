@@ -1,0 +1,108 @@
+"""``agencystack sso``: the people of a client's identity provider, and client-secret rotation.
+
+The CLI is the core's; what it drives is the identity provider's (the component whose ``provides`` has ``"sso"``,
+Keycloak) through the targeted hook ``sso_admin``. So the command set is the same whatever provider a host runs,
+and a plugin adds no commands of its own (Typer's app is assembled before any plugin loads: ``--help`` stays fast).
+"""
+
+# No `from __future__ import annotations`: Typer would eval every string annotation at start-up.
+
+import typer
+
+from agencystack.cli import options
+
+sso_app = typer.Typer(help="Single sign-on: the client's users and OIDC client secrets.", no_args_is_help=True)
+users_app = typer.Typer(help="Users of the client's realm.", no_args_is_help=True)
+sso_app.add_typer(users_app, name="users")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(sso_app, name="sso")
+
+
+def _admin(ctx: typer.Context, client_id, action: str):
+    from agencystack.errors import UsageError
+
+    session = ctx.obj
+    providers = [c.name for c in session.plugins.components.values() if "sso" in c.provides]
+    if not providers:
+        raise UsageError("no identity provider plugin is installed (e.g. agencystack-keycloak)")
+    context = session.context(providers[0], action, client=client_id)
+    if not context.dir.installed:
+        raise UsageError(f"{providers[0]} is not installed for {context.client}: "
+                         f"agencystack install {providers[0]} -c {context.client}")
+    admin = session.plugins.call("sso_admin", providers[0], context=context)
+    if admin is None:
+        raise UsageError(f"{providers[0]} does not manage users")
+    return session, context, admin
+
+
+@users_app.command("list")
+def users_list(ctx: typer.Context, client_id: options.ClientId = None, json_output: options.Json = False) -> None:
+    """List the realm's users."""
+    from agencystack.cli.output import emit_json, say
+
+    session, _, admin = _admin(ctx, client_id, "sso")
+    users = admin.list_users()
+    if json_output:
+        emit_json(users, session.redactor)
+        return
+    for user in users:
+        say(f"{user['username']}  {'enabled' if user.get('enabled') else 'disabled'}")
+
+
+@users_app.command("add")
+def users_add(ctx: typer.Context, email: str = typer.Argument(..., help="The user's e-mail (also the username)."),
+              client_id: options.ClientId = None,
+              permanent: bool = typer.Option(False, "--permanent", help="The password need not be changed at "
+                                             "first login (default: one-time password)."),
+              json_output: options.Json = False) -> None:
+    """Add a user with a generated password, shown once (never logged)."""
+    import re
+
+    from agencystack.cli.output import emit_json, say
+    from agencystack.errors import UsageError
+
+    if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", email):
+        raise UsageError(f"not an e-mail address: {email!r}")
+    session, context, admin = _admin(ctx, client_id, "sso")
+    password = admin.add_user(email.lower(), temporary=not permanent)
+    context.log.info(f"sso user {email.lower()} added")
+    # shown once, on stdout only: deliberately not through the redactor or the log
+    if json_output:
+        import json
+        import sys
+
+        sys.stdout.write(json.dumps({"username": email.lower(), "password": password,
+                                     "temporary": not permanent}) + "\n")
+    else:
+        say(f"added {email.lower()}; password (shown once{', must be changed at first login' if not permanent else ''}):")
+        say(password)
+
+
+@users_app.command("remove")
+def users_remove(ctx: typer.Context, email: str = typer.Argument(..., help="The user's e-mail."),
+                 client_id: options.ClientId = None) -> None:
+    """Remove a user."""
+    from agencystack.cli.output import say
+    from agencystack.errors import UsageError
+
+    _, context, admin = _admin(ctx, client_id, "sso")
+    if not admin.remove_user(email.lower()):
+        raise UsageError(f"no user {email.lower()!r} in the realm of {context.client}")
+    context.log.info(f"sso user {email.lower()} removed")
+    say(f"removed {email.lower()}")
+
+
+@sso_app.command("rotate")
+def rotate(ctx: typer.Context, component: options.Component, client_id: options.ClientId = None) -> None:
+    """Give COMPONENT's OIDC client a new secret, then converge COMPONENT so its gate uses it."""
+    from agencystack.cli.output import say
+    from agencystack.lifecycle import run
+
+    session, context, admin = _admin(ctx, client_id, "sso")
+    target = session.context(component, "install", client=context.client)
+    admin.rotate(target.component.name)
+    context.log.info(f"sso client secret of {target.component.name} rotated")
+    outcome = run(target, "install")
+    say(f"rotated the client secret of {target.component.name} for {context.client}; {outcome.summary}")

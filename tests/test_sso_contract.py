@@ -1,0 +1,132 @@
+"""The SSO contract's core side (agencystack/sso.py) without an engine: a route asking for SSO is protected by the
+provider that answers, reported unprotected when none does, disabled by the opt-out, fail-closed while pending;
+public routes are never touched; no secret reaches the rendered compose file."""
+
+from __future__ import annotations
+
+import pytest
+
+from agencystack import (Component, ComponentSettings, Route, Service, Stack, SsoGrant, hookimpl, ref)
+from agencystack.context import LifecycleContext
+from agencystack.edge import routing
+from agencystack.logging import Redactor
+from agencystack.plugins import load
+from agencystack.settings import GlobalSettings, generated_secret
+from pydantic_settings import SettingsConfigDict
+
+
+class AppSettings(ComponentSettings):
+    model_config = SettingsConfigDict(env_prefix="APP_", extra="forbid")
+    sso: bool = True
+    secret: generated_secret() = None
+
+
+class App:
+    @hookimpl
+    def components(self):
+        return [Component(name="app", settings=AppSettings)]
+
+    @hookimpl
+    def stack(self, context):
+        if context.component.name != "app":
+            return None
+        host = "app.acme.localhost"
+        return Stack(services=[Service(name="web", image="echo", environment={"S": ref("APP_SECRET")}),
+                               Service(name="capture", image="echo")],
+                     routes=[Route(name="capture", service="capture", port=80, host=host, prefixes=["/e"],
+                                   public=True, priority=100),
+                             Route(name="web", service="web", port=80, host=host, sso=True, priority=10)])
+
+
+class Provider:
+    def __init__(self, state="protected"):
+        self.state, self.calls = state, []
+
+    @hookimpl
+    def sso_protect(self, context, application, stack):
+        self.calls.append((context.action, application))
+        context.add_env({"SSO_CLIENT_SECRET": "provider-secret-value"})
+        stack.services = [*stack.services, Service(name="sso-proxy", image="gate",
+                                                   environment={"X": ref("SSO_CLIENT_SECRET")})]
+        return SsoGrant(issuer_url="http://auth.acme.localhost/realms/acme", client_id="app",
+                        client_secret_key="SSO_CLIENT_SECRET", forward_auth_url="http://gate:4180/",
+                        middleware="acme-app-sso", state=self.state, detail="not ready")
+
+
+def context(providers=(), action="plan", flags=None):
+    plugins = load(only=[])
+    assert plugins.register(App(), "app").ok
+    for i, provider in enumerate(providers):
+        assert plugins.register(provider, f"provider{i}").ok
+    return LifecycleContext.open(plugins=plugins, base=GlobalSettings.load(), component="app", action=action,
+                                 redactor=Redactor(), client="acme", flags=flags)
+
+
+def test_without_a_provider_the_route_is_reported_unprotected_and_served_as_is(agencystack_env):
+    ctx = context()
+    stack = ctx.stack()
+    assert ctx.sso.state == "unprotected" and ctx.sso.routes == ("web",) and "no identity provider" in ctx.sso.detail
+    assert all(not r.middlewares for r in stack.routes)
+
+
+def test_a_provider_protects_sso_routes_and_never_public_ones(agencystack_env):
+    provider = Provider()
+    ctx = context([provider])
+    stack = ctx.stack()
+    routes = {r.name: r for r in stack.routes}
+    assert routes["web"].middlewares == ["acme-app-sso"] and routes["capture"].middlewares == []
+    assert ctx.sso.state == "protected"
+    app = provider.calls[0][1]
+    assert (app.client, app.component, app.host, app.url) == ("acme", "app", "app.acme.localhost",
+                                                              "http://app.acme.localhost")
+    labels = stack.service("web").labels
+    router = routing.router_name("acme", "app", "web")
+    assert labels[f"traefik.http.routers.{router}.middlewares"] == "acme-app-sso"
+    assert f"traefik.http.routers.{routing.router_name('acme', 'app', 'capture')}.middlewares" not in \
+        stack.service("capture").labels
+
+
+def test_the_provider_secret_is_resolved_for_containers_but_never_rendered(agencystack_env):
+    from agencystack import compose
+
+    ctx = context([Provider()])
+    rendered = compose.render(ctx.deployment())
+    assert "provider-secret-value" not in rendered and "${SSO_CLIENT_SECRET}" in rendered
+    assert ctx.env()["SSO_CLIENT_SECRET"] == "provider-secret-value"
+    assert ctx.redactor.text("x provider-secret-value y") == "x *** y"
+
+
+def test_pending_still_attaches_the_middleware_so_protected_paths_fail_closed(agencystack_env):
+    ctx = context([Provider(state="pending")])
+    stack = ctx.stack()
+    assert ctx.sso.state == "pending" and ctx.sso.detail == "not ready"
+    assert next(r for r in stack.routes if r.name == "web").middlewares == ["acme-app-sso"]
+
+
+def test_opt_out_setting_disables_sso(agencystack_env):
+    provider = Provider()
+    ctx = context([provider], flags={"APP_SSO": "false"})
+    stack = ctx.stack()
+    assert ctx.sso.state == "disabled" and "APP_SSO=false" in ctx.sso.detail
+    assert provider.calls == [] and all(not r.middlewares for r in stack.routes)
+
+
+def test_status_shows_the_sso_row(agencystack_env):
+    from agencystack.defaults import sso_row
+    from agencystack.integrations import SsoState
+
+    row = sso_row(SsoState("unprotected", "no identity provider"))
+    assert (row.name, row.state.value, row.detail) == ("sso", "absent", "unprotected: no identity provider")
+    assert sso_row(SsoState("protected", "login via x")).state.value == "running"
+    assert sso_row(SsoState("pending", "x")).state.value == "starting"
+
+
+@pytest.mark.parametrize("cmd", [["sso", "users", "list", "-c", "acme"], ["sso", "rotate", "posthog", "-c", "acme"]])
+def test_sso_commands_need_an_installed_identity_provider(agencystack_run, cmd):
+    result = agencystack_run(*cmd)
+    assert result.exit_code == 2 and "keycloak is not installed for acme" in result.output, result.output
+
+
+def test_sso_users_add_refuses_a_non_address(agencystack_run):
+    result = agencystack_run("sso", "users", "add", "-c", "acme", "not-an-address")
+    assert result.exit_code == 2 and "not an e-mail address" in result.output

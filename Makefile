@@ -20,6 +20,7 @@ test:  ## the whole suite (engine tests skip without an engine, and fail under C
 bench:  ## benchmarks against their peers; each prints its figures and one JSON line
 	$(PYTHON) bench/cli_startup.py
 	$(PYTHON) bench/engine.py
+	$(PYTHON) bench/sso.py
 
 engine:  ## start the local test engine (real dockerd, vfs) and print its DOCKER_HOST
 	bash tests/engine/start-engine.sh

@@ -32,7 +32,7 @@ ECHO_IDLE_PORT = 9000  # where services without a route listen
 
 
 class EchoImages:
-    """Test-only: every service but ``db`` runs the echo backend named ``<client>-<service>`` on its routed port;
+    """Test-only: every service but ``db`` (and the SSO gate) runs the echo backend named ``<client>-<service>`` on its routed port;
     jobs exit 0; health checks ask the echo backend. The ClickHouse backup part copies a marker file instead."""
 
     def __init__(self, busybox: str):
@@ -44,7 +44,7 @@ class EchoImages:
             return
         ports = {r.service: r.port for r in stack.routes}
         for service in stack.services:
-            if service.name == "db":
+            if service.name in ("db", "sso-proxy"):  # the SSO gate (tests/test_sso_engine.py) is real
                 continue
             service.image, service.entrypoint = self.busybox, None
             if service.job:

@@ -35,7 +35,8 @@ class SsoHost(Host):
     def keycloak(self, client: str, action: str) -> LifecycleContext:
         flags = {"KEYCLOAK_IMAGE": self.images["keycloak"], "KEYCLOAK_OPTIMIZED": "true",
                  "KEYCLOAK_POSTGRES_IMAGE": self.images["postgres"],
-                 "KEYCLOAK_OAUTH2_PROXY_IMAGE": self.images["oauth2-proxy"]} if action == "install" else {}
+                 "KEYCLOAK_OAUTH2_PROXY_IMAGE": self.images["oauth2-proxy"],
+                 "KEYCLOAK_START_TIMEOUT": "1500"} if action == "install" else {}
         return LifecycleContext.open(plugins=self.plugins(), base=GlobalSettings.load(), component="keycloak",
                                      action=action, redactor=Redactor(), client=client, flags=flags,
                                      domain=f"auth.{client}.localhost" if action == "install" else None)
@@ -258,7 +259,7 @@ def test_keycloak_stopped_protected_paths_fail_closed_and_ingestion_stays_up(hos
         proxy.start()
         keycloak.start()
         wait_until(lambda: docker_client.containers.get(keycloak.id).attrs["State"].get("Health", {})
-                   .get("Status") == "healthy", timeout=300, interval=2)
+                   .get("Status") == "healthy", timeout=1500, interval=2)
 
 
 def test_uninstalling_keycloak_leaves_posthog_reachable_with_a_warning(host, sso):

@@ -39,7 +39,7 @@ def install(context):
     outcome = context.deploy()
     keycloak = Keycloak(context)
     with keycloak.admin() as admin:
-        admin.wait_ready(READY_TIMEOUT, context.progress)
+        admin.wait_ready(max(READY_TIMEOUT, context.settings.start_timeout), context.progress)
         created = admin.ensure_realm(keycloak.realm, context.client)
     context.facts.update(url=keycloak.public_url, realm=keycloak.realm)
     return Outcome(summary=f"{outcome.summary}; realm {keycloak.realm} {'created' if created else 'ready'} at "

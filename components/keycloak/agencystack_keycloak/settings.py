@@ -19,6 +19,8 @@ class KeycloakSettings(ComponentSettings):
     #: true for an image pre-built with `kc.sh build` (KC_DB=postgres, KC_HEALTH_ENABLED, KC_CACHE=local):
     #: `start --optimized` skips the build step; upstream's image is not pre-built, so the default is `start`
     optimized: bool = False
+    #: seconds Keycloak may take to become ready (a JVM on a busy two-core host can take minutes)
+    start_timeout: float = 600
     postgres_image: str = "postgres:15.12-alpine"
     oauth2_proxy_image: str = f"quay.io/oauth2-proxy/oauth2-proxy:{OAUTH2_PROXY_VERSION}"
     realm: str = ""  # default: the client id (one realm per client)

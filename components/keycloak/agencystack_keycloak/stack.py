@@ -53,8 +53,9 @@ def build(settings, client: str, public_url: str) -> Stack:
         healthcheck=HealthCheck(
             test=["CMD", "bash", "-c", f"exec 3<>/dev/tcp/127.0.0.1/{MANAGEMENT_PORT} && "
                   "printf 'GET /health/ready HTTP/1.0\\r\\n\\r\\n' >&3 && grep -q UP <&3"],
-            interval=3, retries=100, start_period=20),
-        start_timeout=420,
+            # failures during the start period do not count: a slow first boot is not "unhealthy"
+            interval=3, retries=20, start_period=settings.start_timeout),
+        start_timeout=settings.start_timeout,
         stop_grace_period=20,
     )
     return Stack(

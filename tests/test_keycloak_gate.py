@@ -1,0 +1,100 @@
+"""Keycloak's side of the SSO contract without an engine: which state a protected component gets from the saved
+state alone (plan and status never call Keycloak), what the gate looks like, and that no secret is rendered or
+put on a command line."""
+
+from __future__ import annotations
+
+from agencystack.context import LifecycleContext
+from agencystack.logging import Redactor
+from agencystack.settings import GlobalSettings
+from agencystack.state import ComponentDir
+
+
+def posthog(plugins, action="plan", **flags):
+    return LifecycleContext.open(plugins=plugins, base=GlobalSettings.load(), component="posthog", action=action,
+                                 redactor=Redactor(), client="acme", flags=flags)
+
+
+def keycloak_installed(root, secrets: dict[str, str] | None = None):
+    kdir = ComponentDir(root, "acme", "keycloak")
+    kdir.save_env({"KEYCLOAK_ADMIN_PASSWORD": "admin-password-value", "KEYCLOAK_DB_PASSWORD": "db-password-value"})
+    kdir.record("install", "ok")
+    if secrets:
+        (kdir.path / "sso").mkdir(mode=0o700)
+        (kdir.path / "sso" / "posthog.env").write_text("".join(f"{k}={v}\n" for k, v in secrets.items()))
+    return kdir
+
+
+def test_without_keycloak_posthog_ui_is_unprotected(agencystack_plugins, monkeypatch):
+    monkeypatch.setenv("DOMAIN", "acme.localhost")
+    ctx = posthog(agencystack_plugins)
+    ctx.stack()
+    assert ctx.sso.state == "unprotected"
+
+
+def test_keycloak_installed_but_not_converged_is_pending_and_closed(agencystack_plugins, agencystack_env,
+                                                                    monkeypatch):
+    monkeypatch.setenv("DOMAIN", "acme.localhost")
+    keycloak_installed(agencystack_env)
+    ctx = posthog(agencystack_plugins)
+    stack = ctx.stack()
+    assert ctx.sso.state == "pending" and "run 'agencystack install posthog -c acme'" in ctx.sso.detail
+    web = next(r for r in stack.routes if r.name == "web")
+    assert web.middlewares == ["acme-posthog-sso"]
+    assert "sso-proxy" not in {s.name for s in stack.services}  # the middleware has no definition: closed
+
+
+def test_converged_gate_from_saved_state(agencystack_plugins, agencystack_env, monkeypatch):
+    from agencystack import compose
+
+    monkeypatch.setenv("DOMAIN", "acme.localhost")
+    secrets = {"SSO_CLIENT_SECRET": "client-secret-value-123", "SSO_COOKIE_SECRET": "cookie-secret-value-0123456789ab"}
+    keycloak_installed(agencystack_env, secrets)
+    ctx = posthog(agencystack_plugins)
+    stack = ctx.stack()
+    assert ctx.sso.state == "protected"
+    proxy = stack.service("sso-proxy")
+    env = proxy.environment
+    assert env["OAUTH2_PROXY_OIDC_ISSUER_URL"] == "http://auth.acme.localhost/realms/acme"
+    assert env["OAUTH2_PROXY_LOGIN_URL"].startswith("http://auth.acme.localhost/realms/acme/")
+    assert env["OAUTH2_PROXY_REDEEM_URL"] == ("http://acme_keycloak-keycloak-1:8080/realms/acme/protocol/"
+                                              "openid-connect/token")
+    assert env["OAUTH2_PROXY_REDIRECT_URL"] == "http://posthog.acme.localhost/oauth2/callback"
+    assert env["OAUTH2_PROXY_COOKIE_SECURE"] == "false"
+    assert env["OAUTH2_PROXY_CLIENT_SECRET"] == "${SSO_CLIENT_SECRET}" and not proxy.command
+    labels = proxy.labels
+    assert labels["traefik.http.middlewares.acme-posthog-sso.forwardauth.address"] == \
+        "http://acme_posthog-sso-proxy-1:4180/"
+    routes = {r.name: r for r in stack.routes}
+    assert routes["sso"].prefixes == ["/oauth2"] and routes["sso"].public and routes["sso"].priority == 200
+    for route in routes.values():
+        assert route.middlewares == (["acme-posthog-sso"] if route.name == "web" else [])
+    rendered = compose.render(ctx.deployment())
+    for value in secrets.values():
+        assert value not in rendered
+    assert ctx.deployment().env["SSO_CLIENT_SECRET"] == secrets["SSO_CLIENT_SECRET"]
+
+
+def test_opt_out(agencystack_plugins, agencystack_env, monkeypatch):
+    monkeypatch.setenv("DOMAIN", "acme.localhost")
+    keycloak_installed(agencystack_env, {"SSO_CLIENT_SECRET": "x" * 20, "SSO_COOKIE_SECRET": "y" * 32})
+    ctx = posthog(agencystack_plugins, POSTHOG_SSO="false")
+    stack = ctx.stack()
+    assert ctx.sso.state == "disabled" and "sso-proxy" not in {s.name for s in stack.services}
+
+
+def test_uninstalled_keycloak_no_longer_protects(agencystack_plugins, agencystack_env, monkeypatch):
+    monkeypatch.setenv("DOMAIN", "acme.localhost")
+    kdir = keycloak_installed(agencystack_env, {"SSO_CLIENT_SECRET": "x" * 20, "SSO_COOKIE_SECRET": "y" * 32})
+    kdir.record("uninstall", "ok")
+    ctx = posthog(agencystack_plugins)
+    ctx.stack()
+    assert ctx.sso.state == "unprotected"
+
+
+def test_allowed_roles_setting(agencystack_plugins, agencystack_env, monkeypatch):
+    monkeypatch.setenv("DOMAIN", "acme.localhost")
+    kdir = keycloak_installed(agencystack_env, {"SSO_CLIENT_SECRET": "x" * 20, "SSO_COOKIE_SECRET": "y" * 32})
+    kdir.save_env({"KEYCLOAK_ALLOWED_ROLES": "posthog=analyst,admin;other=x"})
+    stack = posthog(agencystack_plugins).stack()
+    assert stack.service("sso-proxy").environment["OAUTH2_PROXY_ALLOWED_ROLES"] == "analyst,admin"

@@ -193,6 +193,25 @@ def test_login_in_headless_chromium_leaves_a_screenshot(host, sso):
         driver.quit()
 
 
+def test_wrong_admin_credentials_and_a_foreign_realm_are_one_clear_error_each(host, sso):
+    from agencystack import ComponentError
+    from agencystack_keycloak.admin import Admin
+    from agencystack_keycloak.gate import Keycloak
+
+    keycloak = Keycloak(host.keycloak(sso["client"], "status"))
+    with Admin(keycloak.public_url, keycloak.via, "admin", "not-the-password") as wrong:
+        with pytest.raises(ComponentError, match="refused the admin credentials"):
+            wrong.token()
+    with keycloak.admin() as admin:
+        foreign = f"foreign-{sso['client']}"
+        assert admin.request("POST", "", json={"realm": foreign, "enabled": True}).status_code == 201
+        try:
+            with pytest.raises(ComponentError, match=f"realm '{foreign}' already exists .* not created for client"):
+                admin.ensure_realm(foreign, sso["client"])
+        finally:
+            admin.request("DELETE", f"/{foreign}")
+
+
 def test_user_removed_cannot_log_in(host, sso):
     client = sso["client"]
     code, out = cli("sso", "users", "add", "-c", client, "bob@example.com", "--json", "--permanent")

@@ -30,7 +30,9 @@ def build(settings, client: str, public_url: str) -> Stack:
         environment={"POSTGRES_USER": "keycloak", "POSTGRES_DB": "keycloak",
                      "POSTGRES_PASSWORD": ref("KEYCLOAK_DB_PASSWORD")},
         volumes=[Mount(source="postgres-data", target="/var/lib/postgresql/data")],
-        healthcheck=HealthCheck(test=["CMD-SHELL", "pg_isready -U keycloak -d keycloak"]),
+        healthcheck=HealthCheck(test=["CMD-SHELL", "pg_isready -U keycloak -d keycloak"], timeout=10,
+                                start_period=settings.start_timeout),
+        start_timeout=settings.start_timeout,
     )
     keycloak = Service(
         name="keycloak",

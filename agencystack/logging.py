@@ -89,7 +89,9 @@ def configure(log_dir: Path, redactor: Redactor, quiet: bool = False, verbose: b
             _ConsoleFilter(level),
             structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty(), timestamp_key=None, sort_keys=False),
         ],
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        # sys.stderr as it is when a logger is made, not when logging was configured: an embedding program (or a
+        # test) that redirects and later closes stderr leaves no dead stream behind
+        logger_factory=lambda *args: structlog.PrintLogger(file=sys.stderr),
         cache_logger_on_first_use=False,
     )
 

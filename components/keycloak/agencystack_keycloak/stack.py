@@ -54,7 +54,8 @@ def build(settings, client: str, public_url: str) -> Stack:
         depends_on={"db": "healthy"},
         healthcheck=HealthCheck(
             test=["CMD", "bash", "-c", f"exec 3<>/dev/tcp/127.0.0.1/{MANAGEMENT_PORT} && "
-                  "printf 'GET /health/ready HTTP/1.0\\r\\n\\r\\n' >&3 && grep -q UP <&3"],
+                  "printf 'GET /health/ready HTTP/1.0\\r\\n\\r\\n' >&3 && read -r status <&3 && "
+                  "[[ $status == *' 200 '* ]]"],  # 503 while DOWN; the body names checks that are UP even then
             # failures during the start period do not count: a slow first boot is not "unhealthy"
             interval=3, retries=20, start_period=settings.start_timeout),
         start_timeout=settings.start_timeout,

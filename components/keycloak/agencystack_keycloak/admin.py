@@ -51,9 +51,10 @@ class Admin:
             response = self._http.request(method, path, extensions=self._sni, **kwargs)
         except httpx.TransportError as exc:
             raise Unreachable(f"Keycloak at {self.public_url} does not answer ({type(exc).__name__})") from None
-        if response.status_code in (502, 503, 504) or (response.status_code == 404 and
-                                                       "text/plain" in response.headers.get("content-type", "")
-                                                       and path.startswith("/realms/master")):
+        # the edge answers for a Keycloak it does not route yet (starting, or not yet seen by Traefik): its
+        # HTTP->HTTPS redirect (the lowest router) or "404 page not found"; Keycloak's own API never redirects here
+        if response.is_redirect or response.status_code in (502, 503, 504) or (
+                response.status_code == 404 and "text/plain" in response.headers.get("content-type", "")):
             raise Unreachable(f"Keycloak at {self.public_url} is not ready (HTTP {response.status_code})")
         return response
 

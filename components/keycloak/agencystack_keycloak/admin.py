@@ -17,7 +17,7 @@ import httpx
 from agencystack import ComponentError
 
 OWNER_ATTRIBUTE = "agencystack.client"
-TIMEOUT = 10
+TIMEOUT = 60  # creating the first realm takes Keycloak well over 10 s on a starved two-core host
 
 
 class Unreachable(ComponentError):

@@ -5,14 +5,17 @@ commands from the README itself (its "Set up" block and its pipx block), so READ
 and run them in a fresh ``git clone`` of this repository's HEAD with ``PATH=/usr/sbin:/usr/bin:/sbin:/bin``:
 ``make install`` must make and use the project's .venv and leave ``agencystack`` where the README says.
 
-Only two things differ from a real server: the clone comes from this repository instead of ``<repository URL>``,
-and ``make install`` links into a private BINDIR instead of /usr/local/bin (this machine is shared; the link itself
-is the same). The README's apt-get line runs when something it names is missing, as root. pip fetches from PyPI
-with this machine's pip configuration and cache, as the README's commands would.
+Only three things differ from a real server: the clone comes from this repository instead of ``<repository URL>``;
+``make install`` links into a private BINDIR instead of /usr/local/bin (this machine is shared; the link itself is
+the same); and pip is configured (PIP_FIND_LINKS, PIP_NO_INDEX) to take every distribution from a wheelhouse that
+``pip download`` fills from PyPI once per set of pyproject files (kept under $AGENCYSTACK_TEST_CACHE), so that the
+three clean installs cost seconds, not three downloads. The README's apt-get line runs, as root, only when
+something it names is missing.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
@@ -26,11 +29,43 @@ REPO = Path(__file__).resolve().parent.parent
 README = REPO / "README.md"
 DEBIAN_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
 NOBODY = 65534
-TIMEOUT = 600  # a cold pip download of every dependency; warm runs take ~20 s each
+TIMEOUT = 600  # the one cold pip download of every dependency; installs from the wheelhouse take seconds
 
 pytestmark = pytest.mark.skipif(
     not Path("/usr/bin/python3").exists() or shutil.which("git") is None or shutil.which("make") is None,
     reason="needs Debian's /usr/bin/python3, git and make (the README's fresh-server set-up)")
+
+
+@pytest.fixture(scope="session")
+def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Every distribution the README's installs need (dependencies, test tools, hatchling for the editable builds,
+    pip/setuptools/wheel for pipx's shared libraries), downloaded once with Debian's Python from PyPI."""
+    projects = [REPO, REPO / "components" / "posthog", REPO / "components" / "keycloak"]
+    key = hashlib.sha256(b"".join((p / "pyproject.toml").read_bytes() for p in projects)).hexdigest()[:16]
+    cache = Path(os.environ.get("AGENCYSTACK_TEST_CACHE", "/var/cache/agencystack-test"))
+    where = cache / "wheelhouse" / key
+    if where.is_dir():
+        return where
+    where.parent.mkdir(parents=True, exist_ok=True)
+    partial = Path(tempfile.mkdtemp(prefix=f"{key}.partial-", dir=where.parent))
+    venv = tmp_path_factory.mktemp("download-venv")
+    try:
+        subprocess.run(["/usr/bin/python3", "-m", "venv", str(venv)], check=True, capture_output=True)
+        download = subprocess.run(
+            [str(venv / "bin/python"), "-m", "pip", "download", "--quiet", "--disable-pip-version-check",
+             "--dest", str(partial), f"{REPO}[test]", *map(str, projects[1:]), "hatchling", "pip", "setuptools",
+             "wheel"], capture_output=True, text=True, timeout=TIMEOUT)
+        assert download.returncode == 0, download.stderr[-3000:]
+        for own in partial.glob("agencystack*"):  # our own projects come from the clone, never from here
+            own.unlink()
+        partial.chmod(0o755)  # the unprivileged run reads it too
+        try:
+            partial.rename(where)
+        except OSError:  # another session made it first
+            shutil.rmtree(partial)
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+    return where
 
 
 def readme_block(heading: str) -> list[str]:
@@ -71,11 +106,13 @@ def script_for(block: list[str], source: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def clean_env(home: Path, bindir: Path, **extra: str) -> dict[str, str]:
-    """A login-like environment: Debian's PATH (plus the BINDIR make install links into), no virtualenv of ours."""
+def clean_env(home: Path, bindir: Path, wheels: Path, **extra: str) -> dict[str, str]:
+    """A login-like environment: Debian's PATH (plus the BINDIR make install links into), no virtualenv of ours,
+    pip reading from the wheelhouse."""
     keep = {k: v for k, v in os.environ.items() if k.startswith(("PIP_", "LANG", "LC_", "TERM", "http", "https",
                                                                   "no_proxy", "HTTP", "HTTPS", "NO_PROXY"))}
-    return {**keep, "HOME": str(home), "PATH": f"{bindir}:{DEBIAN_PATH}", "BINDIR": str(bindir), **extra}
+    return {**keep, "HOME": str(home), "PATH": f"{bindir}:{DEBIAN_PATH}", "BINDIR": str(bindir),
+            "PIP_FIND_LINKS": str(wheels), "PIP_NO_INDEX": "1", **extra}
 
 
 def run_script(script: str, cwd: Path, env: dict[str, str], user: int | None = None) -> subprocess.CompletedProcess:
@@ -92,12 +129,13 @@ def assert_cli_works(result: subprocess.CompletedProcess) -> None:
     assert {"posthog", "keycloak", "edge"} <= listed, result.stdout
 
 
-def test_readme_setup_as_root_in_a_clean_clone(tmp_path):
+def test_readme_setup_as_root_in_a_clean_clone(tmp_path, wheelhouse):
     """Debian's python3, a fresh clone, the README's commands: `agencystack --help` and `components list` work."""
     if os.geteuid() != 0:
         pytest.skip("the root variant of the README's set-up runs as root")
     bindir = tmp_path / "bin"
-    result = run_script(script_for(readme_block("## Set up"), str(REPO)), tmp_path, clean_env(Path.home(), bindir))
+    env = clean_env(Path.home(), bindir, wheelhouse)
+    result = run_script(script_for(readme_block("## Set up"), str(REPO)), tmp_path, env)
     assert_cli_works(result)
     clone = tmp_path / "agencystack"
     assert (bindir / "agencystack").resolve() == (clone / ".venv" / "bin" / "agencystack").resolve()
@@ -107,7 +145,7 @@ def test_readme_setup_as_root_in_a_clean_clone(tmp_path):
     assert "externally-managed" not in result.stderr
 
 
-def test_readme_setup_as_a_user_without_root(tmp_path):
+def test_readme_setup_as_a_user_without_root(tmp_path, wheelhouse):
     """The sudo-user variant without sudo (python3-venv already there): nothing outside HOME and the clone is
     written, and agencystack lands in ~/.local/bin."""
     if os.geteuid() != 0 or shutil.which("setpriv") is None:
@@ -124,7 +162,7 @@ def test_readme_setup_as_a_user_without_root(tmp_path):
         subprocess.run(["chown", "-R", f"{NOBODY}:{NOBODY}", str(base)], check=True)
         base.chmod(0o755)
         bindir = home / ".local" / "bin"  # make install's default for a user: nothing is passed
-        env = clean_env(home, bindir, USER="nobody")
+        env = clean_env(home, bindir, wheelhouse, USER="nobody")
         del env["BINDIR"]
         block = [c for c in readme_block("## Set up") if not c.startswith("apt-get ")]  # `sudo apt-get`: installed
         result = run_script(script_for(block, str(base / "repo.git")), home, env, user=NOBODY)
@@ -135,7 +173,7 @@ def test_readme_setup_as_a_user_without_root(tmp_path):
         shutil.rmtree(base, ignore_errors=True)
 
 
-def test_readme_pipx_way_in_a_clean_clone(tmp_path):
+def test_readme_pipx_way_in_a_clean_clone(tmp_path, wheelhouse):
     """`pipx install ./` plus `pipx inject` of both component distributions, as the README says."""
     if shutil.which("pipx", path=DEBIAN_PATH) is None:
         if os.environ.get("CI") == "true":
@@ -143,7 +181,8 @@ def test_readme_pipx_way_in_a_clean_clone(tmp_path):
         pytest.skip("pipx is not installed (apt-get install -y pipx)")
     subprocess.run(["git", "clone", "-q", str(REPO), str(tmp_path / "agencystack")], check=True)
     pipx_bin = tmp_path / "pipx-bin"
-    env = clean_env(Path.home(), pipx_bin, PIPX_HOME=str(tmp_path / "pipx"), PIPX_BIN_DIR=str(pipx_bin))
+    env = clean_env(Path.home(), pipx_bin, wheelhouse, PIPX_HOME=str(tmp_path / "pipx"),
+                    PIPX_BIN_DIR=str(pipx_bin))
     block = readme_block("### With pipx instead")
     assert block[0] == "pipx install ./" and block[1].startswith("pipx inject agencystack ./components/posthog")
     result = run_script(script_for(block, "") + "agencystack --help\n", tmp_path / "agencystack", env)

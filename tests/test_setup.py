@@ -29,6 +29,9 @@ REPO = Path(__file__).resolve().parent.parent
 README = REPO / "README.md"
 DEBIAN_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
 NOBODY = 65534
+#: what the installs need besides the projects' own requirements: the build backend of the editable installs
+#: (hatchling, and editables, which hatchling asks for them) and pipx's shared libraries
+TOOLS = ("hatchling", "editables", "pip", "setuptools", "wheel")
 TIMEOUT = 600  # the one cold pip download of every dependency; installs from the wheelhouse take seconds
 
 pytestmark = pytest.mark.skipif(
@@ -41,7 +44,8 @@ def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Every distribution the README's installs need (dependencies, test tools, hatchling for the editable builds,
     pip/setuptools/wheel for pipx's shared libraries), downloaded once with Debian's Python from PyPI."""
     projects = [REPO, REPO / "components" / "posthog", REPO / "components" / "keycloak"]
-    key = hashlib.sha256(b"".join((p / "pyproject.toml").read_bytes() for p in projects)).hexdigest()[:16]
+    key = hashlib.sha256(b"".join((p / "pyproject.toml").read_bytes() for p in projects)
+                         + " ".join(TOOLS).encode()).hexdigest()[:16]
     cache = Path(os.environ.get("AGENCYSTACK_TEST_CACHE", "/var/cache/agencystack-test"))
     where = cache / "wheelhouse" / key
     if where.is_dir():
@@ -53,8 +57,8 @@ def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
         subprocess.run(["/usr/bin/python3", "-m", "venv", str(venv)], check=True, capture_output=True)
         download = subprocess.run(
             [str(venv / "bin/python"), "-m", "pip", "download", "--quiet", "--disable-pip-version-check",
-             "--dest", str(partial), f"{REPO}[test]", *map(str, projects[1:]), "hatchling", "pip", "setuptools",
-             "wheel"], capture_output=True, text=True, timeout=TIMEOUT)
+             "--dest", str(partial), f"{REPO}[test]", *map(str, projects[1:]), *TOOLS],
+            capture_output=True, text=True, timeout=TIMEOUT)
         assert download.returncode == 0, download.stderr[-3000:]
         for own in partial.glob("agencystack*"):  # our own projects come from the clone, never from here
             own.unlink()

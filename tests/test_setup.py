@@ -192,3 +192,45 @@ def test_readme_pipx_way_in_a_clean_clone(tmp_path, wheelhouse):
     result = run_script(script_for(block, "") + "agencystack --help\n", tmp_path / "agencystack", env)
     assert_cli_works(result)
     assert (pipx_bin / "agencystack").is_symlink()
+
+
+def test_make_install_refuses_an_externally_managed_python_and_names_the_way_out():
+    """`make install PYTHON=/usr/bin/python3` (Debian's, PEP 668) stops before pip with the fix, not pip's wall."""
+    env = {**os.environ, "PATH": DEBIAN_PATH}
+    env.pop("PYTHON", None)
+    result = subprocess.run(["make", "-s", "install", "PYTHON=/usr/bin/python3"], cwd=REPO, env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert "/usr/bin/python3 is externally managed (PEP 668)" in result.stderr
+    assert "plain 'make install'" in result.stderr and "--break-system-packages" in result.stderr
+    assert "Successfully installed" not in result.stdout + result.stderr
+
+
+def test_apt_install_of_installed_packages_does_nothing_and_prints_nothing():
+    result = subprocess.run(["bash", str(REPO / "scripts/apt-install.sh"), "bash", "coreutils"], capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0 and result.stdout == "" and result.stderr == ""
+
+
+def test_apt_install_without_root_or_sudo_names_the_command():
+    if os.geteuid() != 0 or shutil.which("setpriv") is None:
+        pytest.skip("needs root to drop to an unprivileged user (setpriv)")
+    if shutil.which("sudo", path=DEBIAN_PATH):
+        pytest.skip("sudo is installed: an unprivileged run would ask it for a password")
+    script = (REPO / "scripts/apt-install.sh").read_text()  # on stdin: the user may not read the worktree
+    result = subprocess.run(["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", "--", "bash",
+                             "-s", "agencystack-no-such-package"], input=script, capture_output=True, text=True,
+                            env={"PATH": DEBIAN_PATH}, cwd="/", timeout=60)
+    assert result.returncode == 1 and result.stdout == ""
+    assert "run as root: apt-get update && apt-get install -y agencystack-no-such-package" in result.stderr
+
+
+@pytest.mark.engine
+def test_make_engine_prints_only_the_line_to_eval(docker_client):
+    """`eval "$(make -s engine)"`: docker.io is there (nothing to install), the engine answers, stdout is one line."""
+    from tests.engine.helpers import engine_host
+
+    env = {**os.environ, "DOCKER_HOST": engine_host()}
+    result = subprocess.run(["make", "-s", "engine"], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"export DOCKER_HOST={engine_host()}\n"

@@ -160,7 +160,7 @@ class LifecycleContext:
 
     def deploy(self) -> Outcome:
         """Save settings, render the compose file, apply the plan, record the manifest: the default install."""
-        from agencystack import compose
+        from agencystack.engine import compose
         from agencystack.results import Outcome
         from agencystack.state import atomic_write
 

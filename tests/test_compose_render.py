@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from agencystack import compose
+from agencystack.engine import compose
 from agencystack.engine import Deployment
 from agencystack.engine import labels as L
 from agencystack.stack import HealthCheck, Logging, Mount, Network, Port, Service, Stack, Volume

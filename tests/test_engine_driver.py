@@ -23,21 +23,14 @@ import pytest
 
 from agencystack.engine import Deployment
 from agencystack.engine import labels as L
-from agencystack.engine.docker import (
-    Actual,
-    DockerDriver,
-    Observed,
-    diff,
-    image_index,
-    normalize_ref,
-    parse_since,
-    service_status,
-    split_lines,
-)
+from agencystack.engine.diff import diff
+from agencystack.engine.docker import DockerDriver
+from agencystack.engine.observe import Actual, Observed, image_index, normalize_ref, service_status
+from agencystack.engine.streams import split_lines
 from agencystack import hookimpl
 from agencystack.component import Component
 from agencystack.errors import ComponentError, EngineUnreachable
-from agencystack.results import LogRequest, State
+from agencystack.results import LogRequest, State, parse_since
 from agencystack.stack import HealthCheck, Mount, Network, Port, Service, Stack, Volume
 
 pytest_plugins = ["tests.engine.fixtures"]  # also loaded by tests/conftest.py; loading twice is a no-op
@@ -309,15 +302,15 @@ def test_archive_root_entry_is_recognised() -> None:
     import io
     import tarfile
 
-    from agencystack.engine.docker import _root_entry
+    from agencystack.engine.streams import root_entry
 
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
         root = tarfile.TarInfo(".")
         root.type, root.uid, root.gid, root.mode = tarfile.DIRTYPE, 999, 998, 0o700
         tar.addfile(root)
-    assert _root_entry(buf.getvalue()[:512]) == (999, 998, 0o700)
-    assert _root_entry(b"\0" * 512) is None and _root_entry(b"") is None
+    assert root_entry(buf.getvalue()[:512]) == (999, 998, 0o700)
+    assert root_entry(b"\0" * 512) is None and root_entry(b"") is None
 
 
 def test_unreachable_engine_names_the_address(tmp_path: Path) -> None:
@@ -1095,7 +1088,7 @@ def test_volume_export_import_roundtrip(driver, engine, images, deployed, docker
 @pytest.mark.engine
 def test_docker_compose_recognises_the_deployment(driver, engine, images, deployed, compose_bin,
                                                   tmp_path) -> None:
-    from agencystack import compose
+    from agencystack.engine import compose
 
     project = engine.name("oracle")
     directory = tmp_path / "demo"

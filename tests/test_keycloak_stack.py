@@ -19,7 +19,7 @@ def test_keycloak_is_a_separate_distribution(agencystack_plugins):
 
 
 def test_keycloak_stack_references_its_generated_secrets(agencystack_plugins, monkeypatch):
-    from agencystack import compose
+    from agencystack.engine import compose
 
     monkeypatch.setenv("DOMAIN", "acme.com")
     context = LifecycleContext.open(plugins=agencystack_plugins, base=GlobalSettings.load(), component="keycloak",

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from agencystack import compose
+from agencystack.engine import compose
 from agencystack.context import LifecycleContext
 from agencystack.logging import Redactor
 from agencystack.settings import GlobalSettings

@@ -125,7 +125,7 @@ class LifecycleContext:
 
         return Deployment(project=self.project, client=self.client, component=self.component.name,
                           stack=self.stack(), env=self.env(), directory=self.dir.path,
-                          version=self.component.version or "")
+                          version=self.component.version or "", secret_keys=self.settings.secret_keys())
 
     def _name_image_settings(self, message: str, stack: Stack) -> str:
         """Turn the driver's generic 'check the image setting' into the settings that override that image."""

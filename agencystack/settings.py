@@ -136,6 +136,10 @@ class ComponentSettings(BaseSettings):
         return [v.get_secret_value() for v in (getattr(self, n) for n in type(self).model_fields)
                 if isinstance(v, SecretStr) and v.get_secret_value()]
 
+    def secret_keys(self) -> frozenset[str]:
+        """The ``KEY`` of every secret setting (a ``SecretStr`` field): which values of :meth:`env` to mask."""
+        return frozenset(self.env_key(n) for n in type(self).model_fields if isinstance(getattr(self, n), SecretStr))
+
 
 @dataclass
 class LoadedSettings:

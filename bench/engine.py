@@ -138,7 +138,7 @@ class RequestCounter:
 # -- helpers -----------------------------------------------------------------------------------------------------
 def deployment(project: str, stack: Stack, directory: Path) -> Deployment:
     return Deployment(project=project, client="bench", component="demo", stack=stack, env=ENV, directory=directory,
-                      version="bench")
+                      version="bench", secret_keys=frozenset(ENV))
 
 
 def write_compose(dep: Deployment) -> Path:

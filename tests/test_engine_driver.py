@@ -38,6 +38,7 @@ pytest_plugins = ["tests.engine.fixtures"]  # also loaded by tests/conftest.py; 
 from tests.engine.helpers import SocketProxy, engine_env, engine_host, wait_until  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
+SECRET_SUFFIXES = ("PASSWORD", "SECRET", "TOKEN")  # which keys of a test deployment's env hold secrets
 MUTATING = {"POST", "PUT", "DELETE", "PATCH"}
 
 
@@ -46,8 +47,10 @@ MUTATING = {"POST", "PUT", "DELETE", "PATCH"}
 # ================================================================================================================
 def deployment(project: str, stack: Stack, env: dict[str, str] | None = None, directory: Path | None = None,
                client: str = "acme", component: str = "demo") -> Deployment:
-    return Deployment(project=project, client=client, component=component, stack=stack, env=env or {},
-                      directory=directory or Path("/tmp") / project, version="1.2.3")
+    env = env or {}
+    return Deployment(project=project, client=client, component=component, stack=stack, env=env,
+                      directory=directory or Path("/tmp") / project, version="1.2.3",
+                      secret_keys=frozenset(key for key in env if key.endswith(SECRET_SUFFIXES)))
 
 
 def svc(name: str, image: str, command: str | None = "exec sleep 3600", **kw: Any) -> Service:

@@ -5,7 +5,7 @@ Independent services start in parallel: each has three gates (created, started, 
 Every step is re-derivable from what the engine holds: a SIGKILL at any point leaves at most one container per service
 (names are unique in the engine), and the next ``apply`` finishes or redoes the step. Secrets (resolved ``${KEY}``
 values) go only into a container's environment, never into arguments, labels or messages: what an error quotes from
-the engine (health output, log lines) is scrubbed of the deployment's setting values.
+the engine (health output, log lines) passes through the deployment's redactor.
 """
 
 from __future__ import annotations
@@ -66,17 +66,6 @@ class Gate:
 
 class Skipped(Exception):
     """A service not attempted because a dependency failed (the dependency's error is the one reported)."""
-
-
-def _scrub(deployment: Deployment, text: str) -> str:
-    """Replace the deployment's setting values (its secrets among them) in text quoted from the engine.
-
-    The driver cannot tell secrets from other settings, so every value long enough to be one is hidden (ports and
-    short words stay readable); the CLI's redactor, which knows the secrets, runs on top of this."""
-    values = {v for v in deployment.env.values() if len(v) >= 8 and not v.isdigit()}
-    for value in sorted(values, key=len, reverse=True):
-        text = text.replace(value, "***")
-    return text
 
 
 def grace(deployment: Deployment, service: str) -> int:
@@ -363,7 +352,8 @@ class Converger:
         text = explanation(exc)
         if "no space left on device" in text:
             text += " (the engine's disk is full: free space on its data root, then re-run)"
-        return ComponentError(_scrub(deployment, f"service {service.name} of {deployment.project} {what}: {text}"))
+        message = f"service {service.name} of {deployment.project} {what}: {text}"
+        return ComponentError(deployment.redactor().text(message))
 
     def _start(self, deployment: Deployment, service: Service, container_id: str) -> None:
         try:
@@ -432,9 +422,7 @@ class Converger:
 
     def _failure(self, deployment: Deployment, service: Service, container_id: str, what: str,
                  state: Mapping[str, Any] | None = None) -> ComponentError:
-        def scrub(text: str) -> str:
-            return _scrub(deployment, text)
-
+        scrub = deployment.redactor().text
         parts = [f"service {service.name} of {deployment.project} {what}"]
         log = ((state or {}).get("Health") or {}).get("Log") or []
         if log:

@@ -13,7 +13,7 @@ The only module of agencystack that makes the docker SDK's client objects; the d
 - **streams** (:mod:`~agencystack.engine.streams`): logs, exec and volume tars in constant memory.
 
 Secrets (resolved ``${KEY}`` values) go only into a container's environment, never into arguments, labels or
-messages (container log lines quoted in errors are scrubbed of them).
+messages (what errors quote from the engine is masked by the deployment's redactor).
 """
 
 from __future__ import annotations

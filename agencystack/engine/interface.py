@@ -1,8 +1,8 @@
 """The driver interface: what the core hands a container engine driver, and what it gets back.
 
 The core hands a driver a :class:`Deployment` (one component's stack for one client, with the values its ``${KEY}``
-references resolve to) and asks it to ``plan``, ``apply``, report ``status``, stream ``logs``, ``exec`` a command
-with streamed output, ``restart`` and ``remove``.
+references resolve to, and which of them are secrets) and asks it to ``plan``, ``apply``, report ``status``, stream
+``logs``, ``exec`` a command with streamed output, ``restart`` and ``remove``.
 :class:`agencystack.engine.docker.DockerDriver` implements it on the Docker Engine API; a Swarm driver can follow.
 
 Labels identify everything a driver owns (see :mod:`agencystack.engine.labels`).
@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Literal, Protocol
 
 if TYPE_CHECKING:
+    from agencystack.logging import Redactor
     from agencystack.results import LogLine, LogRequest, ServiceStatus
     from agencystack.stack import Stack
 
@@ -40,6 +41,13 @@ class Deployment:
     env: Mapping[str, str]  # what ``${KEY}`` in the stack resolves to (the component's .env and overrides)
     directory: Path  # the component's directory (compose's working_dir label; relative bind mounts)
     version: str = ""  # the component's version, recorded in labels
+    secret_keys: frozenset[str] = frozenset()  # which keys of ``env`` hold secrets
+
+    def redactor(self) -> Redactor:
+        """The redactor for text quoted from the engine: it masks this deployment's secret values, nothing else."""
+        from agencystack.logging import Redactor
+
+        return Redactor(self.env[key] for key in self.secret_keys if key in self.env)
 
 
 @dataclass(frozen=True)

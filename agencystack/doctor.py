@@ -47,13 +47,13 @@ def _existing_parent(path: Path) -> Path:
     return path
 
 
-def run_checks(base) -> list[Check]:
+def run_checks(global_settings) -> list[Check]:
     checks = []
     try:
         from agencystack.engine import connect
 
-        version = connect(base.docker_host).ping()
-        checks.append(Check("engine", "ok", f"reachable at {base.docker_host}, API {version}"))
+        version = connect(global_settings.docker_host).ping()
+        checks.append(Check("engine", "ok", f"reachable at {global_settings.docker_host}, API {version}"))
     except AgencyStackError as exc:
         checks.append(Check("engine", "fail", str(exc)))
     mem = memory_gb()
@@ -61,7 +61,7 @@ def run_checks(base) -> list[Check]:
                         f"{mem:.1f} GB (minimum {MIN_MEMORY_GB} GB)"))
     n = cpus()
     checks.append(Check("cpus", "ok" if n >= MIN_CPUS else "fail", f"{n} (minimum {MIN_CPUS})"))
-    where = _existing_parent(base.root)
+    where = _existing_parent(global_settings.root)
     free = shutil.disk_usage(where).free / 1024**3
     checks.append(Check("disk", "ok" if free >= MIN_FREE_DISK_GB else "warn",
                         f"{free:.1f} GB free at {where} (want {MIN_FREE_DISK_GB} GB+)"))

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from agencystack.engine import Deployment
-from agencystack.engine import labels as L
+from agencystack.engine import labels
 from agencystack.engine.diff import diff
 from agencystack.engine.docker import DockerDriver
 from agencystack.engine.observe import Actual, Observed, image_index, normalize_ref, service_status
@@ -91,13 +91,13 @@ def free_port() -> int:
 
 
 def containers_of(client: Any, project: str) -> list[Any]:
-    return client.containers.list(all=True, filters={"label": f"{L.PROJECT}={project}"})
+    return client.containers.list(all=True, filters={"label": f"{labels.PROJECT}={project}"})
 
 
 def by_service(client: Any, project: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for c in containers_of(client, project):
-        out.setdefault(c.labels[L.SERVICE], []).append(c)
+        out.setdefault(c.labels[labels.SERVICE], []).append(c)
     return out
 
 
@@ -129,15 +129,15 @@ IMG = "example/app:1"
 def entry(project: str, service: str, *, state: str = "running", status: str = "Up 3 minutes",
           digest: str = "", image_id: str = "sha256:aaa", networks: tuple[str, ...] | None = None,
           name: str | None = None, job: bool = False, oneoff: bool = False, helper: bool = False) -> dict:
-    labels = {L.PROJECT: project, L.SERVICE: service, L.CONFIG_HASH: digest, L.MANAGED: "true",
-              L.ONEOFF: "True" if oneoff else "False"}
+    found = {labels.PROJECT: project, labels.SERVICE: service, labels.CONFIG_HASH: digest, labels.MANAGED: "true",
+             labels.ONEOFF: "True" if oneoff else "False"}
     if job:
-        labels[L.JOB] = "true"
+        found[labels.JOB] = "true"
     if helper:
-        labels[L.HELPER] = "true"
+        found[labels.HELPER] = "true"
     nets = networks if networks is not None else (f"{project}_default",)
-    return {"Id": f"id-{service}-{name or ''}", "Names": [f"/{name or L.container_name(project, service)}"],
-            "Labels": labels, "State": state, "Status": status, "Image": IMG, "ImageID": image_id,
+    return {"Id": f"id-{service}-{name or ''}", "Names": [f"/{name or labels.container_name(project, service)}"],
+            "Labels": found, "State": state, "Status": status, "Image": IMG, "ImageID": image_id,
             "NetworkSettings": {"Networks": {n: {} for n in nets}}}
 
 
@@ -370,11 +370,12 @@ def test_fresh_apply_then_reapply_makes_no_mutations(driver, engine, images, dep
 
     # labels and names as compose has them; secrets only in the environment
     web = docker_client.containers.get(f"{project}-web-1")
-    for key, value in {L.PROJECT: project, L.SERVICE: "web", L.CONTAINER_NUMBER: "1", L.ONEOFF: "False",
-                       L.WORKING_DIR: f"/tmp/{project}", L.CONFIG_FILES: f"/tmp/{project}/compose.yaml",
-                       L.CLIENT: "acme", L.COMPONENT: "demo", L.MANAGED: "true", L.VERSION: "1.2.3"}.items():
+    for key, value in {labels.PROJECT: project, labels.SERVICE: "web", labels.CONTAINER_NUMBER: "1",
+                       labels.ONEOFF: "False", labels.WORKING_DIR: f"/tmp/{project}",
+                       labels.CONFIG_FILES: f"/tmp/{project}/compose.yaml", labels.CLIENT: "acme",
+                       labels.COMPONENT: "demo", labels.MANAGED: "true", labels.VERSION: "1.2.3"}.items():
         assert web.labels[key] == value
-    assert web.labels[L.CONFIG_HASH] == web.labels[L.COMPOSE_CONFIG_HASH] != ""
+    assert web.labels[labels.CONFIG_HASH] == web.labels[labels.COMPOSE_CONFIG_HASH] != ""
     nets = web.attrs["NetworkSettings"]["Networks"]
     assert set(nets) == {f"{project}_default", f"{project}_back"}
     assert {"web", "www"} <= set(nets[f"{project}_default"]["Aliases"])
@@ -387,9 +388,9 @@ def test_fresh_apply_then_reapply_makes_no_mutations(driver, engine, images, dep
     assert db.attrs["HostConfig"]["Init"] is True
     assert db.attrs["Config"]["Healthcheck"]["Interval"] == 300_000_000
     net = docker_client.networks.get(f"{project}_back")
-    assert net.attrs["Internal"] is True and net.attrs["Labels"][L.COMPOSE_NETWORK] == "back"
+    assert net.attrs["Internal"] is True and net.attrs["Labels"][labels.COMPOSE_NETWORK] == "back"
     vol = docker_client.volumes.get(f"{project}_data")
-    assert vol.attrs["Labels"][L.COMPOSE_VOLUME] == "data" and vol.attrs["Labels"][L.MANAGED] == "true"
+    assert vol.attrs["Labels"][labels.COMPOSE_VOLUME] == "data" and vol.attrs["Labels"][labels.MANAGED] == "true"
     # DNS between services on the project network (alias too)
     code, out = web.exec_run(["sh", "-c", "nslookup www >/dev/null && ping -c1 -W2 db >/dev/null && echo ok"])
     assert code == 0, out
@@ -599,7 +600,7 @@ def test_a_rerun_over_an_unhealthy_service_is_no_success(engine, images, agencys
     client = engine.name("c").replace("_", "-")[-30:].strip("-")
 
     def install():
-        context = LifecycleContext.open(plugins=plugins, base=GlobalSettings.load(), component="ailing",
+        context = LifecycleContext.open(plugins=plugins, global_settings=GlobalSettings.load(), component="ailing",
                                         action="install", redactor=Redactor(), client=client)
         return run(context, "install")
 
@@ -612,7 +613,7 @@ def test_a_rerun_over_an_unhealthy_service_is_no_success(engine, images, agencys
         assert str(caught.value) == (f"ailing for {client}: nothing to change, but app is unhealthy (see 'agencystack "
                                      f"logs ailing -c {client}'; 'agencystack restart ailing -c {client}' restarts it)")
     finally:
-        context = LifecycleContext.open(plugins=plugins, base=GlobalSettings.load(), component="ailing",
+        context = LifecycleContext.open(plugins=plugins, global_settings=GlobalSettings.load(), component="ailing",
                                         action="uninstall", redactor=Redactor(), client=client)
         run(context, "uninstall", purge=True)
 
@@ -817,7 +818,7 @@ def _snapshot(docker_client: Any, project: str) -> dict[str, tuple]:
     out = {}
     for c in containers_of(docker_client, project):
         c.reload()
-        out[c.name] = (c.labels[L.SERVICE], c.labels[L.CONFIG_HASH], c.status,
+        out[c.name] = (c.labels[labels.SERVICE], c.labels[labels.CONFIG_HASH], c.status,
                        sorted(c.attrs["NetworkSettings"]["Networks"]),
                        (c.attrs["State"].get("Health") or {}).get("Status"))
     return out
@@ -835,7 +836,7 @@ def test_sigkill_mid_apply_then_rerun_converges(kill_after, driver, engine, imag
     if kill_after == "recreate":
         first = deployment(project, crash_stack(image, "a"))
         driver.apply(first, driver.plan(first))
-        old_hashes = {c.labels[L.CONFIG_HASH] for c in containers_of(docker_client, project)}
+        old_hashes = {c.labels[labels.CONFIG_HASH] for c in containers_of(docker_client, project)}
 
     child = _apply_in_child(tmp_path, project, target)
     try:
@@ -847,7 +848,7 @@ def test_sigkill_mid_apply_then_rerun_converges(kill_after, driver, engine, imag
                 return len(cs) >= 2
             if kill_after == "first-start":
                 return any(c.status == "running" for c in cs)
-            return any(c.labels[L.CONFIG_HASH] not in old_hashes for c in cs) or len(cs) < 4
+            return any(c.labels[labels.CONFIG_HASH] not in old_hashes for c in cs) or len(cs) < 4
         wait_until(lambda: reached() or child.poll() is not None, 60, 0.01, f"{kill_after} in the child apply")
     finally:
         child.send_signal(signal.SIGKILL)
@@ -1041,11 +1042,11 @@ def test_restart_is_rolling_in_dependency_order_and_waits_for_health(driver, eng
     dep = deployment(project, stack)
     deployed(dep)
     driver.apply(dep, driver.plan(dep))
-    before = {c.labels[L.SERVICE]: c.attrs["State"]["StartedAt"] for c in containers_of(docker_client, project)}
+    before = {c.labels[labels.SERVICE]: c.attrs["State"]["StartedAt"] for c in containers_of(docker_client, project)}
     seen: list[tuple[str, str]] = []
     driver.restart(dep, (), lambda s, m: seen.append((s, m)))
     assert seen == [("db", "restarting"), ("db", "waiting for health"), ("db", "healthy"), ("app", "restarting")]
-    after = {c.labels[L.SERVICE]: c.attrs["State"]["StartedAt"] for c in containers_of(docker_client, project)}
+    after = {c.labels[labels.SERVICE]: c.attrs["State"]["StartedAt"] for c in containers_of(docker_client, project)}
     assert after["db"] > before["db"] and after["app"] > before["app"] and after["once"] == before["once"]
     seen.clear()
     driver.restart(dep, ("app",), lambda s, m: seen.append((s, m)))

@@ -16,7 +16,7 @@ def doctor(ctx: typer.Context, json_output: options.Json = False) -> None:
     from agencystack.cli.output import emit_json, say
     from agencystack.doctor import run_checks
 
-    checks = run_checks(ctx.obj.base)
+    checks = run_checks(ctx.obj.global_settings)
     if json_output:
         emit_json(checks)
     else:

@@ -208,3 +208,14 @@ class EngineClient:
             if attached or "active endpoints" not in str(exc):
                 raise ComponentError(f"cannot remove network {name}: {explanation(exc)}") from None
             return False
+
+
+class EngineRoom:
+    """A part of the driver (convergence, streams) that works through one :class:`EngineClient`."""
+
+    def __init__(self, client: EngineClient):
+        self.client = client
+
+    @property
+    def api(self) -> Any:
+        return self.client.api

@@ -26,6 +26,7 @@ from agencystack.engine import labels
 from agencystack.engine.client import (
     RUNNING_STATES,
     STALE_ENDPOINTS,
+    EngineRoom,
     explanation,
     is_conflict,
     is_connection_failure,
@@ -99,15 +100,8 @@ def published(client: EngineClient, image: str) -> bool:
             raise ComponentError(f"cannot ask the registry about {image}: {reason}") from None
 
 
-class Converger:
+class Converger(EngineRoom):
     """The steps of an apply, on one engine (``DockerDriver.apply`` runs them in order)."""
-
-    def __init__(self, client: EngineClient):
-        self.client = client
-
-    @property
-    def api(self) -> Any:
-        return self.client.api
 
     def check_externals(self, deployment: Deployment) -> None:
         """External networks and volumes the stack uses must exist before anything is touched."""

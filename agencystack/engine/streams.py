@@ -19,27 +19,19 @@ from docker.types import Mount as DockerMount
 from docker.utils import socket as docker_socket
 
 from agencystack.engine import labels
-from agencystack.engine.client import explanation
+from agencystack.engine.client import EngineRoom, explanation
 from agencystack.engine.observe import Observed, image_index, normalize_ref, running_container
 from agencystack.errors import ComponentError
 from agencystack.results import LogLine, LogRequest, parse_since
 
 if TYPE_CHECKING:
-    from agencystack.engine.client import EngineClient
     from agencystack.engine.interface import Deployment
 
 CHUNK = 64 * 1024
 
 
-class Streams:
+class Streams(EngineRoom):
     """Log, exec and volume streams on one engine."""
-
-    def __init__(self, client: EngineClient):
-        self.client = client
-
-    @property
-    def api(self) -> Any:
-        return self.client.api
 
     def log_lines(self, containers: list[Observed], request: LogRequest) -> Iterator[LogLine]:
         if not containers:

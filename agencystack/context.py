@@ -26,24 +26,25 @@ if TYPE_CHECKING:
 class LifecycleContext:
     """One lifecycle call's view of the world. Plugin authors use the documented attributes and methods only.
 
-    Attributes: ``client``, ``component`` (its :class:`~agencystack.Component`), ``action``, ``base`` (global
-    settings), ``settings`` (the component's settings), ``dir`` (its :class:`~agencystack.state.ComponentDir`),
-    ``project`` (engine project name), ``log`` (a structlog logger bound to client/component/action),
-    ``progress`` (callable ``(service, message)``), ``engine`` (the driver, connected on first use).
+    Attributes: ``client``, ``component`` (its :class:`~agencystack.Component`), ``action``, ``global_settings``
+    (host-wide settings), ``settings`` (the component's settings), ``dir`` (its
+    :class:`~agencystack.state.ComponentDir`), ``project`` (engine project name), ``log`` (a structlog logger bound
+    to client/component/action), ``progress`` (callable ``(service, message)``), ``engine`` (the driver, connected
+    on first use).
     """
 
-    def __init__(self, *, client: str, component: Component, action: str, base: GlobalSettings,
+    def __init__(self, *, client: str, component: Component, action: str, global_settings: GlobalSettings,
                  plugins: Plugins, redactor: Redactor, loaded: LoadedSettings, progress: Progress,
                  engine: Driver | None = None, flags: dict[str, str] | None = None):
         self.client = client
         self.component = component
         self.action = action
-        self.base = base
+        self.global_settings = global_settings
         self.plugins = plugins
         self.redactor = redactor
         self.loaded = loaded
         self.progress = progress
-        self.dir = ComponentDir(base.root, client, component.name)
+        self.dir = ComponentDir(global_settings.root, client, component.name)
         self.project = names.project(client, component.name)
         self._engine = engine
         self._stack: Stack | None = None
@@ -51,7 +52,7 @@ class LifecycleContext:
         self.facts: dict[str, Any] = {}  # what the lifecycle wrapper records in the manifest after the action
 
     @classmethod
-    def open(cls, *, plugins: Plugins, base: GlobalSettings, component: str, action: str, redactor: Redactor,
+    def open(cls, *, plugins: Plugins, global_settings: GlobalSettings, component: str, action: str, redactor: Redactor,
              client: str | None = None, flags: dict[str, str] | None = None, domain: str | None = None,
              progress: Progress | None = None, engine: Driver | None = None) -> LifecycleContext:
         """Validate the request and load settings (generating missing secrets in memory only)."""
@@ -60,18 +61,19 @@ class LifecycleContext:
 
         spec = plugins.component(names.component_name(component))
         # a per-host component (the edge) has one instance per host: the reserved client, whatever was asked
-        client = names.HOST if spec.per_host else names.client_id(base.client_id if client is None else client)
+        client = names.HOST if spec.per_host else names.client_id(
+            global_settings.client_id if client is None else client)
         model = spec.settings_model()
         flags = dict(flags or {})
         if domain is not None:
             if "domain" not in model.model_fields:
                 raise UsageError(f"component {spec.name!r} has no domain setting")
             flags[model.env_key("domain")] = names.domain(domain)
-        env_file = ComponentDir(base.root, client, spec.name).env_file
-        loaded = settings_mod.load(model, base, env_file, flags)
+        env_file = ComponentDir(global_settings.root, client, spec.name).env_file
+        loaded = settings_mod.load(model, global_settings, env_file, flags)
         redactor.add(*loaded.values.secret_values())
-        return cls(client=client, component=spec, action=action, base=base, plugins=plugins, redactor=redactor,
-                   loaded=loaded, progress=progress or no_progress, engine=engine, flags=flags)
+        return cls(client=client, component=spec, action=action, global_settings=global_settings, plugins=plugins,
+                   redactor=redactor, loaded=loaded, progress=progress or no_progress, engine=engine, flags=flags)
 
     # -- settings -----------------------------------------------------------------------------------------------
     @property
@@ -82,7 +84,7 @@ class LifecycleContext:
         """Load the settings again (after the .env changed, e.g. on restore); this call's flags still apply."""
         from agencystack import settings as settings_mod
 
-        self.loaded = settings_mod.load(type(self.settings), self.base, self.dir.env_file, self.flags)
+        self.loaded = settings_mod.load(type(self.settings), self.global_settings, self.dir.env_file, self.flags)
         self.redactor.add(*self.loaded.values.secret_values())
         self._stack = None  # rebuilt from the new settings
 
@@ -125,7 +127,7 @@ class LifecycleContext:
 
         return Deployment(project=self.project, client=self.client, component=self.component.name,
                           stack=self.stack(), env=self.env(), directory=self.dir.path,
-                          version=self.component.version or "")
+                          version=self.component.version or "", secret_keys=self.settings.secret_keys())
 
     def _name_image_settings(self, message: str, stack: Stack) -> str:
         """Turn the driver's generic 'check the image setting' into the settings that override that image."""
@@ -150,7 +152,7 @@ class LifecycleContext:
         if self._engine is None:
             from agencystack.engine import connect
 
-            self._engine = connect(self.base.docker_host)
+            self._engine = connect(self.global_settings.docker_host)
             self._engine.ping()
         return self._engine
 
@@ -160,7 +162,7 @@ class LifecycleContext:
 
     def deploy(self) -> Outcome:
         """Save settings, render the compose file, apply the plan, record the manifest: the default install."""
-        from agencystack import compose
+        from agencystack.engine import compose
         from agencystack.results import Outcome
         from agencystack.state import atomic_write
 

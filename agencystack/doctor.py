@@ -111,16 +111,16 @@ def port_fix(port: int) -> str:
             f"ports 80 and 443 for HTTP and ACME); if it is AgencyStack's own edge, nothing to do")
 
 
-def run_checks(base, components: Iterable[Component] = (), ports: Iterable[int] = EDGE_PORTS) -> list[Check]:
+def run_checks(global_settings, components: Iterable[Component] = (), ports: Iterable[int] = EDGE_PORTS) -> list[Check]:
     """Engine, host memory and CPUs (overall and per component in ``components``), disk, ``ports``."""
     checks = []
     try:
         from agencystack.engine import connect
 
-        version = connect(base.docker_host).ping()
-        checks.append(Check("engine", "ok", f"reachable at {base.docker_host}, API {version}"))
+        version = connect(global_settings.docker_host).ping()
+        checks.append(Check("engine", "ok", f"reachable at {global_settings.docker_host}, API {version}"))
     except AgencyStackError as exc:
-        checks.append(Check("engine", "fail", str(exc), engine_fix(base.docker_host)))
+        checks.append(Check("engine", "fail", str(exc), engine_fix(global_settings.docker_host)))
     mem = memory_gb()
     resize = f"resize this host to at least {MIN_MEMORY_GB} GB memory and {MIN_CPUS} CPUs"
     checks.append(Check("memory", "ok" if mem >= MIN_MEMORY_GB else "fail",
@@ -129,7 +129,7 @@ def run_checks(base, components: Iterable[Component] = (), ports: Iterable[int] 
     checks.append(Check("cpus", "ok" if n >= MIN_CPUS else "fail", f"{n} (minimum {MIN_CPUS})",
                         "" if n >= MIN_CPUS else resize))
     checks.extend(component_checks(components, mem, n))
-    where = _existing_parent(base.root)
+    where = _existing_parent(global_settings.root)
     free = shutil.disk_usage(where).free / 1024**3
     enough = free >= MIN_FREE_DISK_GB
     checks.append(Check("disk", "ok" if enough else "warn",

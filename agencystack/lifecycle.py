@@ -35,8 +35,8 @@ def _wrapper(action: str):
 
         with contextlib.ExitStack() as stack:
             if locked:
-                stack.enter_context(lifecycle_lock(context.base.root, context.client, context.component.name,
-                                                   action, context.base.lock_timeout))
+                stack.enter_context(lifecycle_lock(context.global_settings.root, context.client, context.component.name,
+                                                   action, context.global_settings.lock_timeout))
             log = context.log.bind(action=action, console=False)  # the CLI prints the outcome itself
             started = time.monotonic()
             log.debug(f"{action} started")

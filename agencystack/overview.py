@@ -12,11 +12,11 @@ def status_all(session: Any) -> list[ComponentStatus]:
     """Aggregate every managed project's containers (one engine list call) plus installed-but-empty clients."""
     from agencystack.engine import connect
 
-    engine = connect(session.base.docker_host)
+    engine = connect(session.global_settings.docker_host)
     by_project = engine.status(None)
     seen = set()
     statuses = []
-    for client, component in state.installed(session.base.root):
+    for client, component in state.installed(session.global_settings.root):
         project = names.project(client, component)
         seen.add(project)
         services = by_project.get(project, [])

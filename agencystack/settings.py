@@ -14,7 +14,7 @@ unless rotated explicitly. Flags given to ``install`` are saved too (the operato
 
 from __future__ import annotations
 
-import secrets as _random
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,12 +47,12 @@ class generate:  # noqa: N801 - used as an annotation marker: Annotated[SecretSt
 
 def hex_token(nbytes: int = 32) -> str:
     """Hex of ``nbytes`` random bytes."""
-    return _random.token_hex(nbytes)
+    return secrets.token_hex(nbytes)
 
 
 def urlsafe_token(nchars: int = 32) -> str:
     """Exactly ``nchars`` characters of ``[A-Za-z0-9_-]``."""
-    return _random.token_urlsafe(nchars)[:nchars]
+    return secrets.token_urlsafe(nchars)[:nchars]
 
 
 def generated_secret(factory: Callable[..., str] = hex_token, *args: Any) -> Any:
@@ -91,8 +91,9 @@ class ComponentSettings(BaseSettings):
     model_config = SettingsConfigDict(extra="forbid", validate_default=True)
 
     @classmethod
-    def derived_defaults(cls, base: GlobalSettings) -> dict[str, Any]:
-        """Defaults computed from global settings (e.g. ``{"domain": f"posthog.{base.domain}"}``). Never saved."""
+    def derived_defaults(cls, global_settings: GlobalSettings) -> dict[str, Any]:
+        """Defaults computed from the global settings (e.g. ``{"domain": f"posthog.{global_settings.domain}"}``).
+        Never saved."""
         return {}
 
     # -- introspection used by the loader, the redactor and ``plan`` -----------------------------------------------
@@ -136,6 +137,10 @@ class ComponentSettings(BaseSettings):
         return [v.get_secret_value() for v in (getattr(self, n) for n in type(self).model_fields)
                 if isinstance(v, SecretStr) and v.get_secret_value()]
 
+    def secret_keys(self) -> frozenset[str]:
+        """The ``KEY`` of every secret setting (a ``SecretStr`` field): which values of :meth:`env` to mask."""
+        return frozenset(self.env_key(n) for n in type(self).model_fields if isinstance(getattr(self, n), SecretStr))
+
 
 @dataclass
 class LoadedSettings:
@@ -147,13 +152,13 @@ class LoadedSettings:
     generated: list[str] = field(default_factory=list)  # .env keys generated in this load
 
 
-def load(model: type[ComponentSettings], base: GlobalSettings, env_file: Path,
+def load(model: type[ComponentSettings], global_settings: GlobalSettings, env_file: Path,
          flags: dict[str, str] | None = None) -> LoadedSettings:
     """Resolve ``model`` from the four layers and generate missing secrets (in memory; the caller saves)."""
     flag_values = {model.field_for(k): v for k, v in (flags or {}).items()}
     file_values = DotEnvSettingsSource(model, env_file=env_file)() if env_file.is_file() else {}
     env_values = EnvSettingsSource(model)()
-    layers = [("default", model.derived_defaults(base)), ("file", file_values),
+    layers = [("default", model.derived_defaults(global_settings)), ("file", file_values),
               ("environment", env_values), ("flag", flag_values)]
     merged: dict[str, Any] = {}
     sources: dict[str, str] = {}

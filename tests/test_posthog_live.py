@@ -19,7 +19,7 @@ import uuid
 
 import pytest
 
-from agencystack.engine import labels as L
+from agencystack.engine import labels
 from tests.engine.helpers import engine_host
 from tests.test_edge_traefik import cli
 
@@ -66,7 +66,7 @@ def test_event_sent_with_the_sdk_comes_back_through_the_api(live, docker_client)
 
     from posthog import Posthog
 
-    web = docker_client.containers.get(L.container_name("live_posthog", "web"))
+    web = docker_client.containers.get(labels.container_name("live_posthog", "web"))
     code, out = web.exec_run(["python", "manage.py", "shell", "-c", BOOTSTRAP])
     assert code == 0, out.decode()
     creds = json.loads(out.decode().strip().splitlines()[-1])

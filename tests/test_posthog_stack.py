@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from agencystack import compose
+from agencystack.engine import compose
 from agencystack.context import LifecycleContext
 from agencystack.logging import Redactor
 from agencystack.settings import GlobalSettings
@@ -117,8 +117,8 @@ def geoip_db(path: Path, kind: str = "GeoLite2-City") -> Path:
 
 
 def open_context(plugins, *, client="acme", action="plan", flags=None, domain=None) -> LifecycleContext:
-    return LifecycleContext.open(plugins=plugins, base=GlobalSettings.load(), component="posthog", action=action,
-                                 redactor=Redactor(), client=client, flags=flags, domain=domain)
+    return LifecycleContext.open(plugins=plugins, global_settings=GlobalSettings.load(), component="posthog",
+                                 action=action, redactor=Redactor(), client=client, flags=flags, domain=domain)
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ def doctor(ctx: typer.Context, json_output: options.Json = False) -> None:
     from agencystack.cli.output import emit_json, say
     from agencystack.doctor import run_checks
 
-    checks = run_checks(ctx.obj.base, ctx.obj.plugins.components.values())
+    checks = run_checks(ctx.obj.global_settings, ctx.obj.plugins.components.values())
     if json_output:
         emit_json(checks)
     else:

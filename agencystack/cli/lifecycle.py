@@ -6,6 +6,7 @@ import typer
 
 from agencystack.cli import options
 from agencystack.cli.output import emit_json, say, status_table
+from agencystack.cli.session import Session
 
 
 def register(app: typer.Typer) -> None:
@@ -13,18 +14,12 @@ def register(app: typer.Typer) -> None:
         app.command()(command)
 
 
-def _session(ctx: typer.Context, json_output: bool = False):
-    session = ctx.obj
-    session.json_output = json_output
-    return session
-
-
 def install(ctx: typer.Context, component: options.Component, client_id: options.ClientId = None,
             domain: options.Domain = None, set_: options.Set = None, json_output: options.Json = False) -> None:
     """Install COMPONENT for a client, or converge it; re-running with nothing changed changes nothing."""
     from agencystack.lifecycle import run
 
-    session = _session(ctx, json_output)
+    session = Session.of(ctx, json_output)
     context = session.context(component, "install", client=client_id, flags=set_, domain=domain)
     _install_requirements(session, context.component, context.client)
     outcome = run(context, "install")
@@ -56,7 +51,7 @@ def _install_requirements(session, component, client: str, seen: tuple[str, ...]
 def plan(ctx: typer.Context, component: options.Component, client_id: options.ClientId = None,
          domain: options.Domain = None, set_: options.Set = None, json_output: options.Json = False) -> None:
     """Show what 'install' would change, without changing anything."""
-    session = _session(ctx, json_output)
+    session = Session.of(ctx, json_output)
     context = session.context(component, "plan", client=client_id, flags=set_, domain=domain)
     result = context.plan()
     settings = {context.settings.env_key(k): src for k, src in sorted(context.loaded.sources.items())}
@@ -89,7 +84,7 @@ def status(ctx: typer.Context, component: options.OptionalComponent = None, clie
     from agencystack.errors import UsageError
     from agencystack.lifecycle import run
 
-    session = _session(ctx, json_output)
+    session = Session.of(ctx, json_output)
     if all_:
         from agencystack.overview import status_all
 
@@ -117,7 +112,7 @@ def logs(ctx: typer.Context, component: options.Component, client_id: options.Cl
     from agencystack.lifecycle import run
     from agencystack.results import LogRequest
 
-    session = _session(ctx)
+    session = Session.of(ctx)
     context = session.context(component, "logs", client=client_id)
     request = LogRequest(services=tuple(service or ()), tail=tail or None, since=since, follow=follow)
     width = max((len(s.name) for s in context.stack().services), default=0)
@@ -132,7 +127,7 @@ def restart(ctx: typer.Context, component: options.Component, client_id: options
     """Restart COMPONENT's services one by one, in dependency order, waiting for health."""
     from agencystack.lifecycle import run
 
-    session = _session(ctx, json_output)
+    session = Session.of(ctx, json_output)
     context = session.context(component, "restart", client=client_id)
     outcome = run(context, "restart", services=tuple(service or ()))
     emit_json(outcome, session.redactor) if json_output else say(outcome.summary)
@@ -145,7 +140,7 @@ def uninstall(ctx: typer.Context, component: options.Component, client_id: optio
     from agencystack.errors import UsageError
     from agencystack.lifecycle import run
 
-    session = _session(ctx, json_output)
+    session = Session.of(ctx, json_output)
     context = session.context(component, "uninstall", client=client_id)
     if purge and not yes:
         import sys

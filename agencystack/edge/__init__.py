@@ -42,7 +42,7 @@ def modify_stack(context, stack):
         return
     from agencystack.edge.routing import Edge, attach
 
-    settings = context.settings if context.component.name == NAME else host_settings(context.base)
+    settings = context.settings if context.component.name == NAME else host_settings(context.global_settings)
     attach(stack, client=context.client, component=context.component.name,
            edge=Edge(network=settings.network, http_port=settings.http_port, https_port=settings.https_port))
 
@@ -57,13 +57,14 @@ def install(context):
     return outcome
 
 
-def host_settings(base):
+def host_settings(global_settings):
     """The edge's settings as installed on this host (its .env, the environment, defaults)."""
     from agencystack import names, settings
     from agencystack.edge.settings import EdgeSettings
     from agencystack.state import ComponentDir
 
-    return settings.load(EdgeSettings, base, ComponentDir(base.root, names.HOST, NAME).env_file).values
+    env_file = ComponentDir(global_settings.root, names.HOST, NAME).env_file
+    return settings.load(EdgeSettings, global_settings, env_file).values
 
 
 def ensure_network(context) -> None:

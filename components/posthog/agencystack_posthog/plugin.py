@@ -28,7 +28,7 @@ def _inputs(context):
     from agencystack_posthog.stack import Inputs
     from agencystack_posthog.upstream import cache_dir
 
-    root, s = context.base.root, context.settings
+    root, s = context.global_settings.root, context.settings
     return Inputs(upstream=cache_dir(root, s.upstream_ref), scripts=context.dir.path / "files",
                   share=share_dir(root), node=node_image.image(s, root))
 
@@ -47,7 +47,7 @@ def install(context):
     from agencystack_posthog.stack import write_files
 
     health.check_resources(context)
-    s, root = context.settings, context.base.root
+    s, root = context.settings, context.global_settings.root
     context.dir.ensure()
     upstream.materialize(s, root, context.progress)
     geoip.materialize(s, root, context.progress, warn=context.log.warning)
@@ -55,7 +55,7 @@ def install(context):
     write_files(_inputs(context).scripts)
     outcome = context.deploy()
     url = context.stack().probes[0].url
-    health.wait(url, via=health.edge_address(context.base.docker_host), timeout=HEALTH_TIMEOUT,
+    health.wait(url, via=health.edge_address(context.global_settings.docker_host), timeout=HEALTH_TIMEOUT,
                 interval=HEALTH_INTERVAL, every=PROGRESS_EVERY, progress=context.progress)
     site = url.removesuffix("/_health")
     context.facts["url"] = site
@@ -73,7 +73,7 @@ def status(context):
     if result.state == State.ABSENT:
         return result
     url = context.stack().probes[0].url
-    ok, detail = health.probe(url, via=health.edge_address(context.base.docker_host))
+    ok, detail = health.probe(url, via=health.edge_address(context.global_settings.docker_host))
     services = [*result.services, ServiceStatus("/_health", State.RUNNING if ok else State.FAILED, f"{detail} {url}")]
     return ComponentStatus.from_services(result.client, result.component, services, message=result.message,
                                          url=url.removesuffix("/_health"))

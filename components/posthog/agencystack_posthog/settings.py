@@ -80,8 +80,8 @@ class PostHogSettings(ComponentSettings):
     browserless_image: str = "ghcr.io/browserless/chromium:v2.51.2"
 
     @classmethod
-    def derived_defaults(cls, base: Any) -> dict[str, Any]:
-        return {"domain": f"posthog.{base.domain}"}
+    def derived_defaults(cls, global_settings: Any) -> dict[str, Any]:
+        return {"domain": f"posthog.{global_settings.domain}"}
 
     def image(self, field: str) -> str:
         """The image of setting ``<field>_image`` with the mirror in front."""

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from agencystack.engine import labels as L
+from agencystack.engine import labels
 
 if TYPE_CHECKING:
     from agencystack.engine import Deployment
@@ -67,7 +67,7 @@ def _service(deployment: Deployment, service: Service) -> dict[str, Any]:
     if service.ports:
         out["ports"] = [f"{p.host_ip}:{p.host}:{p.container}" + ("/udp" if p.protocol == "udp" else "")
                         for p in service.ports]
-    label_set = L.service_labels(project=deployment.project, service=service.name, client=deployment.client,
+    label_set = labels.service_labels(project=deployment.project, service=service.name, client=deployment.client,
                                  component=deployment.component, version=deployment.version,
                                  working_dir=str(deployment.directory), config_hash=None, job=service.job,
                                  user_labels=service.labels)
@@ -77,7 +77,7 @@ def _service(deployment: Deployment, service: Service) -> dict[str, Any]:
         out["healthcheck"] = _healthcheck(service.healthcheck)
     if service.depends_on:
         present = {s.name for s in stack.services}
-        out["depends_on"] = {dep: {"condition": L.CONDITIONS[cond], "required": True}
+        out["depends_on"] = {dep: {"condition": labels.CONDITIONS[cond], "required": True}
                              for dep, cond in service.depends_on.items() if dep in present}
     out["restart"] = service.restart
     if service.init:
@@ -107,10 +107,10 @@ def document(deployment: Deployment) -> dict[str, Any]:
             if net.external:
                 doc["networks"][net.name] = {"name": net.name, "external": True}
                 continue
-            spec: dict[str, Any] = {"name": L.network_name(deployment.project, net.name)}
+            spec: dict[str, Any] = {"name": labels.network_name(deployment.project, net.name)}
             if net.internal:
                 spec["internal"] = True
-            spec["labels"] = L.ours(**meta)
+            spec["labels"] = labels.ours(**meta)
             doc["networks"][net.name] = spec
     if stack.volumes:
         doc["volumes"] = {}
@@ -118,8 +118,8 @@ def document(deployment: Deployment) -> dict[str, Any]:
             if vol.external:
                 doc["volumes"][vol.name] = {"name": vol.name, "external": True}
             else:
-                doc["volumes"][vol.name] = {"name": L.volume_name(deployment.project, vol.name),
-                                            "labels": L.ours(**meta)}
+                doc["volumes"][vol.name] = {"name": labels.volume_name(deployment.project, vol.name),
+                                            "labels": labels.ours(**meta)}
     return doc
 
 

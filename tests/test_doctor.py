@@ -15,7 +15,7 @@ from agencystack.settings import GlobalSettings
 
 
 @pytest.fixture
-def base(agencystack_env, tmp_path, monkeypatch):
+def global_settings(agencystack_env, tmp_path, monkeypatch):
     monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-engine.sock")
     return GlobalSettings.load()
 
@@ -32,15 +32,15 @@ def test_every_check_that_does_not_pass_names_its_fix(agencystack_run, tmp_path,
     assert "       fix: start the engine: systemctl start docker" in text.stdout
 
 
-def test_engine_stopped_says_how_to_start_it(base):
-    engine = next(c for c in run_checks(base, ports=()) if c.name == "engine")
+def test_engine_stopped_says_how_to_start_it(global_settings):
+    engine = next(c for c in run_checks(global_settings, ports=()) if c.name == "engine")
     assert engine.result == "fail" and "no-engine.sock" in engine.detail
     assert "systemctl start docker" in engine.fix and "make engine" in engine.fix and "DOCKER_HOST" in engine.fix
 
 
-def test_engine_not_installed_says_how_to_install_it(base, tmp_path, monkeypatch):
+def test_engine_not_installed_says_how_to_install_it(global_settings, tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))  # a host without docker/dockerd on PATH
-    engine = next(c for c in run_checks(base, ports=()) if c.name == "engine")
+    engine = next(c for c in run_checks(global_settings, ports=()) if c.name == "engine")
     assert engine.result == "fail" and "apt-get install -y docker.io" in engine.fix
 
 
@@ -50,34 +50,34 @@ def test_remote_engine_unreachable_says_to_check_that_host(agencystack_env, monk
     assert engine.result == "fail" and "tcp://127.0.0.1:9" in engine.fix and "DOCKER_HOST" in engine.fix
 
 
-def test_too_little_memory_for_a_component_says_how_much_to_add(base):
+def test_too_little_memory_for_a_component_says_how_much_to_add(global_settings):
     from agencystack.doctor import memory_gb
 
     need = memory_gb() * 4 + 1  # more than this host has, whatever it has
     huge = Component("huge", resources=Resources(min_memory_gb=need, min_cpus=1))
     small = Component("small", resources=Resources(min_memory_gb=0.1, min_cpus=1))
-    checks = {c.name: c for c in run_checks(base, [huge, small], ports=())}
+    checks = {c.name: c for c in run_checks(global_settings, [huge, small], ports=())}
     assert checks["resources for huge"].result == "fail"
     assert f"resize this host to at least {need:g} GB memory" in checks["resources for huge"].fix
     assert "on a larger host" in checks["resources for huge"].fix
     assert checks["resources for small"].result == "ok" and not checks["resources for small"].fix
 
 
-def test_below_recommendation_is_a_warning_with_the_comfortable_size(base):
+def test_below_recommendation_is_a_warning_with_the_comfortable_size(global_settings):
     from agencystack.doctor import memory_gb
 
     big = memory_gb() * 4 + 1
     component = Component("roomy", resources=Resources(min_memory_gb=0.1, min_cpus=1, recommended_memory_gb=big,
                                                        recommended_cpus=1))
-    check = next(c for c in run_checks(base, [component], ports=()) if c.name == "resources for roomy")
+    check = next(c for c in run_checks(global_settings, [component], ports=()) if c.name == "resources for roomy")
     assert check.result == "warn" and f"{big:g} GB" in check.fix
 
 
-def test_port_taken_says_how_to_find_and_free_it(base):
+def test_port_taken_says_how_to_find_and_free_it(global_settings):
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as holder:
         holder.bind(("0.0.0.0", 0))
         holder.listen()
         port = holder.getsockname()[1]
-        check = next(c for c in run_checks(base, ports=(port,)) if c.name == f"port {port}")
+        check = next(c for c in run_checks(global_settings, ports=(port,)) if c.name == f"port {port}")
     assert check.result == "warn"
     assert f"ss -ltnp 'sport = :{port}'" in check.fix and "80 and 443" in check.fix

@@ -71,12 +71,30 @@ class Outcome:
         return asdict(self)
 
 
+#: the most lines ``--tail`` may ask for (0 asks for everything)
+MAX_TAIL = 1_000_000
+
+
 @dataclass(frozen=True)
 class LogRequest:
+    """What ``logs`` asks for. Checked when made, before any engine call: bad input is exit 2 and nothing else."""
+
     services: tuple[str, ...] = ()
     tail: int | None = 100  # None: everything
     since: str | None = None  # a duration ("10m") or a timestamp, as the engine accepts
     follow: bool = False
+
+    def __post_init__(self) -> None:
+        from agencystack import names
+        from agencystack.errors import UsageError
+
+        names.service_names(self.services)
+        if self.tail is not None and not 0 <= self.tail <= MAX_TAIL:
+            raise UsageError(f"invalid --tail {self.tail}: use 1 to {MAX_TAIL} lines, or 0 for everything")
+        if self.since is not None:
+            from agencystack.engine.docker import parse_since  # (moving next to LogRequest: see issue 10)
+
+            parse_since(self.since)
 
 
 @dataclass(frozen=True)

@@ -112,7 +112,7 @@ CHILD = textwrap.dedent('''
     import agencystack.engine.docker, agencystack.backup.archive, agencystack.backup.crypto
     import agencystack.backup.files, agencystack.backup.parts, agencystack.backup.operations
     import agencystack.plugins, agencystack.cli.progress
-    import structlog, rich.console, zstandard, dotenv, filelock, docker, pydantic_settings, agencystack_benchdb
+    import structlog, rich.console, zstandard, dotenv, docker, pydantic_settings, agencystack_benchdb
     from agencystack.backup import archive
     level, threads = os.environ.get("BENCH_ZSTD_LEVEL"), os.environ.get("BENCH_ZSTD_THREADS")
     if level: archive.DEFAULT_LEVEL = int(level)

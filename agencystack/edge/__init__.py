@@ -51,6 +51,7 @@ def modify_stack(context, stack):
 def install(context):
     if context.component.name != NAME:
         return None
+    context.check_owner()  # another state root's edge on this engine: refuse before touching the shared network
     ensure_network(context)
     outcome = context.deploy()
     outcome.details["network"] = context.settings.network
@@ -63,7 +64,8 @@ def host_settings(base):
     from agencystack.edge.settings import EdgeSettings
     from agencystack.state import ComponentDir
 
-    return settings.load(EdgeSettings, base, ComponentDir(base.root, names.HOST, NAME).env_file).values
+    return settings.load(EdgeSettings, base, ComponentDir(base.root, names.HOST, NAME).env_file,
+                         client=names.HOST).values
 
 
 def ensure_network(context) -> None:

@@ -480,6 +480,10 @@ class DockerDriver:
                 images=image_index(listed.result()) if listed else {},
             )
 
+    def directories(self, project: str) -> set[str]:
+        with self._guard():
+            return {c.labels.get(L.WORKING_DIR, "") for c in self._containers(L.project_filter(project))}
+
     # -- plan --------------------------------------------------------------------------------------------------
     def plan(self, deployment: Deployment) -> Plan:
         with self._guard():

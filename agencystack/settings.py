@@ -10,7 +10,8 @@ Layers, highest first (Tutor's model, built on pydantic-settings' own sources):
    two clients never get the same public host by default)
 
 Values are checked in every layer before the model sees them: an empty value is refused (exit 2) unless the
-setting's own default is empty, where empty means "unset" (the default); no value may be longer than
+setting's own default is empty, where empty means "unset" (the default), or the setting is marked
+:class:`EmptyMeans` (its documented meaning of empty); no value may be longer than
 :data:`MAX_VALUE_LENGTH` characters. Defaults are never written to disk. Fields marked ``Annotated[SecretStr | None, generate(...)]`` are secrets: when
 no layer has a value, one is generated and saved to the .env (0600) once; afterwards the saved value is kept forever,
 and a flag that would change it is refused: there is no silent rotation. Flags given to ``install`` are saved too (the operator's choices stick across re-runs).
@@ -59,6 +60,15 @@ def hex_token(nbytes: int = 32) -> str:
 def urlsafe_token(nchars: int = 32) -> str:
     """Exactly ``nchars`` characters of ``[A-Za-z0-9_-]``."""
     return _random.token_urlsafe(nchars)[:nchars]
+
+
+@dataclass(frozen=True)
+class EmptyMeans:
+    """Marks a setting whose empty value is documented to mean something other than its default:
+    ``geoip_url: Annotated[str, EmptyMeans("no GeoIP")] = "https://..."``. Settings whose default is empty accept
+    an empty value anyway (it means "unset"); every other setting refuses one (exit 2)."""
+
+    meaning: str
 
 
 def generated_secret(factory: Callable[..., str] = hex_token, *args: Any) -> Any:
@@ -202,10 +212,13 @@ def load(model: type[ComponentSettings], base: GlobalSettings, env_file: Path,
     return LoadedSettings(instance, sources, to_save, generated)
 
 
-def empty_means_unset(model: type[ComponentSettings], name: str) -> bool:
-    """Whether an empty value is accepted for field ``name``: only where the default itself is empty (then empty
-    means "unset", the default). Generated secrets and required settings never accept one."""
+def accepts_empty(model: type[ComponentSettings], name: str) -> bool:
+    """Whether an empty value is accepted for field ``name``: where the default itself is empty (empty means
+    "unset", the default) or the field is marked :class:`EmptyMeans`. Never for generated secrets or required
+    settings."""
     info = model.model_fields[name]
+    if any(isinstance(m, EmptyMeans) for m in info.metadata):
+        return True
     return not info.is_required() and info.default is not None and _as_text(info.default) == ""
 
 
@@ -215,7 +228,7 @@ def _check_values(model: type[ComponentSettings], values: dict[str, Any], where:
             continue
         text = _as_text(value)
         key = model.env_key(name)
-        if text == "" and not empty_means_unset(model, name):
+        if text == "" and not accepts_empty(model, name):
             raise UsageError(f"{key} is empty ({where}): give it a value, or leave it out to use the default"
                              + (" (a generated secret)" if name in model.generated_fields() else ""))
         if len(text) > MAX_VALUE_LENGTH:

@@ -39,6 +39,7 @@ class Bed:
     docker: object
     outputs: list[str] = field(default_factory=list)
     clients: set[str] = field(default_factory=set)
+    secrets: set[str] = field(default_factory=set)  # every secret value ever saved (for the leak scan)
 
     @property
     def root(self) -> Path:
@@ -77,7 +78,9 @@ class Bed:
         from agencystack.state import parse_env
 
         env_file = self.root / "clients" / client / COMPONENT / ".env"
-        return parse_env(env_file.read_text()) if env_file.is_file() else {}
+        saved = parse_env(env_file.read_text()) if env_file.is_file() else {}
+        self.secrets.update(v for k, v in saved.items() if k.endswith("PASSWORD") and v)
+        return saved
 
     def container(self, client: str, service: str):
         return self.docker.containers.get(f"{client}_{COMPONENT}-{service}-1")

@@ -23,10 +23,12 @@ def _open(plugins, client="acme", flags=None):
 
 def test_a_call_that_waited_uses_the_secret_the_first_one_saved(with_plugins, agencystack_env):
     from agencystack.lifecycle import run
+    from agencystack.logging import configure
     from agencystack.plugins import load
 
     plugins = load()
-    first, second = _open(plugins), _open(plugins)  # both loaded before either held the lock
+    first, second = _open(plugins), _open(plugins)
+    configure(first.base.log_dir, first.redactor, quiet=True)  # both loaded before either held the lock
     assert first.settings.token.get_secret_value() != second.settings.token.get_secret_value()
     run(first, "install")
     saved = first.dir.read_env()["HELLO_TOKEN"]

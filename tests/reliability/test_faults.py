@@ -105,7 +105,7 @@ def test_engine_stopped_mid_install_then_rerun_converges(bed, spare_engine):
     errors = [line for line in out.splitlines() if line.startswith("error:")]
     one_line = code in (1, 3) and len(errors) == 1 and "Traceback" not in out
     spare_engine["start"]()
-    rerun = bed.cli("install", "whoami", "-c", client, env=env, expect=None)
+    rerun = bed.cli(*args, env=env, expect=None)  # the same command again, as the operator's script would
     containers = spare_engine["client"].api.containers(filters={"label": f"io.agencystack.client={client}"})
     services = sorted(c["Labels"]["com.docker.compose.service"] for c in containers)
     converged = rerun.returncode == 0 and services == ["web", "worker"]  # the init job ran and exited

@@ -180,8 +180,10 @@ class LifecycleContext:
     def check_owner(self) -> None:
         """Refuse (exit 2) when this project's containers on the engine belong to another state root: several
         AGENCYSTACK_ROOTs may share one engine, but never a project (the per-host edge above all)."""
-        mine = str(self.dir.path)
-        others = sorted(d for d in self.engine.directories(self.project) if d and d != mine)
+        import os
+
+        mine = os.path.realpath(self.dir.path)
+        others = sorted(d for d in self.engine.directories(self.project) if d and os.path.realpath(d) != mine)
         if others:
             root = others[0].removesuffix(f"/clients/{self.client}/{self.component.name}")
             raise UsageError(f"{self.project} on this engine belongs to another state root ({root}): set "
@@ -189,12 +191,9 @@ class LifecycleContext:
 
     def deploy(self) -> Outcome:
         """Save settings, render the compose file, apply the plan, record the manifest: the default install."""
-        from agencystack import compose
+        from agencystack import compose, hosts
         from agencystack.results import Outcome
-        from agencystack.state import atomic_write
-
-        from agencystack import hosts
-        from agencystack.state import hosts_lock
+        from agencystack.state import atomic_write, hosts_lock
 
         deployment = self.deployment()
         self.check_owner()

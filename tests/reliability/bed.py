@@ -2,7 +2,8 @@
 (web + Postgres + migrate job, in tests/fixtures/thirdparty) driven through the real CLI as separate processes, as
 an operator's scripts would.
 
-Trials are bounded for CI (``AGENCYSTACK_RELIABILITY_TRIALS``, default 3; raise it for a longer run). Each test
+Trials are bounded for CI (each test has a small default; ``AGENCYSTACK_RELIABILITY_TRIALS=N`` runs N of each
+randomized kind instead). Each test
 records its figures with :func:`record`; they are printed at the end of the pytest run ("reliability figures")
 and kept in the README's "Reliability" section.
 """

@@ -57,7 +57,7 @@ def archived(bed):
 
 def test_corrupted_and_truncated_archives_are_refused_before_any_change(bed, archived, tmp_path):
     rng, original = archived["rng"], archived["archive"].read_bytes()
-    n = trials(10)
+    n = trials(8)
     before = _state(bed, archived["client"])
     refused, failures = 0, []
     for i in range(2 * n):
@@ -86,7 +86,7 @@ def test_corrupted_and_truncated_archives_are_refused_before_any_change(bed, arc
 
 def test_restore_gives_back_exactly_the_backed_up_random_data(bed, archived):
     rng, client = archived["rng"], archived["client"]
-    n = trials(2)
+    n = trials(1)
     equal = 0
     for _ in range(n):
         _insert(bed, client, _random_rows(rng, rng.randint(1, 300)))

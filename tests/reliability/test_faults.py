@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parents[2]
 def test_sigkill_at_a_random_point_then_rerun_converges(bed):
     seed = int(os.environ.get("AGENCYSTACK_RELIABILITY_SEED", time.time()))
     rng = random.Random(seed)
-    n = trials(3)
+    n = trials(2)
     client = bed.client("kill")
     ok, failures, points = 0, [], []
     for i in range(n):

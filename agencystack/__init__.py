@@ -27,6 +27,7 @@ _PUBLIC = {
     "Mount": "agencystack.stack",
     "Port": "agencystack.stack",
     "HealthCheck": "agencystack.stack",
+    "postgres_healthcheck": "agencystack.stack",
     "Logging": "agencystack.stack",
     "Route": "agencystack.stack",
     "HttpProbe": "agencystack.stack",
@@ -65,4 +66,5 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from agencystack.results import ComponentStatus, LogLine, LogRequest, Outcome, ServiceStatus, State
     from agencystack.settings import ComponentSettings, GlobalSettings, generated_secret
     from agencystack.stack import (CommandDump, EnvFile, HealthCheck, HttpProbe, Logging, Mount, Network, Port,
-                                   PostgresDump, Route, Service, Stack, Volume, VolumeArchive, ref)
+                                   PostgresDump, Route, Service, Stack, Volume, VolumeArchive, postgres_healthcheck,
+                                   ref)

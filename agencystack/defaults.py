@@ -65,6 +65,7 @@ def restart(context, services):
 def uninstall(context, purge):
     from agencystack.results import Outcome
 
+    context.check_owner()  # never remove what another state root deployed under the same project name
     warnings = context.engine.remove(context.deployment(), purge=purge, progress=context.progress) or []
     for warning in warnings:
         context.log.warning(warning)

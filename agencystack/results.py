@@ -76,12 +76,28 @@ class Outcome:
         return asdict(self)
 
 
+#: the most lines ``--tail`` may ask for (0 asks for everything)
+MAX_TAIL = 1_000_000
+
+
 @dataclass(frozen=True)
 class LogRequest:
+    """What ``logs`` asks for. Checked when made, before any engine call: bad input is exit 2 and nothing else."""
+
     services: tuple[str, ...] = ()
     tail: int | None = 100  # None: everything
     since: str | None = None  # a duration ("10m") or a timestamp (see :func:`parse_since`)
     follow: bool = False
+
+    def __post_init__(self) -> None:
+        from agencystack import names
+        from agencystack.errors import UsageError
+
+        names.service_names(self.services)
+        if self.tail is not None and not 0 <= self.tail <= MAX_TAIL:
+            raise UsageError(f"invalid --tail {self.tail}: use 1 to {MAX_TAIL} lines, or 0 for everything")
+        if self.since is not None:
+            parse_since(self.since)
 
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
@@ -102,7 +118,7 @@ def parse_since(value: str | None) -> float | None:
     try:
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise UsageError(f"invalid since value {value!r}: use a duration such as 10m or 2h, or a timestamp such as "
+        raise UsageError(f"invalid --since {value!r}: use a duration such as 10m or 2h, or a timestamp such as "
                          "2026-01-31T12:00:00Z") from None
     return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
 

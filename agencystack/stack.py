@@ -46,6 +46,16 @@ class HealthCheck(_Model):
         return value
 
 
+def postgres_healthcheck(user: str, database: str | None = None, **timing: float) -> HealthCheck:
+    """The health check to give a Postgres service: ``pg_isready`` over TCP (``-h 127.0.0.1``).
+
+    Over the local socket (pg_isready's default) it reports ready while the image's entrypoint still runs its
+    temporary, socket-only server during initialisation, so dependants that connect over the network fail their
+    first start. ``timing``: ``interval``, ``timeout``, ``retries``, ``start_period``."""
+    test = f"pg_isready -q -h 127.0.0.1 -U {user}" + (f" -d {database}" if database else "")
+    return HealthCheck(test=["CMD-SHELL", test], **timing)
+
+
 class Mount(_Model):
     """A named volume of the stack (``source`` = volume name) or a bind mount (``source`` = absolute host path)."""
 

@@ -266,8 +266,8 @@ def test_probe_backups_and_resources(ctx, agencystack_plugins):
 
 def test_dev_domain_probe_is_plain_http(agencystack_plugins, tmp_path):
     ctx = open_context(agencystack_plugins, flags={"POSTHOG_UPSTREAM_DIR": str(fake_upstream(tmp_path))})
-    assert ctx.settings.domain == "posthog.localhost"
-    assert [p.url for p in ctx.stack().probes] == ["http://posthog.localhost/_health"]
+    assert ctx.settings.domain == "posthog.acme.localhost"  # per client: posthog.<client>.<DOMAIN>
+    assert [p.url for p in ctx.stack().probes] == ["http://posthog.acme.localhost/_health"]
 
 
 def test_registry_mirror_prefixes_every_image(agencystack_plugins, tmp_path):

@@ -186,7 +186,8 @@ def _planned_env(context: LifecycleContext, reader: ArchiveReader, part: Any) ->
         with os.fdopen(fd, "wb") as handle:
             handle.write(planned)
         try:
-            settings_mod.load(type(context.settings), context.global_settings, check, context.flags)
+            settings_mod.load(type(context.settings), context.global_settings, check, context.flags,
+                              client=context.client)
         except UsageError as exc:
             raise BackupError(f"the archive's settings do not fit {context.component.name} "
                               f"{context.component.version or ''}: {exc}".replace("  ", " ")) from None

@@ -54,13 +54,16 @@ def plan(ctx: typer.Context, component: options.Component, client_id: options.Cl
     session = Session.of(ctx, json_output)
     context = session.context(component, "plan", client=client_id, flags=set_, domain=domain)
     result = context.plan()
+    conflicts = context.host_conflicts()
     settings = {context.settings.env_key(k): src for k, src in sorted(context.loaded.sources.items())}
     if json_output:
         emit_json({"client": context.client, "component": context.component.name, "project": result.project,
+                   "conflicts": [{"host": c.host, "client": c.client, "component": c.component} for c in conflicts],
                    "changes": result.changes, "create_networks": result.create_networks,
                    "create_volumes": result.create_volumes, "recreate_networks": result.recreate_networks,
                    "remove_networks": result.remove_networks, "settings": settings,
                    "generate": context.loaded.generated}, session.redactor)
+        _refuse_conflicts(conflicts, context)
         return
     say(f"{context.component.name} for client {context.client} (project {result.project}):")
     for change in result.changes:
@@ -73,8 +76,18 @@ def plan(ctx: typer.Context, component: options.Component, client_id: options.Cl
             say(f"  {verb:<9} {kind} {item}")
     if context.loaded.generated:
         say(f"  generate  {', '.join(context.loaded.generated)} (saved to the .env on install)")
+    for conflict in conflicts:
+        say(f"  conflict  {conflict}: install will refuse")
     if result.is_noop:
         say("  nothing to change")
+    _refuse_conflicts(conflicts, context)
+
+
+def _refuse_conflicts(conflicts, context) -> None:
+    """plan exits 2 as install would, after showing the plan."""
+    from agencystack import hosts
+
+    hosts.refuse(conflicts, context.component.name, context.client)
 
 
 def status(ctx: typer.Context, component: options.OptionalComponent = None, client_id: options.ClientId = None,
@@ -113,12 +126,22 @@ def logs(ctx: typer.Context, component: options.Component, client_id: options.Cl
     from agencystack.results import LogRequest
 
     session = Session.of(ctx)
-    context = session.context(component, "logs", client=client_id)
     request = LogRequest(services=tuple(service or ()), tail=tail or None, since=since, follow=follow)
+    context = session.context(component, "logs", client=client_id)
+    _require_installed(context)
     width = max((len(s.name) for s in context.stack().services), default=0)
     for line in run(context, "logs", request=request):
         sys.stdout.write(f"{line.service:<{width}} | {session.redactor.text(line.text)}\n")
         sys.stdout.flush()
+
+
+def _require_installed(context) -> None:
+    """Exit 2 when the component is not installed for the client (nothing to show, nothing to ask the engine)."""
+    from agencystack.errors import UsageError
+
+    if not context.dir.installed:
+        which = context.component.name + ("" if context.component.per_host else f" for client {context.client}")
+        raise UsageError(f"{which} is not installed (see 'agencystack status --all')")
 
 
 def restart(ctx: typer.Context, component: options.Component, client_id: options.ClientId = None,
@@ -127,9 +150,12 @@ def restart(ctx: typer.Context, component: options.Component, client_id: options
     """Restart COMPONENT's services one by one, in dependency order, waiting for health."""
     from agencystack.lifecycle import run
 
+    from agencystack import names
+
     session = Session.of(ctx, json_output)
+    services = names.service_names(tuple(service or ()))  # bad input stops before the lock
     context = session.context(component, "restart", client=client_id)
-    outcome = run(context, "restart", services=tuple(service or ()))
+    outcome = run(context, "restart", services=services)
     emit_json(outcome, session.redactor) if json_output else say(outcome.summary)
 
 

@@ -51,6 +51,7 @@ def modify_stack(context, stack):
 def install(context):
     if context.component.name != NAME:
         return None
+    context.check_owner()  # another state root's edge on this engine: refuse before touching the shared network
     ensure_network(context)
     outcome = context.deploy()
     outcome.details["network"] = context.settings.network
@@ -63,8 +64,8 @@ def host_settings(global_settings):
     from agencystack.edge.settings import EdgeSettings
     from agencystack.state import ComponentDir
 
-    env_file = ComponentDir(global_settings.root, names.HOST, NAME).env_file
-    return settings.load(EdgeSettings, global_settings, env_file).values
+    return settings.load(EdgeSettings, global_settings, ComponentDir(global_settings.root, names.HOST, NAME).env_file,
+                         client=names.HOST).values
 
 
 def ensure_network(context) -> None:

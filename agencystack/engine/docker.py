@@ -68,6 +68,11 @@ class DockerDriver:
     def observe(self, project: str, images: bool = True) -> Actual:
         return observe(self.client, project, images)
 
+    def directories(self, project: str) -> set[str]:
+        with self.client.guard():
+            found = containers(self.client, labels.project_filter(project))
+            return {c.labels.get(labels.WORKING_DIR, "") for c in found}
+
     # -- plan and apply ----------------------------------------------------------------------------------------
     def plan(self, deployment: Deployment) -> Plan:
         with self.client.guard():

@@ -95,6 +95,9 @@ class Driver(Protocol):
     def ping(self) -> str:
         """Return the engine's API version; raise EngineUnreachable naming the address otherwise."""
 
+    def directories(self, project: str) -> set[str]:
+        """The state directories (compose's working_dir label) of the project's containers: who deployed it."""
+
     def plan(self, deployment: Deployment) -> Plan:
         """Diff the desired stack against what runs (by labels and config hash). No side effects."""
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agencystack import HealthCheck, Mount, Route, Service, Stack, Volume, ref
+from agencystack import HealthCheck, Mount, Route, Service, Stack, Volume, postgres_healthcheck, ref
 from agencystack.stack import PostgresDump, EnvFile
 
 
@@ -13,7 +13,7 @@ def build(settings, client: str) -> Stack:
         environment={"POSTGRES_USER": "keycloak", "POSTGRES_DB": "keycloak",
                      "POSTGRES_PASSWORD": ref("KEYCLOAK_DB_PASSWORD")},
         volumes=[Mount(source="postgres-data", target="/var/lib/postgresql/data")],
-        healthcheck=HealthCheck(test=["CMD-SHELL", "pg_isready -U keycloak -d keycloak"]),
+        healthcheck=postgres_healthcheck("keycloak", "keycloak"),  # over TCP: ready for Keycloak's first start
     )
     keycloak = Service(
         name="keycloak",

@@ -11,7 +11,8 @@ import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from agencystack.settings import ComponentSettings, Domain, PortNumber, generated_secret, hex_token, urlsafe_token
+from agencystack.settings import (ComponentSettings, Domain, EmptyMeans, PortNumber, generated_secret, hex_token,
+                                  urlsafe_token)
 from pydantic import AfterValidator, SecretStr
 from pydantic_settings import SettingsConfigDict
 
@@ -55,7 +56,7 @@ class PostHogSettings(ComponentSettings):
     upstream_ref: CommitId = UPSTREAM_REF  # a full commit id: git verifies the files against it
     upstream_dir: str = ""  # a local copy of those files (offline hosts); empty: fetch them at upstream_ref
     upstream_git: str = "https://github.com/PostHog/posthog.git"
-    geoip_url: str = "https://mmdbcdn.posthog.net/"  # upstream's GeoLite2 City (brotli); empty: no GeoIP
+    geoip_url: Annotated[str, EmptyMeans("no GeoIP")] = "https://mmdbcdn.posthog.net/"  # upstream's GeoLite2 City
 
     # -- images ---------------------------------------------------------------------------------------------------
     registry_mirror: str = ""  # prefix for every image, e.g. "mirror.example.com/"

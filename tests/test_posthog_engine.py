@@ -80,6 +80,7 @@ class Host:
             redactor=Redactor(), client=client, domain=domain(client) if action == "install" else None,
             flags={"POSTHOG_UPSTREAM_DIR": str(self.upstream), "POSTHOG_POSTGRES_IMAGE": self.images["postgres"],
                    "POSTHOG_NODE_TAG": "echo",  # EchoImages swaps every image; no Node image lookup needed
+                   "POSTHOG_RUST_TAG": "echo",  # nor a Rust image lookup
                    **flags} if action == "install" else flags)
 
     def install(self, client: str):

@@ -178,11 +178,14 @@ def _ping(*test: str, interval: float = 3, timeout: float = 10, retries: int = 1
                        interval=interval, timeout=timeout, retries=retries, start_period=start)
 
 
-def _seaweed_entrypoint(master_port: int, bootstrap: str, ready: str) -> list[str]:
-    """SeaweedFS with a background loop that creates buckets (and the access identity) until they exist."""
-    script = (f"(until printf \"{bootstrap}\" | /usr/bin/weed shell -master=localhost:{master_port} >/dev/null 2>&1 "
-              f"&& echo s3.bucket.list | /usr/bin/weed shell -master=localhost:{master_port} 2>/dev/null "
-              f"| grep -q {ready}; do sleep 1; done; touch /tmp/objectstorage-ready) & exec /usr/bin/weed \"$@\"")
+def _seaweed_entrypoint(master_port: int, bootstrap: str, ready: dict[str, str]) -> list[str]:
+    """SeaweedFS with a background loop that creates buckets (and the access identity) until they exist: until
+    every ``weed shell`` command of ``ready`` prints its expected word (upstream's loop: the last bucket in
+    ``s3.bucket.list`` and the access key in ``s3.configure``), then it touches the readiness file."""
+    shell = f"/usr/bin/weed shell -master=localhost:{master_port}"
+    checks = " && ".join(f"echo {command} | {shell} 2>/dev/null | grep -q {word}" for command, word in ready.items())
+    script = (f"(until printf \"{bootstrap}\" | {shell} >/dev/null 2>&1 && {checks}; do sleep 1; done; "
+              f"touch /tmp/objectstorage-ready) & exec /usr/bin/weed \"$@\"")
     return ["/bin/sh", "-c", script, "--"]
 
 
@@ -194,6 +197,7 @@ class Inputs:
     scripts: Path  # the client's files written by :func:`write_files`
     share: Path  # the host's GeoIP directory, mounted as /share
     node: str  # the posthog-node image (resolved per ref: see node_image.py)
+    rust: dict[str, str]  # each Rust image by name (resolved per ref: see rust_images.py)
 
 
 def services(s, inputs: Inputs) -> list[Service]:
@@ -206,7 +210,7 @@ def services(s, inputs: Inputs) -> list[Service]:
         name=name, image=node, command=["node", "nodejs/dist/index.js"],  # posthog-node's own CMD
         environment={**node_env(s, mode), **(env or {})}, depends_on={**node_deps, **deps}, restart="on-failure", **kw)
     rust = lambda name, binary, env, deps=None, **kw: Service(  # noqa: E731
-        name=name, image=s.rust(binary), environment=env, depends_on=deps or {}, restart="on-failure", **kw)
+        name=name, image=inputs.rust[binary], environment=env, depends_on=deps or {}, restart="on-failure", **kw)
     kafka_cmd = ["redpanda", "start", "--kafka-addr", "internal://0.0.0.0:9092,external://0.0.0.0:19092",
                  "--advertise-kafka-addr", "internal://kafka:9092,external://localhost:19092",
                  "--pandaproxy-addr", "internal://0.0.0.0:8082,external://0.0.0.0:18082",
@@ -230,9 +234,7 @@ def services(s, inputs: Inputs) -> list[Service]:
         Service(name="db", image=s.image("postgres"), restart="on-failure",
                 environment={"POSTGRES_USER": PG_USER, "POSTGRES_DB": PG_DB,
                              "POSTGRES_PASSWORD": ref("POSTHOG_POSTGRES_PASSWORD")},
-                volumes=[Mount(source="postgres-data", target="/var/lib/postgresql/data"),
-                         Mount(source=up("docker/postgres-init-scripts"), target="/docker-entrypoint-initdb.d",
-                               read_only=True)],
+                volumes=[Mount(source="postgres-data", target="/var/lib/postgresql/data")],
                 healthcheck=_ping(f"pg_isready -U {PG_USER}", interval=5, timeout=5)),
         Service(name="redis7", image=s.image("redis"), restart="on-failure",
                 command=["redis-server", "--maxmemory-policy", "allkeys-lru", "--maxmemory", "200mb"],
@@ -276,21 +278,21 @@ def services(s, inputs: Inputs) -> list[Service]:
                 healthcheck=_ping("wget --no-verbose --tries=1 -O /dev/null http://localhost:8123/ping || exit 1",
                                   interval=5, retries=60)),
         Service(name="objectstorage", image=s.image("seaweedfs"), restart="on-failure",
-                entrypoint=_seaweed_entrypoint(19001, object_bootstrap, "ai-blobs"),
+                entrypoint=_seaweed_entrypoint(19001, object_bootstrap,
+                                               {"s3.bucket.list": "ai-blobs", "s3.configure": OBJECT_STORAGE_USER}),
                 command=["server", "-master.port=19001", "-s3", "-s3.port=19000", "-dir=/data", "-volume.max=1000",
                          "-master.volumePreallocate=false"],
                 environment={"OBJECT_STORAGE_SECRET": ref("POSTHOG_OBJECT_STORAGE_PASSWORD")},
                 volumes=[Mount(source="objectstorage-data", target="/data")],
                 healthcheck=_ping("test -f /tmp/objectstorage-ready", interval=5, retries=30, start=10)),
         Service(name="seaweedfs", image=s.image("seaweedfs"), restart="on-failure",
-                entrypoint=_seaweed_entrypoint(9333, "s3.bucket.create -name posthog\\n", "posthog"),
+                entrypoint=_seaweed_entrypoint(9333, "s3.bucket.create -name posthog\\n", {"s3.bucket.list": "posthog"}),
                 command=["server", "-s3", "-s3.port=8333", "-dir=/data", "-volume.max=1000"],
                 volumes=[Mount(source="seaweedfs", target="/data")],
                 healthcheck=_ping("echo s3.bucket.list | /usr/bin/weed shell -master=localhost:9333 2>&1 "
                                   "| grep -q posthog", interval=5, retries=30, start=10)),
         Service(name="migrate", image=app, job=True, environment=django,
-                command=["sh", "-c", "python manage.py migrate && python manage.py migrate_clickhouse "
-                                     "&& python manage.py run_async_migrations"],
+                command=["./bin/migrate"],  # upstream's own script, as the image ships it (web runs it at start)
                 depends_on={"db": "healthy", "clickhouse": "healthy", "kafka-init": "completed",
                             "redis7": "healthy"},
                 start_timeout=45 * 60),  # upstream's installer waits up to 45 minutes on first boot
@@ -389,7 +391,9 @@ def services(s, inputs: Inputs) -> list[Service]:
                     "cluster.routing.allocation.disk.watermark.high": "256mb",
                     "cluster.routing.allocation.disk.watermark.flood_stage": "128mb",
                     "discovery.type": "single-node", "ES_JAVA_OPTS": "-Xms256m -Xmx256m",
-                    "xpack.security.enabled": "false"}),
+                    "xpack.security.enabled": "false"},
+                healthcheck=_ping('curl -s http://localhost:9200/_cluster/health | grep -qE "\\"status\\":\\"(green|yellow)\\""',
+                                  interval=10, timeout=10, retries=30, start=60)),
         Service(name="temporal", image=s.image("temporal"), restart="on-failure", environment={
                     "DB": "postgres12", "DB_PORT": "5432", "POSTGRES_USER": PG_USER,
                     "POSTGRES_PWD": ref("POSTHOG_POSTGRES_PASSWORD"), "POSTGRES_SEEDS": "db",
@@ -397,7 +401,8 @@ def services(s, inputs: Inputs) -> list[Service]:
                     "ES_SEEDS": "elasticsearch", "ES_VERSION": "v7"},
                 volumes=[Mount(source=up("docker/temporal/dynamicconfig"),
                                target="/etc/temporal/config/dynamicconfig", read_only=True)],
-                depends_on={"db": "healthy", "elasticsearch": "started"}),
+                depends_on={"db": "healthy", "elasticsearch": "healthy"},
+                healthcheck=_ping("nc -z $(hostname) 7233", interval=5, timeout=5, retries=30, start=300)),
         Service(name="temporal-admin-tools", image=s.image("temporal_admin_tools"),
                 environment={"TEMPORAL_CLI_ADDRESS": "temporal:7233"}, depends_on={"temporal": "started"},
                 entrypoint=["/bin/sh"], command=["-c", "trap 'exit 0' TERM INT; sleep infinity & wait"]),

@@ -157,7 +157,7 @@ def test_values_that_matter(ctx):
     assert stack.service("db").healthcheck.test == ["CMD-SHELL", "pg_isready -U posthog"]
     assert "9644/v1/status/ready" in stack.service("kafka").healthcheck.test[-1]
     assert ":8123/ping" in stack.service("clickhouse").healthcheck.test[-1]
-    assert "--memory" in stack.service("kafka").command
+    assert "--memory 3G" in stack.service("kafka").command  # one argv word per option, as upstream passes it
     assert stack.service("temporal").environment["ENABLE_ES"] == "false"
     assert stack.service("temporal").environment["DB"] == "postgres12"  # auto-setup 1.26 knows no "postgresql"
     assert stack.service("personhog-router").environment["REPLICA_URL"] == "http://personhog-replica:50051"
@@ -325,7 +325,8 @@ def test_temporal_and_elasticsearch_have_the_base_files_healthchecks(ctx):
     stack = ctx.stack()
     temporal, es = stack.service("temporal"), stack.service("elasticsearch")
     assert temporal.healthcheck.test == ["CMD-SHELL", "nc -z $(hostname) 7233"]
-    assert (temporal.healthcheck.interval, temporal.healthcheck.retries, temporal.healthcheck.start_period) == (5, 30, 300)
+    check = temporal.healthcheck
+    assert (check.interval, check.retries, check.start_period) == (5, 30, 300)
     assert es.healthcheck.test[0] == "CMD-SHELL" and "_cluster/health" in es.healthcheck.test[1]
     assert temporal.depends_on["elasticsearch"] == "healthy"
 

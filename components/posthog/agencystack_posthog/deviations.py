@@ -129,10 +129,11 @@ DEVIATIONS: tuple[Deviation, ...] = (
     Deviation("plugins feature-flags cymbal", "mount", "/share", "The host's GeoIP directory (shared by every "
               "client, refreshed by geoip.py) instead of ./share"),
     Deviation("db", "mount", "/docker-entrypoint-initdb.d /products", "Upstream's base mounts "
-              "./docker/postgres-init-scripts and ./products relative to itself; in a hobby deployment that is the "
-              "deploy directory, where neither exists (the checkout is ./posthog), so upstream's Postgres runs no "
-              "init script. Ours runs none either (the databases Temporal and the product code need are created by "
-              "temporal's auto-setup and bin/migrate)"),
+              "./docker/postgres-init-scripts and ./products relative to itself; upstream's installer copies the "
+              "base file into the deploy directory (bin/hobby-installer/core/git.go, CopyComposeFiles), where "
+              "neither exists (the checkout is ./posthog), so upstream's hobby Postgres runs no init script. Ours "
+              "runs none either; tests/test_posthog_postgres_engine.py shows the first start still leaves every "
+              "database the services name, and Temporal's auto-setup able to create its own"),
     Deviation("kafka", "mount", "/bitnami/kafka", "The hobby file keeps the old Bitnami Kafka data path; Redpanda "
               "keeps its data in /var/lib/redpanda/data (the redpanda-data volume, mounted)"),
     Deviation("elasticsearch", "mount", "/var/lib/elasticsearch/data", "No anonymous volume: Temporal runs with "

@@ -60,12 +60,12 @@ DEVIATIONS: tuple[Deviation, ...] = (
     Deviation(DJANGO, "depends_on", "migrate", "They start after the migrate job completed (see migrate)"),
     Deviation("valkey personhog-replica personhog-router hypercache-server", "base", "",
               BASE_OLDER + ": these services are not in it, so only what the hobby file says of them is compared"),
-    Deviation("* ", "ports", "", "Nothing is published on the host (upstream publishes object storage, SeaweedFS, "
+    Deviation("*", "ports", "", "Nothing is published on the host (upstream publishes object storage, SeaweedFS, "
               "Temporal and its UI on loopback); the operator reaches them with docker exec"),
     Deviation("*", "resources", "", "Per-service memory/CPU limits (upstream sets none): sized per service so one "
               "runaway process cannot take the host down"),
     # -- generated secrets ------------------------------------------------------------------------------------------
-    Deviation("* ", "env-value", PG_URLS + " POSTGRES_PASSWORD POSTGRES_PWD OBJECT_STORAGE_SECRET_ACCESS_KEY",
+    Deviation("*", "env-value", PG_URLS + " POSTGRES_PASSWORD POSTGRES_PWD OBJECT_STORAGE_SECRET_ACCESS_KEY",
               GENERATED),
     Deviation("clickhouse " + DJANGO + " " + NODE, "env-extra", "CLICKHOUSE_PASSWORD CLICKHOUSE_API_PASSWORD "
               "CLICKHOUSE_APP_PASSWORD CLICKHOUSE_LOGS_CLUSTER_PASSWORD", GENERATED + "; ClickHouse reads it from a "

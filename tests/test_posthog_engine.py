@@ -80,6 +80,7 @@ class Host:
             redactor=Redactor(), client=client, domain=domain(client) if action == "install" else None,
             flags={"POSTHOG_UPSTREAM_DIR": str(self.upstream), "POSTHOG_POSTGRES_IMAGE": self.images["postgres"],
                    "POSTHOG_NODE_TAG": "echo",  # EchoImages swaps every image; no Node image lookup needed
+                   "POSTHOG_RUST_TAG": "echo",  # nor a Rust image lookup
                    **flags} if action == "install" else flags)
 
     def install(self, client: str):
@@ -223,6 +224,9 @@ def test_db_backup_destroy_volume_restore(host, acme, docker_client, tmp_path):
 
     client, _ = acme
     ctx = host.context(client, "backup")
+    for name in ("temporal", "temporal_visibility"):  # Temporal's auto-setup creates them; echo stands in for it
+        if not _psql(docker_client, ctx.project, f"SELECT 1 FROM pg_database WHERE datname = '{name}'"):
+            _psql(docker_client, ctx.project, f"CREATE DATABASE {name}")
     _psql(docker_client, ctx.project, "CREATE TABLE events_probe (id int primary key, name text);"
                                       "INSERT INTO events_probe SELECT i, 'event ' || i FROM generate_series(1, 500) i")
     expected = _psql(docker_client, ctx.project, "SELECT count(*), md5(string_agg(name, ',' ORDER BY id)) "

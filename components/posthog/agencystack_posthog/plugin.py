@@ -22,15 +22,15 @@ def components():
 
 
 def _inputs(context):
-    """Upstream's files (per ref), this client's own files, the host's GeoIP share, the Node image."""
-    from agencystack_posthog import node_image
+    """Upstream's files (per ref), this client's own files, the host's GeoIP share, the Node and Rust images."""
+    from agencystack_posthog import node_image, rust_images
     from agencystack_posthog.geoip import share_dir
     from agencystack_posthog.stack import Inputs
     from agencystack_posthog.upstream import cache_dir
 
     root, s = context.global_settings.root, context.settings
     return Inputs(upstream=cache_dir(root, s.upstream_ref), scripts=context.dir.path / "files",
-                  share=share_dir(root), node=node_image.image(s, root))
+                  share=share_dir(root), node=node_image.image(s, root), rust=rust_images.images(s, root))
 
 
 @hookimpl
@@ -43,7 +43,7 @@ def stack(context):
 @hookimpl
 def install(context):
     from agencystack import Outcome
-    from agencystack_posthog import geoip, health, node_image, upstream
+    from agencystack_posthog import geoip, health, node_image, rust_images, upstream
     from agencystack_posthog.stack import write_files
 
     health.check_resources(context)
@@ -52,6 +52,7 @@ def install(context):
     upstream.materialize(s, root, context.progress)
     geoip.materialize(s, root, context.progress, warn=context.log.warning)
     node_image.resolve(s, root, context.engine, context.progress)  # before anything builds the stack: it names it
+    rust_images.resolve(s, root, context.engine, context.progress)  # likewise
     write_files(_inputs(context).scripts)
     outcome = context.deploy()
     url = context.stack().probes[0].url

@@ -47,13 +47,29 @@ def _existing_parent(path: Path) -> Path:
     return path
 
 
+def overcommit(engine, ratio: float) -> Check:
+    """The memory limits of everything placed on the engine's host against its memory (see agencystack.capacity)."""
+    from agencystack.capacity import assess, verdict
+
+    host, placed = engine.placed()
+    capacity = assess(host, placed)
+    result = verdict(capacity, ratio)
+    detail = capacity.describe()
+    if result != "ok":
+        detail += ("; past the host's memory" if result == "warn" else
+                   f"; past AGENCYSTACK_MEMORY_OVERCOMMIT={ratio:g}: install refuses to add more")
+    return Check("memory limits", result if result != "fail" else "warn", detail)
+
+
 def run_checks(base) -> list[Check]:
     checks = []
     try:
         from agencystack.engine import connect
 
-        version = connect(base.docker_host).ping()
+        engine = connect(base.docker_host)
+        version = engine.ping()
         checks.append(Check("engine", "ok", f"reachable at {base.docker_host}, API {version}"))
+        checks.append(overcommit(engine, base.memory_overcommit))
     except AgencyStackError as exc:
         checks.append(Check("engine", "fail", str(exc)))
     mem = memory_gb()

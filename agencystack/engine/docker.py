@@ -42,6 +42,7 @@ from docker.utils import socket as docker_socket
 
 from agencystack.engine import Change, Deployment, Plan, Progress, no_progress
 from agencystack.engine import labels as L
+from agencystack.engine import resources
 from agencystack.errors import ComponentError, EngineUnreachable
 from agencystack.results import LogLine, LogRequest, ServiceStatus, State
 from agencystack.stack import Service, interpolate_all
@@ -236,8 +237,9 @@ class Action:
     change: Change
     remove: list[Observed] = field(default_factory=list)  # containers to stop and remove first
     start: Observed | None = None  # the existing container to start (kind "start")
-    current: Observed | None = None  # the existing, current container (kind "unchanged")
+    current: Observed | None = None  # the existing, current container (kind "unchanged" or "update")
     config_hash: str = ""
+    limits: bool = False  # kind "start": apply the service's limits to the container before starting it
 
 
 @dataclass
@@ -325,7 +327,7 @@ def diff(deployment: Deployment, actual: Actual) -> Diff:
     for action in actions:  # a network is recreated with nothing attached: so are the services on it
         changed = sorted(n for c in by_service.get(action.change.service, []) for n in c.networks
                          if n in recreate_networks)
-        if changed and action.change.kind in ("unchanged", "start"):
+        if changed and action.change.kind in ("unchanged", "start", "update"):
             action.change = Change(action.change.service, "recreate", f"network {changed[0]} changes")
             action.remove, action.start, action.current = by_service[action.change.service], None, None
     create_volumes = [L.volume_name(project, v.name) for v in stack.volumes
@@ -355,6 +357,11 @@ def _service_action(deployment: Deployment, service: Service, found: list[Observ
         recreate = current.state
     if recreate:
         return Action(Change(name, "recreate", recreate), remove=found, config_hash=digest)
+    limits = None if service.job else resources.change(service, current.labels)  # a job's apply at its next run
+    if limits and limits[0] == "recreate":
+        return Action(Change(name, "recreate", limits[1]), remove=found, config_hash=digest)
+    if limits and current.state in ("running", "restarting"):
+        return Action(Change(name, "update", limits[1]), current=current, config_hash=digest)
     if current.state in ("running", "restarting"):
         # unchanged, but not well: a re-run must not report success over it (see LifecycleContext.deploy)
         reason = "unhealthy" if current.health == "unhealthy" else (
@@ -364,7 +371,9 @@ def _service_action(deployment: Deployment, service: Service, found: list[Observ
         return Action(Change(name, "unchanged", "completed"), current=current, config_hash=digest)
     reason = "created, not started" if current.state == "created" else (
         f"exited ({current.exit_code})" if current.exit_code is not None else current.state)
-    return Action(Change(name, "start", reason), start=current, config_hash=digest)
+    if limits:
+        reason += f"; {limits[1]}"
+    return Action(Change(name, "start", reason), start=current, config_hash=digest, limits=bool(limits))
 
 
 def _scrub(deployment: Deployment, text: str) -> str:
@@ -483,7 +492,9 @@ class DockerDriver:
     # -- plan --------------------------------------------------------------------------------------------------
     def plan(self, deployment: Deployment) -> Plan:
         with self._guard():
-            return diff(deployment, self.observe(deployment.project)).plan()
+            work = diff(deployment, self.observe(deployment.project))
+            resources.settle(self.api, deployment, work.actions)
+            return work.plan()
 
     # -- apply -------------------------------------------------------------------------------------------------
     def apply(self, deployment: Deployment, plan: Plan | None = None, progress: Progress = no_progress) -> None:
@@ -492,6 +503,7 @@ class DockerDriver:
         with self._guard():
             actual = self.observe(deployment.project)
             work = diff(deployment, actual)
+            resources.settle(self.api, deployment, work.actions)
             self._check_externals(deployment)
             self._ensure_images(deployment, work, actual, progress)
             self._recreate_networks(deployment, work, progress)
@@ -711,8 +723,15 @@ class DockerDriver:
         if kind == "unchanged":
             assert action.current is not None
             return action.current.id, False
+        if kind == "update":
+            assert action.current is not None
+            progress(service.name, f"updating limits in place: {service.limits.describe()}")
+            self._update_limits(deployment, service, action.current.id)
+            return action.current.id, False
         if kind == "start":
             assert action.start is not None
+            if action.limits:
+                self._update_limits(deployment, service, action.start.id)
             progress(service.name, "starting")
             self._start(deployment, service, action.start.id)
             return action.start.id, True
@@ -720,6 +739,13 @@ class DockerDriver:
         progress(service.name, "starting")
         self._start(deployment, service, container_id)
         return container_id, True
+
+    def _update_limits(self, deployment: Deployment, service: Service, container_id: str) -> None:
+        try:
+            resources.update(self.api, container_id, service)
+        except docker.errors.APIError as exc:
+            raise self._service_error(deployment, service, f"cannot change its limits to "
+                                      f"{service.limits.describe()} in place", exc) from None
 
     def _replace(self, deployment: Deployment, service: Service, action: Action, progress: Progress) -> str:
         """Stop and remove the service's containers (old config, leftovers), then create the new one."""
@@ -745,6 +771,7 @@ class DockerDriver:
             init=True if service.init else None,
             log_config=LogConfig(type=service.logging.driver, config=dict(service.logging.options)),
             network_mode=first or "none",
+            **resources.host_config(service),
         )
         networking = None
         if first:
@@ -760,6 +787,7 @@ class DockerDriver:
                                   component=deployment.component, version=deployment.version,
                                   working_dir=str(deployment.directory), config_hash=digest, job=service.job,
                                   depends_on=service.depends_on, user_labels=service.labels)
+        labels.update(resources.labels(service))
         name = L.container_name(deployment.project, service.name)
         kwargs: dict[str, Any] = dict(
             image=service.image, command=service.command, entrypoint=service.entrypoint, name=name,
@@ -882,13 +910,20 @@ class DockerDriver:
     # -- status ------------------------------------------------------------------------------------------------
     def status(self, project: str | None = None) -> dict[str, list[ServiceStatus]]:
         with self._guard():
-            containers = self._containers(L.managed_filter(project))
+            containers = [c for c in self._containers(L.managed_filter(project)) if not c.is_oneoff and c.project]
+            use = resources.usage(self.address, containers)  # the kernel's numbers: no engine call per container
+            oom = resources.oom_killed(self.api, containers, resources.oom_events(self.api), use)
         grouped: dict[str, list[ServiceStatus]] = {project: []} if project is not None else {}
         for c in sorted(containers, key=lambda c: (c.project, c.service, c.name)):
-            if c.is_oneoff or not c.project:
-                continue
-            grouped.setdefault(c.project, []).append(service_status(c))
+            status = service_status(c)
+            resources.annotate(status, c, use.get(c.id), oom)
+            grouped.setdefault(c.project, []).append(status)
         return grouped
+
+    def placed(self) -> tuple[int, dict[str, dict[str, int | None]]]:
+        with self._guard():
+            containers = self._containers(L.managed_filter(None))
+            return resources.host_memory(self.api), resources.placed(self.address, containers)
 
     # -- logs --------------------------------------------------------------------------------------------------
     def _service_containers(self, deployment: Deployment, services: Iterable[str] = ()) -> list[Observed]:

@@ -26,11 +26,12 @@ follow the newest base copy that already has SeaweedFS as object storage.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from agencystack import (CommandDump, EnvFile, HealthCheck, HttpProbe, Mount, PostgresDump, Route, Service, Stack,
-                         Volume, VolumeArchive, ref)
+from agencystack import (CommandDump, EnvFile, HealthCheck, HttpProbe, Limits, Mount, PostgresDump, Route, Service,
+                         Stack, Volume, VolumeArchive, ref)
 
 PG_USER = PG_DB = "posthog"
 PG_URL = f"postgres://{PG_USER}:{ref('POSTHOG_POSTGRES_PASSWORD')}@db:5432/{PG_DB}"
@@ -194,6 +195,7 @@ class Inputs:
     scripts: Path  # the client's files written by :func:`write_files`
     share: Path  # the host's GeoIP directory, mounted as /share
     node: str  # the posthog-node image (resolved per ref: see node_image.py)
+    limits: Mapping[str, Limits] | None = None  # this client's limits per service (default: limits.DEFAULTS)
 
 
 def services(s, inputs: Inputs) -> list[Service]:
@@ -454,8 +456,12 @@ def backups() -> list:
 
 
 def build(s, inputs: Inputs) -> Stack:
-    """The stack for one client."""
-    return Stack(services=services(s, inputs), volumes=[Volume(name=v) for v in VOLUMES],
+    """The stack for one client, with its resource limits (limits.py: an addition to upstream, kept apart)."""
+    from agencystack_posthog import limits
+
+    listed = services(s, inputs)
+    limits.apply(listed, limits.DEFAULTS if inputs.limits is None else inputs.limits)
+    return Stack(services=listed, volumes=[Volume(name=v) for v in VOLUMES],
                  routes=routes(s), backups=backups(), probes=[HttpProbe(url=f"https://{s.domain}/_health")])
 
 

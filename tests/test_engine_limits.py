@@ -126,6 +126,27 @@ def test_a_limit_change_is_applied_in_place(driver, deploy, images, docker_clien
     assert [c.kind for c in driver.plan(unlimited).changes] == ["recreate"]
 
 
+def test_a_memory_limit_below_what_the_service_uses_recreates_it_under_the_limit(driver, deploy, images,
+                                                                                  docker_client) -> None:
+    """The kernel refuses to shrink a cgroup below its use (no swap to push it to): that one container is replaced."""
+    holds = ("l=$(cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max); "
+             "[ \"$l\" -gt 33554432 ] && head -c 20m /dev/zero > /dev/shm/held; exec sleep 3600")
+    service = sleeper(images["busybox"], Limits(memory="64m"), command=holds)
+    dep = deploy([service])
+    driver.apply(dep, driver.plan(dep))
+    first = docker_client.api.inspect_container(f"{dep.project}-app-1")["Id"]
+    wait_until(lambda: driver.status(dep.project)[dep.project][0].memory_used > 20 * M, 10, message="20 MB held")
+    smaller = Deployment(**{**dep.__dict__, "stack": Stack(services=[service.model_copy(
+        update={"limits": Limits(memory="12m")})])})
+    assert [c.kind for c in driver.plan(smaller).changes] == ["update"]
+    said: list[str] = []
+    driver.apply(smaller, driver.plan(smaller), lambda service, message: said.append(message))
+    now = docker_client.api.inspect_container(f"{dep.project}-app-1")
+    assert now["Id"] != first and now["HostConfig"]["Memory"] == 12 * M and now["State"]["Running"]
+    assert any("recreating it under the limit" in m for m in said), said
+    assert driver.plan(smaller).is_noop
+
+
 def test_status_reads_memory_of_every_container_without_a_call_per_container(driver, deploy, images) -> None:
     dep = deploy([sleeper(images["busybox"], Limits(memory=f"{32 + i}m"), name=f"s{i}") for i in range(4)])
     driver.apply(dep, driver.plan(dep))

@@ -726,8 +726,15 @@ class DockerDriver:
         if kind == "update":
             assert action.current is not None
             progress(service.name, f"updating limits in place: {service.limits.describe()}")
-            self._update_limits(deployment, service, action.current.id)
-            return action.current.id, False
+            if self._update_limits(deployment, service, action.current.id, below_use_ok=True):
+                return action.current.id, False
+            # it uses more than the new memory limit: the kernel cannot shrink it in place; a new container can
+            progress(service.name, "uses more memory than its new limit: recreating it under the limit")
+            action.remove = [action.current]
+            container_id = self._replace(deployment, service, action, progress)
+            progress(service.name, "starting")
+            self._start(deployment, service, container_id)
+            return container_id, True
         if kind == "start":
             assert action.start is not None
             if action.limits:
@@ -740,10 +747,16 @@ class DockerDriver:
         self._start(deployment, service, container_id)
         return container_id, True
 
-    def _update_limits(self, deployment: Deployment, service: Service, container_id: str) -> None:
+    def _update_limits(self, deployment: Deployment, service: Service, container_id: str,
+                       below_use_ok: bool = False) -> bool:
+        """Apply the service's limits in place; False (with ``below_use_ok``) when the container uses more memory
+        than the new limit, which the kernel refuses."""
         try:
             resources.update(self.api, container_id, service)
+            return True
         except docker.errors.APIError as exc:
+            if below_use_ok and resources.below_use(exc):
+                return False
             raise self._service_error(deployment, service, f"cannot change its limits to "
                                       f"{service.limits.describe()} in place", exc) from None
 

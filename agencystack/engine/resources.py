@@ -6,8 +6,9 @@
   list call.
 - **Change in place.** A service whose only difference is its limits is planned as ``update``: the engine's
   container update API changes the running container's cgroup (same container id, no restart, no downtime).
-  Removing a limit cannot be done in place (the engine ignores a zero), nor can a stopped container be worth the
-  trouble: those are recreated. Labels cannot change after create, so a container updated in place still carries
+  Removing a limit cannot be done in place (the engine ignores a zero): that is a recreate. Nor can a memory limit
+  go below what the container uses now (the kernel refuses): apply then recreates that one container under the new
+  limit, saying so. A stopped container gets its new limits before it starts. Labels cannot change after create, so a container updated in place still carries
   its old label: :func:`settle` inspects only the containers whose label differs from the desired limits and drops
   the update when the engine already applies them.
 - **Status: memory use against the limit, with no call per container.** The engine has no call that returns the
@@ -132,6 +133,13 @@ def update(api: Any, container_id: str, service: Service) -> None:
         body["PidsLimit"] = limits.pids
     response = api._post_json(api._url("/containers/{0}/update", container_id), data=body)
     api._raise_for_status(response)
+
+
+def below_use(exc: Exception) -> bool:
+    """Whether the engine refused an update because the container uses more memory than the new limit (runc:
+    "unable to set memory limit to N (current usage: M ...)"; the kernel: "device or resource busy")."""
+    text = str(exc)
+    return "unable to set memory limit" in text or "device or resource busy" in text
 
 
 # -- status -------------------------------------------------------------------------------------------------------

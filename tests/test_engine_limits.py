@@ -86,10 +86,21 @@ def test_a_process_allocating_past_the_limit_is_oom_killed_and_status_says_so(dr
     dep = deploy([sleeper(images["busybox"], Limits(memory="32m"), command=f"sleep 0.5; {ALLOCATE}; sleep 3600",
                           restart="no")])
     driver.apply(dep, driver.plan(dep))
-    status = wait_until(lambda: next((s for s in driver.status(dep.project)[dep.project] if s.oom_killed), None),
-                        30, message="the OOM kill in status")
-    assert status.state == State.FAILED
+    status = wait_until(lambda: next((s for s in driver.status(dep.project)[dep.project]
+                                      if s.oom_killed and s.state == State.FAILED), None),
+                        30, message="the OOM-killed service failed in status")
     assert "OOM-killed at its memory limit (32 MiB)" in status.detail and status.memory_limit == 32 * M
+
+
+def test_a_service_the_kernel_kills_and_the_engine_restarts_still_shows_the_oom_kill(driver, deploy, images) -> None:
+    """With a restart policy the container is running again a moment later: the engine's OOM events find it."""
+    dep = deploy([sleeper(images["busybox"], Limits(memory="32m"), command=f"sleep 1; {ALLOCATE}; sleep 3600",
+                          restart="unless-stopped")])
+    driver.apply(dep, driver.plan(dep))
+    status = wait_until(lambda: next((s for s in driver.status(dep.project)[dep.project]
+                                      if s.oom_killed and "restart" in s.detail), None),
+                        30, message="the OOM kill and the restart in status")
+    assert "OOM-killed at its memory limit (32 MiB)" in status.detail  # "and restarted (N restarts)" or "restarting (N restarts)"
 
 
 def test_an_oom_kill_inside_a_running_service_shows_with_its_use(driver, deploy, images, docker_client) -> None:

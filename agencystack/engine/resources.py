@@ -269,18 +269,20 @@ def annotate(status: Any, container: Any, use: Usage | None, oom: dict[str, int]
         status.memory_used, status.memory_limit = use.used, use.limit
     else:
         status.memory_limit = label_limit
-    if container.id in oom:
+    limit = status.memory_limit or label_limit
+    at = f" at its memory limit ({format_size(limit)})" if limit else " at its memory limit"
+    kills = use.oom_kills if use is not None else 0
+    if container.state == "running" and kills:  # the main process lives; others in it were killed
         status.oom_killed = True
-        limit = format_size(status.memory_limit or label_limit) if (status.memory_limit or label_limit) else None
-        at = f" at its memory limit ({limit})" if limit else ""
+        status.detail = f"{status.detail}; {kills} process(es) OOM-killed inside{at}"
+    elif container.id in oom:
+        status.oom_killed = True
         if container.state == "running":
-            restarts = oom[container.id]
-            status.detail = f"{status.detail}; OOM-killed{at}, restarted ({restarts} restarts)"
+            status.detail = f"{status.detail}; OOM-killed{at} and restarted ({oom[container.id]} restarts)"
+        elif container.state == "restarting":
+            status.state, status.detail = State.FAILED, f"OOM-killed{at}, restarting ({oom[container.id]} restarts)"
         else:
             status.state, status.detail = State.FAILED, f"OOM-killed{at} (exit {container.exit_code})"
-    elif use is not None and use.oom_kills:
-        status.oom_killed = True
-        status.detail = f"{status.detail}; {use.oom_kills} process(es) OOM-killed inside at the memory limit"
 
 
 # -- capacity -----------------------------------------------------------------------------------------------------

@@ -29,6 +29,7 @@ _PUBLIC = {
     "HealthCheck": "agencystack.stack",
     "postgres_healthcheck": "agencystack.stack",
     "Logging": "agencystack.stack",
+    "Limits": "agencystack.limits",
     "Route": "agencystack.stack",
     "HttpProbe": "agencystack.stack",
     "PostgresDump": "agencystack.stack",
@@ -62,6 +63,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from agencystack.context import LifecycleContext
     from agencystack.errors import AgencyStackError, ComponentError, UsageError
     from agencystack.integrations import DashboardEntry, SsoApplication, SsoGrant
+    from agencystack.limits import Limits
     from agencystack.markers import hookimpl
     from agencystack.results import ComponentStatus, LogLine, LogRequest, Outcome, ServiceStatus, State
     from agencystack.settings import ComponentSettings, GlobalSettings, generated_secret

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from agencystack.component import Component
     from agencystack.engine import Deployment, Driver, Plan, Progress
     from agencystack.hosts import Conflict
+    from agencystack.limits import Limits
     from agencystack.logging import Redactor
     from agencystack.plugins import Plugins
     from agencystack.results import Outcome
@@ -116,7 +117,8 @@ class LifecycleContext:
 
     # -- the stack ----------------------------------------------------------------------------------------------
     def stack(self) -> Stack:
-        """The component's desired stack after integrations amended it, validated (cached per context)."""
+        """The component's desired stack after integrations amended it and this client's limit settings
+        (``<PREFIX><SERVICE>_MEMORY``, ...) overrode its services' limits, validated (cached per context)."""
         if self._stack is None:
             from agencystack.stack import Stack
 
@@ -124,12 +126,30 @@ class LifecycleContext:
             if not isinstance(built, Stack):
                 raise TypeError(f"the stack hook of {self.component.name!r} returned {type(built).__name__}")
             self.plugins.modify_stack(self, built)
+            from agencystack.limits import apply_overrides
+
+            apply_overrides(built.services, self.loaded.limits, type(self.settings).prefix())  # this client's
             stack = Stack.model_validate(built.model_dump())
             missing = sorted(stack.references() - set(self.env()))
             if missing:
                 raise UsageError(f"{self.component.name} stack references unset setting(s): {', '.join(missing)}")
             self._stack = stack
         return self._stack
+
+    def limits(self, service: str, default: Limits) -> Limits:
+        """This client's limits of ``service``: the component's ``default`` with the client's settings
+        (``<PREFIX><SERVICE>_MEMORY``, ...) applied, as :meth:`stack` will apply them. For a component whose process
+        must be told its memory (Redpanda's ``--memory``, a JVM heap) while it builds its stack."""
+        from types import SimpleNamespace
+
+        from agencystack.limits import apply_overrides, service_key, split_key
+
+        prefix = type(self.settings).prefix()
+        target = SimpleNamespace(name=service, limits=default)
+        mine = {k: v for k, v in self.loaded.limits.items()
+                if (split_key(prefix, k) or ("",))[0] == service_key(service)}
+        apply_overrides([target], mine, prefix)
+        return target.limits
 
     def env(self) -> dict[str, str]:
         """What ``${KEY}`` references resolve to: the component's settings as KEY=value (secrets included)."""
@@ -169,6 +189,36 @@ class LifecycleContext:
             self._engine.ping()
         return self._engine
 
+    def check_capacity(self, deployment: Deployment) -> None:
+        """Warn when this deployment's memory limits take the host's total past its memory; refuse (ComponentError,
+        nothing changed) when they grow it past ``AGENCYSTACK_MEMORY_OVERCOMMIT`` times (see agencystack.capacity).
+        """
+        from agencystack import capacity
+        from agencystack.limits import format_size, long_running, setting_key
+
+        placed = getattr(self.engine, "placed", None)
+        if placed is None:  # a driver that cannot tell
+            return
+        host, current = placed()
+        adding = {s.name: s.limits.memory for s in deployment.stack.services if long_running(s)}
+        after = capacity.assess(host, current, project=self.project, adding=adding)
+        verdict = capacity.verdict(after, self.global_settings.memory_overcommit)
+        if verdict == "ok":
+            return
+        grows = sum(v or 0 for v in adding.values()) > sum(v or 0 for v in current.get(self.project, {}).values())
+        who = f"{self.component.name} for {self.client}"
+        if verdict == "fail" and grows:
+            biggest = max(adding, key=lambda n: adding[n] or 0, default=None)
+            example = (f" (e.g. {setting_key(type(self.settings).prefix(), biggest)}, now "
+                       f"{format_size(adding[biggest])})" if biggest and adding[biggest] else "")
+            ratio = self.global_settings.memory_overcommit
+            raise ComponentError(f"{who}: refusing to overcommit memory: {after.describe()}, past "
+                                 f"AGENCYSTACK_MEMORY_OVERCOMMIT={ratio:g}; lower this client's limits{example} or "
+                                 "raise the ratio")
+        message = f"memory overcommitted: {after.describe()}"
+        self.log.warning(message)
+        self.progress(self.component.name, message)
+
     def plan(self) -> Plan:
         """What ``deploy`` would change (no side effects)."""
         return self.engine.plan(self.deployment())
@@ -201,6 +251,8 @@ class LifecycleContext:
         deployment = self.deployment()
         self.check_owner()
         plan = self.engine.plan(deployment)
+        if not plan.is_noop:
+            self.check_capacity(deployment)
         with hosts_lock(self.global_settings.root, self.action, self.global_settings.lock_timeout):
             # the rendered compose file is the claim on the hosts: checked and written under the host-wide lock
             hosts.refuse(self.host_conflicts(), self.component.name, self.client)

@@ -39,6 +39,10 @@ def status(context):
         else:
             services.append(ServiceStatus(service.name, State.FAILED, "missing: run install"))
     services.extend(running.values())  # orphans still show
+    from agencystack.limits import oom_hint
+
+    for service in services:
+        oom_hint(service, type(context.settings).prefix())
     return ComponentStatus.from_services(context.client, context.component.name, services)
 
 

@@ -111,14 +111,30 @@ def port_fix(port: int) -> str:
             f"ports 80 and 443 for HTTP and ACME); if it is AgencyStack's own edge, nothing to do")
 
 
+def overcommit(engine, ratio: float) -> Check:
+    """The memory limits of everything placed on the engine's host against its memory (see agencystack.capacity)."""
+    from agencystack.capacity import assess, verdict
+
+    host, placed = engine.placed()
+    capacity = assess(host, placed)
+    result = verdict(capacity, ratio)
+    detail = capacity.describe()
+    if result != "ok":
+        detail += ("; past the host's memory" if result == "warn" else
+                   f"; past AGENCYSTACK_MEMORY_OVERCOMMIT={ratio:g}: install refuses to add more")
+    return Check("memory limits", result if result != "fail" else "warn", detail)
+
+
 def run_checks(global_settings, components: Iterable[Component] = (), ports: Iterable[int] = EDGE_PORTS) -> list[Check]:
     """Engine, host memory and CPUs (overall and per component in ``components``), disk, ``ports``."""
     checks = []
     try:
         from agencystack.engine import connect
 
-        version = connect(global_settings.docker_host).ping()
+        engine = connect(global_settings.docker_host)
+        version = engine.ping()
         checks.append(Check("engine", "ok", f"reachable at {global_settings.docker_host}, API {version}"))
+        checks.append(overcommit(engine, global_settings.memory_overcommit))
     except AgencyStackError as exc:
         checks.append(Check("engine", "fail", str(exc), engine_fix(global_settings.docker_host)))
     mem = memory_gb()

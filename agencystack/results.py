@@ -44,6 +44,9 @@ class ServiceStatus:
     detail: str = ""  # e.g. "healthy", "exited (1)", "health: connection refused"
     container: str = ""
     image: str = ""
+    memory_used: int | None = None  # bytes, as ``docker stats`` counts them; None when unknown
+    memory_limit: int | None = None  # bytes the kernel enforces; None when unlimited or unknown
+    oom_killed: bool = False  # the kernel killed it (or a process in it) at its memory limit
 
 
 @dataclass

@@ -19,6 +19,7 @@ and a flag that would change it is refused: there is no silent rotation. Flags g
 
 from __future__ import annotations
 
+import os
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -89,6 +90,8 @@ class GlobalSettings(BaseSettings):
         "default", validation_alias=AliasChoices("CLIENT_ID", "AGENCYSTACK_CLIENT_ID", "client_id")
     )
     lock_timeout: float = Field(30.0, ge=0, validation_alias=AliasChoices("AGENCYSTACK_LOCK_TIMEOUT", "lock_timeout"))
+    memory_overcommit: float = Field(2.5, gt=0, validation_alias=AliasChoices("AGENCYSTACK_MEMORY_OVERCOMMIT",
+                                                                              "memory_overcommit"))
 
     def client_domain(self, client: str | None) -> str:
         """The domain a client's derived defaults see: ``<client>.<DOMAIN>``; the bare ``DOMAIN`` for the client
@@ -173,16 +176,25 @@ class LoadedSettings:
     sources: dict[str, str] = field(default_factory=dict)  # field -> "flag" | "environment" | "file" | "default"
     to_save: dict[str, str] = field(default_factory=dict)  # .env key -> value (generated secrets and flags)
     generated: list[str] = field(default_factory=list)  # .env keys generated in this load
+    limits: dict[str, str] = field(default_factory=dict)  # .env key -> value: per-service limit overrides
 
 
 def load(model: type[ComponentSettings], global_settings: GlobalSettings, env_file: Path,
          flags: dict[str, str] | None = None, *, client: str | None = None) -> LoadedSettings:
     """Resolve ``model`` from the four layers and generate missing secrets (in memory; the caller saves).
 
-    ``client`` decides the domain the derived defaults see (:meth:`GlobalSettings.client_domain`)."""
-    flag_values = {model.field_for(k): v for k, v in (flags or {}).items()}
+    ``client`` decides the domain the derived defaults see (:meth:`GlobalSettings.client_domain`). Keys naming a
+    service's resource limit (``<PREFIX><SERVICE>_MEMORY``, see :mod:`agencystack.limits`) are not fields: they go
+    through the same layers into ``LoadedSettings.limits``, their units checked here."""
+    from agencystack import limits as _limits
+
+    flags = dict(flags or {})
+    flag_values = {(_limit_name(model, k) or model.field_for(k)): v for k, v in flags.items()}
     file_values = DotEnvSettingsSource(model, env_file=env_file)() if env_file.is_file() else {}
     env_values = EnvSettingsSource(model)()
+    if model.prefix():  # only keys with the component's prefix: the environment is everyone's
+        env_values.update({name: v for k, v in os.environ.items()
+                           if k.upper().startswith(model.prefix()) and (name := _limit_name(model, k))})
     for where, values in ((f"in {env_file}", file_values), ("in the environment", env_values),
                           ("given with --set", flag_values)):
         _check_values(model, values, where)
@@ -198,9 +210,19 @@ def load(model: type[ComponentSettings], global_settings: GlobalSettings, env_fi
               ("environment", env_values), ("flag", flag_values)]
     merged: dict[str, Any] = {}
     sources: dict[str, str] = {}
+    limit_values: dict[str, str] = {}
     for layer, values in layers:
         for key, value in values.items():
-            merged[key], sources[key] = value, layer
+            name = _limit_name(model, key)
+            if name:
+                limit_values[name], sources[name] = str(value), layer
+            else:
+                merged[key], sources[key] = value, layer
+    for name, value in limit_values.items():
+        try:
+            _limits.parse_value(_limits.split_key("", name)[1], value)
+        except ValueError as exc:
+            raise UsageError(f"invalid setting {model.env_key(name)}: {exc}") from None
     generated = []
     for name, marker in generated_fields.items():
         if merged.get(name) is None:
@@ -210,12 +232,25 @@ def load(model: type[ComponentSettings], global_settings: GlobalSettings, env_fi
         instance = model.model_validate(merged)
     except ValidationError as exc:
         raise UsageError(f"invalid setting {_first_error(exc, model)}") from None
-    to_save = {model.env_key(n): _as_text(merged[n]) for n, src in sources.items() if src in ("flag", "generated")}
-    for name in sources:
-        sources.setdefault(name, "default")
+    values = {**merged, **limit_values}
+    to_save = {model.env_key(n): _as_text(values[n]) for n, src in sources.items() if src in ("flag", "generated")}
     for name in model.model_fields:
         sources.setdefault(name, "default")
-    return LoadedSettings(instance, sources, to_save, generated)
+    return LoadedSettings(instance, sources, to_save, generated,
+                          {model.env_key(n): v for n, v in limit_values.items()})
+
+
+def _limit_name(model: type[ComponentSettings], key: str) -> str | None:
+    """``clickhouse_memory`` when ``key`` (``POSTHOG_CLICKHOUSE_MEMORY``, ``CLICKHOUSE_MEMORY`` or the lower-case
+    name a .env source yields) names a service's resource limit rather than a field of ``model``; else None."""
+    from agencystack.limits import split_key
+
+    lowered = key.lower()
+    prefix = model.prefix().lower()
+    name = lowered.removeprefix(prefix) if prefix and lowered.startswith(prefix) else lowered
+    if name in model.model_fields or lowered in model.model_fields:
+        return None
+    return name if split_key("", name) else None
 
 
 def accepts_empty(model: type[ComponentSettings], name: str) -> bool:

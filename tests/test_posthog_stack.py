@@ -157,7 +157,8 @@ def test_values_that_matter(ctx):
     assert stack.service("db").healthcheck.test == ["CMD-SHELL", "pg_isready -U posthog"]
     assert "9644/v1/status/ready" in stack.service("kafka").healthcheck.test[-1]
     assert ":8123/ping" in stack.service("clickhouse").healthcheck.test[-1]
-    assert "--memory 3G" in stack.service("kafka").command  # one argv word per option, as upstream passes it
+    assert "--memory 576M" in stack.service("kafka").command  # one argv word per option, as upstream passes it;
+    # the value follows kafka's memory limit (limits.redpanda_memory), not upstream's 3G
     assert stack.service("temporal").environment["ENABLE_ES"] == "false"
     assert stack.service("temporal").environment["DB"] == "postgres12"  # auto-setup 1.26 knows no "postgresql"
     assert stack.service("personhog-router").environment["REPLICA_URL"] == "http://personhog-replica:50051"

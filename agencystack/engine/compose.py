@@ -14,9 +14,11 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from agencystack.engine import labels
+from agencystack.limits import compose_size
 
 if TYPE_CHECKING:
     from agencystack.engine import Deployment
+    from agencystack.limits import Limits
     from agencystack.stack import HealthCheck, Service
 
 HEADER = ("# Rendered by agencystack: edits are overwritten on the next install.\n"
@@ -45,6 +47,23 @@ def _healthcheck(check: HealthCheck) -> dict[str, Any]:
         "retries": check.retries,
         "start_period": duration(check.start_period),
     }
+
+
+def _resources(limits: Limits) -> dict[str, Any]:
+    """``deploy.resources`` as the compose specification writes limits and reservations."""
+    out: dict[str, Any] = {}
+    hard: dict[str, Any] = {}
+    if limits.cpus is not None:
+        hard["cpus"] = f"{limits.cpus:g}"
+    if limits.memory is not None:
+        hard["memory"] = compose_size(limits.memory)
+    if limits.pids is not None:
+        hard["pids"] = limits.pids
+    if hard:
+        out["limits"] = hard
+    if limits.memory_reservation is not None:
+        out["reservations"] = {"memory": compose_size(limits.memory_reservation)}
+    return out
 
 
 def _service(deployment: Deployment, service: Service) -> dict[str, Any]:
@@ -87,6 +106,10 @@ def _service(deployment: Deployment, service: Service) -> dict[str, Any]:
                          if service.logging.options else {})}
     if service.replicas == 0:
         out["deploy"] = {"replicas": 0}
+    if service.limits.is_set:
+        out.setdefault("deploy", {})["resources"] = _resources(service.limits)
+        if service.limits.memory is not None:
+            out["memswap_limit"] = compose_size(service.limits.memory)  # no swap beyond the limit, as the driver
     if service.user is not None:
         out["user"] = _literal(service.user)
     if service.working_dir is not None:

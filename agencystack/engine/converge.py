@@ -22,7 +22,7 @@ import requests.exceptions
 from docker.types import LogConfig
 from docker.types import Mount as DockerMount
 
-from agencystack.engine import labels
+from agencystack.engine import labels, resources
 from agencystack.engine.client import (
     RUNNING_STATES,
     STALE_ENDPOINTS,
@@ -266,8 +266,22 @@ class Converger(EngineRoom):
         if kind == "unchanged":
             assert action.current is not None
             return action.current.id, False
+        if kind == "update":
+            assert action.current is not None
+            progress(service.name, f"updating limits in place: {service.limits.describe()}")
+            if self._update_limits(deployment, service, action.current.id, below_use_ok=True):
+                return action.current.id, False
+            # it uses more than the new memory limit: the kernel cannot shrink it in place; a new container can
+            progress(service.name, "uses more memory than its new limit: recreating it under the limit")
+            action.remove = [action.current]
+            container_id = self._replace(deployment, service, action, progress)
+            progress(service.name, "starting")
+            self._start(deployment, service, container_id)
+            return container_id, True
         if kind == "start":
             assert action.start is not None
+            if action.limits:
+                self._update_limits(deployment, service, action.start.id)
             progress(service.name, "starting")
             self._start(deployment, service, action.start.id)
             return action.start.id, True
@@ -275,6 +289,19 @@ class Converger(EngineRoom):
         progress(service.name, "starting")
         self._start(deployment, service, container_id)
         return container_id, True
+
+    def _update_limits(self, deployment: Deployment, service: Service, container_id: str,
+                       below_use_ok: bool = False) -> bool:
+        """Apply the service's limits in place; False (with ``below_use_ok``) when the container uses more memory
+        than the new limit, which the kernel refuses."""
+        try:
+            resources.update(self.api, container_id, service)
+            return True
+        except docker.errors.APIError as exc:
+            if below_use_ok and resources.below_use(exc):
+                return False
+            raise self._service_error(deployment, service, f"cannot change its limits to "
+                                      f"{service.limits.describe()} in place", exc) from None
 
     def _replace(self, deployment: Deployment, service: Service, action: Action, progress: Progress) -> str:
         """Stop and remove the service's containers (old config, leftovers), then create the new one."""
@@ -300,6 +327,7 @@ class Converger(EngineRoom):
             init=True if service.init else None,
             log_config=LogConfig(type=service.logging.driver, config=dict(service.logging.options)),
             network_mode=first or "none",
+            **resources.host_config(service),
         )
         networking = None
         if first:
@@ -315,6 +343,7 @@ class Converger(EngineRoom):
             project=deployment.project, service=service.name, client=deployment.client,
             component=deployment.component, version=deployment.version, working_dir=str(deployment.directory),
             config_hash=digest, job=service.job, depends_on=service.depends_on, user_labels=service.labels)
+        service_labels.update(resources.limit_labels(service))
         name = labels.container_name(deployment.project, service.name)
         kwargs: dict[str, Any] = dict(
             image=service.image, command=service.command, entrypoint=service.entrypoint, name=name,

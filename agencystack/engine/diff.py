@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from agencystack.engine import labels
+from agencystack.engine import labels, resources
 from agencystack.engine.interface import Change, Deployment, Plan
 from agencystack.engine.observe import Actual, Observed, normalize_ref
 from agencystack.errors import ComponentError
@@ -23,8 +23,9 @@ class Action:
     change: Change
     remove: list[Observed] = field(default_factory=list)  # containers to stop and remove first
     start: Observed | None = None  # the existing container to start (kind "start")
-    current: Observed | None = None  # the existing, current container (kind "unchanged")
+    current: Observed | None = None  # the existing, current container (kind "unchanged" or "update")
     config_hash: str = ""
+    limits: bool = False  # kind "start": apply the service's limits to the container before starting it
 
 
 @dataclass
@@ -113,7 +114,7 @@ def diff(deployment: Deployment, actual: Actual) -> Diff:
     for action in actions:  # a network is recreated with nothing attached: so are the services on it
         changed = sorted(n for c in by_service.get(action.change.service, []) for n in c.networks
                          if n in recreate_networks)
-        if changed and action.change.kind in ("unchanged", "start"):
+        if changed and action.change.kind in ("unchanged", "start", "update"):
             action.change = Change(action.change.service, "recreate", f"network {changed[0]} changes")
             action.remove, action.start, action.current = by_service[action.change.service], None, None
     create_volumes = [labels.volume_name(project, v.name) for v in stack.volumes
@@ -143,6 +144,11 @@ def _service_action(deployment: Deployment, service: Service, found: list[Observ
         recreate = current.state
     if recreate:
         return Action(Change(name, "recreate", recreate), remove=found, config_hash=digest)
+    limits = None if service.job else resources.change(service, current.labels)  # a job's apply at its next run
+    if limits and limits[0] == "recreate":
+        return Action(Change(name, "recreate", limits[1]), remove=found, config_hash=digest)
+    if limits and current.state in ("running", "restarting"):
+        return Action(Change(name, "update", limits[1]), current=current, config_hash=digest)
     if current.state in ("running", "restarting"):
         # unchanged, but not well: a re-run must not report success over it (see LifecycleContext.deploy)
         reason = "unhealthy" if current.health == "unhealthy" else (
@@ -152,7 +158,9 @@ def _service_action(deployment: Deployment, service: Service, found: list[Observ
         return Action(Change(name, "unchanged", "completed"), current=current, config_hash=digest)
     reason = "created, not started" if current.state == "created" else (
         f"exited ({current.exit_code})" if current.exit_code is not None else current.state)
-    return Action(Change(name, "start", reason), start=current, config_hash=digest)
+    if limits:
+        reason += f"; {limits[1]}"
+    return Action(Change(name, "start", reason), start=current, config_hash=digest, limits=bool(limits))
 
 
 def volume_engine_name(deployment: Deployment, volume: str) -> str:

@@ -24,7 +24,7 @@ from typing import IO, Any
 import docker
 import docker.errors
 
-from agencystack.engine import labels
+from agencystack.engine import labels, resources
 from agencystack.engine.client import MAX_WORKERS, RUNNING_STATES, STALE_ENDPOINTS, EngineClient, parallel
 from agencystack.engine.converge import Converger, published, stop_container
 from agencystack.engine.diff import Action, diff
@@ -76,7 +76,9 @@ class DockerDriver:
     # -- plan and apply ----------------------------------------------------------------------------------------
     def plan(self, deployment: Deployment) -> Plan:
         with self.client.guard():
-            return diff(deployment, self.observe(deployment.project)).plan()
+            work = diff(deployment, self.observe(deployment.project))
+            resources.settle(self.api, deployment, work.actions)
+            return work.plan()
 
     def apply(self, deployment: Deployment, plan: Plan | None = None, progress: Progress = no_progress) -> None:
         """Converge on the deployment. ``plan`` is informational: the driver re-observes, so an apply after a crash
@@ -85,6 +87,7 @@ class DockerDriver:
         with self.client.guard():
             actual = self.observe(deployment.project)
             work = diff(deployment, actual)
+            resources.settle(self.api, deployment, work.actions)
             converge.check_externals(deployment)
             converge.ensure_images(deployment, work, actual, progress)
             converge.recreate_networks(deployment, work, progress)
@@ -104,13 +107,21 @@ class DockerDriver:
     # -- status, logs, exec ------------------------------------------------------------------------------------
     def status(self, project: str | None = None) -> dict[str, list[ServiceStatus]]:
         with self.client.guard():
-            found = containers(self.client, labels.managed_filter(project))
+            found = [c for c in containers(self.client, labels.managed_filter(project))
+                     if not c.is_oneoff and c.project]
+            use = resources.usage(self.address, found)  # the kernel's numbers: no engine call per container
+            oom = resources.oom_killed(self.api, found, resources.oom_events(self.api), use)
         grouped: dict[str, list[ServiceStatus]] = {project: []} if project is not None else {}
         for c in sorted(found, key=lambda c: (c.project, c.service, c.name)):
-            if c.is_oneoff or not c.project:
-                continue
-            grouped.setdefault(c.project, []).append(service_status(c))
+            status = service_status(c)
+            resources.annotate(status, c, use.get(c.id), oom)
+            grouped.setdefault(c.project, []).append(status)
         return grouped
+
+    def placed(self) -> tuple[int, dict[str, dict[str, int | None]]]:
+        with self.client.guard():
+            found = containers(self.client, labels.managed_filter(None))
+            return resources.host_memory(self.api), resources.placed(self.address, found)
 
     def logs(self, deployment: Deployment, request: LogRequest) -> Iterator[LogLine]:
         with self.client.guard():

@@ -20,7 +20,8 @@ if TYPE_CHECKING:
     from agencystack.results import LogLine, LogRequest, ServiceStatus
     from agencystack.stack import Stack
 
-ChangeKind = Literal["create", "recreate", "start", "remove", "unchanged"]
+#: "update": only the service's resource limits differ; they are changed on the running container (same id)
+ChangeKind = Literal["create", "recreate", "start", "remove", "unchanged", "update"]
 
 #: progress(service, message): called as work advances ("pulling", "creating", "waiting for health", "healthy")
 Progress = Callable[[str, str], None]
@@ -108,7 +109,13 @@ class Driver(Protocol):
 
     def status(self, project: str | None = None) -> dict[str, list[ServiceStatus]]:
         """States of every managed container, grouped by project (all projects when ``project`` is None), in a
-        constant number of engine calls."""
+        constant number of engine calls, with each one's memory use and limit (``memory_used``/``memory_limit``,
+        no engine call per container) and whether the kernel OOM-killed it (``oom_killed``; only the containers
+        that look OOM-killed are inspected)."""
+
+    def placed(self) -> tuple[int, dict[str, dict[str, int | None]]]:
+        """(the engine host's memory in bytes, {project: {service: memory limit, None when unlimited}}) for every
+        managed container that holds memory: what the overcommit check adds up."""
 
     def logs(self, deployment: Deployment, request: LogRequest) -> Iterator[LogLine]:
         """Stream log lines (all services interleaved, or those requested), as they arrive."""

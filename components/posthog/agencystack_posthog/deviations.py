@@ -64,6 +64,10 @@ DEVIATIONS: tuple[Deviation, ...] = (
               "Temporal and its UI on loopback); the operator reaches them with docker exec"),
     Deviation("*", "resources", "", "Per-service memory/CPU limits (upstream sets none): sized per service so one "
               "runaway process cannot take the host down"),
+    Deviation("kafka", "command", "", "Redpanda's --memory and --reserve-memory follow kafka's memory limit "
+              "(POSTHOG_KAFKA_MEMORY, default 768 MiB: 576M and 192M; see limits.redpanda_memory) instead of "
+              "upstream's 3G and 500M, which a container limited below 3 GiB could not hold; every other word is "
+              "upstream's"),
     # -- generated secrets ------------------------------------------------------------------------------------------
     Deviation("*", "env-value", PG_URLS + " POSTGRES_PASSWORD POSTGRES_PWD OBJECT_STORAGE_SECRET_ACCESS_KEY",
               GENERATED),

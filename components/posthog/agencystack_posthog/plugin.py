@@ -22,15 +22,19 @@ def components():
 
 
 def _inputs(context):
-    """Upstream's files (per ref), this client's own files, the host's GeoIP share, the Node and Rust images."""
+    """Upstream's files (per ref), this client's own files, the host's GeoIP share, the Node and Rust images, the
+    limits."""
     from agencystack_posthog import node_image, rust_images
     from agencystack_posthog.geoip import share_dir
     from agencystack_posthog.stack import Inputs
     from agencystack_posthog.upstream import cache_dir
 
+    from agencystack_posthog.limits import effective
+
     root, s = context.global_settings.root, context.settings
     return Inputs(upstream=cache_dir(root, s.upstream_ref), scripts=context.dir.path / "files",
-                  share=share_dir(root), node=node_image.image(s, root), rust=rust_images.images(s, root))
+                  share=share_dir(root), node=node_image.image(s, root), rust=rust_images.images(s, root),
+                  limits=effective(context))
 
 
 @hookimpl

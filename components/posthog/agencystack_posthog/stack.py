@@ -12,11 +12,12 @@ a ``migrate`` job running upstream's ``bin/migrate``, nothing published on the h
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from agencystack import (CommandDump, EnvFile, HealthCheck, HttpProbe, Mount, PostgresDump, Route, Service, Stack,
-                         Volume, VolumeArchive, ref)
+from agencystack import (CommandDump, EnvFile, HealthCheck, HttpProbe, Limits, Mount, PostgresDump, Route, Service,
+                         Stack, Volume, VolumeArchive, ref)
 
 PG_USER = PG_DB = "posthog"
 PG_URL = f"postgres://{PG_USER}:{ref('POSTHOG_POSTGRES_PASSWORD')}@db:5432/{PG_DB}"
@@ -184,6 +185,7 @@ class Inputs:
     share: Path  # the host's GeoIP directory, mounted as /share
     node: str  # the posthog-node image (resolved per ref: see node_image.py)
     rust: dict[str, str]  # each Rust image by name (resolved per ref: see rust_images.py)
+    limits: Mapping[str, Limits] | None = None  # this client's limits per service (default: limits.DEFAULTS)
 
 
 def services(s, inputs: Inputs) -> list[Service]:
@@ -448,8 +450,12 @@ def backups() -> list:
 
 
 def build(s, inputs: Inputs) -> Stack:
-    """The stack for one client."""
-    return Stack(services=services(s, inputs), volumes=[Volume(name=v) for v in VOLUMES],
+    """The stack for one client, with its resource limits (limits.py: an addition to upstream, kept apart)."""
+    from agencystack_posthog import limits
+
+    listed = services(s, inputs)
+    limits.apply(listed, limits.DEFAULTS if inputs.limits is None else inputs.limits)
+    return Stack(services=listed, volumes=[Volume(name=v) for v in VOLUMES],
                  routes=routes(s), backups=backups(), probes=[HttpProbe(url=f"https://{s.domain}/_health")])
 
 

@@ -27,7 +27,9 @@ _PUBLIC = {
     "Mount": "agencystack.stack",
     "Port": "agencystack.stack",
     "HealthCheck": "agencystack.stack",
+    "postgres_healthcheck": "agencystack.stack",
     "Logging": "agencystack.stack",
+    "Limits": "agencystack.limits",
     "Route": "agencystack.stack",
     "HttpProbe": "agencystack.stack",
     "PostgresDump": "agencystack.stack",
@@ -62,8 +64,10 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from agencystack.context import LifecycleContext
     from agencystack.errors import AgencyStackError, ComponentError, UsageError
     from agencystack.integrations import DashboardEntry, SsoApplication, SsoGrant, SsoState
+    from agencystack.limits import Limits
     from agencystack.markers import hookimpl
     from agencystack.results import ComponentStatus, LogLine, LogRequest, Outcome, ServiceStatus, State
     from agencystack.settings import ComponentSettings, GlobalSettings, generated_secret
     from agencystack.stack import (CommandDump, EnvFile, HealthCheck, HttpProbe, Logging, Mount, Network, Port,
-                                   PostgresDump, Route, Service, Stack, Volume, VolumeArchive, ref)
+                                   PostgresDump, Route, Service, Stack, Volume, VolumeArchive, postgres_healthcheck,
+                                   ref)

@@ -1,7 +1,9 @@
 """The context every targeted hook receives: who (client), what (component), its settings, paths and engine.
 
 Built by the CLI (or by a program driving agencystack) with :func:`LifecycleContext.open`; settings are loaded and
-validated there, before any lock, log line or file write, so bad input changes nothing.
+validated there, before any lock, log line or file write, so bad input changes nothing. The lifecycle wrapper loads
+them again once it holds the (client, component) lock (:meth:`LifecycleContext.reload_settings`): what another call
+saved while this one waited (a generated secret above all) is what this call uses, never overwritten.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from agencystack.state import ComponentDir
 if TYPE_CHECKING:
     from agencystack.component import Component
     from agencystack.engine import Deployment, Driver, Plan, Progress
+    from agencystack.hosts import Conflict
+    from agencystack.limits import Limits
     from agencystack.logging import Redactor
     from agencystack.plugins import Plugins
     from agencystack.results import Outcome
@@ -26,24 +30,25 @@ if TYPE_CHECKING:
 class LifecycleContext:
     """One lifecycle call's view of the world. Plugin authors use the documented attributes and methods only.
 
-    Attributes: ``client``, ``component`` (its :class:`~agencystack.Component`), ``action``, ``base`` (global
-    settings), ``settings`` (the component's settings), ``dir`` (its :class:`~agencystack.state.ComponentDir`),
-    ``project`` (engine project name), ``log`` (a structlog logger bound to client/component/action),
-    ``progress`` (callable ``(service, message)``), ``engine`` (the driver, connected on first use).
+    Attributes: ``client``, ``component`` (its :class:`~agencystack.Component`), ``action``, ``global_settings``
+    (host-wide settings), ``settings`` (the component's settings), ``dir`` (its
+    :class:`~agencystack.state.ComponentDir`), ``project`` (engine project name), ``log`` (a structlog logger bound
+    to client/component/action), ``progress`` (callable ``(service, message)``), ``engine`` (the driver, connected
+    on first use).
     """
 
-    def __init__(self, *, client: str, component: Component, action: str, base: GlobalSettings,
+    def __init__(self, *, client: str, component: Component, action: str, global_settings: GlobalSettings,
                  plugins: Plugins, redactor: Redactor, loaded: LoadedSettings, progress: Progress,
                  engine: Driver | None = None, flags: dict[str, str] | None = None):
         self.client = client
         self.component = component
         self.action = action
-        self.base = base
+        self.global_settings = global_settings
         self.plugins = plugins
         self.redactor = redactor
         self.loaded = loaded
         self.progress = progress
-        self.dir = ComponentDir(base.root, client, component.name)
+        self.dir = ComponentDir(global_settings.root, client, component.name)
         self.project = names.project(client, component.name)
         self._engine = engine
         self._stack: Stack | None = None
@@ -53,7 +58,7 @@ class LifecycleContext:
         self._added_env: dict[str, str] = {}
 
     @classmethod
-    def open(cls, *, plugins: Plugins, base: GlobalSettings, component: str, action: str, redactor: Redactor,
+    def open(cls, *, plugins: Plugins, global_settings: GlobalSettings, component: str, action: str, redactor: Redactor,
              client: str | None = None, flags: dict[str, str] | None = None, domain: str | None = None,
              progress: Progress | None = None, engine: Driver | None = None) -> LifecycleContext:
         """Validate the request and load settings (generating missing secrets in memory only)."""
@@ -62,18 +67,19 @@ class LifecycleContext:
 
         spec = plugins.component(names.component_name(component))
         # a per-host component (the edge) has one instance per host: the reserved client, whatever was asked
-        client = names.HOST if spec.per_host else names.client_id(base.client_id if client is None else client)
+        client = names.HOST if spec.per_host else names.client_id(
+            global_settings.client_id if client is None else client)
         model = spec.settings_model()
         flags = dict(flags or {})
         if domain is not None:
             if "domain" not in model.model_fields:
                 raise UsageError(f"component {spec.name!r} has no domain setting")
             flags[model.env_key("domain")] = names.domain(domain)
-        env_file = ComponentDir(base.root, client, spec.name).env_file
-        loaded = settings_mod.load(model, base, env_file, flags)
+        env_file = ComponentDir(global_settings.root, client, spec.name).env_file
+        loaded = settings_mod.load(model, global_settings, env_file, flags, client=client)
         redactor.add(*loaded.values.secret_values())
-        return cls(client=client, component=spec, action=action, base=base, plugins=plugins, redactor=redactor,
-                   loaded=loaded, progress=progress or no_progress, engine=engine, flags=flags)
+        return cls(client=client, component=spec, action=action, global_settings=global_settings, plugins=plugins,
+                   redactor=redactor, loaded=loaded, progress=progress or no_progress, engine=engine, flags=flags)
 
     # -- settings -----------------------------------------------------------------------------------------------
     @property
@@ -81,15 +87,25 @@ class LifecycleContext:
         return self.loaded.values
 
     def reload_settings(self) -> None:
-        """Load the settings again (after the .env changed, e.g. on restore); this call's flags still apply."""
+        """Load the settings again (once the lock is held, and after the .env changed, e.g. on restore); this call's
+        flags still apply. Secrets generated by an earlier load and not saved are dropped for the saved ones."""
         from agencystack import settings as settings_mod
 
-        self.loaded = settings_mod.load(type(self.settings), self.base, self.dir.env_file, self.flags)
+        self.loaded = settings_mod.load(type(self.settings), self.global_settings, self.dir.env_file, self.flags,
+                                        client=self.client)
         self.redactor.add(*self.loaded.values.secret_values())
         self._stack = None  # rebuilt from the new settings
 
     def save_settings(self) -> list[str]:
-        """Write generated secrets and flags to the .env (once; later runs find them there). Returns changed keys."""
+        """Write generated secrets and flags to the .env (once; later runs find them there). Returns changed keys.
+
+        A generated secret already saved is never overwritten: if one appeared since the settings were loaded
+        (a caller that did not hold the lock), this refuses instead of replacing it."""
+        saved = self.dir.read_env()
+        clobbered = sorted(k for k in self.loaded.generated if saved.get(k) and saved[k] != self.loaded.to_save[k])
+        if clobbered:
+            raise ComponentError(f"{', '.join(clobbered)} was saved for client {self.client} by another call since "
+                                 "this one loaded its settings: not overwriting it; run the command again")
         if self.loaded.to_save and self.dir.save_env(self.loaded.to_save):
             return sorted(self.loaded.to_save)
         return []
@@ -103,7 +119,8 @@ class LifecycleContext:
 
     # -- the stack ----------------------------------------------------------------------------------------------
     def stack(self) -> Stack:
-        """The component's desired stack after integrations amended it, validated (cached per context)."""
+        """The component's desired stack after integrations amended it and this client's limit settings
+        (``<PREFIX><SERVICE>_MEMORY``, ...) overrode its services' limits, validated (cached per context)."""
         if self._stack is None:
             from agencystack.stack import Stack
 
@@ -111,12 +128,30 @@ class LifecycleContext:
             if not isinstance(built, Stack):
                 raise TypeError(f"the stack hook of {self.component.name!r} returned {type(built).__name__}")
             self.plugins.modify_stack(self, built)
+            from agencystack.limits import apply_overrides
+
+            apply_overrides(built.services, self.loaded.limits, type(self.settings).prefix())  # this client's
             stack = Stack.model_validate(built.model_dump())
             missing = sorted(stack.references() - set(self.env()))
             if missing:
                 raise UsageError(f"{self.component.name} stack references unset setting(s): {', '.join(missing)}")
             self._stack = stack
         return self._stack
+
+    def limits(self, service: str, default: Limits) -> Limits:
+        """This client's limits of ``service``: the component's ``default`` with the client's settings
+        (``<PREFIX><SERVICE>_MEMORY``, ...) applied, as :meth:`stack` will apply them. For a component whose process
+        must be told its memory (Redpanda's ``--memory``, a JVM heap) while it builds its stack."""
+        from types import SimpleNamespace
+
+        from agencystack.limits import apply_overrides, service_key, split_key
+
+        prefix = type(self.settings).prefix()
+        target = SimpleNamespace(name=service, limits=default)
+        mine = {k: v for k, v in self.loaded.limits.items()
+                if (split_key(prefix, k) or ("",))[0] == service_key(service)}
+        apply_overrides([target], mine, prefix)
+        return target.limits
 
     def env(self) -> dict[str, str]:
         """What ``${KEY}`` references resolve to: the component's settings as KEY=value (secrets included), plus
@@ -135,7 +170,7 @@ class LifecycleContext:
         from agencystack.edge import host_settings
         from agencystack.edge.routing import Edge, public_url
 
-        edge = host_settings(self.base)
+        edge = host_settings(self.global_settings)
         return public_url(f"http://{host}{path}", Edge(network=edge.network, http_port=edge.http_port,
                                                        https_port=edge.https_port))
 
@@ -144,7 +179,7 @@ class LifecycleContext:
 
         return Deployment(project=self.project, client=self.client, component=self.component.name,
                           stack=self.stack(), env=self.env(), directory=self.dir.path,
-                          version=self.component.version or "")
+                          version=self.component.version or "", secret_keys=self.settings.secret_keys())
 
     def _name_image_settings(self, message: str, stack: Stack) -> str:
         """Turn the driver's generic 'check the image setting' into the settings that override that image."""
@@ -169,25 +204,80 @@ class LifecycleContext:
         if self._engine is None:
             from agencystack.engine import connect
 
-            self._engine = connect(self.base.docker_host)
+            self._engine = connect(self.global_settings.docker_host)
             self._engine.ping()
         return self._engine
+
+    def check_capacity(self, deployment: Deployment) -> None:
+        """Warn when this deployment's memory limits take the host's total past its memory; refuse (ComponentError,
+        nothing changed) when they grow it past ``AGENCYSTACK_MEMORY_OVERCOMMIT`` times (see agencystack.capacity).
+        """
+        from agencystack import capacity
+        from agencystack.limits import format_size, long_running, setting_key
+
+        placed = getattr(self.engine, "placed", None)
+        if placed is None:  # a driver that cannot tell
+            return
+        host, current = placed()
+        adding = {s.name: s.limits.memory for s in deployment.stack.services if long_running(s)}
+        after = capacity.assess(host, current, project=self.project, adding=adding)
+        verdict = capacity.verdict(after, self.global_settings.memory_overcommit)
+        if verdict == "ok":
+            return
+        grows = sum(v or 0 for v in adding.values()) > sum(v or 0 for v in current.get(self.project, {}).values())
+        who = f"{self.component.name} for {self.client}"
+        if verdict == "fail" and grows:
+            biggest = max(adding, key=lambda n: adding[n] or 0, default=None)
+            example = (f" (e.g. {setting_key(type(self.settings).prefix(), biggest)}, now "
+                       f"{format_size(adding[biggest])})" if biggest and adding[biggest] else "")
+            ratio = self.global_settings.memory_overcommit
+            raise ComponentError(f"{who}: refusing to overcommit memory: {after.describe()}, past "
+                                 f"AGENCYSTACK_MEMORY_OVERCOMMIT={ratio:g}; lower this client's limits{example} or "
+                                 "raise the ratio")
+        message = f"memory overcommitted: {after.describe()}"
+        self.log.warning(message)
+        self.progress(self.component.name, message)
 
     def plan(self) -> Plan:
         """What ``deploy`` would change (no side effects)."""
         return self.engine.plan(self.deployment())
 
+    def host_conflicts(self) -> list[Conflict]:
+        """The public hosts of this stack that another client or component already routes (see hosts.py)."""
+        from agencystack import hosts
+
+        return hosts.conflicts(self.global_settings.root, self.client, self.component.name, {r.host for r in self.stack().routes})
+
+    def check_owner(self) -> None:
+        """Refuse (exit 2) when this project's containers on the engine belong to another state root: several
+        AGENCYSTACK_ROOTs may share one engine, but never a project (the per-host edge above all)."""
+        import os
+
+        mine = os.path.realpath(self.dir.path)
+        others = sorted(d for d in self.engine.directories(self.project) if d and os.path.realpath(d) != mine)
+        if others:
+            root = others[0].removesuffix(f"/clients/{self.client}/{self.component.name}")
+            raise UsageError(f"{self.project} on this engine belongs to another state root ({root}): set "
+                             f"AGENCYSTACK_ROOT={root} to manage it, or uninstall it there first")
+
     def deploy(self) -> Outcome:
         """Save settings, render the compose file, apply the plan, record the manifest: the default install."""
-        from agencystack import compose
+        from agencystack import hosts
+        from agencystack.engine import compose
         from agencystack.results import Outcome
-        from agencystack.state import atomic_write
+        from agencystack.state import atomic_write, hosts_lock
 
         deployment = self.deployment()
+        self.check_owner()
         plan = self.engine.plan(deployment)
-        self.dir.ensure()
-        saved = self.save_settings()
-        atomic_write(self.dir.compose_file, compose.render(deployment))
+        if not plan.is_noop:
+            self.check_capacity(deployment)
+        with hosts_lock(self.global_settings.root, self.action, self.global_settings.lock_timeout):
+            # the rendered compose file is the claim on the hosts: checked and written under the host-wide lock
+            hosts.refuse(self.host_conflicts(), self.component.name, self.client)
+            self.dir.ensure()
+            saved = self.save_settings()
+            atomic_write(self.dir.compose_file, compose.render(deployment))
         if not plan.is_noop:
             try:
                 self.engine.apply(deployment, plan, self.progress)

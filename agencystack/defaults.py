@@ -39,6 +39,10 @@ def status(context):
         else:
             services.append(ServiceStatus(service.name, State.FAILED, "missing: run install"))
     services.extend(running.values())  # orphans still show
+    from agencystack.limits import oom_hint
+
+    for service in services:
+        oom_hint(service, type(context.settings).prefix())
     if context.sso is not None:  # set while the stack was built (agencystack.sso)
         services.append(sso_row(context.sso))
     return ComponentStatus.from_services(context.client, context.component.name, services)
@@ -75,6 +79,7 @@ def restart(context, services):
 def uninstall(context, purge):
     from agencystack.results import Outcome
 
+    context.check_owner()  # never remove what another state root deployed under the same project name
     warnings = context.engine.remove(context.deployment(), purge=purge, progress=context.progress) or []
     for warning in warnings:
         context.log.warning(warning)

@@ -58,6 +58,12 @@ def stack(context):
     runs) and must reference secrets as ``${KEY}`` of the component's .env (:func:`agencystack.ref`), never inline
     their values.
 
+    Resource limits: give each service its default :class:`agencystack.Limits` (memory, reservation, CPUs, pids,
+    and the ``min_memory`` a client may not go below). Every client can override them with the settings
+    ``<PREFIX><SERVICE>_MEMORY`` / ``_MEMORY_RESERVATION`` / ``_CPUS`` / ``_PIDS``, which the core provides and applies
+    after this hook; nothing to declare. A process that must be told its memory asks ``context.limits(service,
+    default)`` for the client's values.
+
     Returns: an :class:`agencystack.Stack`. Components that run no containers return an empty ``Stack()``.
     """
 

@@ -4,7 +4,8 @@
 implementations registered like any plugin, so they run around every component's implementation without the
 component doing anything:
 
-* mutating actions (install, restart, backup, restore, uninstall) hold the per-(client, component) lock;
+* mutating actions (install, restart, backup, restore, uninstall) hold the per-(client, component) lock, and load
+  the component's settings again once they hold it (a call that waited sees what the one before it saved);
 * every action binds the log context (client, component, action), times itself and logs its outcome as one JSON
   line in the component's log;
 * mutating actions record their outcome (and the facts the action gathered) in the component's manifest.
@@ -35,8 +36,9 @@ def _wrapper(action: str):
 
         with contextlib.ExitStack() as stack:
             if locked:
-                stack.enter_context(lifecycle_lock(context.base.root, context.client, context.component.name,
-                                                   action, context.base.lock_timeout))
+                stack.enter_context(lifecycle_lock(context.global_settings.root, context.client, context.component.name,
+                                                   action, context.global_settings.lock_timeout))
+                context.reload_settings()
             log = context.log.bind(action=action, console=False)  # the CLI prints the outcome itself
             started = time.monotonic()
             log.debug(f"{action} started")

@@ -5,7 +5,9 @@
   (client, component, action, duration, outcome, ...).
 * Redaction: the :class:`Redactor` knows every secret value loaded in this process (settings fields that are
   secrets, generated or read from a .env) and replaces it with ``***`` in every event, before any renderer or sink
-  sees it. The CLI passes error messages through the same redactor.
+  sees it. The CLI passes error messages through the same redactor, and the engine driver masks what it quotes from
+  the engine with one built from the deployment's secrets (``Deployment.redactor``). It is the only redactor: it
+  masks secret values only, so image references, host names and other settings stay readable.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +26,9 @@ MIN_SECRET_LENGTH = 6  # shorter values (e.g. "true") would mask innocent text
 class Redactor:
     """Replaces known secret values with ``***`` in strings and nested event data."""
 
-    def __init__(self) -> None:
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
         self._secrets: set[str] = set()
+        self.add(*secrets)
 
     def add(self, *values: str) -> None:
         self._secrets.update(v for v in values if v and len(v) >= MIN_SECRET_LENGTH)

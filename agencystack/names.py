@@ -15,9 +15,12 @@ COMPONENT_NAME = re.compile(r"[a-z][a-z0-9-]{0,30}[a-z0-9]")
 _LABEL = r"(?!-)[a-z0-9-]{1,63}(?<!-)"
 DOMAIN = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
 SETTING_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+SERVICE_NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,62}")
 #: the client id under which per-host components (the edge) keep their state: <root>/clients/host/<component>,
 #: project ``host_<component>``. Reserved: no tenant may use it, so nothing of a tenant can collide with it.
 HOST = "host"
+#: the client id used when none is given; its derived defaults see the bare DOMAIN (others ``<client>.<DOMAIN>``)
+DEFAULT_CLIENT = "default"
 
 
 def client_id(value: str) -> str:
@@ -55,6 +58,15 @@ def port(value: int | str) -> int:
     if not 1 <= number <= 65535:
         raise UsageError(f"invalid port {value!r}: expected a number from 1 to 65535")
     return number
+
+
+def service_names(values: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    """``--service`` values: names as stacks declare them (lowercase letters, digits, ``_ . -``)."""
+    for value in values:
+        if not SERVICE_NAME.fullmatch(value or ""):
+            raise UsageError(f"invalid --service {value!r}: service names are lowercase letters, digits, '_', '.' "
+                             "and '-' (see 'agencystack status')")
+    return tuple(values)
 
 
 def setting_pairs(pairs: list[str] | None) -> dict[str, str]:

@@ -12,14 +12,15 @@ def status_all(session: Any) -> list[ComponentStatus]:
     """Aggregate every managed project's containers (one engine list call) plus installed-but-empty clients."""
     from agencystack.engine import connect
 
-    engine = connect(session.base.docker_host)
+    engine = connect(session.global_settings.docker_host)
     by_project = engine.status(None)
     seen = set()
     statuses = []
-    for client, component in state.installed(session.base.root):
+    for client, component in state.installed(session.global_settings.root):
         project = names.project(client, component)
         seen.add(project)
         services = by_project.get(project, [])
+        _hint(session, component, services)
         message = "" if services else "no containers: run install"
         statuses.append(ComponentStatus.from_services(client, component, services, message=message)
                         if services else ComponentStatus(client, component, State.FAILED, [], message))
@@ -29,3 +30,17 @@ def status_all(session: Any) -> list[ComponentStatus]:
             statuses.append(ComponentStatus.from_services(client, component, services,
                                                           message="not in this root's state"))
     return statuses
+
+
+def _hint(session: Any, component: str, services: list) -> None:
+    """Name the limit setting of OOM-killed services (the component's settings prefix, when its plugin loads)."""
+    if not any(s.oom_killed for s in services):
+        return
+    from agencystack.limits import oom_hint
+
+    try:
+        prefix = session.plugins.component(component).settings_model().prefix()
+    except Exception:  # noqa: BLE001 - a missing or broken plugin: the state is still shown, without the hint
+        return
+    for service in services:
+        oom_hint(service, prefix)

@@ -5,9 +5,14 @@ Plain dataclasses: cheap to import, and ``dataclasses.asdict`` gives the ``--jso
 
 from __future__ import annotations
 
+import re
+import time
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
+
+from agencystack.errors import UsageError
 
 
 class State(str, Enum):
@@ -39,6 +44,9 @@ class ServiceStatus:
     detail: str = ""  # e.g. "healthy", "exited (1)", "health: connection refused"
     container: str = ""
     image: str = ""
+    memory_used: int | None = None  # bytes, as ``docker stats`` counts them; None when unknown
+    memory_limit: int | None = None  # bytes the kernel enforces; None when unlimited or unknown
+    oom_killed: bool = False  # the kernel killed it (or a process in it) at its memory limit
 
 
 @dataclass
@@ -71,12 +79,51 @@ class Outcome:
         return asdict(self)
 
 
+#: the most lines ``--tail`` may ask for (0 asks for everything)
+MAX_TAIL = 1_000_000
+
+
 @dataclass(frozen=True)
 class LogRequest:
+    """What ``logs`` asks for. Checked when made, before any engine call: bad input is exit 2 and nothing else."""
+
     services: tuple[str, ...] = ()
     tail: int | None = 100  # None: everything
-    since: str | None = None  # a duration ("10m") or a timestamp, as the engine accepts
+    since: str | None = None  # a duration ("10m") or a timestamp (see :func:`parse_since`)
     follow: bool = False
+
+    def __post_init__(self) -> None:
+        from agencystack import names
+        from agencystack.errors import UsageError
+
+        names.service_names(self.services)
+        if self.tail is not None and not 0 <= self.tail <= MAX_TAIL:
+            raise UsageError(f"invalid --tail {self.tail}: use 1 to {MAX_TAIL} lines, or 0 for everything")
+        if self.since is not None:
+            parse_since(self.since)
+
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+
+
+def parse_since(value: str | None) -> float | None:
+    """``LogRequest.since`` as a unix time: a duration ("10m", "1h30m", "45s"), a unix timestamp, or an RFC 3339 /
+    ISO timestamp. Anything else is bad input (:class:`~agencystack.errors.UsageError`, exit 2)."""
+    if not value:
+        return None
+    text = value.strip()
+    if re.fullmatch(r"(?:\d+(?:\.\d+)?(?:ms|s|m|h|d))+", text):
+        units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+        seconds = sum(float(n) * units[u] for n, u in _DURATION.findall(text))
+        return max(0.001, time.time() - seconds)
+    if re.fullmatch(r"\d+(?:\.\d+)?", text):
+        return float(text)
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise UsageError(f"invalid --since {value!r}: use a duration such as 10m or 2h, or a timestamp such as "
+                         "2026-01-31T12:00:00Z") from None
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
 
 
 @dataclass(frozen=True)

@@ -5,16 +5,22 @@ Layers, highest first (Tutor's model, built on pydantic-settings' own sources):
 1. flags      -- ``--set KEY=VALUE`` and ``--domain`` on the command line
 2. environment -- ``POSTHOG_PORT=...`` in the process environment (keys carry the component's prefix)
 3. the client's component .env -- ``<root>/clients/<client>/<component>/.env``
-4. defaults   -- field defaults, and defaults derived from global settings (``posthog.<DOMAIN>``)
+4. defaults   -- field defaults, and defaults derived from global settings (``posthog.<client>.<DOMAIN>``: each
+   client's derived defaults see ``<client>.<DOMAIN>`` as the domain, the client ``default`` the bare ``DOMAIN``, so
+   two clients never get the same public host by default)
 
-Defaults are never written to disk. Fields marked ``Annotated[SecretStr | None, generate(...)]`` are secrets: when
+Values are checked in every layer before the model sees them: an empty value is refused (exit 2) unless the
+setting's own default is empty, where empty means "unset" (the default), or the setting is marked
+:class:`EmptyMeans` (its documented meaning of empty); no value may be longer than
+:data:`MAX_VALUE_LENGTH` characters. Defaults are never written to disk. Fields marked ``Annotated[SecretStr | None, generate(...)]`` are secrets: when
 no layer has a value, one is generated and saved to the .env (0600) once; afterwards the saved value is kept forever,
-unless rotated explicitly. Flags given to ``install`` are saved too (the operator's choices stick across re-runs).
+and a flag that would change it is refused: there is no silent rotation. Flags given to ``install`` are saved too (the operator's choices stick across re-runs).
 """
 
 from __future__ import annotations
 
-import secrets as _random
+import os
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +34,8 @@ from agencystack.errors import UsageError
 
 Domain = Annotated[str, AfterValidator(names.domain)]
 PortNumber = Annotated[int, Field(ge=1, le=65535)]
+#: the longest value any setting may have (in any layer); a model may set a lower ``max_length`` per field
+MAX_VALUE_LENGTH = 4096
 
 
 @dataclass(frozen=True)
@@ -47,12 +55,21 @@ class generate:  # noqa: N801 - used as an annotation marker: Annotated[SecretSt
 
 def hex_token(nbytes: int = 32) -> str:
     """Hex of ``nbytes`` random bytes."""
-    return _random.token_hex(nbytes)
+    return secrets.token_hex(nbytes)
 
 
 def urlsafe_token(nchars: int = 32) -> str:
     """Exactly ``nchars`` characters of ``[A-Za-z0-9_-]``."""
-    return _random.token_urlsafe(nchars)[:nchars]
+    return secrets.token_urlsafe(nchars)[:nchars]
+
+
+@dataclass(frozen=True)
+class EmptyMeans:
+    """Marks a setting whose empty value is documented to mean something other than its default:
+    ``geoip_url: Annotated[str, EmptyMeans("no GeoIP")] = "https://..."``. Settings whose default is empty accept
+    an empty value anyway (it means "unset"); every other setting refuses one (exit 2)."""
+
+    meaning: str
 
 
 def generated_secret(factory: Callable[..., str] = hex_token, *args: Any) -> Any:
@@ -73,6 +90,15 @@ class GlobalSettings(BaseSettings):
         "default", validation_alias=AliasChoices("CLIENT_ID", "AGENCYSTACK_CLIENT_ID", "client_id")
     )
     lock_timeout: float = Field(30.0, ge=0, validation_alias=AliasChoices("AGENCYSTACK_LOCK_TIMEOUT", "lock_timeout"))
+    memory_overcommit: float = Field(2.5, gt=0, validation_alias=AliasChoices("AGENCYSTACK_MEMORY_OVERCOMMIT",
+                                                                              "memory_overcommit"))
+
+    def client_domain(self, client: str | None) -> str:
+        """The domain a client's derived defaults see: ``<client>.<DOMAIN>``; the bare ``DOMAIN`` for the client
+        ``default`` and for per-host components. Client ids are DNS labels, so the result is a host name."""
+        if client in (None, names.DEFAULT_CLIENT, names.HOST):
+            return self.domain
+        return names.domain(f"{client}.{self.domain}")
 
     @classmethod
     def load(cls, **overrides: Any) -> GlobalSettings:
@@ -91,8 +117,9 @@ class ComponentSettings(BaseSettings):
     model_config = SettingsConfigDict(extra="forbid", validate_default=True)
 
     @classmethod
-    def derived_defaults(cls, base: GlobalSettings) -> dict[str, Any]:
-        """Defaults computed from global settings (e.g. ``{"domain": f"posthog.{base.domain}"}``). Never saved."""
+    def derived_defaults(cls, global_settings: GlobalSettings) -> dict[str, Any]:
+        """Defaults computed from the global settings (e.g. ``{"domain": f"posthog.{global_settings.domain}"}``).
+        Never saved."""
         return {}
 
     # -- introspection used by the loader, the redactor and ``plan`` -----------------------------------------------
@@ -136,6 +163,10 @@ class ComponentSettings(BaseSettings):
         return [v.get_secret_value() for v in (getattr(self, n) for n in type(self).model_fields)
                 if isinstance(v, SecretStr) and v.get_secret_value()]
 
+    def secret_keys(self) -> frozenset[str]:
+        """The ``KEY`` of every secret setting (a ``SecretStr`` field): which values of :meth:`env` to mask."""
+        return frozenset(self.env_key(n) for n in type(self).model_fields if isinstance(getattr(self, n), SecretStr))
+
 
 @dataclass
 class LoadedSettings:
@@ -145,36 +176,104 @@ class LoadedSettings:
     sources: dict[str, str] = field(default_factory=dict)  # field -> "flag" | "environment" | "file" | "default"
     to_save: dict[str, str] = field(default_factory=dict)  # .env key -> value (generated secrets and flags)
     generated: list[str] = field(default_factory=list)  # .env keys generated in this load
+    limits: dict[str, str] = field(default_factory=dict)  # .env key -> value: per-service limit overrides
 
 
-def load(model: type[ComponentSettings], base: GlobalSettings, env_file: Path,
-         flags: dict[str, str] | None = None) -> LoadedSettings:
-    """Resolve ``model`` from the four layers and generate missing secrets (in memory; the caller saves)."""
-    flag_values = {model.field_for(k): v for k, v in (flags or {}).items()}
+def load(model: type[ComponentSettings], global_settings: GlobalSettings, env_file: Path,
+         flags: dict[str, str] | None = None, *, client: str | None = None) -> LoadedSettings:
+    """Resolve ``model`` from the four layers and generate missing secrets (in memory; the caller saves).
+
+    ``client`` decides the domain the derived defaults see (:meth:`GlobalSettings.client_domain`). Keys naming a
+    service's resource limit (``<PREFIX><SERVICE>_MEMORY``, see :mod:`agencystack.limits`) are not fields: they go
+    through the same layers into ``LoadedSettings.limits``, their units checked here."""
+    from agencystack import limits as _limits
+
+    flags = dict(flags or {})
+    flag_values = {(_limit_name(model, k) or model.field_for(k)): v for k, v in flags.items()}
     file_values = DotEnvSettingsSource(model, env_file=env_file)() if env_file.is_file() else {}
     env_values = EnvSettingsSource(model)()
-    layers = [("default", model.derived_defaults(base)), ("file", file_values),
+    if model.prefix():  # only keys with the component's prefix: the environment is everyone's
+        env_values.update({name: v for k, v in os.environ.items()
+                           if k.upper().startswith(model.prefix()) and (name := _limit_name(model, k))})
+    for where, values in ((f"in {env_file}", file_values), ("in the environment", env_values),
+                          ("given with --set", flag_values)):
+        _check_values(model, values, where)
+    generated_fields = model.generated_fields()
+    for name, value in flag_values.items():
+        saved = file_values.get(name)
+        if name in generated_fields and saved not in (None, "") and value != saved:
+            raise UsageError(f"{model.env_key(name)} is a generated secret already saved for this client: it is "
+                             "never overwritten (existing data may depend on it); leave the flag out")
+    client_settings = (global_settings.model_copy(update={"domain": global_settings.client_domain(client)})
+                       if client else global_settings)
+    layers = [("default", model.derived_defaults(client_settings)), ("file", file_values),
               ("environment", env_values), ("flag", flag_values)]
     merged: dict[str, Any] = {}
     sources: dict[str, str] = {}
+    limit_values: dict[str, str] = {}
     for layer, values in layers:
         for key, value in values.items():
-            merged[key], sources[key] = value, layer
+            name = _limit_name(model, key)
+            if name:
+                limit_values[name], sources[name] = str(value), layer
+            else:
+                merged[key], sources[key] = value, layer
+    for name, value in limit_values.items():
+        try:
+            _limits.parse_value(_limits.split_key("", name)[1], value)
+        except ValueError as exc:
+            raise UsageError(f"invalid setting {model.env_key(name)}: {exc}") from None
     generated = []
-    for name, marker in model.generated_fields().items():
-        if merged.get(name) in (None, ""):
+    for name, marker in generated_fields.items():
+        if merged.get(name) is None:
             merged[name], sources[name] = marker(), "generated"
             generated.append(model.env_key(name))
     try:
         instance = model.model_validate(merged)
     except ValidationError as exc:
         raise UsageError(f"invalid setting {_first_error(exc, model)}") from None
-    to_save = {model.env_key(n): _as_text(merged[n]) for n, src in sources.items() if src in ("flag", "generated")}
-    for name in sources:
-        sources.setdefault(name, "default")
+    values = {**merged, **limit_values}
+    to_save = {model.env_key(n): _as_text(values[n]) for n, src in sources.items() if src in ("flag", "generated")}
     for name in model.model_fields:
         sources.setdefault(name, "default")
-    return LoadedSettings(instance, sources, to_save, generated)
+    return LoadedSettings(instance, sources, to_save, generated,
+                          {model.env_key(n): v for n, v in limit_values.items()})
+
+
+def _limit_name(model: type[ComponentSettings], key: str) -> str | None:
+    """``clickhouse_memory`` when ``key`` (``POSTHOG_CLICKHOUSE_MEMORY``, ``CLICKHOUSE_MEMORY`` or the lower-case
+    name a .env source yields) names a service's resource limit rather than a field of ``model``; else None."""
+    from agencystack.limits import split_key
+
+    lowered = key.lower()
+    prefix = model.prefix().lower()
+    name = lowered.removeprefix(prefix) if prefix and lowered.startswith(prefix) else lowered
+    if name in model.model_fields or lowered in model.model_fields:
+        return None
+    return name if split_key("", name) else None
+
+
+def accepts_empty(model: type[ComponentSettings], name: str) -> bool:
+    """Whether an empty value is accepted for field ``name``: where the default itself is empty (empty means
+    "unset", the default) or the field is marked :class:`EmptyMeans`. Never for generated secrets or required
+    settings."""
+    info = model.model_fields[name]
+    if any(isinstance(m, EmptyMeans) for m in info.metadata):
+        return True
+    return not info.is_required() and info.default is not None and _as_text(info.default) == ""
+
+
+def _check_values(model: type[ComponentSettings], values: dict[str, Any], where: str) -> None:
+    for name, value in values.items():
+        if not isinstance(value, (str, SecretStr)) or name not in model.model_fields:
+            continue
+        text = _as_text(value)
+        key = model.env_key(name)
+        if text == "" and not accepts_empty(model, name):
+            raise UsageError(f"{key} is empty ({where}): give it a value, or leave it out to use the default"
+                             + (" (a generated secret)" if name in model.generated_fields() else ""))
+        if len(text) > MAX_VALUE_LENGTH:
+            raise UsageError(f"{key} is {len(text)} characters long ({where}): the limit is {MAX_VALUE_LENGTH}")
 
 
 def _as_text(value: Any) -> str:

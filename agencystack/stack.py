@@ -14,6 +14,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from agencystack.limits import Limits
+
 Seconds = Annotated[float, Field(ge=0)]
 NAME = r"^[a-z0-9][a-z0-9_.-]*$"
 Condition = Literal["started", "healthy", "completed"]
@@ -44,6 +46,16 @@ class HealthCheck(_Model):
         if not value or value[0] not in ("CMD", "CMD-SHELL", "NONE"):
             raise ValueError('healthcheck test must start with "CMD", "CMD-SHELL" or "NONE"')
         return value
+
+
+def postgres_healthcheck(user: str, database: str | None = None, **timing: float) -> HealthCheck:
+    """The health check to give a Postgres service: ``pg_isready`` over TCP (``-h 127.0.0.1``).
+
+    Over the local socket (pg_isready's default) it reports ready while the image's entrypoint still runs its
+    temporary, socket-only server during initialisation, so dependants that connect over the network fail their
+    first start. ``timing``: ``interval``, ``timeout``, ``retries``, ``start_period``."""
+    test = f"pg_isready -q -h 127.0.0.1 -U {user}" + (f" -d {database}" if database else "")
+    return HealthCheck(test=["CMD-SHELL", test], **timing)
 
 
 class Mount(_Model):
@@ -79,7 +91,8 @@ class Service(_Model):
 
     ``job``: a one-shot task (migrations, topic creation) that must exit 0; dependents may wait with condition
     ``completed``. ``networks`` maps stack network names to aliases. ``start_timeout`` bounds the wait for health
-    (or completion, for jobs) during apply and restart.
+    (or completion, for jobs) during apply and restart. ``limits`` (:class:`~agencystack.limits.Limits`) are the
+    component's defaults; every client may override them through settings (see :mod:`agencystack.limits`).
     """
 
     name: str = Field(pattern=NAME)
@@ -102,6 +115,7 @@ class Service(_Model):
     working_dir: str | None = None
     stop_grace_period: Seconds = 10
     start_timeout: Seconds = 180
+    limits: Limits = Field(default_factory=Limits)
 
     @model_validator(mode="after")
     def _job_does_not_restart(self) -> Service:
@@ -110,9 +124,12 @@ class Service(_Model):
         return self
 
     def config_hash(self, env: Mapping[str, str]) -> str:
-        """A digest of everything that defines the container, with ``${KEY}`` resolved: changed hash = recreate."""
+        """A digest of everything that defines the container, with ``${KEY}`` resolved: changed hash = recreate.
+
+        ``limits`` are left out: the engine changes them on the running container (see
+        :mod:`agencystack.engine.resources`), and stacks from before limits existed keep their hash."""
         resolved = self.model_copy(update={"environment": interpolate_all(self.environment, env)})
-        return hashlib.sha256(resolved.model_dump_json().encode()).hexdigest()
+        return hashlib.sha256(resolved.model_dump_json(exclude={"limits"}).encode()).hexdigest()
 
 
 class Volume(_Model):

@@ -7,7 +7,7 @@ Layout (root defaults to /opt/agency_stack)::
         compose.yaml      0600  the rendered deployment, readable by ``docker compose -p <project>``
         manifest.json     0600  versions, images, timestamps and outcome of each action
         backups/          0700  default destination of backup archives
-    <root>/locks/<client>_<component>.lock (+ .holder: who holds it)
+    <root>/locks/<client>_<component>.lock (+ .holder: who holds it), hosts.lock: present only while held
 """
 
 from __future__ import annotations
@@ -167,26 +167,68 @@ class ComponentDir:
 @contextlib.contextmanager
 def lifecycle_lock(root: Path, client: str, component: str, action: str, timeout: float) -> Iterator[None]:
     """Hold the (client, component) lock; after ``timeout`` seconds raise LockTimeout naming the holder."""
-    from filelock import FileLock, Timeout
+    with _held(root / "locks" / f"{client}_{component}.lock", action, timeout,
+               busy=f"{component} for client {client} is busy"):
+        yield
 
-    locks = ensure_dir(root / "locks", 0o755)
-    path = locks / f"{client}_{component}.lock"
+
+@contextlib.contextmanager
+def hosts_lock(root: Path, action: str, timeout: float) -> Iterator[None]:
+    """Hold the state root's host-wide lock: whoever checks which public hosts are free holds it until the claim is
+    written (see :mod:`agencystack.hosts`), so two installs never both find a host free."""
+    with _held(root / "locks" / "hosts.lock", action, timeout, busy="the public host names are being claimed"):
+        yield
+
+
+def lock_files(root: Path, client: str, component: str) -> list[Path]:
+    """The (client, component)'s lock and holder files (absent unless a call holds the lock right now)."""
+    path = root / "locks" / f"{client}_{component}.lock"
+    return [path, path.with_suffix(".holder")]
+
+
+@contextlib.contextmanager
+def _held(path: Path, action: str, timeout: float, *, busy: str) -> Iterator[None]:
+    """An exclusive flock on ``path`` whose file exists only while it is held: the holder deletes it before it
+    lets go. A waiter that wins the lock on a file already deleted (or replaced) sees that the path no longer
+    names its file and tries again, so deleting never lets two callers in at once."""
+    import fcntl
+
+    ensure_dir(path.parent, 0o755)
     holder = path.with_suffix(".holder")
-    lock = FileLock(str(path), mode=0o600)
-    try:
-        lock.acquire(timeout=timeout)
-    except Timeout:
-        raise LockTimeout(f"{component} for client {client} is busy: {_describe_holder(holder)}; "
-                          f"waited {timeout:g}s (AGENCYSTACK_LOCK_TIMEOUT)") from None
+    deadline = time.monotonic() + timeout
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, SECRET_FILE_MODE)
+        try:
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        raise LockTimeout(f"{busy}: {_describe_holder(holder)}; waited {timeout:g}s "
+                                          "(AGENCYSTACK_LOCK_TIMEOUT)") from None
+                    time.sleep(0.05)
+            try:
+                current = os.stat(path)
+            except FileNotFoundError:
+                current = None
+            mine = os.fstat(fd)
+            if current is not None and (current.st_ino, current.st_dev) == (mine.st_ino, mine.st_dev):
+                break
+        except BaseException:
+            os.close(fd)
+            raise
+        os.close(fd)  # the file we locked was deleted by the holder we waited for: lock the current one
     try:
         info = {"pid": os.getpid(), "host": socket.gethostname(), "action": action,
                 "command": " ".join(["agencystack", *sys.argv[1:3]]), "since": now(), "t": time.time()}
         atomic_write(holder, json.dumps(info))
         yield
     finally:
-        with contextlib.suppress(FileNotFoundError):
-            holder.unlink()
-        lock.release()
+        for leftover in (holder, path):  # nothing is left behind: a lock file exists only while it is held
+            with contextlib.suppress(FileNotFoundError):
+                leftover.unlink()
+        os.close(fd)
 
 
 def _describe_holder(holder: Path) -> str:

@@ -65,7 +65,7 @@ def settings_model():
 
 @hookimpl
 def stack(context):
-    from agencystack import HealthCheck, Mount, Service, Stack, Volume, ref
+    from agencystack import Mount, Service, Stack, Volume, postgres_healthcheck, ref
     from agencystack.stack import EnvFile, PostgresDump
 
     db = Service(name="db", image=context.settings.image,
@@ -74,7 +74,7 @@ def stack(context):
                  environment={"POSTGRES_USER": "bench", "POSTGRES_DB": "bench",
                               "POSTGRES_PASSWORD": ref("BENCHDB_DB_PASSWORD")},
                  volumes=[Mount(source="pgdata", target="/var/lib/postgresql/data")],
-                 healthcheck=HealthCheck(test=["CMD-SHELL", "pg_isready -U bench -d bench"], interval=1, retries=120))
+                 healthcheck=postgres_healthcheck("bench", "bench", interval=1, retries=120))
     return Stack(services=[db], volumes=[Volume(name="pgdata")],
                  backups=[PostgresDump(name="db", service="db", user="bench", database="bench",
                                        password_key="BENCHDB_DB_PASSWORD"), EnvFile()])
@@ -112,7 +112,7 @@ CHILD = textwrap.dedent('''
     import agencystack.engine.docker, agencystack.backup.archive, agencystack.backup.crypto
     import agencystack.backup.files, agencystack.backup.parts, agencystack.backup.operations
     import agencystack.plugins, agencystack.cli.progress
-    import structlog, rich.console, zstandard, dotenv, filelock, docker, pydantic_settings, agencystack_benchdb
+    import structlog, rich.console, zstandard, dotenv, docker, pydantic_settings, agencystack_benchdb
     from agencystack.backup import archive
     level, threads = os.environ.get("BENCH_ZSTD_LEVEL"), os.environ.get("BENCH_ZSTD_THREADS")
     if level: archive.DEFAULT_LEVEL = int(level)

@@ -40,7 +40,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from agencystack import compose  # noqa: E402
+from agencystack.engine import compose  # noqa: E402
 from agencystack.engine import Deployment  # noqa: E402
 from agencystack.engine.docker import DockerDriver  # noqa: E402
 from agencystack.stack import HealthCheck, Mount, Network, Service, Stack, Volume  # noqa: E402
@@ -138,7 +138,7 @@ class RequestCounter:
 # -- helpers -----------------------------------------------------------------------------------------------------
 def deployment(project: str, stack: Stack, directory: Path) -> Deployment:
     return Deployment(project=project, client="bench", component="demo", stack=stack, env=ENV, directory=directory,
-                      version="bench")
+                      version="bench", secret_keys=frozenset(ENV))
 
 
 def write_compose(dep: Deployment) -> Path:

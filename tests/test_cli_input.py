@@ -27,6 +27,18 @@ BAD = [
     (["install"], "Missing argument"),
     (["instal", "hello"], "No such command"),
     (["status"], "name a component"),
+    # empty values mean "unset" only where the default is empty; no value is longer than the limit
+    (["install", "hello", "--set", "HELLO_TOKEN="], "HELLO_TOKEN is empty"),
+    (["install", "hello", "--set", "HELLO_GREETING="], "HELLO_GREETING is empty"),
+    (["install", "hello", "--set", "HELLO_GREETING=" + "x" * 100_000], "the limit is 4096"),
+    # logs and restart: checked before any lock, file or engine call
+    (["logs", "hello", "-c", "acme"], "hello for client acme is not installed"),
+    (["logs", "hello", "--since", "yesterday-ish"], "invalid --since"),
+    (["logs", "hello", "--since=-10m"], "invalid --since"),
+    (["logs", "hello", "--tail=-5"], "invalid --tail"),
+    (["logs", "hello", "--tail", "99999999999999999999999"], "invalid --tail"),
+    (["logs", "hello", "--service", "x y"], "invalid --service"),
+    (["restart", "hello", "--service", "x y"], "invalid --service"),
 ]
 
 
@@ -90,3 +102,10 @@ def test_typer_test_runner_drives_the_same_app(with_plugins, agencystack_env):
     installed = runner.invoke(app, ["install", "hello", "--client-id", "runner"])
     assert installed.exit_code == 0, installed.output
     assert (agencystack_env / "clients" / "runner" / "hello" / ".env").exists()
+
+
+def test_logs_input_is_checked_before_the_engine_is_asked(with_plugins, agencystack_run, monkeypatch, tmp_path):
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-engine.sock")  # asking it would be exit 3
+    for argv in (["--since", "yesterday-ish"], ["--since=-10m"], ["--tail=-5"], ["--tail", "99999999999999999999999"]):
+        result = agencystack_run("logs", "posthog", *argv)
+        assert result.exit_code == 2, (argv, result.output)

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from agencystack import compose
+from agencystack.engine import compose
 from agencystack.engine import Deployment
-from agencystack.engine import labels as L
+from agencystack.engine import labels
 from agencystack.stack import HealthCheck, Logging, Mount, Network, Port, Service, Stack, Volume
 
 pytest_plugins = ["tests.engine.fixtures"]  # compose_bin; also loaded by tests/conftest.py
@@ -61,12 +61,12 @@ def test_render_keeps_references_and_matches_driver_names(tmp_path: Path) -> Non
                                  "timeout": "3s", "retries": 10, "start_period": "250ms"}
     assert db["stop_grace_period"] == "30s" and db["user"] == "postgres"
     assert db["labels"]["team"] == "data"
-    assert {k: db["labels"][k] for k in (L.CLIENT, L.COMPONENT, L.MANAGED, L.VERSION)} == {
-        L.CLIENT: "acme", L.COMPONENT: "posthog", L.MANAGED: "true", L.VERSION: "1.0.0"}
+    assert {k: db["labels"][k] for k in (labels.CLIENT, labels.COMPONENT, labels.MANAGED, labels.VERSION)} == {
+        labels.CLIENT: "acme", labels.COMPONENT: "posthog", labels.MANAGED: "true", labels.VERSION: "1.0.0"}
     assert not any(k.startswith("com.docker.compose.") for k in db["labels"])  # compose sets those itself
     migrate = doc["services"]["migrate"]
     assert migrate["command"] == ["sh", "-c", "migrate up && echo $$HOME"]  # literal for compose, as the driver runs it
-    assert migrate["restart"] == "no" and migrate["labels"][L.JOB] == "true"
+    assert migrate["restart"] == "no" and migrate["labels"][labels.JOB] == "true"
     assert migrate["depends_on"] == {"db": {"condition": "service_healthy", "required": True}}
     web = doc["services"]["web"]
     assert web["ports"] == ["127.0.0.1:8080:8000", "0.0.0.0:5353:53/udp"]
@@ -79,9 +79,9 @@ def test_render_keeps_references_and_matches_driver_names(tmp_path: Path) -> Non
     assert doc["services"]["spare"]["deploy"] == {"replicas": 0}
     assert doc["networks"]["default"]["name"] == "acme_posthog_default"
     assert doc["networks"]["back"] == {"name": "acme_posthog_back", "internal": True,
-                                       "labels": L.ours("acme", "posthog", "1.0.0")}
+                                       "labels": labels.ours("acme", "posthog", "1.0.0")}
     assert doc["networks"]["edge"] == {"name": "edge", "external": True}
-    assert doc["volumes"]["pgdata"]["name"] == L.volume_name("acme_posthog", "pgdata")
+    assert doc["volumes"]["pgdata"]["name"] == labels.volume_name("acme_posthog", "pgdata")
     assert doc["volumes"]["shared"] == {"name": "shared", "external": True}
     assert "restart: 'no'" in text  # quoted: a bare no is a YAML boolean
 

@@ -15,8 +15,8 @@ from agencystack.settings import GlobalSettings
 
 
 def _open(plugins, component, **kw) -> LifecycleContext:
-    return LifecycleContext.open(plugins=plugins, base=GlobalSettings.load(), component=component, action="plan",
-                                 redactor=Redactor(), **kw)
+    return LifecycleContext.open(plugins=plugins, global_settings=GlobalSettings.load(), component=component,
+                                 action="plan", redactor=Redactor(), **kw)
 
 
 def test_edge_is_a_core_per_host_component(agencystack_plugins):

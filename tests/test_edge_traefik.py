@@ -157,6 +157,18 @@ def test_edge_status_and_no_op_reinstall(edge, backends):
     assert code == 0 and "no changes" in out, out
 
 
+def test_a_second_state_root_can_neither_take_over_nor_remove_the_edge(edge, docker_client, tmp_path, monkeypatch):
+    first_root = os.environ["AGENCYSTACK_ROOT"]
+    monkeypatch.setenv("AGENCYSTACK_ROOT", str(tmp_path / "second-root"))
+    for argv in (["install", "edge"], ["uninstall", "edge", "--purge", "--yes"]):
+        code, out = cli(*argv)
+        assert code == 2, out
+        assert out.count("error:") == 1 and f"another state root ({first_root})" in out, out
+    assert docker_client.containers.get("host_edge-traefik-1").status == "running"
+    monkeypatch.setenv("AGENCYSTACK_ROOT", first_root)
+    assert cli("status", "edge")[0] == 0
+
+
 def test_traefik_sees_the_socket_read_only(edge, docker_client):
     container = docker_client.containers.get("host_edge-traefik-1")
     mounts = {m["Destination"]: m for m in container.attrs["Mounts"]}

@@ -22,22 +22,15 @@ from typing import Any
 import pytest
 
 from agencystack.engine import Deployment
-from agencystack.engine import labels as L
-from agencystack.engine.docker import (
-    Actual,
-    DockerDriver,
-    Observed,
-    diff,
-    image_index,
-    normalize_ref,
-    parse_since,
-    service_status,
-    split_lines,
-)
+from agencystack.engine import labels
+from agencystack.engine.diff import diff
+from agencystack.engine.docker import DockerDriver
+from agencystack.engine.observe import Actual, Observed, image_index, normalize_ref, service_status
+from agencystack.engine.streams import split_lines
 from agencystack import hookimpl
 from agencystack.component import Component
 from agencystack.errors import ComponentError, EngineUnreachable
-from agencystack.results import LogRequest, State
+from agencystack.results import LogRequest, State, parse_since
 from agencystack.stack import HealthCheck, Mount, Network, Port, Service, Stack, Volume
 
 pytest_plugins = ["tests.engine.fixtures"]  # also loaded by tests/conftest.py; loading twice is a no-op
@@ -45,6 +38,7 @@ pytest_plugins = ["tests.engine.fixtures"]  # also loaded by tests/conftest.py; 
 from tests.engine.helpers import SocketProxy, engine_env, engine_host, wait_until  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
+SECRET_SUFFIXES = ("PASSWORD", "SECRET", "TOKEN")  # which keys of a test deployment's env hold secrets
 MUTATING = {"POST", "PUT", "DELETE", "PATCH"}
 
 
@@ -53,8 +47,10 @@ MUTATING = {"POST", "PUT", "DELETE", "PATCH"}
 # ================================================================================================================
 def deployment(project: str, stack: Stack, env: dict[str, str] | None = None, directory: Path | None = None,
                client: str = "acme", component: str = "demo") -> Deployment:
-    return Deployment(project=project, client=client, component=component, stack=stack, env=env or {},
-                      directory=directory or Path("/tmp") / project, version="1.2.3")
+    env = env or {}
+    return Deployment(project=project, client=client, component=component, stack=stack, env=env,
+                      directory=directory or Path("/tmp") / project, version="1.2.3",
+                      secret_keys=frozenset(key for key in env if key.endswith(SECRET_SUFFIXES)))
 
 
 def svc(name: str, image: str, command: str | None = "exec sleep 3600", **kw: Any) -> Service:
@@ -95,13 +91,13 @@ def free_port() -> int:
 
 
 def containers_of(client: Any, project: str) -> list[Any]:
-    return client.containers.list(all=True, filters={"label": f"{L.PROJECT}={project}"})
+    return client.containers.list(all=True, filters={"label": f"{labels.PROJECT}={project}"})
 
 
 def by_service(client: Any, project: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for c in containers_of(client, project):
-        out.setdefault(c.labels[L.SERVICE], []).append(c)
+        out.setdefault(c.labels[labels.SERVICE], []).append(c)
     return out
 
 
@@ -133,15 +129,15 @@ IMG = "example/app:1"
 def entry(project: str, service: str, *, state: str = "running", status: str = "Up 3 minutes",
           digest: str = "", image_id: str = "sha256:aaa", networks: tuple[str, ...] | None = None,
           name: str | None = None, job: bool = False, oneoff: bool = False, helper: bool = False) -> dict:
-    labels = {L.PROJECT: project, L.SERVICE: service, L.CONFIG_HASH: digest, L.MANAGED: "true",
-              L.ONEOFF: "True" if oneoff else "False"}
+    found = {labels.PROJECT: project, labels.SERVICE: service, labels.CONFIG_HASH: digest, labels.MANAGED: "true",
+             labels.ONEOFF: "True" if oneoff else "False"}
     if job:
-        labels[L.JOB] = "true"
+        found[labels.JOB] = "true"
     if helper:
-        labels[L.HELPER] = "true"
+        found[labels.HELPER] = "true"
     nets = networks if networks is not None else (f"{project}_default",)
-    return {"Id": f"id-{service}-{name or ''}", "Names": [f"/{name or L.container_name(project, service)}"],
-            "Labels": labels, "State": state, "Status": status, "Image": IMG, "ImageID": image_id,
+    return {"Id": f"id-{service}-{name or ''}", "Names": [f"/{name or labels.container_name(project, service)}"],
+            "Labels": found, "State": state, "Status": status, "Image": IMG, "ImageID": image_id,
             "NetworkSettings": {"Networks": {n: {} for n in nets}}}
 
 
@@ -309,15 +305,15 @@ def test_archive_root_entry_is_recognised() -> None:
     import io
     import tarfile
 
-    from agencystack.engine.docker import _root_entry
+    from agencystack.engine.streams import root_entry
 
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
         root = tarfile.TarInfo(".")
         root.type, root.uid, root.gid, root.mode = tarfile.DIRTYPE, 999, 998, 0o700
         tar.addfile(root)
-    assert _root_entry(buf.getvalue()[:512]) == (999, 998, 0o700)
-    assert _root_entry(b"\0" * 512) is None and _root_entry(b"") is None
+    assert root_entry(buf.getvalue()[:512]) == (999, 998, 0o700)
+    assert root_entry(b"\0" * 512) is None and root_entry(b"") is None
 
 
 def test_unreachable_engine_names_the_address(tmp_path: Path) -> None:
@@ -374,11 +370,12 @@ def test_fresh_apply_then_reapply_makes_no_mutations(driver, engine, images, dep
 
     # labels and names as compose has them; secrets only in the environment
     web = docker_client.containers.get(f"{project}-web-1")
-    for key, value in {L.PROJECT: project, L.SERVICE: "web", L.CONTAINER_NUMBER: "1", L.ONEOFF: "False",
-                       L.WORKING_DIR: f"/tmp/{project}", L.CONFIG_FILES: f"/tmp/{project}/compose.yaml",
-                       L.CLIENT: "acme", L.COMPONENT: "demo", L.MANAGED: "true", L.VERSION: "1.2.3"}.items():
+    for key, value in {labels.PROJECT: project, labels.SERVICE: "web", labels.CONTAINER_NUMBER: "1",
+                       labels.ONEOFF: "False", labels.WORKING_DIR: f"/tmp/{project}",
+                       labels.CONFIG_FILES: f"/tmp/{project}/compose.yaml", labels.CLIENT: "acme",
+                       labels.COMPONENT: "demo", labels.MANAGED: "true", labels.VERSION: "1.2.3"}.items():
         assert web.labels[key] == value
-    assert web.labels[L.CONFIG_HASH] == web.labels[L.COMPOSE_CONFIG_HASH] != ""
+    assert web.labels[labels.CONFIG_HASH] == web.labels[labels.COMPOSE_CONFIG_HASH] != ""
     nets = web.attrs["NetworkSettings"]["Networks"]
     assert set(nets) == {f"{project}_default", f"{project}_back"}
     assert {"web", "www"} <= set(nets[f"{project}_default"]["Aliases"])
@@ -391,9 +388,9 @@ def test_fresh_apply_then_reapply_makes_no_mutations(driver, engine, images, dep
     assert db.attrs["HostConfig"]["Init"] is True
     assert db.attrs["Config"]["Healthcheck"]["Interval"] == 300_000_000
     net = docker_client.networks.get(f"{project}_back")
-    assert net.attrs["Internal"] is True and net.attrs["Labels"][L.COMPOSE_NETWORK] == "back"
+    assert net.attrs["Internal"] is True and net.attrs["Labels"][labels.COMPOSE_NETWORK] == "back"
     vol = docker_client.volumes.get(f"{project}_data")
-    assert vol.attrs["Labels"][L.COMPOSE_VOLUME] == "data" and vol.attrs["Labels"][L.MANAGED] == "true"
+    assert vol.attrs["Labels"][labels.COMPOSE_VOLUME] == "data" and vol.attrs["Labels"][labels.MANAGED] == "true"
     # DNS between services on the project network (alias too)
     code, out = web.exec_run(["sh", "-c", "nslookup www >/dev/null && ping -c1 -W2 db >/dev/null && echo ok"])
     assert code == 0, out
@@ -603,7 +600,7 @@ def test_a_rerun_over_an_unhealthy_service_is_no_success(engine, images, agencys
     client = engine.name("c").replace("_", "-")[-30:].strip("-")
 
     def install():
-        context = LifecycleContext.open(plugins=plugins, base=GlobalSettings.load(), component="ailing",
+        context = LifecycleContext.open(plugins=plugins, global_settings=GlobalSettings.load(), component="ailing",
                                         action="install", redactor=Redactor(), client=client)
         return run(context, "install")
 
@@ -616,7 +613,7 @@ def test_a_rerun_over_an_unhealthy_service_is_no_success(engine, images, agencys
         assert str(caught.value) == (f"ailing for {client}: nothing to change, but app is unhealthy (see 'agencystack "
                                      f"logs ailing -c {client}'; 'agencystack restart ailing -c {client}' restarts it)")
     finally:
-        context = LifecycleContext.open(plugins=plugins, base=GlobalSettings.load(), component="ailing",
+        context = LifecycleContext.open(plugins=plugins, global_settings=GlobalSettings.load(), component="ailing",
                                         action="uninstall", redactor=Redactor(), client=client)
         run(context, "uninstall", purge=True)
 
@@ -821,7 +818,7 @@ def _snapshot(docker_client: Any, project: str) -> dict[str, tuple]:
     out = {}
     for c in containers_of(docker_client, project):
         c.reload()
-        out[c.name] = (c.labels[L.SERVICE], c.labels[L.CONFIG_HASH], c.status,
+        out[c.name] = (c.labels[labels.SERVICE], c.labels[labels.CONFIG_HASH], c.status,
                        sorted(c.attrs["NetworkSettings"]["Networks"]),
                        (c.attrs["State"].get("Health") or {}).get("Status"))
     return out
@@ -839,7 +836,7 @@ def test_sigkill_mid_apply_then_rerun_converges(kill_after, driver, engine, imag
     if kill_after == "recreate":
         first = deployment(project, crash_stack(image, "a"))
         driver.apply(first, driver.plan(first))
-        old_hashes = {c.labels[L.CONFIG_HASH] for c in containers_of(docker_client, project)}
+        old_hashes = {c.labels[labels.CONFIG_HASH] for c in containers_of(docker_client, project)}
 
     child = _apply_in_child(tmp_path, project, target)
     try:
@@ -851,7 +848,7 @@ def test_sigkill_mid_apply_then_rerun_converges(kill_after, driver, engine, imag
                 return len(cs) >= 2
             if kill_after == "first-start":
                 return any(c.status == "running" for c in cs)
-            return any(c.labels[L.CONFIG_HASH] not in old_hashes for c in cs) or len(cs) < 4
+            return any(c.labels[labels.CONFIG_HASH] not in old_hashes for c in cs) or len(cs) < 4
         wait_until(lambda: reached() or child.poll() is not None, 60, 0.01, f"{kill_after} in the child apply")
     finally:
         child.send_signal(signal.SIGKILL)
@@ -929,7 +926,7 @@ def test_engine_lost_mid_apply_is_engine_unreachable(engine, images, deployed, t
 # engine: status, logs, exec, restart, volumes, compose oracle
 # ================================================================================================================
 @pytest.mark.engine
-def test_status_is_one_list_call_for_all_projects(driver, engine, images, deployed) -> None:
+def test_status_is_two_calls_list_and_oom_events_for_all_projects(driver, engine, images, deployed) -> None:
     projects = [engine.name(f"st{i}") for i in range(3)]
     for p in projects:
         dep = deployment(p, Stack(services=[svc("a", images["busybox"]),
@@ -938,13 +935,15 @@ def test_status_is_one_list_call_for_all_projects(driver, engine, images, deploy
         driver.apply(dep, driver.plan(dep))
     calls = CallLog(driver)
     everything = driver.status()
-    assert len(calls.calls) == 1 and calls.calls[0][0] == "GET"
+    # the list, and the engine's recent OOM events (one call for the host: see engine/resources.py); memory use
+    # comes from the kernel's cgroup files, with no call per container
+    assert [(m, p.rsplit("/", 1)[-1]) for m, p in calls.calls] == [("GET", "json"), ("GET", "events")]
     for p in projects:
         assert [(s.name, s.state, s.detail) for s in everything[p]] == [
             ("a", State.RUNNING, "running"), ("j", State.RUNNING, "completed")]
     calls.clear()
     assert list(driver.status(projects[0])) == [projects[0]]
-    assert len(calls.calls) == 1
+    assert len(calls.calls) == 2
     assert driver.status(engine.name("nothing")) == {engine.name("nothing"): []}
 
 
@@ -1045,11 +1044,11 @@ def test_restart_is_rolling_in_dependency_order_and_waits_for_health(driver, eng
     dep = deployment(project, stack)
     deployed(dep)
     driver.apply(dep, driver.plan(dep))
-    before = {c.labels[L.SERVICE]: c.attrs["State"]["StartedAt"] for c in containers_of(docker_client, project)}
+    before = {c.labels[labels.SERVICE]: c.attrs["State"]["StartedAt"] for c in containers_of(docker_client, project)}
     seen: list[tuple[str, str]] = []
     driver.restart(dep, (), lambda s, m: seen.append((s, m)))
     assert seen == [("db", "restarting"), ("db", "waiting for health"), ("db", "healthy"), ("app", "restarting")]
-    after = {c.labels[L.SERVICE]: c.attrs["State"]["StartedAt"] for c in containers_of(docker_client, project)}
+    after = {c.labels[labels.SERVICE]: c.attrs["State"]["StartedAt"] for c in containers_of(docker_client, project)}
     assert after["db"] > before["db"] and after["app"] > before["app"] and after["once"] == before["once"]
     seen.clear()
     driver.restart(dep, ("app",), lambda s, m: seen.append((s, m)))
@@ -1095,7 +1094,7 @@ def test_volume_export_import_roundtrip(driver, engine, images, deployed, docker
 @pytest.mark.engine
 def test_docker_compose_recognises_the_deployment(driver, engine, images, deployed, compose_bin,
                                                   tmp_path) -> None:
-    from agencystack import compose
+    from agencystack.engine import compose
 
     project = engine.name("oracle")
     directory = tmp_path / "demo"

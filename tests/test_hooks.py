@@ -117,8 +117,8 @@ def plugins(agencystack_env):
 
 
 def context_for(plugins, action="install", client="acme"):
-    return LifecycleContext.open(plugins=plugins, base=GlobalSettings.load(), component="sample", action=action,
-                                 redactor=Redactor(), client=client)
+    return LifecycleContext.open(plugins=plugins, global_settings=GlobalSettings.load(), component="sample",
+                                 action=action, redactor=Redactor(), client=client)
 
 
 def test_hook_components(plugins):

@@ -11,7 +11,7 @@ from agencystack.state import ComponentDir
 
 
 def posthog(plugins, action="plan", **flags):
-    return LifecycleContext.open(plugins=plugins, base=GlobalSettings.load(), component="posthog", action=action,
+    return LifecycleContext.open(plugins=plugins, global_settings=GlobalSettings.load(), component="posthog", action=action,
                                  redactor=Redactor(), client="acme", flags=flags)
 
 
@@ -26,7 +26,7 @@ def keycloak_installed(root, secrets: dict[str, str] | None = None):
 
 
 def test_without_keycloak_posthog_ui_is_unprotected(agencystack_plugins, monkeypatch):
-    monkeypatch.setenv("DOMAIN", "acme.localhost")
+    monkeypatch.setenv("DOMAIN", "localhost")  # default hosts: <component>.<client>.<DOMAIN>
     ctx = posthog(agencystack_plugins)
     ctx.stack()
     assert ctx.sso.state == "unprotected"
@@ -34,7 +34,7 @@ def test_without_keycloak_posthog_ui_is_unprotected(agencystack_plugins, monkeyp
 
 def test_keycloak_installed_but_not_converged_is_pending_and_closed(agencystack_plugins, agencystack_env,
                                                                     monkeypatch):
-    monkeypatch.setenv("DOMAIN", "acme.localhost")
+    monkeypatch.setenv("DOMAIN", "localhost")  # default hosts: <component>.<client>.<DOMAIN>
     keycloak_installed(agencystack_env)
     ctx = posthog(agencystack_plugins)
     stack = ctx.stack()
@@ -45,9 +45,9 @@ def test_keycloak_installed_but_not_converged_is_pending_and_closed(agencystack_
 
 
 def test_converged_gate_from_saved_state(agencystack_plugins, agencystack_env, monkeypatch):
-    from agencystack import compose
+    from agencystack.engine import compose
 
-    monkeypatch.setenv("DOMAIN", "acme.localhost")
+    monkeypatch.setenv("DOMAIN", "localhost")  # default hosts: <component>.<client>.<DOMAIN>
     secrets = {"SSO_CLIENT_SECRET": "client-secret-value-123", "SSO_COOKIE_SECRET": "cookie-secret-value-0123456789ab"}
     keycloak_installed(agencystack_env, secrets)
     ctx = posthog(agencystack_plugins)
@@ -76,7 +76,7 @@ def test_converged_gate_from_saved_state(agencystack_plugins, agencystack_env, m
 
 
 def test_opt_out(agencystack_plugins, agencystack_env, monkeypatch):
-    monkeypatch.setenv("DOMAIN", "acme.localhost")
+    monkeypatch.setenv("DOMAIN", "localhost")  # default hosts: <component>.<client>.<DOMAIN>
     keycloak_installed(agencystack_env, {"SSO_CLIENT_SECRET": "x" * 20, "SSO_COOKIE_SECRET": "y" * 32})
     ctx = posthog(agencystack_plugins, POSTHOG_SSO="false")
     stack = ctx.stack()
@@ -84,7 +84,7 @@ def test_opt_out(agencystack_plugins, agencystack_env, monkeypatch):
 
 
 def test_uninstalled_keycloak_no_longer_protects(agencystack_plugins, agencystack_env, monkeypatch):
-    monkeypatch.setenv("DOMAIN", "acme.localhost")
+    monkeypatch.setenv("DOMAIN", "localhost")  # default hosts: <component>.<client>.<DOMAIN>
     kdir = keycloak_installed(agencystack_env, {"SSO_CLIENT_SECRET": "x" * 20, "SSO_COOKIE_SECRET": "y" * 32})
     kdir.record("uninstall", "ok")
     ctx = posthog(agencystack_plugins)
@@ -93,7 +93,7 @@ def test_uninstalled_keycloak_no_longer_protects(agencystack_plugins, agencystac
 
 
 def test_allowed_roles_setting(agencystack_plugins, agencystack_env, monkeypatch):
-    monkeypatch.setenv("DOMAIN", "acme.localhost")
+    monkeypatch.setenv("DOMAIN", "localhost")  # default hosts: <component>.<client>.<DOMAIN>
     kdir = keycloak_installed(agencystack_env, {"SSO_CLIENT_SECRET": "x" * 20, "SSO_COOKIE_SECRET": "y" * 32})
     kdir.save_env({"KEYCLOAK_ALLOWED_ROLES": "posthog=analyst,admin;other=x"})
     stack = posthog(agencystack_plugins).stack()

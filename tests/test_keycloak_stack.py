@@ -19,12 +19,12 @@ def test_keycloak_is_a_separate_distribution(agencystack_plugins):
 
 
 def test_keycloak_stack_references_its_generated_secrets(agencystack_plugins, monkeypatch):
-    from agencystack import compose
+    from agencystack.engine import compose
 
-    monkeypatch.setenv("DOMAIN", "acme.com")
-    context = LifecycleContext.open(plugins=agencystack_plugins, base=GlobalSettings.load(), component="keycloak",
-                                    action="plan", redactor=Redactor(), client="acme")
-    assert context.settings.domain == "auth.acme.com"
+    monkeypatch.setenv("DOMAIN", "agency.com")
+    context = LifecycleContext.open(plugins=agencystack_plugins, global_settings=GlobalSettings.load(),
+                                    component="keycloak", action="plan", redactor=Redactor(), client="acme")
+    assert context.settings.domain == "auth.acme.agency.com"  # derived defaults see <client>.<DOMAIN>
     assert {"KEYCLOAK_ADMIN_PASSWORD", "KEYCLOAK_DB_PASSWORD"} <= set(context.loaded.generated)
     stack = context.stack()
     assert {s.name for s in stack.services} == {"db", "keycloak"}

@@ -56,3 +56,25 @@ def test_redactor_masks_nested_values():
     event = redactor(None, "info", {"event": "x s3cr3t-value y", "nested": {"a": ["s3cr3t-value"]}, "n": 1})
     assert event == {"event": "x *** y", "nested": {"a": ["***"]}, "n": 1}
     assert redactor.text("abc") == "abc"
+
+
+def test_engine_errors_mask_secret_values_only(tmp_path):
+    """The driver quotes the engine through the one redactor, built from the deployment's secrets: an image
+    reference and a host name stay readable, a secret value in the same message is masked."""
+    import docker.errors
+
+    from agencystack.engine import Deployment
+    from agencystack.engine.converge import Converger
+    from agencystack.stack import Service, Stack
+
+    message = "No such image: postgres:15.12-alpine; host posthog.acme.com"
+    service = Service(name="db", image="postgres:15.12-alpine")
+    deployment = Deployment(
+        project="acme_posthog", client="acme", component="posthog", stack=Stack(services=[service]),
+        env={"POSTHOG_DB_IMAGE": "postgres:15.12-alpine", "POSTHOG_DOMAIN": "posthog.acme.com",
+             "POSTHOG_SECRET_KEY": "s3cr3t-k3y-value"},
+        directory=tmp_path, secret_keys=frozenset({"POSTHOG_SECRET_KEY"}))
+    refused = docker.errors.APIError("500 Server Error", explanation=f"{message}; key s3cr3t-k3y-value")
+    error = Converger(client=None)._service_error(deployment, service, "cannot be created", refused)
+    assert str(error) == f"service db of acme_posthog cannot be created: {message}; key ***"
+    assert deployment.redactor().text(message) == message

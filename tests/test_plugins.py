@@ -85,7 +85,7 @@ def test_lifecycle_call_reaches_only_the_target_components_plugin(agencystack_en
     plugins = load(only=[])
     for name in ("alpha", "beta", "gamma"):
         assert plugins.register(Spy(name), name).ok
-    context = LifecycleContext.open(plugins=plugins, base=GlobalSettings.load(), component="beta",
+    context = LifecycleContext.open(plugins=plugins, global_settings=GlobalSettings.load(), component="beta",
                                     action="install", redactor=Redactor(), client="acme")
     assert run(context, "install").summary == "beta done"
     assert calls == [("beta", "beta")]

@@ -17,7 +17,7 @@ import pytest
 
 from agencystack import HealthCheck, hookimpl
 from agencystack.context import LifecycleContext
-from agencystack.engine import labels as L
+from agencystack.engine import labels
 from agencystack.lifecycle import run
 from agencystack.logging import Redactor
 from agencystack.settings import GlobalSettings
@@ -76,18 +76,19 @@ class Host:
 
     def context(self, client: str, action: str, **flags: str) -> LifecycleContext:
         return LifecycleContext.open(
-            plugins=self.plugins(), base=GlobalSettings.load(), component="posthog", action=action,
+            plugins=self.plugins(), global_settings=GlobalSettings.load(), component="posthog", action=action,
             redactor=Redactor(), client=client, domain=domain(client) if action == "install" else None,
             flags={"POSTHOG_UPSTREAM_DIR": str(self.upstream), "POSTHOG_POSTGRES_IMAGE": self.images["postgres"],
                    "POSTHOG_NODE_TAG": "echo",  # EchoImages swaps every image; no Node image lookup needed
+                   "POSTHOG_RUST_TAG": "echo",  # nor a Rust image lookup
                    **flags} if action == "install" else flags)
 
     def install(self, client: str):
         return run(self.context(client, "install"), "install")
 
     def containers(self, docker_client, client: str) -> dict[str, tuple[str, str]]:
-        found = docker_client.containers.list(all=True, filters={"label": [f"{L.PROJECT}={client}_posthog"]})
-        return {c.labels[L.SERVICE]: (c.id, c.attrs["Created"]) for c in found}
+        found = docker_client.containers.list(all=True, filters={"label": [f"{labels.PROJECT}={client}_posthog"]})
+        return {c.labels[labels.SERVICE]: (c.id, c.attrs["Created"]) for c in found}
 
 
 def domain(client: str) -> str:
@@ -187,9 +188,9 @@ def test_two_clients_are_isolated_and_uninstalling_one_leaves_the_other(host, ac
         # networks and volumes: per client project; only the edge network is shared, and only by routed services
         a_ctx, b_ctx = host.context(a, "status"), host.context(b, "status")
         for ctx in (a_ctx, b_ctx):
-            db = docker_client.containers.get(L.container_name(ctx.project, "db"))
+            db = docker_client.containers.get(labels.container_name(ctx.project, "db"))
             assert set(db.attrs["NetworkSettings"]["Networks"]) == {f"{ctx.project}_default"}
-            web = docker_client.containers.get(L.container_name(ctx.project, "web"))
+            web = docker_client.containers.get(labels.container_name(ctx.project, "web"))
             assert set(web.attrs["NetworkSettings"]["Networks"]) == {f"{ctx.project}_default", host.edge.network}
             mounts = {m["Name"] for m in db.attrs["Mounts"] if m["Type"] == "volume"}
             assert mounts == {f"{ctx.project}_postgres-data"}
@@ -201,7 +202,7 @@ def test_two_clients_are_isolated_and_uninstalling_one_leaves_the_other(host, ac
     finally:
         run(host.context(b, "uninstall"), "uninstall", purge=True)
     assert host.containers(docker_client, b) == {}
-    assert not docker_client.volumes.list(filters={"label": [f"{L.PROJECT}={b}_posthog"]})
+    assert not docker_client.volumes.list(filters={"label": [f"{labels.PROJECT}={b}_posthog"]})
     assert not host.context(b, "status").dir.exists
     assert host.containers(docker_client, a) == a_before  # untouched
     assert served_by(host.edge.http_port, domain(a), "/e") == f"{a}-capture"
@@ -211,7 +212,7 @@ def test_two_clients_are_isolated_and_uninstalling_one_leaves_the_other(host, ac
 
 
 def _psql(docker_client, project: str, sql: str) -> str:
-    db = docker_client.containers.get(L.container_name(project, "db"))
+    db = docker_client.containers.get(labels.container_name(project, "db"))
     code, out = db.exec_run(["psql", "-U", "posthog", "-d", "posthog", "-At", "-v", "ON_ERROR_STOP=1", "-c", sql])
     assert code == 0, out.decode()
     return out.decode().strip()
@@ -223,18 +224,21 @@ def test_db_backup_destroy_volume_restore(host, acme, docker_client, tmp_path):
 
     client, _ = acme
     ctx = host.context(client, "backup")
+    for name in ("temporal", "temporal_visibility"):  # Temporal's auto-setup creates them; echo stands in for it
+        if not _psql(docker_client, ctx.project, f"SELECT 1 FROM pg_database WHERE datname = '{name}'"):
+            _psql(docker_client, ctx.project, f"CREATE DATABASE {name}")
     _psql(docker_client, ctx.project, "CREATE TABLE events_probe (id int primary key, name text);"
                                       "INSERT INTO events_probe SELECT i, 'event ' || i FROM generate_series(1, 500) i")
     expected = _psql(docker_client, ctx.project, "SELECT count(*), md5(string_agg(name, ',' ORDER BY id)) "
                                                  "FROM events_probe")
-    clickhouse = docker_client.containers.get(L.container_name(ctx.project, "clickhouse"))
+    clickhouse = docker_client.containers.get(labels.container_name(ctx.project, "clickhouse"))
     assert clickhouse.exec_run(["sh", "-c", "echo marker-1 > /var/lib/clickhouse/marker"])[0] == 0
     result = operations.backup(ctx, dest=tmp_path)
     parts = {p["name"] for p in result.parts}
     assert {"postgres", "temporal", "temporal-visibility", "clickhouse", "objectstorage", "seaweedfs", "env"} <= parts
 
     # destroy the database volume (and the marker), then restore from the archive
-    db = docker_client.containers.get(L.container_name(ctx.project, "db"))
+    db = docker_client.containers.get(labels.container_name(ctx.project, "db"))
     db.remove(force=True)
     docker_client.volumes.get(f"{ctx.project}_postgres-data").remove(force=True)
     assert clickhouse.exec_run(["rm", "/var/lib/clickhouse/marker"])[0] == 0
@@ -242,7 +246,7 @@ def test_db_backup_destroy_volume_restore(host, acme, docker_client, tmp_path):
     assert "restored" in outcome.summary
     assert _psql(docker_client, ctx.project, "SELECT count(*), md5(string_agg(name, ',' ORDER BY id)) "
                                              "FROM events_probe") == expected
-    clickhouse = docker_client.containers.get(L.container_name(ctx.project, "clickhouse"))
+    clickhouse = docker_client.containers.get(labels.container_name(ctx.project, "clickhouse"))
     assert clickhouse.exec_run(["cat", "/var/lib/clickhouse/marker"])[1].decode().strip() == "marker-1"
     wait_until(lambda: served_by(host.edge.http_port, domain(client), "/_health") == f"{client}-web", 30, 0.3,
                "PostHog to be served again after the restore")
@@ -256,9 +260,9 @@ def test_service_names_resolve_to_the_own_client_only(host, acme, docker_client,
     try:
         for client in (a, b):
             project = host.context(client, "status").project
-            web = docker_client.containers.get(L.container_name(project, "web"))
+            web = docker_client.containers.get(labels.container_name(project, "web"))
             for name in ("capture", "plugins"):
-                target = docker_client.containers.get(L.container_name(project, name))
+                target = docker_client.containers.get(labels.container_name(project, name))
                 own = {n["IPAddress"] for n in target.attrs["NetworkSettings"]["Networks"].values()}
                 code, out = web.exec_run(["nslookup", name])
                 answers = set(re.findall(r"Address: (\d+\.\d+\.\d+\.\d+)", out.decode().split("Name:", 1)[-1]))
@@ -289,7 +293,7 @@ def test_make_status_logs_and_restart_targets(host, acme, tmp_path, docker_clien
                           capture_output=True, text=True, timeout=120)
     assert logs.returncode == 0, logs.stderr
     assert f"echo-httpd: {client}-web listening on :8000" in logs.stdout
-    web = docker_client.containers.get(L.container_name(host.context(client, "status").project, "web"))
+    web = docker_client.containers.get(labels.container_name(host.context(client, "status").project, "web"))
     started = web.attrs["State"]["StartedAt"]
     restart = subprocess.run(["make", "-s", "posthog-restart", f"CLIENT_ID={client}"], cwd=repo, env=env,
                              capture_output=True, text=True, timeout=600)

@@ -76,6 +76,7 @@ def test_fetch_at_the_pinned_commit_through_git(remote, tmp_path):
     assert any(pinned[:12] in m and url in m for m in said)
     sums = upstream.parse_sums((target / upstream.SUMS).read_text())
     assert set(sums) == set(upstream.required_paths(target))
+    assert (target / upstream.EXECUTABLE).read_text().split() == [FUNNEL]
     # the verified cache serves later runs, with the remote gone
     shutil.rmtree(url.removeprefix("file://"))
     assert upstream.materialize(_S(ref=pinned, upstream_git=url), tmp_path / "root") == target
@@ -128,6 +129,68 @@ def test_a_local_checkout_must_be_at_the_pinned_commit_and_unmodified(tmp_path):
         upstream.materialize(_S(ref=head, upstream_dir=str(source)), tmp_path / "root")
     _git(source, "checkout", "-q", "--", ".")
     assert (upstream.materialize(_S(ref=head, upstream_dir=str(source)), tmp_path / "root") / "posthog/idl").is_dir()
+
+
+FUNNEL = "posthog/user_scripts/aggregate_funnel"  # upstream's funnel UDF wrapper: git mode 100755
+
+
+def _mode(path: Path) -> str:
+    return oct(path.stat().st_mode & 0o777)
+
+
+def _runs(path: Path) -> str:
+    """Execute ``path`` as ClickHouse does with a user-defined function (a program, not a file it reads)."""
+    return subprocess.run([str(path)], capture_output=True, text=True, timeout=10).stdout
+
+
+def _executable_fixture(root: Path) -> Path:
+    """The fake upstream tree, with a funnel wrapper that really runs (its _<arch> program prints a marker)."""
+    fake_upstream(root)
+    machine = os.uname().machine
+    (root / f"{FUNNEL}_{machine}").write_text("#!/bin/sh\necho funnel ran\n")
+    (root / f"{FUNNEL}_{machine}").chmod(0o755)
+    return root
+
+
+def test_executable_bits_come_from_git_tree_modes(tmp_path):
+    work = _executable_fixture(tmp_path / "work")
+    _git(work, "init", "-q")
+    _git(work, "add", "-A")
+    _git(work, "commit", "-qm", "upstream")
+    assert "100755" in _git(work, "ls-tree", "HEAD", FUNNEL)
+    pinned = _git(work, "rev-parse", "HEAD")
+    target = upstream.materialize(_S(ref=pinned, upstream_git=_serve(work, tmp_path / "p.git")), tmp_path / "root")
+    assert _mode(target / FUNNEL) == "0o755" and _runs(target / FUNNEL) == "funnel ran\n"
+    assert _mode(target / "docker/clickhouse/users.xml") == "0o644"  # data stays data
+    # a local checkout at the ref: the tree entry decides, whatever the work tree's own bits
+    (work / FUNNEL).chmod(0o644)
+    _git(work, "config", "core.fileMode", "false")
+    local = upstream.materialize(_S(ref=pinned, upstream_dir=str(work)), tmp_path / "other")
+    assert _mode(local / FUNNEL) == "0o755"
+
+
+def test_executable_bits_come_from_a_plain_source_directory(tmp_path):
+    source = _executable_fixture(tmp_path / "copy")
+    target = upstream.materialize(_S(upstream_dir=str(source)), tmp_path / "root")
+    assert _mode(target / FUNNEL) == "0o755" and _runs(target / FUNNEL) == "funnel ran\n"
+    assert _mode(target / "docker/kafka/topics.txt") == "0o644"
+
+
+def test_a_cache_that_lost_its_executable_bits_is_rebuilt(tmp_path):
+    source = _executable_fixture(tmp_path / "copy")
+    target = upstream.materialize(_S(upstream_dir=str(source)), tmp_path / "root")
+    (target / FUNNEL).chmod(0o644)  # what the old cache (copyfile, then 0644) left on every host
+    assert _mode(upstream.materialize(_S(upstream_dir=str(source)), tmp_path / "root") / FUNNEL) == "0o755"
+    (target / upstream.EXECUTABLE).unlink()  # a cache written before modes were recorded
+    assert (upstream.materialize(_S(upstream_dir=str(source)), tmp_path / "root") / upstream.EXECUTABLE).is_file()
+
+
+def test_no_postgres_init_scripts_are_fetched(remote, tmp_path):
+    """Upstream's hobby deployment runs none (see the deviation table): the cache does not carry them."""
+    url, pinned = remote
+    assert not any(entry.startswith("docker/postgres-init-scripts") for entry in upstream.REQUIRED)
+    target = upstream.materialize(_S(ref=pinned, upstream_git=url), tmp_path / "root")
+    assert not (target / "docker/postgres-init-scripts").exists()
 
 
 def test_the_ref_must_be_a_full_commit_id(agencystack_run):

@@ -3,11 +3,17 @@ with PostHog's Python SDK and gives it back through its API.
 
     pip install posthog && AGENCYSTACK_LIVE_POSTHOG=1 pytest tests/test_posthog_live.py
 
-The install fetches upstream's files from GitHub at the pinned commit and the GeoIP database from PostHog's CDN, and
-looks up the Node image tag on Docker Hub, as on a customer's host. Optional: AGENCYSTACK_LIVE_UPSTREAM_DIR (a
+The install fetches upstream's files from GitHub at the pinned commit and the GeoIP database from PostHog's CDN,
+looks up the Node image tag on Docker Hub and each Rust image's sha-<commit> tag on ghcr.io, as on a customer's host,
+then runs the migrate job (upstream's own bin/migrate) before web starts. Optional: AGENCYSTACK_LIVE_UPSTREAM_DIR (a
 checkout at the pinned ref, for a host without GitHub), AGENCYSTACK_LIVE_DOMAIN (default posthog-live.localhost),
-EDGE_HTTP_PORT/EDGE_HTTPS_PORT for the edge.
-First boot takes 10-45 minutes (ClickHouse and Django migrations).
+AGENCYSTACK_LIVE_RUST_TAG (sets POSTHOG_RUST_TAG, e.g. master, if a Rust image has no tag near the ref),
+EDGE_HTTP_PORT/EDGE_HTTPS_PORT for the edge. Before the install, `agencystack render posthog -c live` shows the
+compose file it will write. First boot takes 10-45 minutes (ClickHouse and Django migrations).
+
+What this proves that nothing else here can: PostHog's own images boot from the rendered stack (migrations, persons
+schema, the Postgres first start without init scripts, ClickHouse with upstream's executable user scripts), and an
+event goes capture -> Kafka -> ingestion -> ClickHouse -> the query API.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ import uuid
 
 import pytest
 
-from agencystack.engine import labels as L
+from agencystack.engine import labels
 from tests.engine.helpers import engine_host
 from tests.test_edge_traefik import cli
 
@@ -45,6 +51,7 @@ print(json.dumps({"team": team.id, "token": team.api_token, "key": key}))
 @pytest.fixture(scope="module")
 def live(tmp_path_factory):
     upstream = os.environ.get("AGENCYSTACK_LIVE_UPSTREAM_DIR")
+    rust_tag = os.environ.get("AGENCYSTACK_LIVE_RUST_TAG")
     pytest.importorskip("posthog", reason="pip install posthog (PostHog's Python SDK) for the live test")
     tmp = tmp_path_factory.mktemp("live")
     domain = os.environ.get("AGENCYSTACK_LIVE_DOMAIN", "posthog-live.localhost")
@@ -53,7 +60,8 @@ def live(tmp_path_factory):
         mp.setenv("AGENCYSTACK_LOG_DIR", str(tmp / "log"))
         mp.setenv("DOCKER_HOST", engine_host())
         code, out = cli("install", "posthog", "--client-id", "live", "--domain", domain,
-                        *(("--set", f"POSTHOG_UPSTREAM_DIR={upstream}") if upstream else ()))
+                        *(("--set", f"POSTHOG_UPSTREAM_DIR={upstream}") if upstream else ()),
+                        *(("--set", f"POSTHOG_RUST_TAG={rust_tag}") if rust_tag else ()))
         assert code == 0, out
         try:
             yield out.strip().splitlines()[-1]  # the URL the install reports
@@ -66,7 +74,7 @@ def test_event_sent_with_the_sdk_comes_back_through_the_api(live, docker_client)
 
     from posthog import Posthog
 
-    web = docker_client.containers.get(L.container_name("live_posthog", "web"))
+    web = docker_client.containers.get(labels.container_name("live_posthog", "web"))
     code, out = web.exec_run(["python", "manage.py", "shell", "-c", BOOTSTRAP])
     assert code == 0, out.decode()
     creds = json.loads(out.decode().strip().splitlines()[-1])

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import re
 import subprocess
+import time
 from datetime import datetime
 from pathlib import Path
 
 import pytest
 import yaml
 
-from agencystack import compose
+from agencystack.engine import compose
 from agencystack.context import LifecycleContext
 from agencystack.logging import Redactor
 from agencystack.settings import GlobalSettings
@@ -62,6 +63,7 @@ NODE_MODES = {"plugins": None, "ingestion-general": "ingestion-v2-combined",
 #: the proxy table: path -> (service, port); every other path -> web:8000
 ROUTED = {
     "/e": ("capture", 3000), "/e/": ("capture", 3000), "/i/v0/e/": ("capture", 3000),
+    "/i/v0/ai": ("capture", 3000), "/i/v0/ai/": ("capture", 3000),  # no capture-ai service in hobby at the ref
     "/i/v1/analytics/events": ("capture", 3000), "/batch": ("capture", 3000), "/batch/": ("capture", 3000),
     "/capture": ("capture", 3000), "/capture/": ("capture", 3000),
     "/s": ("replay-capture", 3000), "/s/": ("replay-capture", 3000),
@@ -87,10 +89,9 @@ def fake_upstream(root: Path) -> Path:
         "docker/clickhouse/config.xml": "<clickhouse/>\n", "docker/clickhouse/config.d/default.xml": "<clickhouse/>\n",
         "docker/clickhouse/users.xml": "<clickhouse/>\n",
         "docker/clickhouse/user_defined_function.xml": "<functions/>\n",
-        "posthog/idl/events.json": "{}\n", "posthog/user_scripts/aggregate_funnel": "#!/bin/sh\n",
-        "docker/postgres-init-scripts/create-databases.sh":
-            "#!/bin/sh\nset -e\nfor db in temporal temporal_visibility; do\n"
-            "  psql -v ON_ERROR_STOP=1 -U \"$POSTGRES_USER\" -d \"$POSTGRES_DB\" -c \"CREATE DATABASE $db\"\ndone\n",
+        "posthog/idl/events.json": "{}\n",
+        "posthog/user_scripts/aggregate_funnel": "#!/bin/sh\nexec \"$0_$(uname -m)\" \"$@\"\n",
+        "posthog/user_scripts/user_defined_function.xml": "<functions/>\n",
         "docker/kafka/topics.txt": "# topics\nevents_plugin_ingestion\nclickhouse_events_json\n",
         "docker/temporal/dynamicconfig/development-sql.yaml": "{}\n",
         "docker/livestream/configs-hobby.yml": "kafka: {}\n",
@@ -99,6 +100,8 @@ def fake_upstream(root: Path) -> Path:
     for path, text in files.items():
         (root / path).parent.mkdir(parents=True, exist_ok=True)
         (root / path).write_text(text)
+    # upstream's funnel UDF wrapper is a program (git mode 100755): ClickHouse executes it
+    (root / "posthog/user_scripts/aggregate_funnel").chmod(0o755)
     geoip_db(root / "share/GeoLite2-City.mmdb")
     return root
 
@@ -117,8 +120,8 @@ def geoip_db(path: Path, kind: str = "GeoLite2-City") -> Path:
 
 
 def open_context(plugins, *, client="acme", action="plan", flags=None, domain=None) -> LifecycleContext:
-    return LifecycleContext.open(plugins=plugins, base=GlobalSettings.load(), component="posthog", action=action,
-                                 redactor=Redactor(), client=client, flags=flags, domain=domain)
+    return LifecycleContext.open(plugins=plugins, global_settings=GlobalSettings.load(), component="posthog",
+                                 action=action, redactor=Redactor(), client=client, flags=flags, domain=domain)
 
 
 @pytest.fixture
@@ -154,7 +157,8 @@ def test_values_that_matter(ctx):
     assert stack.service("db").healthcheck.test == ["CMD-SHELL", "pg_isready -U posthog"]
     assert "9644/v1/status/ready" in stack.service("kafka").healthcheck.test[-1]
     assert ":8123/ping" in stack.service("clickhouse").healthcheck.test[-1]
-    assert "--memory" in stack.service("kafka").command
+    assert "--memory 576M" in stack.service("kafka").command  # one argv word per option, as upstream passes it;
+    # the value follows kafka's memory limit (limits.redpanda_memory), not upstream's 3G
     assert stack.service("temporal").environment["ENABLE_ES"] == "false"
     assert stack.service("temporal").environment["DB"] == "postgres12"  # auto-setup 1.26 knows no "postgresql"
     assert stack.service("personhog-router").environment["REPLICA_URL"] == "http://personhog-replica:50051"
@@ -266,8 +270,76 @@ def test_probe_backups_and_resources(ctx, agencystack_plugins):
 
 def test_dev_domain_probe_is_plain_http(agencystack_plugins, tmp_path):
     ctx = open_context(agencystack_plugins, flags={"POSTHOG_UPSTREAM_DIR": str(fake_upstream(tmp_path))})
-    assert ctx.settings.domain == "posthog.localhost"
-    assert [p.url for p in ctx.stack().probes] == ["http://posthog.localhost/_health"]
+    assert ctx.settings.domain == "posthog.acme.localhost"  # per client: posthog.<client>.<DOMAIN>
+    assert [p.url for p in ctx.stack().probes] == ["http://posthog.acme.localhost/_health"]
+
+
+# -- issue 9: first-boot defects ---------------------------------------------------------------------------------
+UPSTREAM_DATA = Path(__file__).parent / "data" / "posthog-upstream"
+
+
+def test_migrate_job_runs_upstreams_bin_migrate_as_the_image_ships_it(ctx):
+    """Not a re-typed subset of its steps: upstream's web runs ./bin/migrate (persons, product databases,
+    replicated schema, the no-op and check steps), so the job runs that very script, in hobby mode."""
+    migrate = ctx.stack().service("migrate")
+    assert migrate.command == ["./bin/migrate"] and migrate.entrypoint is None
+    assert migrate.environment["DEPLOYMENT"] == "hobby"
+    assert (UPSTREAM_DATA / "bin/migrate").read_text().startswith("#!/bin/bash")  # upstream's, vendored
+
+
+def test_postgres_runs_no_init_scripts_as_upstream_hobby_runs_none(ctx):
+    """Upstream's base file mounts ./docker/postgres-init-scripts relative to itself, a directory the hobby
+    deployment does not have: its Postgres starts with an empty init directory. So does ours."""
+    db = ctx.stack().service("db")
+    assert [m.target for m in db.volumes] == ["/var/lib/postgresql/data"]
+    hobby = yaml.safe_load((UPSTREAM_DATA / "docker-compose.hobby.yml").read_text())["services"]["db"]
+    assert hobby["volumes"] == ["postgres-data:/var/lib/postgresql/data"]  # hobby adds no init mount of its own
+
+
+def _readiness_loop(ctx, tmp_path: Path, answers: dict[str, str]) -> bool:
+    """Run objectstorage's real entrypoint loop against a stand-in ``weed`` answering ``answers``; ready or not."""
+    tmp_path.mkdir()
+    weed = tmp_path / "weed"
+    cases = "".join(f"  *{command}*) printf '%s\\n' '{word}' ;;\n" for command, word in answers.items())
+    weed.write_text(f"#!/bin/sh\n[ \"$1\" = shell ] || exec sleep 0\ninput=$(cat)\ncase \"$input\" in\n{cases}esac\n")
+    weed.chmod(0o755)
+    ready = tmp_path / "ready"
+    script = ctx.stack().service("objectstorage").entrypoint[2]
+    script = script.replace("/usr/bin/weed", str(weed)).replace("/tmp/objectstorage-ready", str(ready))
+    script = script.replace("do sleep 1; done", "do exit 0; done")  # one round of the loop is enough here
+    subprocess.run(["sh", "-c", script, "--", "server"], env={"OBJECT_STORAGE_SECRET": "x", "PATH": "/usr/bin:/bin"},
+                   timeout=20, check=False)
+    deadline = time.monotonic() + 3  # the loop runs in the background, as in the container
+    while not ready.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return ready.exists()
+
+
+def test_object_storage_is_ready_only_with_buckets_and_the_access_identity(ctx, tmp_path):
+    """Upstream's loop waits for the ai-blobs bucket AND object_storage_root_user in s3.configure."""
+    assert not _readiness_loop(ctx, tmp_path / "a", {"s3.bucket.list": "posthog ai-blobs"})
+    assert _readiness_loop(ctx, tmp_path / "b", {"s3.bucket.list": "posthog ai-blobs",
+                                                 "s3.configure": "object_storage_root_user"})
+
+
+def test_temporal_and_elasticsearch_have_the_base_files_healthchecks(ctx):
+    stack = ctx.stack()
+    temporal, es = stack.service("temporal"), stack.service("elasticsearch")
+    assert temporal.healthcheck.test == ["CMD-SHELL", "nc -z $(hostname) 7233"]
+    check = temporal.healthcheck
+    assert (check.interval, check.retries, check.start_period) == (5, 30, 300)
+    assert es.healthcheck.test[0] == "CMD-SHELL" and "_cluster/health" in es.healthcheck.test[1]
+    assert temporal.depends_on["elasticsearch"] == "healthy"
+
+
+def test_ai_ingestion_goes_to_capture_at_the_ref(ctx):
+    """An older proxy sent /i/v0/ai to a capture-ai service; the hobby file at the ref has none, so /i/v0/* (AI
+    events included) goes to capture."""
+    hobby = yaml.safe_load((UPSTREAM_DATA / "docker-compose.hobby.yml").read_text())["services"]
+    assert "capture-ai" not in hobby
+    assert not any(s.name == "capture-ai" for s in ctx.stack().services)
+    capture = next(r for r in ctx.stack().routes if r.service == "capture")
+    assert "/i/v0" in capture.prefixes
 
 
 def test_registry_mirror_prefixes_every_image(agencystack_plugins, tmp_path):
@@ -277,8 +349,30 @@ def test_registry_mirror_prefixes_every_image(agencystack_plugins, tmp_path):
     assert all(i.startswith("mirror.internal:5000/") for i in images.values()), images
     assert images["web"] == f"mirror.internal:5000/posthog/posthog:{ctx.settings.app_tag}"
     assert images["plugins"] == f"mirror.internal:5000/posthog/posthog-node:{ctx.settings.upstream_ref}"  # unresolved
-    assert images["capture"] == "mirror.internal:5000/ghcr.io/posthog/posthog/capture:master"
+    ref = ctx.settings.upstream_ref
+    assert images["capture"] == f"mirror.internal:5000/ghcr.io/posthog/posthog/capture:sha-{ref[:7]}"  # unresolved
     assert images["db"] == "mirror.internal:5000/postgres:15.12-alpine"
+
+
+def test_no_rust_image_floats_on_master_and_the_override_still_applies(agencystack_plugins, tmp_path):
+    """Defect 4 of issue 9: the Rust services ran :master while the app and Node images were pinned."""
+    ctx = open_context(agencystack_plugins, flags={"POSTHOG_UPSTREAM_DIR": str(tmp_path)})
+    rust = {s.name: s.image for s in ctx.stack().services if s.image.startswith("ghcr.io/posthog/posthog/")}
+    assert set(rust) >= {"capture", "replay-capture", "capture-logs", "property-defs-rs", "property-defs-ai",
+                         "feature-flags", "hypercache-server", "personhog-replica", "personhog-router", "cymbal",
+                         "cymbal-resolution"}
+    assert not [i for name, i in rust.items() if name != "livestream" and i.endswith(":master")], rust
+    # a host that resolved the tags names them in every command; the operator's tag overrides all of them
+    from agencystack_posthog import rust_images
+
+    cache = rust_images.cache_file(GlobalSettings.load().root, ctx.settings.upstream_ref)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    cache.write_text('{"capture": "sha-1234567"}')
+    again = open_context(agencystack_plugins, flags={"POSTHOG_UPSTREAM_DIR": str(tmp_path)})
+    assert {s.name: s.image for s in again.stack().services}["replay-capture"].endswith("/capture:sha-1234567")
+    pinned = open_context(agencystack_plugins, flags={"POSTHOG_UPSTREAM_DIR": str(tmp_path),
+                                                      "POSTHOG_RUST_TAG": "master"})
+    assert {s.name: s.image for s in pinned.stack().services}["cymbal"] == "ghcr.io/posthog/posthog/cymbal:master"
 
 
 def test_every_image_is_pinned_by_a_setting(ctx):

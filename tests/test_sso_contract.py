@@ -58,7 +58,7 @@ def context(providers=(), action="plan", flags=None):
     assert plugins.register(App(), "app").ok
     for i, provider in enumerate(providers):
         assert plugins.register(provider, f"provider{i}").ok
-    return LifecycleContext.open(plugins=plugins, base=GlobalSettings.load(), component="app", action=action,
+    return LifecycleContext.open(plugins=plugins, global_settings=GlobalSettings.load(), component="app", action=action,
                                  redactor=Redactor(), client="acme", flags=flags)
 
 
@@ -87,7 +87,7 @@ def test_a_provider_protects_sso_routes_and_never_public_ones(agencystack_env):
 
 
 def test_the_provider_secret_is_resolved_for_containers_but_never_rendered(agencystack_env):
-    from agencystack import compose
+    from agencystack.engine import compose
 
     ctx = context([Provider()])
     rendered = compose.render(ctx.deployment())

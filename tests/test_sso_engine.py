@@ -37,7 +37,7 @@ class SsoHost(Host):
                  "KEYCLOAK_POSTGRES_IMAGE": self.images["postgres"],
                  "KEYCLOAK_OAUTH2_PROXY_IMAGE": self.images["oauth2-proxy"],
                  "KEYCLOAK_START_TIMEOUT": "1500"} if action == "install" else {}
-        return LifecycleContext.open(plugins=self.plugins(), base=GlobalSettings.load(), component="keycloak",
+        return LifecycleContext.open(plugins=self.plugins(), global_settings=GlobalSettings.load(), component="keycloak",
                                      action=action, redactor=Redactor(), client=client, flags=flags,
                                      domain=f"auth.{client}.localhost" if action == "install" else None)
 

@@ -81,7 +81,7 @@ class Discard:
         pass
 
 
-def _qi(name: str) -> str:
+def _quoted_identifier(name: str) -> str:
     """A quoted SQL identifier."""
     return '"' + name.replace('"', '""') + '"'
 
@@ -186,7 +186,8 @@ def _planned_env(context: LifecycleContext, reader: ArchiveReader, part: Any) ->
         with os.fdopen(fd, "wb") as handle:
             handle.write(planned)
         try:
-            settings_mod.load(type(context.settings), context.base, check, context.flags)
+            settings_mod.load(type(context.settings), context.global_settings, check, context.flags,
+                              client=context.client)
         except UsageError as exc:
             raise BackupError(f"the archive's settings do not fit {context.component.name} "
                               f"{context.component.version or ''}: {exc}".replace("  ", " ")) from None
@@ -319,8 +320,9 @@ def _restore_postgres(context: LifecycleContext, deployment: Any, part: Any, arc
         # the volume may have been initialised with another password: the .env is the single source
         script += ["\\set agencystack_password `printenv PGPASSWORD`",
                    "ALTER ROLE CURRENT_USER PASSWORD :'agencystack_password';"]
-    script += [f"DROP DATABASE IF EXISTS {_qi(part.database)} WITH (FORCE);",
-               f"CREATE DATABASE {_qi(part.database)} OWNER {_qi(part.user)} TEMPLATE template0;"]
+    database, owner = _quoted_identifier(part.database), _quoted_identifier(part.user)
+    script += [f"DROP DATABASE IF EXISTS {database} WITH (FORCE);",
+               f"CREATE DATABASE {database} OWNER {owner} TEMPLATE template0;"]
     _run(context, deployment, part.service,
          ["psql", *PSQL_OPTIONS, "--username", part.user, "--dbname", admin_db],
          f"restoring part {part.name} (recreating database {part.database})", env=env,

@@ -11,7 +11,7 @@ import sys
 import typer
 
 from agencystack import __version__
-from agencystack.cli import backup, components, doctor, lifecycle, sso
+from agencystack.cli import backup, components, doctor, lifecycle, render, sso
 from agencystack.cli.session import Session
 
 app = typer.Typer(
@@ -45,6 +45,7 @@ lifecycle.register(app)
 components.register(app)
 doctor.register(app)
 backup.register(app)
+render.register(app)
 sso.register(app)
 
 

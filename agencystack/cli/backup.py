@@ -16,6 +16,7 @@ from typer.core import TyperGroup
 
 from agencystack.cli import options
 from agencystack.cli.output import emit_json, say
+from agencystack.cli.session import Session
 
 RESERVED = ("list", "verify", "create")
 
@@ -57,12 +58,6 @@ def register(app: typer.Typer) -> None:
     app.command("restore")(restore)
 
 
-def _session(ctx: typer.Context, json_output: bool = False) -> Any:
-    session = ctx.find_root().obj if ctx.obj is None else ctx.obj
-    session.json_output = json_output
-    return session
-
-
 def _size(n: int) -> str:
     for unit in ("B", "KB", "MB", "GB"):
         if n < 1024 or unit == "GB":
@@ -92,7 +87,7 @@ def create(ctx: typer.Context, component: options.Component, client_id: options.
 
     if component in RESERVED:
         raise UsageError(f"'{component}' is a reserved word of 'backup', not a component")
-    session = _session(ctx, json_output)
+    session = Session.of(ctx, json_output)
     operations.check_retention(keep_last, keep_days)
     context = session.context(component, "backup", client=client_id)
     result = operations.backup(context, dest=dest, keep_last=keep_last, keep_days=keep_days,
@@ -116,16 +111,16 @@ def list_(ctx: typer.Context, component: options.OptionalComponent = None, clien
     from agencystack import names
     from agencystack.backup import operations
 
-    session = _session(ctx, json_output)
-    client = names.client_id(client_id or session.base.client_id)
+    session = Session.of(ctx, json_output)
+    client = names.client_id(client_id or session.global_settings.client_id)
     if component is not None:
         names.component_name(component)
-    entries = operations.listing(session.base.root, client, component, dest)
+    entries = operations.listing(session.global_settings.root, client, component, dest)
     if json_output:
         emit_json(entries, session.redactor)
         return
     if not entries:
-        where = dest or session.base.root / "clients" / client
+        where = dest or session.global_settings.root / "clients" / client
         say(f"no backups of {component or 'any component'} for client {client} (looked in {where})")
         return
     rows = [("CREATED", "COMPONENT", "CLIENT", "SIZE", "STATE", "ARCHIVE")]
@@ -144,7 +139,7 @@ def verify(ctx: typer.Context,
     """Check an archive completely: manifest, every part's checksum and size, every part decompressed."""
     from agencystack.backup import operations
 
-    session = _session(ctx, json_output)
+    session = Session.of(ctx, json_output)
     report = operations.verify(archive, key_file)
     if json_output:
         emit_json(report, session.redactor)
@@ -168,7 +163,7 @@ def restore(ctx: typer.Context, component: options.Component,
     """Restore COMPONENT for a client from an archive; into another client id it makes an independent clone."""
     from agencystack.backup import operations
 
-    session = _session(ctx, json_output)
+    session = Session.of(ctx, json_output)
     context = session.context(component, "restore", client=client_id, domain=domain)
     outcome = operations.restore(context, from_, key_file=key_file, force=force)
     if json_output:

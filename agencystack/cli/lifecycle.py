@@ -6,6 +6,7 @@ import typer
 
 from agencystack.cli import options
 from agencystack.cli.output import emit_json, say, status_table
+from agencystack.cli.session import Session
 
 
 def register(app: typer.Typer) -> None:
@@ -13,18 +14,12 @@ def register(app: typer.Typer) -> None:
         app.command()(command)
 
 
-def _session(ctx: typer.Context, json_output: bool = False):
-    session = ctx.obj
-    session.json_output = json_output
-    return session
-
-
 def install(ctx: typer.Context, component: options.Component, client_id: options.ClientId = None,
             domain: options.Domain = None, set_: options.Set = None, json_output: options.Json = False) -> None:
     """Install COMPONENT for a client, or converge it; re-running with nothing changed changes nothing."""
     from agencystack.lifecycle import run
 
-    session = _session(ctx, json_output)
+    session = Session.of(ctx, json_output)
     context = session.context(component, "install", client=client_id, flags=set_, domain=domain)
     _install_requirements(session, context.component, context.client)
     outcome = run(context, "install")
@@ -56,18 +51,21 @@ def _install_requirements(session, component, client: str, seen: tuple[str, ...]
 def plan(ctx: typer.Context, component: options.Component, client_id: options.ClientId = None,
          domain: options.Domain = None, set_: options.Set = None, json_output: options.Json = False) -> None:
     """Show what 'install' would change, without changing anything."""
-    session = _session(ctx, json_output)
+    session = Session.of(ctx, json_output)
     context = session.context(component, "plan", client=client_id, flags=set_, domain=domain)
     result = context.plan()
+    conflicts = context.host_conflicts()
     settings = {context.settings.env_key(k): src for k, src in sorted(context.loaded.sources.items())}
     if json_output:
         emit_json({"client": context.client, "component": context.component.name, "project": result.project,
+                   "conflicts": [{"host": c.host, "client": c.client, "component": c.component} for c in conflicts],
                    "changes": result.changes, "create_networks": result.create_networks,
                    "create_volumes": result.create_volumes, "recreate_networks": result.recreate_networks,
                    "remove_networks": result.remove_networks, "settings": settings,
                    "generate": context.loaded.generated,
                    "sso": context.sso and {"state": context.sso.state, "detail": context.sso.detail,
                                            "routes": list(context.sso.routes)}}, session.redactor)
+        _refuse_conflicts(conflicts, context)
         return
     say(f"{context.component.name} for client {context.client} (project {result.project}):")
     for change in result.changes:
@@ -82,8 +80,18 @@ def plan(ctx: typer.Context, component: options.Component, client_id: options.Cl
         say(f"  generate  {', '.join(context.loaded.generated)} (saved to the .env on install)")
     if context.sso is not None:
         say(f"  sso       {context.sso.state}: {context.sso.detail}")
+    for conflict in conflicts:
+        say(f"  conflict  {conflict}: install will refuse")
     if result.is_noop:
         say("  nothing to change")
+    _refuse_conflicts(conflicts, context)
+
+
+def _refuse_conflicts(conflicts, context) -> None:
+    """plan exits 2 as install would, after showing the plan."""
+    from agencystack import hosts
+
+    hosts.refuse(conflicts, context.component.name, context.client)
 
 
 def status(ctx: typer.Context, component: options.OptionalComponent = None, client_id: options.ClientId = None,
@@ -93,7 +101,7 @@ def status(ctx: typer.Context, component: options.OptionalComponent = None, clie
     from agencystack.errors import UsageError
     from agencystack.lifecycle import run
 
-    session = _session(ctx, json_output)
+    session = Session.of(ctx, json_output)
     if all_:
         from agencystack.overview import status_all
 
@@ -121,13 +129,23 @@ def logs(ctx: typer.Context, component: options.Component, client_id: options.Cl
     from agencystack.lifecycle import run
     from agencystack.results import LogRequest
 
-    session = _session(ctx)
-    context = session.context(component, "logs", client=client_id)
+    session = Session.of(ctx)
     request = LogRequest(services=tuple(service or ()), tail=tail or None, since=since, follow=follow)
+    context = session.context(component, "logs", client=client_id)
+    _require_installed(context)
     width = max((len(s.name) for s in context.stack().services), default=0)
     for line in run(context, "logs", request=request):
         sys.stdout.write(f"{line.service:<{width}} | {session.redactor.text(line.text)}\n")
         sys.stdout.flush()
+
+
+def _require_installed(context) -> None:
+    """Exit 2 when the component is not installed for the client (nothing to show, nothing to ask the engine)."""
+    from agencystack.errors import UsageError
+
+    if not context.dir.installed:
+        which = context.component.name + ("" if context.component.per_host else f" for client {context.client}")
+        raise UsageError(f"{which} is not installed (see 'agencystack status --all')")
 
 
 def restart(ctx: typer.Context, component: options.Component, client_id: options.ClientId = None,
@@ -136,9 +154,12 @@ def restart(ctx: typer.Context, component: options.Component, client_id: options
     """Restart COMPONENT's services one by one, in dependency order, waiting for health."""
     from agencystack.lifecycle import run
 
-    session = _session(ctx, json_output)
+    from agencystack import names
+
+    session = Session.of(ctx, json_output)
+    services = names.service_names(tuple(service or ()))  # bad input stops before the lock
     context = session.context(component, "restart", client=client_id)
-    outcome = run(context, "restart", services=tuple(service or ()))
+    outcome = run(context, "restart", services=services)
     emit_json(outcome, session.redactor) if json_output else say(outcome.summary)
 
 
@@ -149,7 +170,7 @@ def uninstall(ctx: typer.Context, component: options.Component, client_id: optio
     from agencystack.errors import UsageError
     from agencystack.lifecycle import run
 
-    session = _session(ctx, json_output)
+    session = Session.of(ctx, json_output)
     context = session.context(component, "uninstall", client=client_id)
     if purge and not yes:
         import sys

@@ -12,7 +12,7 @@ OptionalComponent = Annotated[str | None, typer.Argument(help="Component name.",
 ClientId = Annotated[str | None, typer.Option("--client-id", "-c", envvar="CLIENT_ID", show_envvar=True,
                                               help="Client (tenant) id: 1-32 of a-z 0-9 -. Default: 'default'.")]
 Domain = Annotated[str | None, typer.Option("--domain", help="The component's public host name "
-                                            "(default: <component>.<DOMAIN>).")]
+                                            "(default: <component>.<client>.<DOMAIN>; <component>.<DOMAIN> for the client 'default').")]
 Set = Annotated[list[str] | None, typer.Option("--set", "-s", metavar="KEY=VALUE",
                                                help="Set a component setting (repeatable); saved on install.")]
 Json = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout; no progress.")]

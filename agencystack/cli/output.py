@@ -45,13 +45,32 @@ def status_table(statuses: list[Any]) -> None:
     from rich.table import Table
 
     table = Table(box=None, pad_edge=False, show_header=True, header_style="bold")
-    for column in ("CLIENT", "COMPONENT", "SERVICE", "STATE", "DETAIL"):
+    for column in ("CLIENT", "COMPONENT", "SERVICE", "STATE", "MEMORY", "DETAIL"):
         table.add_column(column)
     for status in statuses:
         state = status.state.value
-        table.add_row(status.client, status.component, "", f"[{STATE_STYLE[state]}]{state}[/]",
+        table.add_row(status.client, status.component, "", f"[{STATE_STYLE[state]}]{state}[/]", "",
                       status.message or (status.url or ""))
         for service in status.services:
             sstate = service.state.value
-            table.add_row("", "", service.name, f"[{STATE_STYLE[sstate]}]{sstate}[/]", service.detail)
+            table.add_row("", "", service.name, f"[{STATE_STYLE[sstate]}]{sstate}[/]", memory(service),
+                          service.detail)
     Console(highlight=False).print(table)
+
+
+def memory(service: Any) -> str:
+    """``120 MiB / 512 MiB (23%)`` (use against limit), ``120 MiB`` without a limit, ``- / 512 MiB`` unknown use."""
+    from agencystack.limits import format_size
+
+    used, limit = getattr(service, "memory_used", None), getattr(service, "memory_limit", None)
+    if used is None and limit is None:
+        return ""
+    if limit is None:
+        return format_size(used)
+    text = f"{format_size(used) if used is not None else '-'} / {format_size(limit)}"
+    if used is not None:
+        percent = 100 * used / limit
+        text += f" ({percent:.0f}%)"
+        if percent >= 90:
+            text = f"[red]{text}[/]"
+    return text

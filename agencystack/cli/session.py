@@ -9,6 +9,8 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    import typer
+
     from agencystack.context import LifecycleContext
     from agencystack.logging import Redactor
     from agencystack.plugins import Plugins
@@ -28,7 +30,7 @@ class Session:
         return Redactor()
 
     @cached_property
-    def base(self) -> GlobalSettings:
+    def global_settings(self) -> GlobalSettings:
         from agencystack.settings import GlobalSettings
 
         return GlobalSettings.load()
@@ -43,7 +45,7 @@ class Session:
         if not self._logging_ready:
             from agencystack.logging import configure
 
-            configure(self.base.log_dir, self.redactor, quiet=self.json_output, verbose=self.verbose)
+            configure(self.global_settings.log_dir, self.redactor, quiet=self.json_output, verbose=self.verbose)
             self._logging_ready = True
 
     def context(self, component: str, action: str, *, client: str | None = None,
@@ -54,12 +56,20 @@ class Session:
         from agencystack.context import LifecycleContext
 
         context = LifecycleContext.open(
-            plugins=self.plugins, base=self.base, component=component, action=action, redactor=self.redactor,
-            client=client, flags=names.setting_pairs(flags), domain=domain,
+            plugins=self.plugins, global_settings=self.global_settings, component=component, action=action,
+            redactor=self.redactor, client=client, flags=names.setting_pairs(flags), domain=domain,
             progress=None if self.json_output else console_progress(),
         )
         self.start_logging()
         return context
+
+    @classmethod
+    def of(cls, ctx: typer.Context, json_output: bool = False) -> Session:
+        """The invocation's session, as a command (or a command of a group, such as ``backup create``) finds it,
+        set to print ``--json`` or not."""
+        session = ctx.obj if ctx.obj is not None else ctx.find_root().obj
+        session.json_output = json_output
+        return session
 
     def redact(self, value: Any) -> Any:
         return self.redactor.scrub(value) if "redactor" in self.__dict__ else value

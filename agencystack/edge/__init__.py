@@ -42,7 +42,7 @@ def modify_stack(context, stack):
         return
     from agencystack.edge.routing import Edge, attach
 
-    settings = context.settings if context.component.name == NAME else host_settings(context.base)
+    settings = context.settings if context.component.name == NAME else host_settings(context.global_settings)
     attach(stack, client=context.client, component=context.component.name,
            edge=Edge(network=settings.network, http_port=settings.http_port, https_port=settings.https_port))
 
@@ -51,19 +51,21 @@ def modify_stack(context, stack):
 def install(context):
     if context.component.name != NAME:
         return None
+    context.check_owner()  # another state root's edge on this engine: refuse before touching the shared network
     ensure_network(context)
     outcome = context.deploy()
     outcome.details["network"] = context.settings.network
     return outcome
 
 
-def host_settings(base):
+def host_settings(global_settings):
     """The edge's settings as installed on this host (its .env, the environment, defaults)."""
     from agencystack import names, settings
     from agencystack.edge.settings import EdgeSettings
     from agencystack.state import ComponentDir
 
-    return settings.load(EdgeSettings, base, ComponentDir(base.root, names.HOST, NAME).env_file).values
+    return settings.load(EdgeSettings, global_settings, ComponentDir(global_settings.root, names.HOST, NAME).env_file,
+                         client=names.HOST).values
 
 
 def ensure_network(context) -> None:

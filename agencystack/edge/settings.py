@@ -33,6 +33,6 @@ class EdgeSettings(ComponentSettings):
     log_level: str = "INFO"
 
     @classmethod
-    def derived_defaults(cls, base: Any) -> dict[str, Any]:
-        host = base.docker_host
+    def derived_defaults(cls, global_settings: Any) -> dict[str, Any]:
+        host = global_settings.docker_host
         return {"docker_socket": host.removeprefix("unix://")} if host.startswith("unix://") else {}

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from agencystack.edge import routing
+from agencystack.limits import Limits
 from agencystack.stack import HealthCheck, Mount, Network, Port, Service, Stack, Volume
 
 CONTAINER_HTTP, CONTAINER_HTTPS = 80, 443
+#: the edge serves every tenant: bounded like them (EDGE_TRAEFIK_MEMORY, ..._CPUS, ..._PIDS override it)
+LIMITS = Limits(memory="256m", memory_reservation="64m", cpus=1, pids=1024, min_memory="64m")
 
 
 def command(settings) -> list[str]:
@@ -54,6 +57,7 @@ def build(settings) -> Stack:
         healthcheck=HealthCheck(test=["CMD", settings.binary, "healthcheck", "--ping"], interval=2, timeout=5,
                                 retries=30),
         start_timeout=60,
+        limits=LIMITS,
     )
     return Stack(services=[traefik], volumes=[Volume(name="acme")],
                  networks=[Network(name=settings.network, external=True)])

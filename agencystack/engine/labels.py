@@ -40,6 +40,7 @@ CONFIG_HASH = "io.agencystack.config-hash"
 VERSION = "io.agencystack.version"
 JOB = "io.agencystack.job"  # "true" on one-shot services: exited 0 means completed, not stopped
 HELPER = "io.agencystack.helper"  # short-lived helper containers (volume export/import): never a service
+LIMITS = "io.agencystack.limits"  # the resource limits a container was created with (Limits.token)
 
 COMPOSE_FILE = "compose.yaml"
 

@@ -83,7 +83,7 @@ def _probe() -> tuple[Any, str | None]:
                 client.ping()
             except Exception as exc:  # noqa: BLE001
                 reason = (f"no Docker engine answers at {engine_host()} ({type(exc).__name__}: {exc}); "
-                          f"start one with: eval \"$(bash tests/engine/start-engine.sh)\"")
+                          f"start one with: eval \"$(make -s engine)\" (installs docker.io if missing)")
                 client = None
         _STATUS["result"] = (client, reason)
     return _STATUS["result"]

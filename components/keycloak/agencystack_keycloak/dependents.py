@@ -12,12 +12,12 @@ def asking(context) -> list[str]:
     from agencystack.state import installed
 
     found = []
-    for client, component in installed(context.base.root):
+    for client, component in installed(context.global_settings.root):
         if client != context.client or component == NAME or component not in context.plugins.components:
             continue
         if context.plugins.components[component].per_host:
             continue
-        probe = LifecycleContext.open(plugins=context.plugins, base=context.base, component=component,
+        probe = LifecycleContext.open(plugins=context.plugins, global_settings=context.global_settings, component=component,
                                       action="plan", redactor=context.redactor, client=client)
         try:
             if any(r.sso and not r.public for r in probe.stack().routes):
@@ -38,7 +38,7 @@ def converge(context, outcome, *, warn_unprotected: bool = False) -> None:
     for component in names:
         context.progress(component, "converging SSO")
         try:
-            target = LifecycleContext.open(plugins=context.plugins, base=context.base, component=component,
+            target = LifecycleContext.open(plugins=context.plugins, global_settings=context.global_settings, component=component,
                                            action="install", redactor=context.redactor, client=context.client,
                                            progress=context.progress)
             run(target, "install")

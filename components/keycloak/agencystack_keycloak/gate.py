@@ -41,22 +41,22 @@ class Keycloak:
         from agencystack_keycloak.settings import KeycloakSettings
 
         self.client = context.client
-        self.dir = ComponentDir(context.base.root, context.client, NAME)
+        self.dir = ComponentDir(context.global_settings.root, context.client, NAME)
         self.settings = (context.settings if context.component.name == NAME else
-                         load(KeycloakSettings, context.base, self.dir.env_file).values)
+                         load(KeycloakSettings, context.global_settings, self.dir.env_file, client=context.client).values)
         context.redactor.add(*self.settings.secret_values())
         self.realm = self.settings.realm_name(context.client)
         self.public_url = context.public_url(self.settings.domain).rstrip("/")
         self.issuer = f"{self.public_url}/realms/{self.realm}"
         self.internal = f"http://{context.client}_{NAME}-keycloak-1:8080/realms/{self.realm}"
-        self.via = edge_address(context.base.docker_host)
+        self.via = edge_address(context.global_settings.docker_host)
 
     @classmethod
     def installed(cls, context) -> Keycloak | None:
         """The client's Keycloak if it is installed (its last install is newer than its last uninstall)."""
         from agencystack.state import ComponentDir
 
-        cdir = ComponentDir(context.base.root, context.client, NAME)
+        cdir = ComponentDir(context.global_settings.root, context.client, NAME)
         if not cdir.env_file.is_file():
             return None
         history = cdir.read_manifest().get("history", [])

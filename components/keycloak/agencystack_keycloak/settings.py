@@ -31,8 +31,8 @@ class KeycloakSettings(ComponentSettings):
     db_password: generated_secret(hex_token, 24) = None
 
     @classmethod
-    def derived_defaults(cls, base: Any) -> dict[str, Any]:
-        return {"domain": f"auth.{base.domain}"}
+    def derived_defaults(cls, global_settings: Any) -> dict[str, Any]:
+        return {"domain": f"auth.{global_settings.domain}"}
 
     def realm_name(self, client: str) -> str:
         return self.realm or client

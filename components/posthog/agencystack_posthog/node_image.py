@@ -38,18 +38,18 @@ def image(settings, root: Path) -> str:
     return f"{settings.registry_mirror}{settings.node_image}:{tag}"
 
 
-def history(settings, root: Path) -> list[str]:
-    """Up to :data:`DEPTH` commits, newest first, on the first-parent line ending at the upstream ref."""
+def first_parent_commits(settings, cache_dir: Path, depth: int = DEPTH) -> list[str]:
+    """Up to ``depth`` commits, newest first, on the first-parent line ending at the upstream ref."""
     ref = settings.upstream_ref
-    args = ("rev-list", "--first-parent", f"--max-count={DEPTH}", ref)
+    args = ("rev-list", "--first-parent", f"--max-count={depth}", ref)
     if settings.upstream_dir:
         source = Path(settings.upstream_dir)
         if not (source / ".git").exists():
             raise UsageError(f"POSTHOG_UPSTREAM_DIR {source} is not a git checkout, so the posthog-node image for "
                              f"{ref[:12]} cannot be looked up: set POSTHOG_NODE_TAG")
         return git(*args, cwd=source).split()
-    with shallow(settings.upstream_git, ref, root, depth=DEPTH, filter="tree:0", what="the history of PostHog",
-                 hint="or set POSTHOG_NODE_TAG") as work:
+    with shallow(settings.upstream_git, ref, cache_dir, depth=depth, filter="tree:0", what="the history of PostHog",
+                 hint="or set the image tag settings") as work:
         return git(*args, cwd=work).split()
 
 
@@ -63,7 +63,7 @@ def resolve(settings, root: Path, engine, progress=lambda service, message: None
         return cached.read_text().strip()
     progress("plugins", f"looking for the newest {settings.node_image} image at or before {ref[:12]}")
     cache = root / "cache"
-    for commit in history(settings, cache):
+    for commit in first_parent_commits(settings, cache):
         candidate = f"{settings.registry_mirror}{settings.node_image}:{commit}"
         try:
             found = engine.published(candidate)

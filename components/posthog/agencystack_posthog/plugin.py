@@ -22,15 +22,19 @@ def components():
 
 
 def _inputs(context):
-    """Upstream's files (per ref), this client's own files, the host's GeoIP share, the Node image."""
-    from agencystack_posthog import node_image
+    """Upstream's files (per ref), this client's own files, the host's GeoIP share, the Node and Rust images, the
+    limits."""
+    from agencystack_posthog import node_image, rust_images
     from agencystack_posthog.geoip import share_dir
     from agencystack_posthog.stack import Inputs
     from agencystack_posthog.upstream import cache_dir
 
-    root, s = context.base.root, context.settings
+    from agencystack_posthog.limits import effective
+
+    root, s = context.global_settings.root, context.settings
     return Inputs(upstream=cache_dir(root, s.upstream_ref), scripts=context.dir.path / "files",
-                  share=share_dir(root), node=node_image.image(s, root))
+                  share=share_dir(root), node=node_image.image(s, root), rust=rust_images.images(s, root),
+                  limits=effective(context))
 
 
 @hookimpl
@@ -43,19 +47,20 @@ def stack(context):
 @hookimpl
 def install(context):
     from agencystack import Outcome
-    from agencystack_posthog import geoip, health, node_image, upstream
+    from agencystack_posthog import geoip, health, node_image, rust_images, upstream
     from agencystack_posthog.stack import write_files
 
     health.check_resources(context)
-    s, root = context.settings, context.base.root
+    s, root = context.settings, context.global_settings.root
     context.dir.ensure()
     upstream.materialize(s, root, context.progress)
     geoip.materialize(s, root, context.progress, warn=context.log.warning)
     node_image.resolve(s, root, context.engine, context.progress)  # before anything builds the stack: it names it
+    rust_images.resolve(s, root, context.engine, context.progress)  # likewise
     write_files(_inputs(context).scripts)
     outcome = context.deploy()
     url = context.stack().probes[0].url
-    health.wait(url, via=health.edge_address(context.base.docker_host), timeout=HEALTH_TIMEOUT,
+    health.wait(url, via=health.edge_address(context.global_settings.docker_host), timeout=HEALTH_TIMEOUT,
                 interval=HEALTH_INTERVAL, every=PROGRESS_EVERY, progress=context.progress)
     site = url.removesuffix("/_health")
     context.facts["url"] = site
@@ -73,7 +78,7 @@ def status(context):
     if result.state == State.ABSENT:
         return result
     url = context.stack().probes[0].url
-    ok, detail = health.probe(url, via=health.edge_address(context.base.docker_host))
+    ok, detail = health.probe(url, via=health.edge_address(context.global_settings.docker_host))
     services = [*result.services, ServiceStatus("/_health", State.RUNNING if ok else State.FAILED, f"{detail} {url}")]
     return ComponentStatus.from_services(result.client, result.component, services, message=result.message,
                                          url=url.removesuffix("/_health"))

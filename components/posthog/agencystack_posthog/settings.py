@@ -2,7 +2,9 @@
 
 Every image is pinned by a setting, and ``POSTHOG_REGISTRY_MIRROR`` (e.g. ``mirror.example.com/``) is put in front
 of each of them. Defaults follow upstream's hobby deployment at :data:`UPSTREAM_REF` (the commit whose
-docker-compose.hobby.yml this stack reproduces); its Rust services only have floating tags upstream.
+docker-compose.hobby.yml this stack reproduces). The app image is tagged per commit; the Node image and each Rust
+image with the newest per-commit tag at or before the ref (node_image.py, rust_images.py), as upstream publishes them
+only for commits that touch them; livestream alone has no verified per-commit tag (see ``livestream_image``).
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from agencystack.settings import ComponentSettings, Domain, PortNumber, generated_secret, hex_token, urlsafe_token
+from agencystack.settings import (ComponentSettings, Domain, EmptyMeans, PortNumber, generated_secret, hex_token,
+                                  urlsafe_token)
 from pydantic import AfterValidator, SecretStr
 from pydantic_settings import SettingsConfigDict
 
@@ -56,7 +59,7 @@ class PostHogSettings(ComponentSettings):
     upstream_ref: CommitId = UPSTREAM_REF  # a full commit id: git verifies the files against it
     upstream_dir: str = ""  # a local copy of those files (offline hosts); empty: fetch them at upstream_ref
     upstream_git: str = "https://github.com/PostHog/posthog.git"
-    geoip_url: str = "https://mmdbcdn.posthog.net/"  # upstream's GeoLite2 City (brotli); empty: no GeoIP
+    geoip_url: Annotated[str, EmptyMeans("no GeoIP")] = "https://mmdbcdn.posthog.net/"  # upstream's GeoLite2 City
 
     # -- images ---------------------------------------------------------------------------------------------------
     registry_mirror: str = ""  # prefix for every image, e.g. "mirror.example.com/"
@@ -64,8 +67,8 @@ class PostHogSettings(ComponentSettings):
     app_tag: str = UPSTREAM_REF  # a release, a 40-char commit (images exist per commit) or latest
     node_image: str = "posthog/posthog-node"
     node_tag: str = ""  # empty: the newest Node image at or before upstream_ref (see node_image.py)
-    rust_registry: str = "ghcr.io/posthog/posthog"  # capture, feature-flags, ... as <registry>/<name>:<rust_tag>
-    rust_tag: str = "master"  # upstream publishes only floating tags; pin a digest (name@sha256:...) if you can
+    rust_registry: str = "ghcr.io/posthog/posthog"  # capture, feature-flags, ... as <registry>/<name>:<tag>
+    rust_tag: str = ""  # empty: per image, the newest sha-<commit> tag at or before upstream_ref (rust_images.py)
     postgres_image: str = "postgres:15.12-alpine"
     redis_image: str = "redis:7.2-alpine"
     valkey_image: str = "valkey/valkey:8.1-alpine"
@@ -77,12 +80,15 @@ class PostHogSettings(ComponentSettings):
     temporal_admin_tools_image: str = "temporalio/admin-tools:1.26.2"
     temporal_ui_image: str = "temporalio/ui:2.47.2"
     elasticsearch_image: str = "elasticsearch:7.17.28"
-    livestream_image: str = "ghcr.io/posthog/posthog/livestream:master"  # in the monorepo now; floating too
+    # livestream: upstream's hobby file names only the floating :master tag, and no per-commit tag convention for it
+    # could be verified from upstream's files here (it is not in the Rust image workflow): pin a digest
+    # (ghcr.io/posthog/posthog/livestream@sha256:...) of the ref's period when you can.
+    livestream_image: str = "ghcr.io/posthog/posthog/livestream:master"
     browserless_image: str = "ghcr.io/browserless/chromium:v2.51.2"
 
     @classmethod
-    def derived_defaults(cls, base: Any) -> dict[str, Any]:
-        return {"domain": f"posthog.{base.domain}"}
+    def derived_defaults(cls, global_settings: Any) -> dict[str, Any]:
+        return {"domain": f"posthog.{global_settings.domain}"}
 
     def image(self, field: str) -> str:
         """The image of setting ``<field>_image`` with the mirror in front."""
@@ -92,5 +98,3 @@ class PostHogSettings(ComponentSettings):
     def app(self) -> str:
         return f"{self.registry_mirror}{self.app_image}:{self.app_tag}"
 
-    def rust(self, name: str) -> str:
-        return f"{self.registry_mirror}{self.rust_registry}/{name}:{self.rust_tag}"

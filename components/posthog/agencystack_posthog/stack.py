@@ -1,36 +1,23 @@
 """PostHog's stack: upstream's hobby deployment (docker-compose.hobby.yml extending docker-compose.base.yml at
-``POSTHOG_UPSTREAM_REF``), service for service, as data. What differs from upstream, and why:
+``POSTHOG_UPSTREAM_REF``), service for service, as data.
 
-* **proxy** (Caddy) is not run: the host's edge (Traefik) routes the same table (:func:`routes`), with the public
-  ingestion paths matched exactly and above the catch-all to web.
-* **passwords** of Postgres, ClickHouse and object storage are generated per client (upstream hard-codes
-  ``posthog``, an empty ClickHouse password, ``object_storage_root_password``); every consumer gets the same value
-  through ``${KEY}`` references. ClickHouse reads its from an override in ``users.d`` (:data:`CLICKHOUSE_USERS`).
-* **migrations** run once, as the ``migrate`` job (upstream's ``migrate`` service, which hobby leaves at 0
-  replicas), before web, worker and the Temporal worker start; upstream's web migrates in its start script while
-  the others race it.
-* **asyncmigrationscheck** is left out: upstream declares it with 0 replicas (it never runs on ``up``); the
-  ``migrate`` job runs the async migrations.
-* **ports**: nothing is published (upstream publishes object storage, SeaweedFS and Temporal on loopback); the
-  operator reaches them with ``docker exec`` or the compose file.
-* upstream's ``compose/start``, ``compose/wait`` and ``compose/temporal-django-worker`` are written by
-  :func:`scripts` (our own, same job).
-
-Where the facts come from: the hobby file itself was read at the pinned commit. The base file it extends was not
-available at that commit; its services are taken from the newest copies found (PostHog's base at later and earlier
-commits, forks, the Node config enum, the Rust services' config structs, ``Dockerfile.node``), preferring what
-PostHog's own source confirms: the Node image's command and ``PLUGIN_SERVER_MODE`` names, personhog-router's
-``REPLICA_URL``, Temporal 1.26's ``DB=postgres12``, the ``/livestream`` prefix strip. Image tags of the data services
-follow the newest base copy that already has SeaweedFS as object storage.
+What differs from upstream, and why, is ONE table: :data:`agencystack_posthog.deviations.DEVIATIONS`. It is a test,
+not prose: ``tests/test_posthog_conformance.py`` compares the compose file rendered from this module with upstream's
+own files vendored in ``tests/data/posthog-upstream`` (each with its commit) and fails on any difference the table
+does not explain. In short: no Caddy (the edge routes :func:`routes`), generated per-client passwords, migrations as
+a ``migrate`` job running upstream's ``bin/migrate``, nothing published on the host, our own start scripts
+(:data:`SCRIPTS`) and ClickHouse overrides, and one environment per image family (:func:`django_env`,
+:func:`node_env`). ``agencystack render posthog`` prints the compose file this module produces.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from agencystack import (CommandDump, EnvFile, HealthCheck, HttpProbe, Mount, PostgresDump, Route, Service, Stack,
-                         Volume, VolumeArchive, ref)
+from agencystack import (CommandDump, EnvFile, HealthCheck, HttpProbe, Limits, Mount, PostgresDump, Route, Service,
+                         Stack, Volume, VolumeArchive, ref)
 
 PG_USER = PG_DB = "posthog"
 PG_URL = f"postgres://{PG_USER}:{ref('POSTHOG_POSTGRES_PASSWORD')}@db:5432/{PG_DB}"
@@ -119,7 +106,7 @@ def django_env(s) -> dict[str, str]:
         "CLICKHOUSE_LOGS_CLUSTER_HOST": "clickhouse", "CLICKHOUSE_LOGS_CLUSTER_SECURE": "false",
         "CLICKHOUSE_LOGS_CLUSTER_PASSWORD": ref("POSTHOG_CLICKHOUSE_PASSWORD"),
         "API_QUERIES_PER_TEAM": '{"1": 100}',
-        "KAFKA_HOSTS": "kafka:9092", "REDIS_URL": "redis://redis7:6379/",
+        "KAFKA_HOSTS": "kafka", "REDIS_URL": "redis://redis7:6379/",  # KAFKA_HOSTS as upstream's worker env has it
         "DEPLOYMENT": "hobby", "CDP_API_URL": "http://plugins:6738", "FLAGS_REDIS_ENABLED": "false",
         "SITE_URL": f"https://{s.domain}", "SECRET_KEY": ref("POSTHOG_SECRET"),
         "ENCRYPTION_SALT_KEYS": ref("POSTHOG_ENCRYPTION_SALT_KEYS"),
@@ -169,7 +156,7 @@ def _ai_blob_env() -> dict[str, str]:
 
 def _readiness(port: int) -> HealthCheck:
     """The Rust services' readiness endpoint, as upstream's base file checks it."""
-    return HealthCheck(test=["CMD-SHELL", f"curl -f http://localhost:{port}/_readiness || exit 1"], interval=5,
+    return HealthCheck(test=["CMD", "curl", "-f", f"http://localhost:{port}/_readiness"], interval=5,
                        timeout=5, retries=12, start_period=10)
 
 
@@ -178,11 +165,14 @@ def _ping(*test: str, interval: float = 3, timeout: float = 10, retries: int = 1
                        interval=interval, timeout=timeout, retries=retries, start_period=start)
 
 
-def _seaweed_entrypoint(master_port: int, bootstrap: str, ready: str) -> list[str]:
-    """SeaweedFS with a background loop that creates buckets (and the access identity) until they exist."""
-    script = (f"(until printf \"{bootstrap}\" | /usr/bin/weed shell -master=localhost:{master_port} >/dev/null 2>&1 "
-              f"&& echo s3.bucket.list | /usr/bin/weed shell -master=localhost:{master_port} 2>/dev/null "
-              f"| grep -q {ready}; do sleep 1; done; touch /tmp/objectstorage-ready) & exec /usr/bin/weed \"$@\"")
+def _seaweed_entrypoint(master_port: int, bootstrap: str, ready: dict[str, str]) -> list[str]:
+    """SeaweedFS with a background loop that creates buckets (and the access identity) until they exist: until
+    every ``weed shell`` command of ``ready`` prints its expected word (upstream's loop: the last bucket in
+    ``s3.bucket.list`` and the access key in ``s3.configure``), then it touches the readiness file."""
+    shell = f"/usr/bin/weed shell -master=localhost:{master_port}"
+    checks = " && ".join(f"echo {command} | {shell} 2>/dev/null | grep -q {word}" for command, word in ready.items())
+    script = (f"(until printf \"{bootstrap}\" | {shell} >/dev/null 2>&1 && {checks}; do sleep 1; done; "
+              f"touch /tmp/objectstorage-ready) & exec /usr/bin/weed \"$@\"")
     return ["/bin/sh", "-c", script, "--"]
 
 
@@ -194,6 +184,8 @@ class Inputs:
     scripts: Path  # the client's files written by :func:`write_files`
     share: Path  # the host's GeoIP directory, mounted as /share
     node: str  # the posthog-node image (resolved per ref: see node_image.py)
+    rust: dict[str, str]  # each Rust image by name (resolved per ref: see rust_images.py)
+    limits: Mapping[str, Limits] | None = None  # this client's limits per service (default: limits.DEFAULTS)
 
 
 def services(s, inputs: Inputs) -> list[Service]:
@@ -206,16 +198,17 @@ def services(s, inputs: Inputs) -> list[Service]:
         name=name, image=node, command=["node", "nodejs/dist/index.js"],  # posthog-node's own CMD
         environment={**node_env(s, mode), **(env or {})}, depends_on={**node_deps, **deps}, restart="on-failure", **kw)
     rust = lambda name, binary, env, deps=None, **kw: Service(  # noqa: E731
-        name=name, image=s.rust(binary), environment=env, depends_on=deps or {}, restart="on-failure", **kw)
-    kafka_cmd = ["redpanda", "start", "--kafka-addr", "internal://0.0.0.0:9092,external://0.0.0.0:19092",
-                 "--advertise-kafka-addr", "internal://kafka:9092,external://localhost:19092",
-                 "--pandaproxy-addr", "internal://0.0.0.0:8082,external://0.0.0.0:18082",
-                 "--advertise-pandaproxy-addr", "internal://kafka:8082,external://localhost:18082",
-                 "--schema-registry-addr", "internal://0.0.0.0:8081,external://0.0.0.0:18081",
-                 "--rpc-addr", "kafka:33145", "--advertise-rpc-addr", "kafka:33145", "--mode", "dev-container",
-                 "--smp", "2", "--memory", "3G", "--reserve-memory", "500M", "--overprovisioned",
-                 "--set", "redpanda.empty_seed_starts_cluster=false", "--seeds", "kafka:33145",
-                 "--set", "redpanda.auto_create_topics_enabled=true"]
+        name=name, image=inputs.rust[binary], environment=env, depends_on=deps or {}, restart="on-failure", **kw)
+    # upstream's argv exactly: each option and its value are one word, as the base file passes them
+    kafka_cmd = ["redpanda", "start", "--kafka-addr internal://0.0.0.0:9092,external://0.0.0.0:19092",
+                 "--advertise-kafka-addr internal://kafka:9092,external://localhost:19092",
+                 "--pandaproxy-addr internal://0.0.0.0:8082,external://0.0.0.0:18082",
+                 "--advertise-pandaproxy-addr internal://kafka:8082,external://localhost:18082",
+                 "--schema-registry-addr internal://0.0.0.0:8081,external://0.0.0.0:18081",
+                 "--rpc-addr kafka:33145", "--advertise-rpc-addr kafka:33145", "--mode dev-container", "--smp 2",
+                 "--memory 3G", "--reserve-memory 500M", "--overprovisioned",
+                 "--set redpanda.empty_seed_starts_cluster=false", "--seeds kafka:33145",
+                 "--set redpanda.auto_create_topics_enabled=true"]
     topics = ("set -e; until rpk topic list --brokers kafka:9092 >/dev/null 2>&1; do echo waiting for kafka; "
               "sleep 2; done; for topic in $(grep -vE '^[[:space:]]*(#|$)' /topics.txt); do "
               "rpk topic create \"$topic\" --brokers kafka:9092 -p 1 -r 1 >/dev/null 2>&1 "
@@ -230,10 +223,8 @@ def services(s, inputs: Inputs) -> list[Service]:
         Service(name="db", image=s.image("postgres"), restart="on-failure",
                 environment={"POSTGRES_USER": PG_USER, "POSTGRES_DB": PG_DB,
                              "POSTGRES_PASSWORD": ref("POSTHOG_POSTGRES_PASSWORD")},
-                volumes=[Mount(source="postgres-data", target="/var/lib/postgresql/data"),
-                         Mount(source=up("docker/postgres-init-scripts"), target="/docker-entrypoint-initdb.d",
-                               read_only=True)],
-                healthcheck=_ping(f"pg_isready -U {PG_USER}", interval=5, timeout=5)),
+                volumes=[Mount(source="postgres-data", target="/var/lib/postgresql/data")],
+                healthcheck=_ping(f"pg_isready -U {PG_USER}", interval=5, timeout=30, retries=30, start=10)),
         Service(name="redis7", image=s.image("redis"), restart="on-failure",
                 command=["redis-server", "--maxmemory-policy", "allkeys-lru", "--maxmemory", "200mb"],
                 volumes=[Mount(source="redis7-data", target="/data")],
@@ -276,21 +267,22 @@ def services(s, inputs: Inputs) -> list[Service]:
                 healthcheck=_ping("wget --no-verbose --tries=1 -O /dev/null http://localhost:8123/ping || exit 1",
                                   interval=5, retries=60)),
         Service(name="objectstorage", image=s.image("seaweedfs"), restart="on-failure",
-                entrypoint=_seaweed_entrypoint(19001, object_bootstrap, "ai-blobs"),
+                entrypoint=_seaweed_entrypoint(19001, object_bootstrap,
+                                               {"s3.bucket.list": "ai-blobs", "s3.configure": OBJECT_STORAGE_USER}),
                 command=["server", "-master.port=19001", "-s3", "-s3.port=19000", "-dir=/data", "-volume.max=1000",
                          "-master.volumePreallocate=false"],
                 environment={"OBJECT_STORAGE_SECRET": ref("POSTHOG_OBJECT_STORAGE_PASSWORD")},
                 volumes=[Mount(source="objectstorage-data", target="/data")],
                 healthcheck=_ping("test -f /tmp/objectstorage-ready", interval=5, retries=30, start=10)),
         Service(name="seaweedfs", image=s.image("seaweedfs"), restart="on-failure",
-                entrypoint=_seaweed_entrypoint(9333, "s3.bucket.create -name posthog\\n", "posthog"),
+                entrypoint=_seaweed_entrypoint(9333, "s3.bucket.create -name posthog\\n",
+                                               {"s3.bucket.list": "posthog"}),
                 command=["server", "-s3", "-s3.port=8333", "-dir=/data", "-volume.max=1000"],
                 volumes=[Mount(source="seaweedfs", target="/data")],
-                healthcheck=_ping("echo s3.bucket.list | /usr/bin/weed shell -master=localhost:9333 2>&1 "
+                healthcheck=_ping("sh", "-c", "echo 's3.bucket.list' | /usr/bin/weed shell -master=localhost:9333 2>&1 "
                                   "| grep -q posthog", interval=5, retries=30, start=10)),
         Service(name="migrate", image=app, job=True, environment=django,
-                command=["sh", "-c", "python manage.py migrate && python manage.py migrate_clickhouse "
-                                     "&& python manage.py run_async_migrations"],
+                command=["./bin/migrate"],  # upstream's own script, as the image ships it (web runs it at start)
                 depends_on={"db": "healthy", "clickhouse": "healthy", "kafka-init": "completed",
                             "redis7": "healthy"},
                 start_timeout=45 * 60),  # upstream's installer waits up to 45 minutes on first boot
@@ -389,7 +381,10 @@ def services(s, inputs: Inputs) -> list[Service]:
                     "cluster.routing.allocation.disk.watermark.high": "256mb",
                     "cluster.routing.allocation.disk.watermark.flood_stage": "128mb",
                     "discovery.type": "single-node", "ES_JAVA_OPTS": "-Xms256m -Xmx256m",
-                    "xpack.security.enabled": "false"}),
+                    "xpack.security.enabled": "false"},
+                healthcheck=_ping('curl -s http://localhost:9200/_cluster/health '
+                                  '| grep -qE "\\"status\\":\\"(green|yellow)\\""', interval=10, timeout=10, retries=30,
+                                  start=60)),
         Service(name="temporal", image=s.image("temporal"), restart="on-failure", environment={
                     "DB": "postgres12", "DB_PORT": "5432", "POSTGRES_USER": PG_USER,
                     "POSTGRES_PWD": ref("POSTHOG_POSTGRES_PASSWORD"), "POSTGRES_SEEDS": "db",
@@ -397,13 +392,14 @@ def services(s, inputs: Inputs) -> list[Service]:
                     "ES_SEEDS": "elasticsearch", "ES_VERSION": "v7"},
                 volumes=[Mount(source=up("docker/temporal/dynamicconfig"),
                                target="/etc/temporal/config/dynamicconfig", read_only=True)],
-                depends_on={"db": "healthy", "elasticsearch": "started"}),
+                depends_on={"db": "healthy", "elasticsearch": "healthy"},
+                healthcheck=_ping("nc -z $(hostname) 7233", interval=5, timeout=5, retries=30, start=300)),
         Service(name="temporal-admin-tools", image=s.image("temporal_admin_tools"),
                 environment={"TEMPORAL_CLI_ADDRESS": "temporal:7233"}, depends_on={"temporal": "started"},
                 entrypoint=["/bin/sh"], command=["-c", "trap 'exit 0' TERM INT; sleep infinity & wait"]),
         Service(name="temporal-ui", image=s.image("temporal_ui"), environment={
                     "TEMPORAL_ADDRESS": "temporal:7233", "TEMPORAL_CORS_ORIGINS": "http://localhost:3000",
-                    "TEMPORAL_CSRF_COOKIE_INSECURE": "true"},
+                    "TEMPORAL_CSRF_COOKIE_INSECURE": "true", "TEMPORAL_CODEC_ENDPOINT": "http://localhost:8000"},
                 depends_on={"temporal": "started", "db": "healthy"}),
     ]
 
@@ -456,8 +452,12 @@ def backups() -> list:
 
 
 def build(s, inputs: Inputs) -> Stack:
-    """The stack for one client."""
-    return Stack(services=services(s, inputs), volumes=[Volume(name=v) for v in VOLUMES],
+    """The stack for one client, with its resource limits (limits.py: an addition to upstream, kept apart)."""
+    from agencystack_posthog import limits
+
+    listed = services(s, inputs)
+    limits.apply(listed, limits.DEFAULTS if inputs.limits is None else inputs.limits)
+    return Stack(services=listed, volumes=[Volume(name=v) for v in VOLUMES],
                  routes=routes(s), backups=backups(), probes=[HttpProbe(url=f"https://{s.domain}/_health")])
 
 

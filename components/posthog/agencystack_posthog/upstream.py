@@ -1,5 +1,6 @@
-"""Upstream files the stack mounts (ClickHouse configs, idl, user scripts, Postgres init scripts, the Kafka topic
-list, Temporal's dynamic config, livestream's config), at the pinned commit, verified, cached per host.
+"""Upstream files the stack mounts (ClickHouse configs, idl, user scripts, the Kafka topic list, Temporal's dynamic
+config, livestream's config), at the pinned commit, verified, cached per host. (No Postgres init scripts: upstream's
+hobby deployment runs none, see the deviation table in deviations.py.)
 
 Where they come from, first match wins:
 
@@ -11,8 +12,14 @@ Where they come from, first match wins:
   id, so git's own object hashes verify every byte against it: the same trust as ``git clone``, without shipping
   checksums that would have to be kept in step with every pin.
 
-The cache, ``<root>/cache/posthog-upstream/<ref>/`` with its own ``SHA256SUMS``, is re-verified on every use and built
-in a temporary directory renamed into place, so a failed or partial fetch never leaves a half cache behind.
+Each file keeps upstream's executable bit: from git's tree entry (``100755`` / ``100644``) when the source is git, else
+from the source file's own mode. ClickHouse runs the user-defined functions under ``user_scripts`` as programs, so a
+copy that lost the bit breaks funnel queries. The files are world-readable either way (the containers read them as
+their own users).
+
+The cache, ``<root>/cache/posthog-upstream/<ref>/`` with its own ``SHA256SUMS`` and ``EXECUTABLE`` (the files with the
+bit), is re-verified on every use (contents and modes) and built in a temporary directory renamed into place, so a
+failed or partial fetch never leaves a half cache behind.
 """
 
 from __future__ import annotations
@@ -37,12 +44,12 @@ REQUIRED = (
     "docker/clickhouse/docker-entrypoint-initdb.d/",
     "posthog/idl/",
     "posthog/user_scripts/",
-    "docker/postgres-init-scripts/",
     "docker/kafka/topics.txt",
     "docker/temporal/dynamicconfig/",
     "docker/livestream/configs-hobby.yml",
 )
 SUMS = "SHA256SUMS"
+EXECUTABLE = "EXECUTABLE"
 FETCH_TIMEOUT = 600
 FETCH_ATTEMPTS = 3
 
@@ -87,11 +94,28 @@ def required_paths(tree: Path, hint: str = "") -> list[str]:
 
 
 def _intact(tree: Path) -> bool:
-    """Whether ``tree`` holds a cache whose every file still matches its SHA256SUMS."""
-    if not (tree / SUMS).is_file():
-        return False
+    """Whether ``tree`` holds a cache whose every file still matches its SHA256SUMS and its executable bit."""
+    if not (tree / SUMS).is_file() or not (tree / EXECUTABLE).is_file():
+        return False  # a cache written before modes were kept is rebuilt
     sums = parse_sums((tree / SUMS).read_text())
-    return all((tree / path).is_file() and sha256(tree / path) == digest for path, digest in sums.items())
+    executable = set((tree / EXECUTABLE).read_text().split())
+    return all((tree / path).is_file() and sha256(tree / path) == digest
+               and _is_executable(tree / path) == (path in executable) for path, digest in sums.items())
+
+
+def _is_executable(path: Path) -> bool:
+    return bool(path.stat().st_mode & 0o111)
+
+
+def git_modes(work: Path, paths: list[str]) -> dict[str, bool]:
+    """Whether each of ``paths`` is executable in the commit checked out in ``work``: git's tree entry mode."""
+    listing = git("ls-tree", "-r", "-z", "--full-tree", "HEAD", cwd=work)
+    modes = {}
+    for entry in listing.split("\0"):
+        if entry:
+            meta, _, path = entry.partition("\t")
+            modes[path] = meta.split()[0] == "100755"
+    return {path: modes.get(path, False) for path in paths}
 
 
 def git(*args: str, cwd: Path, timeout: float = 60) -> str:
@@ -110,10 +134,13 @@ def git(*args: str, cwd: Path, timeout: float = 60) -> str:
     return done.stdout
 
 
-def _copy(source: Path, paths: list[str], staging: Path) -> None:
+def _copy(source: Path, paths: list[str], staging: Path, executable: dict[str, bool] | None = None) -> None:
+    """Copy ``paths``; each is 0755 if ``executable`` says so (default: the source file's own bit), else 0644."""
     for path in paths:
         (staging / path).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source / path, staging / path)
+        runs = executable[path] if executable is not None else _is_executable(source / path)
+        os.chmod(staging / path, 0o755 if runs else 0o644)
 
 
 def _from_directory(source: Path, ref: str, staging: Path, progress) -> None:
@@ -130,9 +157,11 @@ def _from_directory(source: Path, ref: str, staging: Path, progress) -> None:
             raise UsageError(f"POSTHOG_UPSTREAM_DIR {source} has local changes: {changed[0][3:]}"
                              f"{' ...' if len(changed) > 1 else ''}")
         progress("upstream", f"copying PostHog files from {source} (a checkout at {ref[:12]})")
+        paths = required_paths(source, hint)
+        _copy(source, paths, staging, git_modes(source, paths))
     else:
         progress("upstream", f"copying PostHog files from {source}: not a git checkout, taken as given")
-    _copy(source, required_paths(source, hint), staging)
+        _copy(source, required_paths(source, hint), staging)
 
 
 @contextlib.contextmanager
@@ -167,7 +196,8 @@ def _fetch(url: str, ref: str, staging: Path, progress) -> None:
         head = git("rev-parse", "HEAD", cwd=work).strip()
         if head != ref:  # cannot happen with a full commit id; kept so a short or symbolic ref never slips through
             raise UsageError(f"{url} gave commit {head[:12]} for POSTHOG_UPSTREAM_REF {ref[:12]}")
-        _copy(work, required_paths(work, f" at {ref[:12]} in {url}"), staging)
+        paths = required_paths(work, f" at {ref[:12]} in {url}")
+        _copy(work, paths, staging, git_modes(work, paths))
 
 
 def materialize(settings, root: Path, progress=lambda service, message: None) -> Path:
@@ -188,9 +218,13 @@ def materialize(settings, root: Path, progress=lambda service, message: None) ->
                 (staging / entry).mkdir(parents=True, exist_ok=True)
         files = [p for p in staging.rglob("*") if p.is_file()]
         (staging / SUMS).write_text(format_sums({p.relative_to(staging).as_posix(): sha256(p) for p in files}))
-        for path in staging.rglob("*"):  # containers read these as their own (non-root) users
-            os.chmod(path, 0o755 if path.is_dir() or os.access(path, os.X_OK) else 0o644)
-        os.chmod(staging, 0o755)
+        (staging / EXECUTABLE).write_text("".join(f"{p.relative_to(staging).as_posix()}\n" for p in sorted(files)
+                                                  if _is_executable(p)))
+        for path in [staging, *staging.rglob("*")]:  # containers read these as their own (non-root) users
+            if path.is_dir():
+                os.chmod(path, 0o755)
+        for name in (SUMS, EXECUTABLE):
+            os.chmod(staging / name, 0o644)
         if target.exists():
             shutil.rmtree(target)
         os.replace(staging, target)

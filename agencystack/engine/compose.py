@@ -13,10 +13,12 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from agencystack.engine import labels as L
+from agencystack.engine import labels
+from agencystack.limits import compose_size
 
 if TYPE_CHECKING:
     from agencystack.engine import Deployment
+    from agencystack.limits import Limits
     from agencystack.stack import HealthCheck, Service
 
 HEADER = ("# Rendered by agencystack: edits are overwritten on the next install.\n"
@@ -47,6 +49,23 @@ def _healthcheck(check: HealthCheck) -> dict[str, Any]:
     }
 
 
+def _resources(limits: Limits) -> dict[str, Any]:
+    """``deploy.resources`` as the compose specification writes limits and reservations."""
+    out: dict[str, Any] = {}
+    hard: dict[str, Any] = {}
+    if limits.cpus is not None:
+        hard["cpus"] = f"{limits.cpus:g}"
+    if limits.memory is not None:
+        hard["memory"] = compose_size(limits.memory)
+    if limits.pids is not None:
+        hard["pids"] = limits.pids
+    if hard:
+        out["limits"] = hard
+    if limits.memory_reservation is not None:
+        out["reservations"] = {"memory": compose_size(limits.memory_reservation)}
+    return out
+
+
 def _service(deployment: Deployment, service: Service) -> dict[str, Any]:
     stack = deployment.stack
     out: dict[str, Any] = {"image": _literal(service.image)}
@@ -67,7 +86,7 @@ def _service(deployment: Deployment, service: Service) -> dict[str, Any]:
     if service.ports:
         out["ports"] = [f"{p.host_ip}:{p.host}:{p.container}" + ("/udp" if p.protocol == "udp" else "")
                         for p in service.ports]
-    label_set = L.service_labels(project=deployment.project, service=service.name, client=deployment.client,
+    label_set = labels.service_labels(project=deployment.project, service=service.name, client=deployment.client,
                                  component=deployment.component, version=deployment.version,
                                  working_dir=str(deployment.directory), config_hash=None, job=service.job,
                                  user_labels=service.labels)
@@ -77,7 +96,7 @@ def _service(deployment: Deployment, service: Service) -> dict[str, Any]:
         out["healthcheck"] = _healthcheck(service.healthcheck)
     if service.depends_on:
         present = {s.name for s in stack.services}
-        out["depends_on"] = {dep: {"condition": L.CONDITIONS[cond], "required": True}
+        out["depends_on"] = {dep: {"condition": labels.CONDITIONS[cond], "required": True}
                              for dep, cond in service.depends_on.items() if dep in present}
     out["restart"] = service.restart
     if service.init:
@@ -87,6 +106,10 @@ def _service(deployment: Deployment, service: Service) -> dict[str, Any]:
                          if service.logging.options else {})}
     if service.replicas == 0:
         out["deploy"] = {"replicas": 0}
+    if service.limits.is_set:
+        out.setdefault("deploy", {})["resources"] = _resources(service.limits)
+        if service.limits.memory is not None:
+            out["memswap_limit"] = compose_size(service.limits.memory)  # no swap beyond the limit, as the driver
     if service.user is not None:
         out["user"] = _literal(service.user)
     if service.working_dir is not None:
@@ -107,10 +130,10 @@ def document(deployment: Deployment) -> dict[str, Any]:
             if net.external:
                 doc["networks"][net.name] = {"name": net.name, "external": True}
                 continue
-            spec: dict[str, Any] = {"name": L.network_name(deployment.project, net.name)}
+            spec: dict[str, Any] = {"name": labels.network_name(deployment.project, net.name)}
             if net.internal:
                 spec["internal"] = True
-            spec["labels"] = L.ours(**meta)
+            spec["labels"] = labels.ours(**meta)
             doc["networks"][net.name] = spec
     if stack.volumes:
         doc["volumes"] = {}
@@ -118,8 +141,8 @@ def document(deployment: Deployment) -> dict[str, Any]:
             if vol.external:
                 doc["volumes"][vol.name] = {"name": vol.name, "external": True}
             else:
-                doc["volumes"][vol.name] = {"name": L.volume_name(deployment.project, vol.name),
-                                            "labels": L.ours(**meta)}
+                doc["volumes"][vol.name] = {"name": labels.volume_name(deployment.project, vol.name),
+                                            "labels": labels.ours(**meta)}
     return doc
 
 

@@ -1,0 +1,45 @@
+"""Fixtures of the reliability suite (see bed.py) and the figures printed at the end of the run."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+import pytest
+
+from tests.engine.helpers import engine_host
+from tests.reliability.bed import COMPONENT, FIGURES, Bed
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    if FIGURES:
+        terminalreporter.section("reliability figures (successes/trials)")
+        for name, n, ok, note in FIGURES:
+            terminalreporter.write_line(f"{name:<60} {ok}/{n}" + (f"  {note}" if note else ""))
+
+
+@pytest.fixture(scope="session")
+def bed(plugin_site, docker_client, images, engine_run_id, tmp_path_factory):
+    work = tmp_path_factory.mktemp("reliability")
+    prefix = "r" + hashlib.sha256(engine_run_id.encode()).hexdigest()[:5]
+    network = f"agencystack_{prefix}-edge"  # the edge network the routed web joins (no Traefik needed for it)
+    created = docker_client.networks.create(network, driver="bridge", labels={"org.agencystack.test.run": engine_run_id})
+    env = dict(os.environ, AGENCYSTACK_ROOT=str(work / "root"), AGENCYSTACK_LOG_DIR=str(work / "log"),
+               AGENCYSTACK_PLUGINS=COMPONENT, DOCKER_HOST=engine_host(), EDGE_NETWORK=network,
+               AGENCYSTACK_LOCK_TIMEOUT="600", XDG_CACHE_HOME=str(work / "cache"),
+               PYTHONPATH=os.pathsep.join(filter(None, [str(plugin_site), os.environ.get("PYTHONPATH")])))
+    for name in ("DOMAIN", "CLIENT_ID", "AGENCYSTACK_DOMAIN", "AGENCYSTACK_CLIENT_ID"):
+        env.pop(name, None)
+    state = Bed(work=work, env=env, prefix=prefix, docker=docker_client)
+    try:
+        yield state
+    finally:
+        for client in sorted(state.clients):
+            state.purge(client)
+        for container in docker_client.containers.list(all=True, filters={"label": f"io.agencystack.component={COMPONENT}"}):
+            if container.labels.get("io.agencystack.client", "").startswith(prefix):
+                container.remove(force=True, v=True)
+        for volume in docker_client.volumes.list(filters={"label": f"io.agencystack.component={COMPONENT}"}):
+            if (volume.attrs.get("Labels") or {}).get("io.agencystack.client", "").startswith(prefix):
+                volume.remove(force=True)
+        created.remove()

@@ -133,6 +133,11 @@ class LifecycleContext:
             missing = sorted(stack.references() - set(self.env()))
             if missing:
                 raise UsageError(f"{self.component.name} stack references unset setting(s): {', '.join(missing)}")
+            keys = self.settings.secret_keys()
+            secrets = {k: v for k, v in self.env().items() if k in keys and v}
+            for service, place, key in stack.literal_secrets(secrets)[:1]:
+                raise UsageError(f"{self.component.name} stack puts the value of secret setting {key} literally in "
+                                 f"service {service}, {place}: reference it as ${{{key}}} (agencystack.stack.ref)")
             self._stack = stack
         return self._stack
 
@@ -220,8 +225,10 @@ class LifecycleContext:
         self.progress(self.component.name, message)
 
     def plan(self) -> Plan:
-        """What ``deploy`` would change (no side effects)."""
-        return self.engine.plan(self.deployment())
+        """What ``deploy`` would change (no side effects). The stack is built and checked before the engine is
+        contacted: a plugin's or the user's mistake is reported as such on a host whose engine is down too."""
+        deployment = self.deployment()
+        return self.engine.plan(deployment)
 
     def host_conflicts(self) -> list[Conflict]:
         """The public hosts of this stack that another client or component already routes (see hosts.py)."""
@@ -276,3 +283,4 @@ class LifecycleContext:
                    f"{self.component.name} for {self.client}: " +
                    ", ".join(f"{len(v)} {k}" for k, v in changes.items()))
         return Outcome(summary=summary, changes=changes, details={"saved_settings": saved})
+

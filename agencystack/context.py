@@ -120,16 +120,22 @@ class LifecycleContext:
         """The component's desired stack after integrations amended it and this client's limit settings
         (``<PREFIX><SERVICE>_MEMORY``, ...) overrode its services' limits, validated (cached per context)."""
         if self._stack is None:
+            from pydantic import ValidationError
+
             from agencystack.stack import Stack
 
-            built = self.plugins.call("stack", self.component.name, context=self)
-            if not isinstance(built, Stack):
-                raise TypeError(f"the stack hook of {self.component.name!r} returned {type(built).__name__}")
-            self.plugins.modify_stack(self, built)
-            from agencystack.limits import apply_overrides
+            try:
+                built = self.plugins.call("stack", self.component.name, context=self)
+                if not isinstance(built, Stack):
+                    raise TypeError(f"the stack hook of {self.component.name!r} returned {type(built).__name__}")
+                self.plugins.modify_stack(self, built)
+                from agencystack.limits import apply_overrides
 
-            apply_overrides(built.services, self.loaded.limits, type(self.settings).prefix())  # this client's
-            stack = Stack.model_validate(built.model_dump())
+                apply_overrides(built.services, self.loaded.limits, type(self.settings).prefix())  # this client's
+                stack = Stack.model_validate(built.model_dump())
+            except ValidationError as exc:  # the plugin author's bug, not the user's: exit 1, plugin named
+                raise ComponentError(f"plugin {self.plugins.owner(self.component.name).label} built an invalid "
+                                     f"stack for component {self.component.name}: {_stack_error(exc)}") from None
             missing = sorted(stack.references() - set(self.env()))
             if missing:
                 raise UsageError(f"{self.component.name} stack references unset setting(s): {', '.join(missing)}")
@@ -284,3 +290,11 @@ class LifecycleContext:
                    ", ".join(f"{len(v)} {k}" for k, v in changes.items()))
         return Outcome(summary=summary, changes=changes, details={"saved_settings": saved})
 
+
+def _stack_error(exc: Any) -> str:
+    """A pydantic error of a stack as ``Service.start_timeout: Input should be ...`` (first error; how many more)."""
+    errors = exc.errors()
+    first = errors[0]
+    where = ".".join(str(p) for p in first["loc"]) or "value"
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return f"{exc.title}.{where}: {first['msg'].removeprefix('Value error, ')}{more}"

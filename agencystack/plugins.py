@@ -97,6 +97,10 @@ class Plugins:
             hint += f"; broken plugins: {', '.join(r.name for r in self.broken)} (see 'agencystack components list')"
         raise UsageError(f"unknown component {name!r} ({hint})")
 
+    def owner(self, component: str) -> PluginRecord:
+        """The record of the plugin that provides ``component``."""
+        return next(r for r in self.records if any(c.name == component for c in r.components))
+
     def register(self, plugin: object, name: str, distribution: str = "(in-process)") -> PluginRecord:
         """Register a plugin object directly (programs embedding agencystack, tests), with the same checks."""
         record = PluginRecord(name=name, distribution=distribution, version="")

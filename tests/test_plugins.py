@@ -165,3 +165,11 @@ def test_plugin_import_error_message_names_the_module(with_plugins, spec):
     record = next(r for r in plugins.records if r.name == "broken-import")
     assert not record.ok and "agencystack_does_not_exist" in record.error
 
+
+def test_invalid_stack_names_plugin_component_and_field_without_pydantic_noise(with_plugins, agencystack_run):
+    result = agencystack_run("plan", "badstack", "-c", "acme")
+    assert result.exit_code == 1, result.output
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    line = result.stderr
+    assert "faulty (agencystack-hello 1.2.3)" in line and "badstack" in line and "start_timeout" in line
+    assert "pydantic" not in line and "unexpected" not in line and "validation error for" not in line

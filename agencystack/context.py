@@ -122,19 +122,30 @@ class LifecycleContext:
         """The component's desired stack after integrations amended it and this client's limit settings
         (``<PREFIX><SERVICE>_MEMORY``, ...) overrode its services' limits, validated (cached per context)."""
         if self._stack is None:
+            from pydantic import ValidationError
+
             from agencystack.stack import Stack
 
-            built = self.plugins.call("stack", self.component.name, context=self)
-            if not isinstance(built, Stack):
-                raise TypeError(f"the stack hook of {self.component.name!r} returned {type(built).__name__}")
-            self.plugins.modify_stack(self, built)
-            from agencystack.limits import apply_overrides
+            try:
+                built = self.plugins.call("stack", self.component.name, context=self)
+                if not isinstance(built, Stack):
+                    raise TypeError(f"the stack hook of {self.component.name!r} returned {type(built).__name__}")
+                self.plugins.modify_stack(self, built)
+                from agencystack.limits import apply_overrides
 
-            apply_overrides(built.services, self.loaded.limits, type(self.settings).prefix())  # this client's
-            stack = Stack.model_validate(built.model_dump())
+                apply_overrides(built.services, self.loaded.limits, type(self.settings).prefix())  # this client's
+                stack = Stack.model_validate(built.model_dump())
+            except ValidationError as exc:  # the plugin author's bug, not the user's: exit 1, plugin named
+                raise ComponentError(f"plugin {self.plugins.owner(self.component.name).label} built an invalid "
+                                     f"stack for component {self.component.name}: {_stack_error(exc)}") from None
             missing = sorted(stack.references() - set(self.env()))
             if missing:
                 raise UsageError(f"{self.component.name} stack references unset setting(s): {', '.join(missing)}")
+            keys = self.settings.secret_keys()
+            secrets = {k: v for k, v in self.env().items() if k in keys and v}
+            for service, place, key in stack.literal_secrets(secrets)[:1]:
+                raise UsageError(f"{self.component.name} stack puts the value of secret setting {key} literally in "
+                                 f"service {service}, {place}: reference it as ${{{key}}} (agencystack.stack.ref)")
             self._stack = stack
         return self._stack
 
@@ -239,8 +250,10 @@ class LifecycleContext:
         self.progress(self.component.name, message)
 
     def plan(self) -> Plan:
-        """What ``deploy`` would change (no side effects)."""
-        return self.engine.plan(self.deployment())
+        """What ``deploy`` would change (no side effects). The stack is built and checked before the engine is
+        contacted: a plugin's or the user's mistake is reported as such on a host whose engine is down too."""
+        deployment = self.deployment()
+        return self.engine.plan(deployment)
 
     def host_conflicts(self) -> list[Conflict]:
         """The public hosts of this stack that another client or component already routes (see hosts.py)."""
@@ -304,3 +317,12 @@ class LifecycleContext:
             if self.sso.state in ("unprotected", "pending"):
                 summary += f"; SSO {self.sso.state}: {self.sso.detail}"
         return Outcome(summary=summary, changes=changes, details=details)
+
+
+def _stack_error(exc: Any) -> str:
+    """A pydantic error of a stack as ``Service.start_timeout: Input should be ...`` (first error; how many more)."""
+    errors = exc.errors()
+    first = errors[0]
+    where = ".".join(str(p) for p in first["loc"]) or "value"
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return f"{exc.title}.{where}: {first['msg'].removeprefix('Value error, ')}{more}"

@@ -80,6 +80,9 @@ def uninstall(context, purge):
     from agencystack.results import Outcome
 
     context.check_owner()  # never remove what another state root deployed under the same project name
+    if not purge and not _deployed(context):  # a second uninstall: say so, never "removed" again
+        return Outcome(summary=f"{context.component.name} for {context.client}: not installed (nothing to remove)",
+                       details={"removed": False})
     warnings = context.engine.remove(context.deployment(), purge=purge, progress=context.progress) or []
     for warning in warnings:
         context.log.warning(warning)
@@ -92,6 +95,16 @@ def uninstall(context, purge):
     kept = _purge_dir(context.dir)
     note = f"; backups kept in {context.dir.backups}" if kept else ""
     return Outcome(summary=f"{name} for {client}: removed with its volumes and settings{note}{left}", details=details)
+
+
+def _deployed(context) -> bool:
+    """Containers of the project exist, or the manifest's last install/restore/uninstall was not an uninstall."""
+    if context.engine.status(context.project).get(context.project):
+        return True
+    history = context.dir.read_manifest().get("history", [])
+    done = [h["action"] for h in history if h.get("outcome") == "ok" and h.get("action") in
+            ("install", "restore", "uninstall")]
+    return bool(done) and done[-1] != "uninstall"
 
 
 def _purge_dir(cdir) -> bool:

@@ -56,7 +56,9 @@ def stack(context):
     Targeted, firstresult. ``context`` is an :class:`agencystack.LifecycleContext` whose ``settings`` are loaded and
     whose generated secrets exist. Must be deterministic for the same settings (the plan diffs it against what
     runs) and must reference secrets as ``${KEY}`` of the component's .env (:func:`agencystack.ref`), never inline
-    their values.
+    their values: the core refuses (exit 2, naming service and variable) a stack with the value of one of the
+    component's secret settings in an environment variable, label, command, entrypoint or healthcheck. A stack
+    that fails the model's validation is reported as this plugin's bug (exit 1, naming plugin and field).
 
     Resource limits: give each service its default :class:`agencystack.Limits` (memory, reservation, CPUs, pids,
     and the ``min_memory`` a client may not go below). Every client can override them with the settings

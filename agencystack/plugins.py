@@ -4,8 +4,14 @@
   implementations marked with :data:`agencystack.hookimpl`. Each is loaded on its own; one that fails to import,
   implements a hook that does not exist (a misspelling), or whose ``components`` hook fails is recorded as
   *broken* with its error and skipped -- other commands, ``--help`` included, keep working.
-* ``AGENCYSTACK_PLUGINS=name1,name2`` limits which entry points load (empty: none). The core's own plugins
-  (defaults, lifecycle wrappers, the edge) always load: they are registered through the same hooks.
+* ``AGENCYSTACK_PLUGINS=name1,name2`` limits which entry points load (empty: none); ``AGENCYSTACK_PLUGINS=-name``
+  loads every entry point but the ones named with a ``-``. The core's own plugins (defaults, lifecycle wrappers,
+  the edge) always load: they are registered through the same hooks.
+* A component name claimed by two plugins never silently picks a winner (entry points load in name order, so
+  "first wins" would let any plugin hide another): the component is *contested* -- listed with every claimant and
+  its distribution, unusable (``install`` etc. exit 2 naming them) until the operator keeps one, e.g.
+  ``AGENCYSTACK_PLUGINS=-impostor``. A plugin claiming a name the core itself provides (``edge``) is broken: the
+  core cannot be unloaded, so there is nothing to choose.
 * Core code calls hooks only through :class:`Plugins`, never through ``pm.hook`` directly.
 """
 
@@ -47,15 +53,22 @@ class PluginRecord:
     error: str = ""
     components: list[Component] = field(default_factory=list)
     core: bool = False
+    contested: list[str] = field(default_factory=list)  # names this plugin claims that another plugin claims too
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} ({self.distribution} {self.version})".replace(" )", ")")
 
 
 class Plugins:
     """The loaded plugins and typed calls into their hooks."""
 
-    def __init__(self, pm: pluggy.PluginManager, records: list[PluginRecord], owners: dict[str, object]):
+    def __init__(self, pm: pluggy.PluginManager, records: list[PluginRecord], owners: dict[str, object],
+                 claims: dict[str, list[PluginRecord]] | None = None):
         self._pm = pm
         self.records = records
-        self._owners = owners  # component name -> the plugin object that provides it
+        self._owners = owners  # component name -> the plugin object that provides it (contested names: none)
+        self._claims = claims if claims is not None else {}  # component name -> every plugin claiming it
         self._core = [pm.get_plugin(name) for name in CORE_PLUGINS if pm.get_plugin(name) is not None]
 
     # -- discovery ----------------------------------------------------------------------------------------------
@@ -67,20 +80,31 @@ class Plugins:
     def broken(self) -> list[PluginRecord]:
         return [r for r in self.records if not r.ok]
 
+    @property
+    def contested(self) -> dict[str, list[PluginRecord]]:
+        """Component names claimed by more than one plugin: unusable until the operator keeps one."""
+        return {name: records for name, records in self._claims.items() if len(records) > 1}
+
     def component(self, name: str) -> Component:
         """The component called ``name``, or a UsageError listing the known ones (and any broken plugin)."""
         known = self.components
         if name in known:
             return known[name]
+        if name in self.contested:
+            raise UsageError(contested_message(name, self.contested[name]))
         hint = f"known: {', '.join(sorted(known)) or 'none'}"
         if self.broken:
             hint += f"; broken plugins: {', '.join(r.name for r in self.broken)} (see 'agencystack components list')"
         raise UsageError(f"unknown component {name!r} ({hint})")
 
+    def owner(self, component: str) -> PluginRecord:
+        """The record of the plugin that provides ``component``."""
+        return next(r for r in self.records if any(c.name == component for c in r.components))
+
     def register(self, plugin: object, name: str, distribution: str = "(in-process)") -> PluginRecord:
         """Register a plugin object directly (programs embedding agencystack, tests), with the same checks."""
         record = PluginRecord(name=name, distribution=distribution, version="")
-        _register(self._pm, record, self._owners, lambda: plugin)
+        _register(self._pm, record, self._owners, lambda: plugin, self._claims)
         self.records.append(record)
         return record
 
@@ -108,22 +132,33 @@ def load(only: Iterable[str] | None = None) -> Plugins:
     pm.add_hookspecs(hookspecs)
     records: list[PluginRecord] = []
     owners: dict[str, object] = {}
+    claims: dict[str, list[PluginRecord]] = {}
 
     for module_name in CORE_PLUGINS:
         record = PluginRecord(name=module_name, distribution="agencystack", version=_core_version(), core=True)
-        _register(pm, record, owners, lambda m=module_name: import_module(m))
+        _register(pm, record, owners, lambda m=module_name: import_module(m), claims)
         records.append(record)
 
     if only is None and PLUGINS_ENV in os.environ:
         only = [n.strip() for n in os.environ[PLUGINS_ENV].split(",") if n.strip()]
-    allowed = set(only) if only is not None else None
+    excluded = {n[1:] for n in only or () if n.startswith("-")}
+    kept = [n for n in only or () if not n.startswith("-")]
+    allowed = set(kept) if only is not None and (kept or not excluded) else None
     for ep in discover():
-        if allowed is not None and ep["name"] not in allowed:
+        if (allowed is not None and ep["name"] not in allowed) or ep["name"] in excluded:
             continue
         record = PluginRecord(name=ep["name"], distribution=ep["distribution"], version=ep["version"])
-        _register(pm, record, owners, lambda value=ep["value"]: _load_object(value))
+        _register(pm, record, owners, lambda value=ep["value"]: _load_object(value), claims)
         records.append(record)
-    return Plugins(pm, records, owners)
+    return Plugins(pm, records, owners, claims)
+
+
+def contested_message(name: str, claimants: list[PluginRecord]) -> str:
+    """The one line that names every claimant of a contested component and how the operator chooses."""
+    names = " and ".join(r.label for r in claimants)
+    drop = ",".join(f"-{r.name}" for r in claimants[1:])
+    return (f"component {name!r} is claimed by plugins {names}: choose one with {PLUGINS_ENV} "
+            f"(e.g. {PLUGINS_ENV}={drop}) or uninstall the other distribution")
 
 
 def discover() -> list[dict[str, str]]:
@@ -159,7 +194,8 @@ def discover() -> list[dict[str, str]]:
     return found
 
 
-def _register(pm: pluggy.PluginManager, record: PluginRecord, owners: dict[str, object], loader) -> None:
+def _register(pm: pluggy.PluginManager, record: PluginRecord, owners: dict[str, object], loader,
+              claims: dict[str, list[PluginRecord]]) -> None:
     """Load and register one plugin; on any failure mark it broken and leave the manager as it was."""
     try:
         plugin = loader()
@@ -180,8 +216,10 @@ def _register(pm: pluggy.PluginManager, record: PluginRecord, owners: dict[str, 
         for component in found:
             if not isinstance(component, Component) or not COMPONENT_NAME.fullmatch(component.name):
                 raise UsageError(f"components hook returned an invalid component {component!r}")
-            if component.name in owners:
-                raise UsageError(f"component {component.name!r} is already provided by another plugin")
+            core = next((r for r in claims.get(component.name, ()) if r.core), None)
+            if core is not None:
+                raise UsageError(f"component {component.name!r} is provided by the core ({core.distribution}) "
+                                 "and cannot be replaced by a plugin")
     except Exception as exc:
         pm.unregister(plugin)
         record.ok, record.error = False, _describe(exc)
@@ -189,8 +227,17 @@ def _register(pm: pluggy.PluginManager, record: PluginRecord, owners: dict[str, 
     for component in found:
         if component.version is None:
             component = dataclasses.replace(component, version=record.version)
-        record.components.append(component)
-        owners[component.name] = plugin
+        claimants = claims.setdefault(component.name, [])
+        claimants.append(record)
+        if len(claimants) == 1:
+            record.components.append(component)
+            owners[component.name] = plugin
+            continue
+        owners.pop(component.name, None)  # never silently pick a winner: nobody serves a contested name
+        for claimant in claimants:
+            claimant.components = [c for c in claimant.components if c.name != component.name]
+            if component.name not in claimant.contested:
+                claimant.contested.append(component.name)
 
 
 def _load_object(value: str) -> Any:

@@ -21,7 +21,8 @@ class State(str, Enum):
     FAILED = "failed"  # blocked: needs the operator (crashed, unhealthy, job failed, container missing)
     STARTING = "starting"  # waiting: created, starting, health not yet known
     STOPPED = "stopped"  # exists but not running (after a stop, or scaled to 0)
-    RUNNING = "running"  # active: running and healthy (or no healthcheck), or a job that completed
+    RUNNING = "running"  # active: running and healthy (or no healthcheck)
+    COMPLETED = "completed"  # a one-shot job that exited 0: done, as it should be (never makes a component worse)
     ABSENT = "absent"  # nothing deployed
 
     @property
@@ -34,7 +35,8 @@ class State(str, Enum):
         return max(states, key=lambda s: s.priority, default=cls.ABSENT)
 
 
-_PRIORITY = {State.FAILED: 4, State.STARTING: 3, State.STOPPED: 2, State.RUNNING: 1, State.ABSENT: 0}
+_PRIORITY = {State.FAILED: 5, State.STARTING: 4, State.STOPPED: 3, State.RUNNING: 2, State.COMPLETED: 1,
+             State.ABSENT: 0}
 
 
 @dataclass

@@ -301,6 +301,26 @@ class Stack(_Model):
         """Every .env key the stack references through ``${KEY}``."""
         return {key for s in self.services for value in s.environment.values() for key in _referenced(value)}
 
+    def literal_secrets(self, secrets: Mapping[str, str]) -> list[tuple[str, str, str]]:
+        """Where a secret's value (``secrets``: setting key -> value) is written literally instead of referenced:
+        ``(service, place, setting key)`` with place ``environment VAR``, ``label NAME``, ``command``,
+        ``entrypoint`` or ``healthcheck``. A literal would land in compose.yaml and the container's config."""
+        found = []
+        for service in self.services:
+            places = [(f"environment variable {k}", v) for k, v in service.environment.items()]
+            places += [(f"label {k}", v) for k, v in service.labels.items()]
+            places += [(what, " ".join(argv)) for what, argv in (
+                ("command", service.command), ("entrypoint", service.entrypoint),
+                ("healthcheck", service.healthcheck.test if service.healthcheck else None)) if argv]
+            for place, text in places:
+                found += [(service.name, place, key) for key, secret in secrets.items() if _contains(text, secret)]
+        return found
+
+
+def _contains(text: str, secret: str) -> bool:
+    """A short value (a user's 3-letter password) is only caught whole, so ``true`` in a flag is no false alarm."""
+    return secret == text or (len(secret) >= 8 and secret in text)
+
 
 def _referenced(value: str) -> set[str]:
     return {m.group("named") or m.group("braced") for m in string.Template.pattern.finditer(value)

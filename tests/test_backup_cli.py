@@ -119,7 +119,7 @@ def test_verify_rejects_damage_and_truncation_with_exit_5(agencystack_run, tmp_p
     result = agencystack_run("backup", "verify", str(truncated))
     assert result.exit_code == 5 and "truncated" in one_error_line(result)
     missing = agencystack_run("backup", "verify", str(tmp_path / "missing.agsb"))
-    assert missing.exit_code == 5 and "does not exist" in one_error_line(missing)
+    assert missing.exit_code == 2 and "does not exist" in one_error_line(missing)  # bad input, not damage
 
 
 def test_verify_encrypted_needs_the_right_key(agencystack_run, tmp_path, key_file):
@@ -204,9 +204,28 @@ def test_restore_rejects_a_damaged_archive_before_any_change(agencystack_run, ag
 
 def test_restore_of_a_missing_archive_or_without_from(agencystack_run, agencystack_env, tmp_path):
     result = agencystack_run("restore", "posthog", "--from", str(tmp_path / "nope.agsb"))
-    assert result.exit_code == 5 and "does not exist" in one_error_line(result)
+    assert result.exit_code == 2 and "does not exist" in one_error_line(result)  # a mistyped path is bad input
     result = agencystack_run("restore", "posthog")
     assert result.exit_code == 2 and "--from" in one_error_line(result)
+    _nothing_changed(agencystack_env)
+
+
+@pytest.mark.parametrize("args", [
+    ("backup", "verify", "{missing}"),
+    ("backup", "verify", "{archive}", "--key-file", "{missing}"),
+    ("backup", "posthog", "--encrypt-key-file", "{missing}"),
+    ("restore", "posthog", "--from", "{missing}"),
+    ("restore", "posthog", "--from", "{archive}", "--key-file", "{missing}"),
+    ("restore", "posthog", "--from", "{dir}"),
+])
+def test_a_path_that_does_not_exist_is_bad_input_checked_before_the_engine(agencystack_run, agencystack_env,
+                                                                           tmp_path, monkeypatch, args):
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-engine.sock")  # asking it would be exit 3
+    archive = make_archive(tmp_path / "a")
+    paths = {"missing": tmp_path / "nope", "archive": archive, "dir": tmp_path}
+    result = agencystack_run(*(a.format(**paths) for a in args))
+    assert result.exit_code == 2, result.output
+    assert str(tmp_path) in one_error_line(result)
     _nothing_changed(agencystack_env)
 
 

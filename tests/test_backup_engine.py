@@ -251,6 +251,9 @@ def test_encrypted_backup_round_trip_and_wrong_key(bed, acme, tmp_path):
     assert archive.name.endswith(".agsb.enc") and b"BACKUPDEMO" not in archive.read_bytes()
     bed.cli("backup", "verify", str(archive), "--key-file", str(bed.key))
     bed.cli("backup", "verify", str(archive), expect=2)
+    plain = bed.cli("backup", COMPONENT, "-c", bed.acme, "--dest", str(tmp_path / "plain"))  # as a person runs it
+    assert "archive written" not in plain.stderr and "[info" not in plain.stderr, plain.stderr  # no structlog line
+    assert "archive" in plain.stdout
     wrong = tmp_path / "wrong.key"
     wrong.write_text("d3Jvbmcta2V5LXdyb25nLWtleS13cm9uZy1rZXktd3Jvbmcta2V5")
     bed.cli("backup", "verify", str(archive), "--key-file", str(wrong), expect=5)

@@ -68,12 +68,14 @@ def test_install_status_logs_restart_uninstall(whoami, agencystack_run, agencyst
     status_json = json.loads(result.stdout)[0]
     assert status_json["state"] == "running"
     assert {s["name"]: s["state"] for s in status_json["services"]} == {
-        "init": "running", "web": "running", "worker": "running"}
+        "init": "completed", "web": "running", "worker": "running"}  # init is a job: done
 
     wait_until(lambda: "tick hello" in agencystack_run("logs", "whoami", "-c", client, "--tail", "5").stdout,
                20, message="worker log lines")
     lines = agencystack_run("logs", "whoami", "-c", client, "--service", "worker", "--tail", "3").stdout
     assert lines.splitlines() and all(line.startswith("worker | tick hello") for line in lines.splitlines())
+    nope = agencystack_run("logs", "whoami", "-c", client, "--service", "nope")
+    assert nope.exit_code == 2 and "unknown service(s) nope" in nope.stderr and "known: init, web, worker" in nope.stderr
 
     started = containers(docker_client, project)["web"].attrs["State"]["StartedAt"]
     restarted = agencystack_run("restart", "whoami", "-c", client, "--service", "web")
@@ -88,10 +90,14 @@ def test_install_status_logs_restart_uninstall(whoami, agencystack_run, agencyst
     assert not containers(docker_client, project)
     assert docker_client.volumes.list(filters={"name": f"{project}_data"})
     assert (agencystack_env / "clients" / client / "whoami" / ".env").exists()
+    again = agencystack_run("uninstall", "whoami", "-c", client)  # nothing left to remove: says so
+    assert again.exit_code == 0 and "not installed" in again.stdout and "removed" not in again.stdout
     purged = agencystack_run("uninstall", "whoami", "-c", client, "--purge", "--yes")
     assert purged.exit_code == 0, purged.output
     assert not docker_client.volumes.list(filters={"name": f"{project}_data"})
     assert not (agencystack_env / "clients" / client / "whoami").exists()
+    never = agencystack_run("uninstall", "whoami", "-c", client)
+    assert never.exit_code == 0 and "not installed" in never.stdout and "removed" not in never.stdout
 
 
 def test_rendered_compose_file_references_secrets_and_is_valid(whoami, agencystack_run, agencystack_env, compose_bin,

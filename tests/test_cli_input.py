@@ -109,3 +109,22 @@ def test_logs_input_is_checked_before_the_engine_is_asked(with_plugins, agencyst
     for argv in (["--since", "yesterday-ish"], ["--since=-10m"], ["--tail=-5"], ["--tail", "99999999999999999999999"]):
         result = agencystack_run("logs", "posthog", *argv)
         assert result.exit_code == 2, (argv, result.output)
+
+
+def test_logs_of_an_unknown_service_is_bad_input(with_plugins, agencystack_run, monkeypatch, tmp_path):
+    assert agencystack_run("install", "hello", "-c", "acme").exit_code == 0
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-engine.sock")  # the stack answers: no engine needed
+    result = agencystack_run("logs", "hello", "-c", "acme", "--service", "nope")
+    assert result.exit_code == 2, result.output
+    assert result.stderr.count("\n") == 1 and "unknown service(s) nope" in result.stderr
+
+
+def test_verbose_is_accepted_after_the_sub_command_too(with_plugins, agencystack_run):
+    for argv in (("-v", "install", "hello", "-c", "acme"), ("install", "hello", "-c", "acme", "-v"),
+                 ("install", "hello", "--verbose", "-c", "acme")):
+        result = agencystack_run(*argv, "--set", "HELLO_GREETING=fail")  # a plugin bug: -v shows the traceback
+        assert result.exit_code == 1, (argv, result.output)
+        assert "Traceback" in result.stderr and "No such option" not in result.stderr, argv
+    quiet = agencystack_run("install", "hello", "-c", "acme", "--set", "HELLO_GREETING=fail")
+    assert "Traceback" not in quiet.stderr and "run with -v" in quiet.stderr
+    assert agencystack_run("install", "hello", "-c", "acme", "--set", "-v").exit_code == 2  # a value stays a value

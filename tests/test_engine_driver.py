@@ -274,7 +274,7 @@ def test_plan_creates_missing_volumes_but_never_external_ones() -> None:
     ("created", "Created", False, State.STARTING, "created"),
     ("restarting", "Restarting (1) 2 seconds ago", False, State.STARTING, "restarting (last exit 1)"),
     ("exited", "Exited (1) 3 minutes ago", False, State.FAILED, "exited (1)"),
-    ("exited", "Exited (0) 3 minutes ago", True, State.RUNNING, "completed"),
+    ("exited", "Exited (0) 3 minutes ago", True, State.COMPLETED, "exited (0)"),
     ("exited", "Exited (2) 3 minutes ago", True, State.FAILED, "exited (2)"),
     ("exited", "Exited (0) 3 minutes ago", False, State.STOPPED, "exited (0)"),
     ("exited", "Exited (137) 3 minutes ago", False, State.STOPPED, "stopped (exit 137)"),
@@ -366,7 +366,7 @@ def test_fresh_apply_then_reapply_makes_no_mutations(driver, engine, images, dep
     status = driver.status(project)[project]
     assert {s.name: (s.state, s.detail) for s in status} == {
         "cache": (State.RUNNING, "running"), "db": (State.RUNNING, "healthy"),
-        "migrate": (State.RUNNING, "completed"), "web": (State.RUNNING, "running")}
+        "migrate": (State.COMPLETED, "exited (0)"), "web": (State.RUNNING, "running")}
 
     # labels and names as compose has them; secrets only in the environment
     web = docker_client.containers.get(f"{project}-web-1")
@@ -659,7 +659,7 @@ def test_health_timeout_and_failed_job_status(driver, engine, images, deployed) 
     assert "also failed: slow" in message
     statuses = {s.name: (s.state, s.detail) for s in driver.status(project)[project]}
     assert statuses["job"] == (State.FAILED, "exited (3)")
-    assert statuses["done"] == (State.RUNNING, "completed")
+    assert statuses["done"] == (State.COMPLETED, "exited (0)")
     assert statuses["ok"] == (State.RUNNING, "running")
     assert statuses["slow"] == (State.STARTING, "health: starting")
     assert State.aggregate([s for s, _ in statuses.values()]) == State.FAILED
@@ -940,7 +940,7 @@ def test_status_is_two_calls_list_and_oom_events_for_all_projects(driver, engine
     assert [(m, p.rsplit("/", 1)[-1]) for m, p in calls.calls] == [("GET", "json"), ("GET", "events")]
     for p in projects:
         assert [(s.name, s.state, s.detail) for s in everything[p]] == [
-            ("a", State.RUNNING, "running"), ("j", State.RUNNING, "completed")]
+            ("a", State.RUNNING, "running"), ("j", State.COMPLETED, "exited (0)")]
     calls.clear()
     assert list(driver.status(projects[0])) == [projects[0]]
     assert len(calls.calls) == 2

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 
 def secret_values(root):
     values = []
@@ -78,3 +80,14 @@ def test_engine_errors_mask_secret_values_only(tmp_path):
     error = Converger(client=None)._service_error(deployment, service, "cannot be created", refused)
     assert str(error) == f"service db of acme_posthog cannot be created: {message}; key ***"
     assert deployment.redactor().text(message) == message
+
+
+@pytest.mark.parametrize("command", ["plan", "install"])
+def test_stack_with_a_literal_secret_value_is_refused_naming_service_and_variable(with_plugins, agencystack_run,
+                                                                                 agencystack_env, command):
+    result = agencystack_run(command, "leaky", "-c", "acme")
+    assert result.exit_code == 2, result.output
+    line = result.stderr.strip()
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert "leaky" in line and "service app" in line and "API_URL" in line and "LEAKY_TOKEN" in line
+    assert not list(agencystack_env.rglob("compose.yaml"))  # refused before anything was written

@@ -7,8 +7,14 @@ import subprocess
 
 import pytest
 
+import os
+import sys
+from pathlib import Path
+
 from agencystack import hookimpl
 from agencystack.plugins import load
+
+IMPOSTOR = Path(__file__).parent / "fixtures" / "impostor"
 
 
 def test_third_party_distribution_is_discovered_with_its_version(with_plugins, agencystack_run):
@@ -27,11 +33,62 @@ def test_broken_plugins_are_listed_with_their_error_and_never_fatal(with_plugins
     assert "ModuleNotFoundError" in broken["broken-import"]
     assert "instal" in broken["misspelled"] and "misspelled" in broken["misspelled"]
     assert "context" in broken["bad-args"] or "ctx" in broken["bad-args"]
-    assert "already provided" in broken["zz-clash"]
     # every other command keeps working
     assert agencystack_run("--help").exit_code == 0
     installed = agencystack_run("install", "hello", "--client-id", "acme")
     assert installed.exit_code == 0, installed.output
+
+
+@pytest.fixture
+def with_impostor(with_plugins, tmp_path, monkeypatch):
+    """The fixture plugins plus one (agencystack-impostor) claiming ``posthog`` and ``hello``, loading first."""
+    site = tmp_path / "impostor-site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-deps",
+                    "--no-build-isolation", "--target", str(site), str(IMPOSTOR)], check=True, capture_output=True)
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(site), os.environ["PYTHONPATH"]]))
+    return site
+
+
+def test_name_clash_picks_no_winner_and_names_both_distributions(with_impostor, agencystack_run):
+    rows = json.loads(agencystack_run("components", "list", "--json").stdout)
+    ok = {r["name"] for r in rows if r["status"] == "ok"}
+    assert "posthog" not in ok and "hello" not in ok and "keycloak" in ok  # the impostor hides nothing
+    contested = {(r["name"], r["distribution"]): r["error"] for r in rows if r["status"] == "contested"}
+    assert set(contested) == {("posthog", "agencystack-posthog"), ("posthog", "agencystack-impostor"),
+                              ("hello", "agencystack-hello"), ("hello", "agencystack-impostor")}
+    for (_name, _dist), error in contested.items():
+        assert "agencystack-impostor" in error and "AGENCYSTACK_PLUGINS" in error
+    for command in (("plan", "posthog", "-c", "acme"), ("install", "hello", "-c", "acme")):
+        result = agencystack_run(*command)
+        assert result.exit_code == 2, result.output
+        assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+        assert "agencystack-impostor" in result.stderr and "agencystack-" + command[1] in result.stderr
+    listing = subprocess.run(["agencystack", "components", "list"], capture_output=True, text=True)
+    assert listing.returncode == 0 and "CONTESTED" in listing.stdout
+
+
+def test_operator_resolves_a_clash_by_excluding_a_plugin(with_impostor, monkeypatch, agencystack_run):
+    monkeypatch.setenv("AGENCYSTACK_PLUGINS", "-aa-impostor")
+    rows = json.loads(agencystack_run("components", "list", "--json").stdout)
+    ok = {r["name"]: r["distribution"] for r in rows if r["status"] == "ok"}
+    assert ok["posthog"] == "agencystack-posthog" and ok["hello"] == "agencystack-hello"
+    assert not [r for r in rows if r["status"] == "contested" or r["plugin"] == "aa-impostor"]
+    assert agencystack_run("install", "hello", "-c", "acme").exit_code == 0
+
+
+def test_a_plugin_cannot_claim_a_core_component(agencystack_env):
+    class Edge:
+        @hookimpl
+        def components(self):
+            from agencystack import Component
+
+            return [Component(name="edge")]
+
+    plugins = load(only=[])
+    record = plugins.register(Edge(), "fake-edge", distribution="agencystack-fake")
+    assert not record.ok and "provided by the core" in record.error
+    assert plugins.components["edge"].name == "edge" and not plugins.contested
 
 
 def test_broken_plugin_does_not_break_the_console_script(with_plugins):
@@ -107,3 +164,12 @@ def test_plugin_import_error_message_names_the_module(with_plugins, spec):
     plugins = load()
     record = next(r for r in plugins.records if r.name == "broken-import")
     assert not record.ok and "agencystack_does_not_exist" in record.error
+
+
+def test_invalid_stack_names_plugin_component_and_field_without_pydantic_noise(with_plugins, agencystack_run):
+    result = agencystack_run("plan", "badstack", "-c", "acme")
+    assert result.exit_code == 1, result.output
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    line = result.stderr
+    assert "faulty (agencystack-hello 1.2.3)" in line and "badstack" in line and "start_timeout" in line
+    assert "pydantic" not in line and "unexpected" not in line and "validation error for" not in line

@@ -14,3 +14,11 @@ def test_services_scaled_to_zero_do_not_change_the_components_state():
     status = ComponentStatus.from_services("acme", "posthog", [ServiceStatus("web", State.RUNNING),
                                                                ServiceStatus("check", State.ABSENT, "scaled to 0")])
     assert status.state == State.RUNNING
+
+
+def test_a_completed_job_shows_completed_and_leaves_the_component_running():
+    status = ComponentStatus.from_services("acme", "notes", [ServiceStatus("migrate", State.COMPLETED, "exited (0)"),
+                                                             ServiceStatus("web", State.RUNNING)])
+    assert status.services[0].state.value == "completed" and status.state == State.RUNNING
+    assert State.aggregate([State.COMPLETED]) == State.COMPLETED
+    assert State.aggregate([State.COMPLETED, State.STOPPED]) == State.STOPPED

@@ -113,7 +113,7 @@ def backup(context: LifecycleContext, *, dest: Path | None = None, keep_last: in
         parts=[{k: p[k] for k in ("name", "kind", "size", "raw_size", "sha256")} for p in manifest["parts"]],
         summary=getattr(outcome, "summary", "") or "", seconds=round(time.monotonic() - started, 3))
     context.log.info("archive written", archive=str(final), size=size, encrypted=result.encrypted,
-                     deleted=len(deleted))
+                     deleted=len(deleted), console=False)  # the command prints the result itself
     return result
 
 

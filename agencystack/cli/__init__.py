@@ -49,6 +49,28 @@ render.register(app)
 sso.register(app)
 
 
+def command() -> typer.core.TyperGroup:
+    """The click command of the app, with the global ``-v/--verbose`` also accepted after any sub-command (as git
+    and docker accept theirs): click parses it as each command's own option, so ``--set -v`` stays a value."""
+    from typer.core import TyperOption
+
+    def _set_verbose(ctx: typer.Context, _param: object, value: bool) -> None:
+        if value and isinstance(ctx.find_root().obj, Session):
+            ctx.find_root().obj.verbose = True
+
+    def _add(cmd: object) -> None:
+        for sub in getattr(cmd, "commands", {}).values():
+            if not any("--verbose" in p.opts for p in sub.params):
+                sub.params.append(TyperOption(param_decls=["--verbose", "-v"], is_flag=True, default=False,
+                                              expose_value=False, callback=_set_verbose,
+                                              help="Show debug log lines."))
+            _add(sub)
+
+    root = typer.main.get_command(app)
+    _add(root)
+    return root
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console-script entry point: run the app, map failures to one line and an exit code."""
     from typer.exceptions import TyperException
@@ -57,8 +79,7 @@ def main(argv: list[str] | None = None) -> int:
 
     session = Session()
     try:
-        code = typer.main.get_command(app).main(args=argv, prog_name="agencystack", standalone_mode=False,
-                                                obj=session)
+        code = command().main(args=argv, prog_name="agencystack", standalone_mode=False, obj=session)
     except AgencyStackError as exc:
         return _fail(session, str(exc), exc.exit_code)
     except typer.Exit as exc:

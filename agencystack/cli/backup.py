@@ -58,6 +58,14 @@ def register(app: typer.Typer) -> None:
     app.command("restore")(restore)
 
 
+def _existing(path: Path | None, what: str) -> None:
+    """A file the user names must exist: bad input (exit 2), checked before anything else is opened or asked."""
+    from agencystack.errors import UsageError
+
+    if path is not None and not path.is_file():
+        raise UsageError(f"{what} {path} {'is not a file' if path.exists() else 'does not exist'}")
+
+
 def _size(n: int) -> str:
     for unit in ("B", "KB", "MB", "GB"):
         if n < 1024 or unit == "GB":
@@ -87,8 +95,9 @@ def create(ctx: typer.Context, component: options.Component, client_id: options.
 
     if component in RESERVED:
         raise UsageError(f"'{component}' is a reserved word of 'backup', not a component")
-    session = Session.of(ctx, json_output)
     operations.check_retention(keep_last, keep_days)
+    _existing(encrypt_key_file, "key file")
+    session = Session.of(ctx, json_output)
     context = session.context(component, "backup", client=client_id)
     result = operations.backup(context, dest=dest, keep_last=keep_last, keep_days=keep_days,
                                key_file=encrypt_key_file)
@@ -139,6 +148,8 @@ def verify(ctx: typer.Context,
     """Check an archive completely: manifest, every part's checksum and size, every part decompressed."""
     from agencystack.backup import operations
 
+    _existing(archive, "archive")
+    _existing(key_file, "key file")
     session = Session.of(ctx, json_output)
     report = operations.verify(archive, key_file)
     if json_output:
@@ -163,6 +174,8 @@ def restore(ctx: typer.Context, component: options.Component,
     """Restore COMPONENT for a client from an archive; into another client id it makes an independent clone."""
     from agencystack.backup import operations
 
+    _existing(from_, "archive")
+    _existing(key_file, "key file")
     session = Session.of(ctx, json_output)
     context = session.context(component, "restore", client=client_id, domain=domain)
     outcome = operations.restore(context, from_, key_file=key_file, force=force)

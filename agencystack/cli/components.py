@@ -15,8 +15,10 @@ def register(app: typer.Typer) -> None:
 
 @components_app.command("list")
 def list_(ctx: typer.Context, json_output: options.Json = False) -> None:
-    """List every component (name, version, distribution, plugin status), broken plugins included."""
+    """List every component (name, version, distribution, plugin status), broken plugins and contested names
+    (claimed by two plugins: unusable until the operator keeps one) included."""
     from agencystack.cli.output import emit_json, say
+    from agencystack.plugins import contested_message
 
     plugins = ctx.obj.plugins
     rows = []
@@ -25,6 +27,10 @@ def list_(ctx: typer.Context, json_output: options.Json = False) -> None:
             rows.append({"name": component.name, "version": component.version, "distribution": record.distribution,
                          "plugin": record.name, "status": "ok", "description": component.description,
                          "requires": list(component.requires)})
+        for name in record.contested:
+            rows.append({"name": name, "version": record.version, "distribution": record.distribution,
+                         "plugin": record.name, "status": "contested",
+                         "error": contested_message(name, plugins.contested[name])})
         if not record.ok:
             rows.append({"name": None, "version": record.version, "distribution": record.distribution,
                          "plugin": record.name, "status": "broken", "error": record.error})
@@ -35,5 +41,7 @@ def list_(ctx: typer.Context, json_output: options.Json = False) -> None:
     for row in rows:
         if row["status"] == "ok":
             say(f"{row['name']:<{width}}  {row['version']:<8}  {row['distribution']:<24}  {row['description']}")
+        elif row["status"] == "contested":
+            say(f"{row['name']:<{width}}  {row['version']:<8}  {row['distribution']:<24}  CONTESTED: {row['error']}")
         else:
             say(f"{row['plugin']:<{width}}  {row['version']:<8}  {row['distribution']:<24}  BROKEN: {row['error']}")

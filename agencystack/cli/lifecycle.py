@@ -133,6 +133,7 @@ def logs(ctx: typer.Context, component: options.Component, client_id: options.Cl
     request = LogRequest(services=tuple(service or ()), tail=tail or None, since=since, follow=follow)
     context = session.context(component, "logs", client=client_id)
     _require_installed(context)
+    _require_services(context, request.services)
     width = max((len(s.name) for s in context.stack().services), default=0)
     for line in run(context, "logs", request=request):
         sys.stdout.write(f"{line.service:<{width}} | {session.redactor.text(line.text)}\n")
@@ -146,6 +147,17 @@ def _require_installed(context) -> None:
     if not context.dir.installed:
         which = context.component.name + ("" if context.component.per_host else f" for client {context.client}")
         raise UsageError(f"{which} is not installed (see 'agencystack status --all')")
+
+
+def _require_services(context, services) -> None:
+    """Exit 2 when a --service names no service of the component's stack (checked without the engine)."""
+    from agencystack.errors import UsageError
+
+    known = {s.name for s in context.stack().services}
+    unknown = sorted(set(services) - known)
+    if unknown:
+        raise UsageError(f"unknown service(s) {', '.join(unknown)} of {context.component.name} "
+                         f"(known: {', '.join(sorted(known)) or 'none'})")
 
 
 def restart(ctx: typer.Context, component: options.Component, client_id: options.ClientId = None,

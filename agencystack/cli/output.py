@@ -36,7 +36,8 @@ def warn(text: str) -> None:
     sys.stderr.write(f"warning: {text}\n")
 
 
-STATE_STYLE = {"failed": "red", "starting": "yellow", "stopped": "yellow", "running": "green", "absent": "dim"}
+STATE_STYLE = {"failed": "red", "starting": "yellow", "stopped": "yellow", "running": "green", "completed": "green",
+               "absent": "dim"}
 
 
 def status_table(statuses: list[Any]) -> None:

@@ -53,9 +53,27 @@ def install(context):
         return None
     context.check_owner()  # another state root's edge on this engine: refuse before touching the shared network
     ensure_network(context)
-    outcome = context.deploy()
+    from agencystack.errors import ComponentError
+
+    try:
+        outcome = context.deploy()
+    except ComponentError as exc:
+        raise ComponentError(name_health_settings(str(exc), context.settings)) from None
     outcome.details["network"] = context.settings.network
     return outcome
+
+
+def name_health_settings(message: str, settings) -> str:
+    """Add to a failed health wait of Traefik the settings that fix it: its health check runs EDGE_BINARY inside
+    EDGE_IMAGE, and an image whose binary lives elsewhere (or is not Traefik) never becomes healthy."""
+    if not message.startswith("service traefik of ") or "health" not in message.partition("\n")[0]:
+        return message
+    first, newline, rest = message.partition("\n")
+    hint = (f" (the health check runs '{settings.binary} healthcheck --ping' in {settings.image}: set EDGE_BINARY "
+            "to the Traefik binary's path in that image, or EDGE_IMAGE to a Traefik image)")
+    if first.endswith("; last log lines:"):
+        return first.removesuffix("; last log lines:") + hint + "; last log lines:" + newline + rest
+    return first + hint + newline + rest
 
 
 def host_settings(global_settings):

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 
 NS = 1_000_000_000
 LOG_TAIL_IN_ERRORS = 10
+_ESCAPES = re.compile(r"\x1b(\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)|[@-Z\\-_])|[\x00-\x08\x0b-\x1f\x7f]")
 
 
 # -- gates ------------------------------------------------------------------------------------------------------
@@ -450,14 +451,20 @@ class Converger(EngineRoom):
         log = ((state or {}).get("Health") or {}).get("Log") or []
         if log:
             last = log[-1]
-            output = " ".join((last.get("Output") or "").split())[:300]
+            output = " ".join(plain(last.get("Output") or "").split())[:300]
             parts.append(f"last health check (exit {last.get('ExitCode')}): {scrub(output) or '(no output)'}")
         try:
             raw = self.api.logs(container_id, stdout=True, stderr=True, tail=LOG_TAIL_IN_ERRORS)
-            lines = [scrub(line) for line in raw.decode("utf-8", "replace").splitlines() if line.strip()]
+            lines = [scrub(line) for line in plain(raw.decode("utf-8", "replace")).splitlines() if line.strip()]
         except docker.errors.APIError:
             lines = []
         message = "; ".join(parts)
         if lines:
             message += "; last log lines:\n" + "\n".join("  " + line for line in lines[-LOG_TAIL_IN_ERRORS:])
         return ComponentError(message)
+
+
+def plain(text: str) -> str:
+    """A container's output without terminal escapes (colours, cursor moves) or other control characters: an
+    error message quoting it is read in logs, JSON and terminals alike (tabs and newlines are kept)."""
+    return _ESCAPES.sub("", text.replace("\r\n", "\n"))

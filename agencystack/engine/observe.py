@@ -96,7 +96,7 @@ def _classify(c: Observed) -> tuple[State, str]:
     if c.state == "exited":
         code = c.exit_code
         if code == 0:
-            return (State.RUNNING, "completed") if c.is_job else (State.STOPPED, "exited (0)")
+            return (State.COMPLETED, "exited (0)") if c.is_job else (State.STOPPED, "exited (0)")
         if code in (137, 143) and not c.is_job:
             # SIGKILL/SIGTERM of a long-running service: stopped (by an operator, or `agencystack stop`)
             return State.STOPPED, f"stopped (exit {code})"

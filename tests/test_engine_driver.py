@@ -959,6 +959,9 @@ def test_logs_tail_follow_and_interleaved(driver, engine, images, deployed) -> N
     driver.apply(dep, driver.plan(dep))
     wait_until(lambda: len(list(driver.logs(dep, LogRequest(services=("two",), tail=None)))) >= 3, 10, 0.1,
                "three lines of two")
+    # one's five lines too: under load its container may start (and echo) after two has printed three
+    wait_until(lambda: len(list(driver.logs(dep, LogRequest(services=("one",), tail=None)))) >= 5, 10, 0.1,
+               "five lines of one")
     tail = [line.text for line in driver.logs(dep, LogRequest(services=("one",), tail=2))]
     assert tail == ["one-4", "one-5"]
     everything = list(driver.logs(dep, LogRequest(tail=None)))

@@ -259,7 +259,8 @@ class LifecycleContext:
         """The public hosts of this stack that another client or component already routes (see hosts.py)."""
         from agencystack import hosts
 
-        return hosts.conflicts(self.global_settings.root, self.client, self.component.name, {r.host for r in self.stack().routes})
+        wanted = {r.host for r in self.stack().routes}
+        return hosts.conflicts(self.global_settings.root, self.client, self.component.name, wanted)
 
     def check_owner(self) -> None:
         """Refuse (exit 2) when this project's containers on the engine belong to another state root: several

@@ -17,8 +17,8 @@ def asking(context) -> list[str]:
             continue
         if context.plugins.components[component].per_host:
             continue
-        probe = LifecycleContext.open(plugins=context.plugins, global_settings=context.global_settings, component=component,
-                                      action="plan", redactor=context.redactor, client=client)
+        probe = LifecycleContext.open(plugins=context.plugins, global_settings=context.global_settings,
+                                      component=component, action="plan", redactor=context.redactor, client=client)
         try:
             if any(r.sso and not r.public for r in probe.stack().routes):
                 found.append(component)
@@ -38,9 +38,9 @@ def converge(context, outcome, *, warn_unprotected: bool = False) -> None:
     for component in names:
         context.progress(component, "converging SSO")
         try:
-            target = LifecycleContext.open(plugins=context.plugins, global_settings=context.global_settings, component=component,
-                                           action="install", redactor=context.redactor, client=context.client,
-                                           progress=context.progress)
+            target = LifecycleContext.open(plugins=context.plugins, global_settings=context.global_settings,
+                                           component=component, action="install", redactor=context.redactor,
+                                           client=context.client, progress=context.progress)
             run(target, "install")
             done.append(component)
         except Exception as exc:

@@ -43,7 +43,8 @@ class Keycloak:
         self.client = context.client
         self.dir = ComponentDir(context.global_settings.root, context.client, NAME)
         self.settings = (context.settings if context.component.name == NAME else
-                         load(KeycloakSettings, context.global_settings, self.dir.env_file, client=context.client).values)
+                         load(KeycloakSettings, context.global_settings, self.dir.env_file,
+                              client=context.client).values)
         context.redactor.add(*self.settings.secret_values())
         self.realm = self.settings.realm_name(context.client)
         self.public_url = context.public_url(self.settings.domain).rstrip("/")

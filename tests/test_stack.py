@@ -73,7 +73,11 @@ def test_published_ports_default_to_loopback():
     assert Port(container=80, host=8080).host_ip == "127.0.0.1"
 
 
-def test_volumes_declared_are_accepted():
-    Stack(services=[Service(name="a", image="x", volumes=[Mount(source="data", target="/d"),
-                                                          Mount(source="/srv/conf", target="/c", read_only=True)])],
-          volumes=[Volume(name="data")])
+def test_declared_volumes_and_bind_mounts_are_accepted_as_given():
+    stack = Stack(services=[Service(name="a", image="x", volumes=[
+        Mount(source="data", target="/d"), Mount(source="/srv/conf", target="/c", read_only=True)])],
+        volumes=[Volume(name="data")])
+    named, bind = stack.service("a").volumes
+    assert (named.is_bind, named.source, named.read_only) == (False, "data", False)
+    assert (bind.is_bind, bind.source, bind.read_only) == (True, "/srv/conf", True)  # a path: no declaration needed
+    assert [v.name for v in stack.volumes] == ["data"]

@@ -8,21 +8,16 @@ from __future__ import annotations
 
 import json
 import secrets
-import socket
 import subprocess
 import time
 
 import pytest
 
-from tests.engine.helpers import engine_env, engine_host, http_get, wait_until
+from tests.engine.helpers import engine_env, engine_host, free_port, http_get, wait_until
 
 pytestmark = pytest.mark.engine
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture

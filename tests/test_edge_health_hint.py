@@ -13,8 +13,8 @@ import pytest
 from agencystack.edge import name_health_settings
 from agencystack.edge.settings import EdgeSettings
 from agencystack.engine.converge import plain
-from tests.engine.helpers import engine_host
-from tests.test_edge_traefik import _remove_network, cli, free_port
+from tests.engine.helpers import engine_host, free_port
+from tests.test_edge_traefik import _remove_network, cli
 
 
 def test_health_failure_of_traefik_names_edge_binary_and_edge_image():

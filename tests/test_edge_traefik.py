@@ -18,16 +18,12 @@ import pytest
 
 from agencystack.edge import routing
 from agencystack.stack import Route
-from tests.engine.helpers import engine_host, wait_until
+from tests.engine.helpers import engine_host, free_port, wait_until
 from tests.images.build import echo_command
 
 pytestmark = pytest.mark.engine
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def cli(*args: str) -> tuple[int, str]:

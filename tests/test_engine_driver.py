@@ -35,7 +35,7 @@ from agencystack.stack import HealthCheck, Mount, Network, Port, Service, Stack,
 
 pytest_plugins = ["tests.engine.fixtures"]  # also loaded by tests/conftest.py; loading twice is a no-op
 
-from tests.engine.helpers import SocketProxy, engine_env, engine_host, wait_until  # noqa: E402
+from tests.engine.helpers import SocketProxy, engine_env, engine_host, free_port, wait_until  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 SECRET_SUFFIXES = ("PASSWORD", "SECRET", "TOKEN")  # which keys of a test deployment's env hold secrets
@@ -84,10 +84,6 @@ class CallLog:
         self.calls.clear()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def containers_of(client: Any, project: str) -> list[Any]:

@@ -25,7 +25,7 @@ from agencystack.engine import resources
 from agencystack.limits import Limits
 from agencystack.results import State
 from agencystack.stack import Service, Stack
-from tests.engine.helpers import engine_host, wait_until
+from tests.engine.helpers import engine_host, free_port, wait_until
 
 pytestmark = pytest.mark.engine
 M = 1024**2
@@ -189,12 +189,6 @@ def whoami(with_plugins, agencystack_run, images, docker_client, monkeypatch):
             c.remove(force=True, v=True)
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_two_clients_limits_are_independent_and_change_in_place(whoami, agencystack_run, agencystack_env, images,
@@ -202,9 +196,9 @@ def test_two_clients_limits_are_independent_and_change_in_place(whoami, agencyst
     """The fixture component ``whoami`` declares no limits: the settings come from the core."""
     a, b = whoami(), whoami()
     base = ["--set", f"WHOAMI_IMAGE={images['busybox']}"]
-    ra = agencystack_run("install", "whoami", "-c", a, *base, "--set", f"WHOAMI_PORT={_free_port()}",
+    ra = agencystack_run("install", "whoami", "-c", a, *base, "--set", f"WHOAMI_PORT={free_port()}",
                          "--set", "WHOAMI_WORKER_MEMORY=48m")
-    rb = agencystack_run("install", "whoami", "-c", b, *base, "--set", f"WHOAMI_PORT={_free_port()}",
+    rb = agencystack_run("install", "whoami", "-c", b, *base, "--set", f"WHOAMI_PORT={free_port()}",
                          "--set", "WHOAMI_WORKER_MEMORY=96m", "--set", "WHOAMI_WEB_CPUS=0.5")
     assert ra.exit_code == 0 and rb.exit_code == 0, ra.output + rb.output
     assert host_config(docker_client, f"{a}_whoami", "worker")["Memory"] == 48 * M

@@ -328,8 +328,8 @@ class Converger(EngineRoom):
             init=True if service.init else None,
             log_config=LogConfig(type=service.logging.driver, config=dict(service.logging.options)),
             network_mode=first or "none",
-            **resources.host_config(service),
         )
+        host_config.update(resources.engine_fields(service))
         networking = None
         if first:
             networking = api.create_networking_config(

@@ -1,9 +1,9 @@
 """Resource limits on the Docker Engine: applied at create, changed in place, observed for status and capacity.
 
-- **Create.** :func:`host_config` gives the docker SDK's host-config arguments for a service's
+- **Create.** :func:`engine_fields` gives the engine's HostConfig fields for a service's
   :class:`~agencystack.limits.Limits` (swap is capped at the memory limit: a tenant cannot escape its limit into
-  swap); :func:`limit_labels` records them on the container (``io.agencystack.limits``), so that the plan sees them in its
-  list call.
+  swap), the same fields an in-place update sends; :func:`limit_labels` records them on the container
+  (``io.agencystack.limits``), so that the plan sees them in its list call.
 - **Change in place.** A service whose only difference is its limits is planned as ``update``: the engine's
   container update API changes the running container's cgroup (same container id, no restart, no downtime).
   Removing a limit cannot be done in place (the engine ignores a zero): that is a recreate. Nor can a memory limit
@@ -50,19 +50,20 @@ OOM_WINDOW = 3600  # seconds of the engine's event log searched for OOM kills
 
 
 # -- create -------------------------------------------------------------------------------------------------------
-def host_config(service: Service) -> dict[str, Any]:
-    """Keyword arguments for ``APIClient.create_host_config``."""
+def engine_fields(service: Service) -> dict[str, Any]:
+    """The service's limits as the engine's HostConfig fields: merged into a new container's host config, and the
+    body of the container update that changes them in place. Memory and swap are set together (no swap beyond the
+    limit; the engine refuses a memory limit above the current swap limit)."""
     limits = service.limits
     out: dict[str, Any] = {}
     if limits.memory is not None:
-        out["mem_limit"] = limits.memory
-        out["memswap_limit"] = limits.memory  # no swap beyond the limit
+        out["Memory"] = out["MemorySwap"] = limits.memory
     if limits.memory_reservation is not None:
-        out["mem_reservation"] = limits.memory_reservation
+        out["MemoryReservation"] = limits.memory_reservation
     if limits.cpus is not None:
-        out["nano_cpus"] = int(round(limits.cpus * 1e9))
+        out["NanoCpus"] = int(round(limits.cpus * 1e9))
     if limits.pids is not None:
-        out["pids_limit"] = limits.pids
+        out["PidsLimit"] = limits.pids
     return out
 
 
@@ -120,18 +121,8 @@ def update(api: Any, container_id: str, service: Service) -> None:
     """Apply the service's limits to the existing container (the engine's container update; same id, no restart).
 
     The docker SDK's ``update_container`` has no CPUs or pids: the API call is made with the SDK's own request
-    helpers. Memory and swap are set together (the engine refuses a memory limit above the current swap limit)."""
-    limits = service.limits
-    body: dict[str, Any] = {}
-    if limits.memory is not None:
-        body["Memory"] = body["MemorySwap"] = limits.memory
-    if limits.memory_reservation is not None:
-        body["MemoryReservation"] = limits.memory_reservation
-    if limits.cpus is not None:
-        body["NanoCpus"] = int(round(limits.cpus * 1e9))
-    if limits.pids is not None:
-        body["PidsLimit"] = limits.pids
-    response = api._post_json(api._url("/containers/{0}/update", container_id), data=body)
+    helpers (:func:`engine_fields`)."""
+    response = api._post_json(api._url("/containers/{0}/update", container_id), data=engine_fields(service))
     api._raise_for_status(response)
 
 

@@ -98,13 +98,6 @@ def by_service(client: Any, project: str) -> dict[str, Any]:
 
 
 @pytest.fixture
-def driver() -> Any:
-    drv = DockerDriver(engine_host())
-    yield drv
-    drv.close()
-
-
-@pytest.fixture
 def deployed(driver: DockerDriver, engine: Any) -> Any:
     """Register deployments to remove (purge) at teardown, whatever the test did."""
     made: list[Deployment] = []

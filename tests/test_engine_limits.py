@@ -34,13 +34,6 @@ ALLOCATE = 'x=$(head -c 200m /dev/zero | tr "\\0" a); echo survived'
 
 
 @pytest.fixture
-def driver() -> Any:
-    drv = DockerDriver(engine_host())
-    yield drv
-    drv.close()
-
-
-@pytest.fixture
 def deploy(driver: DockerDriver, engine: Any, images: dict[str, str]) -> Any:
     made: list[Deployment] = []
 

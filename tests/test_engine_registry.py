@@ -8,20 +8,11 @@ import secrets
 
 import pytest
 
-from agencystack.engine.docker import DockerDriver
 from agencystack.errors import ComponentError
 from agencystack.stack import Stack
-from tests.engine.helpers import engine_host
 from tests.test_engine_driver import by_service, deployment, svc
 
 pytestmark = pytest.mark.engine
-
-
-@pytest.fixture
-def driver():
-    drv = DockerDriver(engine_host())
-    yield drv
-    drv.close()
 
 
 def test_published_asks_the_registry_without_pulling(driver, registry, images, docker_client):

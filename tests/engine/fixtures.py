@@ -312,6 +312,16 @@ def _sweep(client: Any, filters: dict[str, Any], prefix: str | None = None) -> l
 
 
 @pytest.fixture
+def driver() -> Iterator[Any]:
+    """AgencyStack's engine driver, on the test engine."""
+    from agencystack.engine.docker import DockerDriver
+
+    drv = DockerDriver(engine_host())
+    yield drv
+    drv.close()
+
+
+@pytest.fixture
 def engine(docker_client: Any, engine_run_id: str, request: pytest.FixtureRequest) -> Iterator[EngineScope]:
     scope = EngineScope(docker_client, engine_run_id, request.node.name)
     try:

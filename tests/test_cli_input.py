@@ -86,7 +86,9 @@ def test_version_and_help(agencystack_run):
 
 def test_shell_completion_is_offered(agencystack_run):
     assert "--install-completion" in agencystack_run("--help").stdout
-    run = subprocess.run(["agencystack", "--show-completion", "bash"], capture_output=True, text=True,
+    # as a user asks for it: from an interactive bash (typer detects the shell from the parent process; the
+    # trailing `true` keeps bash from exec-ing the command, so bash stays its parent even when run under make's sh)
+    run = subprocess.run(["bash", "-c", "agencystack --show-completion; true"], capture_output=True, text=True,
                          env={"PATH": subprocess.os.environ["PATH"], "SHELL": "/bin/bash", "HOME": "/tmp"})
     assert run.returncode == 0 and "complete" in run.stdout
 

@@ -12,7 +12,7 @@ import pytest
 
 from agencystack.edge import name_health_settings
 from agencystack.edge.settings import EdgeSettings
-from agencystack.engine.converge import plain
+from agencystack.engine.readiness import plain
 from tests.engine.helpers import engine_host, free_port
 from tests.test_edge_traefik import _remove_network, cli
 

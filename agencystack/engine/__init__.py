@@ -9,7 +9,8 @@ the SDK's client objects. The rooms:
 - ``client.py``: the engine API handle, error translation, the serialised container exits, network removal;
 - ``observe.py``: what the engine holds, from label-filtered list calls;
 - ``diff.py``: desired against actual, per service (pure);
-- ``converge.py``: making it so (gates, images, create, start, readiness);
+- ``converge.py``: making it so (gates, images, networks, volumes, create, start);
+- ``readiness.py``: when a started service is up (healthy, completed, running), and why not;
 - ``streams.py``: logs, exec and volume tar streams;
 - ``docker.py``: :class:`~agencystack.engine.docker.DockerDriver`, which composes them.
 """

@@ -1,7 +1,8 @@
 """Making it so: a deployment's images, networks and volumes, then its services in dependency order, each gated on
 its dependencies' conditions and bounded by its ``start_timeout``.
 
-Independent services start in parallel: each has three gates (created, started, ready) that its dependents wait on.
+Independent services start in parallel: each has three gates (created, started, ready) that its dependents wait on;
+when a started service counts as ready is :mod:`~agencystack.engine.readiness`'s to say.
 Every step is re-derivable from what the engine holds: a SIGKILL at any point leaves at most one container per service
 (names are unique in the engine), and the next ``apply`` finishes or redoes the step. Secrets (resolved ``${KEY}``
 values) go only into a container's environment, never into arguments, labels or messages: what an error quotes from
@@ -13,12 +14,10 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 import docker.errors
-import requests.exceptions
 from docker.types import LogConfig
 from docker.types import Mount as DockerMount
 
@@ -35,6 +34,7 @@ from agencystack.engine.client import (
 from agencystack.engine.diff import Action, Diff, resolved_env, service_networks, volume_engine_name
 from agencystack.engine.interface import Deployment, Progress
 from agencystack.engine.observe import Actual, Observed, normalize_ref
+from agencystack.engine.readiness import Readiness
 from agencystack.errors import ComponentError, EngineUnreachable
 from agencystack.stack import Service
 
@@ -42,8 +42,6 @@ if TYPE_CHECKING:
     from agencystack.engine.client import EngineClient
 
 NS = 1_000_000_000
-LOG_TAIL_IN_ERRORS = 10
-_ESCAPES = re.compile(r"\x1b(\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)|[@-Z\\-_])|[\x00-\x08\x0b-\x1f\x7f]")
 
 
 # -- gates ------------------------------------------------------------------------------------------------------
@@ -103,6 +101,10 @@ def published(client: EngineClient, image: str) -> bool:
 
 class Converger(EngineRoom):
     """The steps of an apply, on one engine (``DockerDriver.apply`` runs them in order)."""
+
+    def __init__(self, client: EngineClient, readiness: Readiness | None = None):
+        super().__init__(client)
+        self.readiness = readiness or Readiness(client)
 
     def check_externals(self, deployment: Deployment) -> None:
         """External networks and volumes the stack uses must exist before anything is touched."""
@@ -235,7 +237,7 @@ class Converger(EngineRoom):
                         raise Skipped(dep)
                 container_id, fresh = self._converge_service(deployment, service, action, progress, precreated)
                 started[name].set(True)
-                self.await_ready(deployment, service, container_id, actions[name], fresh, progress)
+                self.readiness.await_ready(deployment, service, container_id, actions[name], fresh, progress)
                 ready[name].set(True)
             except BaseException as exc:
                 errors[name] = exc
@@ -391,80 +393,3 @@ class Converger(EngineRoom):
                 raise ComponentError(f"port {where} for service {service.name} of {deployment.project} is already "
                                      "in use: free it or choose another port") from None
             raise self._service_error(deployment, service, "cannot start", exc) from None
-
-    # -- readiness ---------------------------------------------------------------------------------------------
-    def await_ready(self, deployment: Deployment, service: Service, container_id: str, action: Action,
-                    fresh: bool, progress: Progress) -> None:
-        """Wait until the service is healthy (healthcheck), completed (job) or running; bounded by start_timeout."""
-        current = action.current
-        has_health = service.healthcheck is not None and service.healthcheck.test[0] != "NONE"
-        if not fresh and current is not None:
-            if service.job and current.state == "exited" and current.exit_code == 0:
-                return
-            if not service.job and (not has_health or current.health == "healthy"):
-                return
-        if not has_health and not service.job:
-            return
-        if service.job:
-            progress(service.name, "waiting for completion")
-            self._await_job(deployment, service, container_id, progress)
-            return
-        progress(service.name, "waiting for health")
-        deadline = time.monotonic() + service.start_timeout
-        delay = 0.05
-        if fresh and has_health:
-            # the first check runs one interval after the start: nothing to learn before
-            time.sleep(max(0.0, min(service.healthcheck.interval, service.start_timeout) - 0.05))
-        cap = min(0.5, max(0.1, service.healthcheck.interval / 2)) if has_health else 0.5
-        while True:
-            state = self.api.inspect_container(container_id)["State"]
-            health = (state.get("Health") or {}).get("Status")
-            if state.get("Status") in ("exited", "dead"):
-                raise self._failure(deployment, service, container_id,
-                                    f"exited ({state.get('ExitCode')}) while waiting for health", state)
-            if health == "healthy":
-                progress(service.name, "healthy")
-                return
-            if health == "unhealthy":
-                raise self._failure(deployment, service, container_id, "is unhealthy", state)
-            if time.monotonic() >= deadline:
-                raise self._failure(deployment, service, container_id,
-                                    f"did not become healthy within {service.start_timeout:g}s", state)
-            time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
-            delay = min(cap, delay * 1.5)
-
-    def _await_job(self, deployment: Deployment, service: Service, container_id: str, progress: Progress) -> None:
-        """Block on the engine's wait (no polling) until the one-shot exits; exit 0 means completed."""
-        try:
-            code = self.api.wait(container_id, timeout=max(1, int(service.start_timeout + 0.999)))["StatusCode"]
-        except requests.exceptions.ReadTimeout:
-            raise self._failure(deployment, service, container_id,
-                                f"did not complete within {service.start_timeout:g}s") from None
-        if code != 0:
-            raise self._failure(deployment, service, container_id, f"job failed: exited ({code})")
-        progress(service.name, "completed")
-
-    def _failure(self, deployment: Deployment, service: Service, container_id: str, what: str,
-                 state: Mapping[str, Any] | None = None) -> ComponentError:
-        scrub = deployment.redactor().text
-        parts = [f"service {service.name} of {deployment.project} {what}"]
-        log = ((state or {}).get("Health") or {}).get("Log") or []
-        if log:
-            last = log[-1]
-            output = " ".join(plain(last.get("Output") or "").split())[:300]
-            parts.append(f"last health check (exit {last.get('ExitCode')}): {scrub(output) or '(no output)'}")
-        try:
-            raw = self.api.logs(container_id, stdout=True, stderr=True, tail=LOG_TAIL_IN_ERRORS)
-            lines = [scrub(line) for line in plain(raw.decode("utf-8", "replace")).splitlines() if line.strip()]
-        except docker.errors.APIError:
-            lines = []
-        message = "; ".join(parts)
-        if lines:
-            message += "; last log lines:\n" + "\n".join("  " + line for line in lines[-LOG_TAIL_IN_ERRORS:])
-        return ComponentError(message)
-
-
-def plain(text: str) -> str:
-    """A container's output without terminal escapes (colours, cursor moves) or other control characters: an
-    error message quoting it is read in logs, JSON and terminals alike (tabs and newlines are kept)."""
-    return _ESCAPES.sub("", text.replace("\r\n", "\n"))

@@ -8,7 +8,8 @@ The only module of agencystack that makes the docker SDK's client objects; the d
   per-container inspect; ``status`` is one list call for all projects;
 - **desired vs actual** (:mod:`~agencystack.engine.diff`): by labels, config hash, image id and network
   attachments, pure;
-- **convergence** (:mod:`~agencystack.engine.converge`): crash-safe steps in dependency order, gated on health;
+- **convergence** (:mod:`~agencystack.engine.converge`): crash-safe steps in dependency order, gated on
+  readiness (:mod:`~agencystack.engine.readiness`: healthy, completed or running, bounded by the start timeout);
   quiet when nothing changed (``apply`` re-observes, and a current container is not touched);
 - **streams** (:mod:`~agencystack.engine.streams`): logs, exec and volume tars in constant memory.
 
@@ -30,6 +31,7 @@ from agencystack.engine.converge import Converger, published, stop_container
 from agencystack.engine.diff import Action, diff
 from agencystack.engine.interface import Change, Deployment, Plan, Progress, no_progress
 from agencystack.engine.observe import Actual, Observed, containers, observe, service_containers, service_status
+from agencystack.engine.readiness import Readiness
 from agencystack.engine.streams import Streams
 from agencystack.errors import ComponentError
 from agencystack.results import LogLine, LogRequest, ServiceStatus
@@ -42,7 +44,8 @@ class DockerDriver:
         self.address = address
         self.timeout = timeout
         self.client = EngineClient(address, self._connect)
-        self.converge = Converger(self.client)
+        self.readiness = Readiness(self.client)
+        self.converge = Converger(self.client, self.readiness)
         self.streams = Streams(self.client)
 
     # -- connection --------------------------------------------------------------------------------------------
@@ -153,8 +156,8 @@ class DockerDriver:
                     raise ComponentError(f"service {name} of {deployment.project} has no container: install first")
                 progress(name, "restarting")
                 self.client.restart(container.id, int(service.stop_grace_period))
-                self.converge.await_ready(deployment, service, container.id, Action(Change(name, "start")), True,
-                                          progress)
+                self.readiness.await_ready(deployment, service, container.id, Action(Change(name, "start")), True,
+                                           progress)
 
     def stop(self, deployment: Deployment, progress: Progress = no_progress) -> None:
         with self.client.guard():

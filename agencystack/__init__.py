@@ -10,8 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from agencystack.lazy import exports
-
-__version__ = "0.1.0"
+from agencystack.version import __version__
 
 _PUBLIC = {
     "hookimpl": "agencystack.markers",

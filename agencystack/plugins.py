@@ -255,6 +255,6 @@ def _describe(exc: BaseException) -> str:
 
 
 def _core_version() -> str:
-    from agencystack import __version__
+    from agencystack.version import __version__
 
     return __version__

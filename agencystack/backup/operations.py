@@ -45,7 +45,7 @@ def check_retention(keep_last: int | None, keep_days: float | None) -> None:
 
 
 def _meta(context: LifecycleContext, created: datetime) -> dict[str, Any]:
-    from agencystack import __version__
+    from agencystack.version import __version__
 
     meta: dict[str, Any] = {
         "created": created.strftime("%Y-%m-%dT%H:%M:%SZ"), "client": context.client,
@@ -200,7 +200,7 @@ def _major(version: Any) -> int | None:
 
 def compatibility(manifest: dict[str, Any], context: LifecycleContext) -> list[str]:
     """Why the archive may not fit the target: another component, or a different major version."""
-    from agencystack import __version__
+    from agencystack.version import __version__
 
     problems = []
     if manifest["component"] != context.component.name:

@@ -19,6 +19,11 @@ _PUBLIC = {
     "ComponentSettings": "agencystack.settings",
     "GlobalSettings": "agencystack.settings",
     "generated_secret": "agencystack.settings",
+    "hex_token": "agencystack.settings",
+    "urlsafe_token": "agencystack.settings",
+    "Domain": "agencystack.settings",
+    "PortNumber": "agencystack.settings",
+    "EmptyMeans": "agencystack.settings",
     "Stack": "agencystack.stack",
     "Service": "agencystack.stack",
     "Volume": "agencystack.stack",
@@ -37,6 +42,7 @@ _PUBLIC = {
     "EnvFile": "agencystack.stack",
     "ref": "agencystack.stack",
     "LifecycleContext": "agencystack.context",
+    "run": "agencystack.lifecycle",
     "LogRequest": "agencystack.results",
     "LogLine": "agencystack.results",
     "Outcome": "agencystack.results",
@@ -47,6 +53,11 @@ _PUBLIC = {
     "SsoGrant": "agencystack.integrations",
     "SsoState": "agencystack.integrations",
     "DashboardEntry": "agencystack.integrations",
+    "StateRoot": "agencystack.state",
+    "ComponentDir": "agencystack.state",
+    "atomic_write": "agencystack.state",
+    "ensure_dir": "agencystack.state",
+    "parse_env": "agencystack.state",
     "AgencyStackError": "agencystack.errors",
     "ComponentError": "agencystack.errors",
     "UsageError": "agencystack.errors",
@@ -63,10 +74,13 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from agencystack.context import LifecycleContext
     from agencystack.errors import AgencyStackError, ComponentError, UsageError
     from agencystack.integrations import DashboardEntry, SsoApplication, SsoGrant, SsoState
+    from agencystack.lifecycle import run
     from agencystack.limits import Limits
     from agencystack.markers import hookimpl
     from agencystack.results import ComponentStatus, LogLine, LogRequest, Outcome, ServiceStatus, State
-    from agencystack.settings import ComponentSettings, GlobalSettings, generated_secret
+    from agencystack.settings import (ComponentSettings, Domain, EmptyMeans, GlobalSettings, PortNumber,
+                                      generated_secret, hex_token, urlsafe_token)
     from agencystack.stack import (CommandDump, EnvFile, HealthCheck, HttpProbe, Logging, Mount, Network, Port,
                                    PostgresDump, Route, Service, Stack, Volume, VolumeArchive, postgres_healthcheck,
                                    ref)
+    from agencystack.state import ComponentDir, StateRoot, atomic_write, ensure_dir, parse_env

@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 
 from agencystack import names
 from agencystack.errors import ComponentError, UsageError
-from agencystack.state import ComponentDir
 
 if TYPE_CHECKING:
     from agencystack.component import Component
@@ -25,14 +24,16 @@ if TYPE_CHECKING:
     from agencystack.results import Outcome
     from agencystack.settings import ComponentSettings, GlobalSettings, LoadedSettings
     from agencystack.stack import Stack
+    from agencystack.state import StateRoot
 
 
 class LifecycleContext:
     """One lifecycle call's view of the world. Plugin authors use the documented attributes and methods only.
 
     Attributes: ``client``, ``component`` (its :class:`~agencystack.Component`), ``action``, ``global_settings``
-    (host-wide settings), ``settings`` (the component's settings), ``dir`` (its
-    :class:`~agencystack.state.ComponentDir`), ``project`` (engine project name), ``log`` (a structlog logger bound
+    (host-wide settings), ``settings`` (the component's settings), ``state_root`` (the
+    :class:`~agencystack.StateRoot`: every path under the state root, e.g. ``state_root.cache(name)``), ``dir`` (its
+    :class:`~agencystack.ComponentDir` there), ``project`` (engine project name), ``log`` (a structlog logger bound
     to client/component/action), ``progress`` (callable ``(service, message)``), ``engine`` (the driver, connected
     on first use).
     """
@@ -48,7 +49,8 @@ class LifecycleContext:
         self.redactor = redactor
         self.loaded = loaded
         self.progress = progress
-        self.dir = ComponentDir(global_settings.root, client, component.name)
+        self.state_root: StateRoot = global_settings.state_root
+        self.dir = self.state_root.component(client, component.name)
         self.project = names.project(client, component.name)
         self._engine = engine
         self._stack: Stack | None = None
@@ -75,7 +77,7 @@ class LifecycleContext:
             if "domain" not in model.model_fields:
                 raise UsageError(f"component {spec.name!r} has no domain setting")
             flags[model.env_key("domain")] = names.domain(domain)
-        env_file = ComponentDir(global_settings.root, client, spec.name).env_file
+        env_file = global_settings.state_root.component(client, spec.name).env_file
         loaded = settings_mod.load(model, global_settings, env_file, flags, client=client)
         redactor.add(*loaded.values.secret_values())
         return cls(client=client, component=spec, action=action, global_settings=global_settings, plugins=plugins,
@@ -260,7 +262,7 @@ class LifecycleContext:
         from agencystack import hosts
 
         wanted = {r.host for r in self.stack().routes}
-        return hosts.conflicts(self.global_settings.root, self.client, self.component.name, wanted)
+        return hosts.conflicts(self.state_root, self.client, self.component.name, wanted)
 
     def check_owner(self) -> None:
         """Refuse (exit 2) when this project's containers on the engine belong to another state root: several
@@ -270,7 +272,7 @@ class LifecycleContext:
         mine = os.path.realpath(self.dir.path)
         others = sorted(d for d in self.engine.directories(self.project) if d and os.path.realpath(d) != mine)
         if others:
-            root = others[0].removesuffix(f"/clients/{self.client}/{self.component.name}")
+            root = self.state_root.root_of(others[0], self.client, self.component.name)
             raise UsageError(f"{self.project} on this engine belongs to another state root ({root}): set "
                              f"AGENCYSTACK_ROOT={root} to manage it, or uninstall it there first")
 
@@ -279,14 +281,14 @@ class LifecycleContext:
         from agencystack import hosts
         from agencystack.engine import compose
         from agencystack.results import Outcome
-        from agencystack.state import atomic_write, hosts_lock
+        from agencystack.state import atomic_write
 
         deployment = self.deployment()
         self.check_owner()
         plan = self.engine.plan(deployment)
         if not plan.is_noop:
             self.check_capacity(deployment)
-        with hosts_lock(self.global_settings.root, self.action, self.global_settings.lock_timeout):
+        with self.state_root.hosts_lock(self.action, self.global_settings.lock_timeout):
             # the rendered compose file is the claim on the hosts: checked and written under the host-wide lock
             hosts.refuse(self.host_conflicts(), self.component.name, self.client)
             self.dir.ensure()

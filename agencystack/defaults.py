@@ -98,13 +98,8 @@ def uninstall(context, purge):
 
 
 def _deployed(context) -> bool:
-    """Containers of the project exist, or the manifest's last install/restore/uninstall was not an uninstall."""
-    if context.engine.status(context.project).get(context.project):
-        return True
-    history = context.dir.read_manifest().get("history", [])
-    done = [h["action"] for h in history if h.get("outcome") == "ok" and h.get("action") in
-            ("install", "restore", "uninstall")]
-    return bool(done) and done[-1] != "uninstall"
+    """Containers of the project exist, or it is installed (agencystack.state: ComponentDir.installed)."""
+    return bool(context.engine.status(context.project).get(context.project)) or context.dir.installed
 
 
 def _purge_dir(cdir) -> bool:

@@ -1,8 +1,9 @@
 """Public host names: on a state root's edge, each host is routed for one (client, component) only.
 
 Which hosts a (client, component) holds is read from what it deployed: the Traefik router rules in its rendered
-``compose.yaml`` (written by every install, under :func:`agencystack.state.hosts_lock`). A component whose last
-action was a successful uninstall holds nothing any more. An install whose routes name a host held by another
+``compose.yaml`` (written by every install, under :meth:`agencystack.state.StateRoot.hosts_lock`). A component that
+is not installed (``ComponentDir.installed``: its last install, restore or uninstall was a successful uninstall, or
+it was purged) holds nothing any more. An install whose routes name a host held by another
 client or component is refused (exit 2, naming the holder) before anything is written or started; ``plan`` shows
 the same conflicts. Checking and claiming happen under the root's host-wide lock, so two installs started together
 can never both find a host free.
@@ -14,8 +15,12 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from agencystack.errors import UsageError
+
+if TYPE_CHECKING:
+    from agencystack.state import StateRoot
 
 _HOST = re.compile(r"Host\(`([^`]+)`\)")
 _RULE = re.compile(r"^traefik\.http\.routers\.[^.]+\.rule$")
@@ -50,22 +55,16 @@ def routed_hosts(compose_file: Path) -> set[str]:
     return hosts
 
 
-def holders(root: Path) -> dict[str, tuple[str, str]]:
-    """host -> (client, component) for every component under ``root`` that routes it."""
-    from agencystack.state import ComponentDir, installed
-
+def holders(root: StateRoot) -> dict[str, tuple[str, str]]:
+    """host -> (client, component) for every component installed under ``root`` that routes it."""
     held: dict[str, tuple[str, str]] = {}
-    for client, component in installed(root):
-        cdir = ComponentDir(root, client, component)
-        last = cdir.read_manifest().get("last_action") or {}
-        if last.get("action") == "uninstall" and last.get("outcome") == "ok":
-            continue
+    for cdir in root.installed():
         for host in routed_hosts(cdir.compose_file):
-            held.setdefault(host, (client, component))
+            held.setdefault(host, (cdir.client, cdir.component))
     return held
 
 
-def conflicts(root: Path, client: str, component: str, hosts: Iterable[str]) -> list[Conflict]:
+def conflicts(root: StateRoot, client: str, component: str, hosts: Iterable[str]) -> list[Conflict]:
     """The hosts among ``hosts`` that another client or component already routes."""
     held = holders(root)
     found = []

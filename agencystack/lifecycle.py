@@ -32,12 +32,10 @@ def _wrapper(action: str):
 
     @hookimpl(wrapper=True)
     def wrapper(context):
-        from agencystack.state import lifecycle_lock
-
         with contextlib.ExitStack() as stack:
             if locked:
-                stack.enter_context(lifecycle_lock(context.global_settings.root, context.client, context.component.name,
-                                                   action, context.global_settings.lock_timeout))
+                stack.enter_context(context.state_root.lifecycle_lock(context.client, context.component.name, action,
+                                                                      context.global_settings.lock_timeout))
                 context.reload_settings()
             log = context.log.bind(action=action, console=False)  # the CLI prints the outcome itself
             started = time.monotonic()
@@ -48,13 +46,13 @@ def _wrapper(action: str):
                 duration = round(time.monotonic() - started, 3)
                 log.error(f"{action} failed", outcome="failed", duration=duration,
                           error=f"{type(exc).__name__}: {exc}")
-                if locked and context.dir.installed:
+                if locked and context.dir.has_state:
                     context.dir.record(action, "failed", error=context.redactor.text(str(exc)), **context.facts)
                 raise
             duration = round(time.monotonic() - started, 3)
             summary = getattr(result, "summary", None)
             log.info(summary or f"{action} done", outcome="ok", duration=duration)
-            if locked and context.dir.installed:
+            if locked and context.dir.has_state:
                 context.dir.record(action, "ok", **context.facts)
             return result
 

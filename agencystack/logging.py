@@ -16,8 +16,10 @@ import json
 import os
 import sys
 from collections.abc import Iterable
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from agencystack.state import StateRoot
 
 MASK = "***"
 MIN_SECRET_LENGTH = 6  # shorter values (e.g. "true") would mask innocent text
@@ -55,20 +57,22 @@ class Redactor:
 
 
 class ComponentFileSink:
-    """Appends events that carry a ``component`` to ``<log_dir>/components/<component>.log`` as JSON lines."""
+    """Appends events that carry a ``component`` to its log file (``<log_dir>/components/<component>.log``, as the
+    state root names it) as JSON lines."""
 
-    def __init__(self, log_dir: Path):
-        self.dir = log_dir / "components"
+    def __init__(self, state_root: StateRoot):
+        self.state_root = state_root
 
     def __call__(self, logger: Any, method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
         component = event_dict.get("component")
         if component:
             from agencystack.state import ensure_dir
 
-            ensure_dir(self.dir, 0o750)
+            path = self.state_root.component_log(component)
+            ensure_dir(path.parent, 0o750)
             record = {"level": method, **{k: v for k, v in event_dict.items() if k != "console"}}
             line = json.dumps(record, default=str, sort_keys=False) + "\n"
-            fd = os.open(self.dir / f"{component}.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)
             try:
                 os.write(fd, line.encode())
             finally:
@@ -76,7 +80,7 @@ class ComponentFileSink:
         return event_dict
 
 
-def configure(log_dir: Path, redactor: Redactor, quiet: bool = False, verbose: bool = False) -> None:
+def configure(state_root: StateRoot, redactor: Redactor, quiet: bool = False, verbose: bool = False) -> None:
     """Set up structlog for this process: redaction, then the file sink, then the console renderer."""
     import logging as stdlib_logging
 
@@ -89,7 +93,7 @@ def configure(log_dir: Path, redactor: Redactor, quiet: bool = False, verbose: b
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True, key="ts"),
             redactor,
-            ComponentFileSink(log_dir),
+            ComponentFileSink(state_root),
             _ConsoleFilter(level),
             structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty(), timestamp_key=None, sort_keys=False),
         ],

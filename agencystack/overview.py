@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from agencystack import names, state
+from agencystack import names
 from agencystack.results import ComponentStatus, State
 
 
@@ -16,7 +16,8 @@ def status_all(session: Any) -> list[ComponentStatus]:
     by_project = engine.status(None)
     seen = set()
     statuses = []
-    for client, component in state.installed(session.global_settings.root):
+    for found in session.global_settings.state_root.installed():
+        client, component = found.client, found.component
         project = names.project(client, component)
         seen.add(project)
         services = by_project.get(project, [])

@@ -24,13 +24,16 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, ClassVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 from pydantic import AfterValidator, AliasChoices, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, DotEnvSettingsSource, EnvSettingsSource, SettingsConfigDict
 
 from agencystack import names
 from agencystack.errors import UsageError
+
+if TYPE_CHECKING:
+    from agencystack.state import StateRoot
 
 Domain = Annotated[str, AfterValidator(names.domain)]
 PortNumber = Annotated[int, Field(ge=1, le=65535)]
@@ -92,6 +95,13 @@ class GlobalSettings(BaseSettings):
     lock_timeout: float = Field(30.0, ge=0, validation_alias=AliasChoices("AGENCYSTACK_LOCK_TIMEOUT", "lock_timeout"))
     memory_overcommit: float = Field(2.5, gt=0, validation_alias=AliasChoices("AGENCYSTACK_MEMORY_OVERCOMMIT",
                                                                               "memory_overcommit"))
+
+    @property
+    def state_root(self) -> StateRoot:
+        """Where state and logs live: every path under ``root`` and ``log_dir`` (see agencystack.state)."""
+        from agencystack.state import StateRoot
+
+        return StateRoot(self.root, self.log_dir)
 
     def client_domain(self, client: str | None) -> str:
         """The domain a client's derived defaults see: ``<client>.<DOMAIN>``; the bare ``DOMAIN`` for the client

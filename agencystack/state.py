@@ -1,13 +1,17 @@
-"""Per-client state on disk: directories, atomic writes, the .env, the install manifest and the lifecycle lock.
+"""Per-client state on disk: where everything lives (:class:`StateRoot`), atomic writes, the .env, the install
+manifest, what "installed" means, and the lifecycle locks.
 
-Layout (root defaults to /opt/agency_stack)::
+:class:`StateRoot` is the one place that names a path under the state root (``AGENCYSTACK_ROOT``, default
+/opt/agency_stack) or the log directory (``AGENCYSTACK_LOG_DIR``); everything else asks it. Layout::
 
-    <root>/clients/<client>/<component>/     0700: holds secrets
+    <root>/clients/<client>/<component>/     0700: holds secrets (a :class:`ComponentDir`)
         .env              0600  the component's saved settings and generated secrets (the single source)
         compose.yaml      0600  the rendered deployment, readable by ``docker compose -p <project>``
         manifest.json     0600  versions, images, timestamps and outcome of each action
         backups/          0700  default destination of backup archives
     <root>/locks/<client>_<component>.lock (+ .holder: who holds it), hosts.lock: present only while held
+    <root>/cache/<name>/                     host-wide caches components keep (e.g. PostHog's upstream files)
+    <log_dir>/components/<component>.log     one JSON line per event of the component
 """
 
 from __future__ import annotations
@@ -88,12 +92,105 @@ def parse_env(text: str) -> dict[str, str]:
     return {k: v or "" for k, v in dotenv_values(stream=io.StringIO(text)).items()}
 
 
-class ComponentDir:
-    """The directory of one (client, component)."""
+class StateRoot:
+    """Where everything lives: the state root at ``path`` and the log directory ``log_dir`` (see the module's
+    layout). The one place that joins their path segments; it also lists what the root holds and takes its locks."""
 
-    def __init__(self, root: Path, client: str, component: str):
-        self.root, self.client, self.component = root, client, component
-        self.path = root / "clients" / client / component
+    def __init__(self, path: Path, log_dir: Path | None = None):
+        self.path = Path(path)
+        self.log_dir = None if log_dir is None else Path(log_dir)
+
+    def __repr__(self) -> str:
+        return f"StateRoot({str(self.path)!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, StateRoot) and (self.path, self.log_dir) == (other.path, other.log_dir)
+
+    def __hash__(self) -> int:
+        return hash((self.path, self.log_dir))
+
+    # -- clients and their components -----------------------------------------------------------------------
+    def client_dir(self, client: str) -> Path:
+        """``<root>/clients/<client>``: the directories of the client's components."""
+        return self.path / "clients" / client
+
+    def component(self, client: str, component: str) -> ComponentDir:
+        """The directory of one (client, component), whether it exists or not."""
+        return ComponentDir(self, client, component)
+
+    def components(self, client: str | None = None) -> Iterator[ComponentDir]:
+        """Every (client, component) directory that holds state (see :attr:`ComponentDir.has_state`), sorted;
+        one client's only when ``client`` is given."""
+        clients = self.path / "clients"
+        if not clients.is_dir():
+            return
+        for client_dir in sorted(p for p in clients.iterdir() if p.is_dir() and client in (None, p.name)):
+            for comp_dir in sorted(p for p in client_dir.iterdir() if p.is_dir()):
+                found = self.component(client_dir.name, comp_dir.name)
+                if found.has_state:
+                    yield found
+
+    def installed(self, client: str | None = None) -> Iterator[ComponentDir]:
+        """Every installed (client, component) (see :attr:`ComponentDir.installed`), sorted."""
+        return (found for found in self.components(client) if found.installed)
+
+    def backup_dirs(self, client: str, component: str | None = None) -> list[Path]:
+        """Where the default archives of ``client`` live: one component's ``backups/``, or every component
+        directory's (a purged component's too: a purge keeps its archives)."""
+        if component is not None:
+            return [self.component(client, component).backups]
+        base = self.client_dir(client)
+        return sorted(self.component(client, p.name).backups for p in base.iterdir() if p.is_dir()) \
+            if base.is_dir() else []
+
+    def root_of(self, directory: str, client: str, component: str) -> str:
+        """The state root that ``directory``, the (client, component) directory of some root, belongs to."""
+        return directory.removesuffix("/" + str(self.component(client, component).path.relative_to(self.path)))
+
+    # -- caches and logs ------------------------------------------------------------------------------------
+    def cache(self, name: str = "") -> Path:
+        """``<root>/cache/<name>``: a host-wide cache a component keeps (``<root>/cache`` itself without a name)."""
+        return self.path / "cache" / name if name else self.path / "cache"
+
+    def component_log(self, component: str) -> Path:
+        """``<log_dir>/components/<component>.log``."""
+        if self.log_dir is None:
+            raise ValueError(f"{self!r} was made without a log directory")
+        return self.log_dir / "components" / f"{component}.log"
+
+    # -- locks ----------------------------------------------------------------------------------------------
+    def lock_files(self, client: str, component: str) -> list[Path]:
+        """The (client, component)'s lock and holder files (absent unless a call holds the lock right now)."""
+        path = self.path / "locks" / f"{client}_{component}.lock"
+        return [path, path.with_suffix(".holder")]
+
+    @contextlib.contextmanager
+    def lifecycle_lock(self, client: str, component: str, action: str, timeout: float) -> Iterator[None]:
+        """Hold the (client, component) lock; after ``timeout`` seconds raise LockTimeout naming the holder."""
+        with _held(self.lock_files(client, component)[0], action, timeout,
+                   busy=f"{component} for client {client} is busy"):
+            yield
+
+    @contextlib.contextmanager
+    def hosts_lock(self, action: str, timeout: float) -> Iterator[None]:
+        """Hold the root's host-wide lock: whoever checks which public hosts are free holds it until the claim is
+        written (see :mod:`agencystack.hosts`), so two installs never both find a host free."""
+        with _held(self.path / "locks" / "hosts.lock", action, timeout,
+                   busy="the public host names are being claimed"):
+            yield
+
+
+#: the actions that put a component on the engine or take it off (their last one decides whether it is installed)
+DEPLOYING = ("install", "restore", "uninstall")
+
+
+class ComponentDir:
+    """The directory of one (client, component) under a :class:`StateRoot` (a path is taken as one)."""
+
+    def __init__(self, root: StateRoot | Path, client: str, component: str):
+        self.state_root = root if isinstance(root, StateRoot) else StateRoot(root)
+        self.client, self.component = client, component
+        self.path = self.state_root.client_dir(client) / component
 
     env_file = property(lambda self: self.path / ".env")
     compose_file = property(lambda self: self.path / "compose.yaml")
@@ -105,9 +202,22 @@ class ComponentDir:
         return self.path.is_dir()
 
     @property
-    def installed(self) -> bool:
-        """Settings or a manifest exist (a purged component may leave only its backups/ behind)."""
+    def has_state(self) -> bool:
+        """Settings or a manifest exist: what the lifecycle records into (a purge deletes both; it may leave the
+        directory behind with only its backups/)."""
         return self.env_file.is_file() or self.manifest_file.is_file()
+
+    @property
+    def installed(self) -> bool:
+        """Installed: the one definition. The component has state here and its last install, restore or
+        uninstall (:data:`DEPLOYING`) is not a successful uninstall. An install that failed counts (it saved
+        settings, and may have started containers and claimed hosts: status, logs and uninstall are for it); a
+        purge leaves no state, so nothing purged is installed."""
+        if not self.has_state:
+            return False
+        history = self.read_manifest().get("history", [])
+        last = next((h for h in reversed(history) if h.get("action") in DEPLOYING), None)
+        return not (last is not None and last["action"] == "uninstall" and last.get("outcome") == "ok")
 
     def ensure(self) -> Path:
         ensure_dir(self.path.parent)
@@ -165,28 +275,6 @@ class ComponentDir:
 
 
 @contextlib.contextmanager
-def lifecycle_lock(root: Path, client: str, component: str, action: str, timeout: float) -> Iterator[None]:
-    """Hold the (client, component) lock; after ``timeout`` seconds raise LockTimeout naming the holder."""
-    with _held(root / "locks" / f"{client}_{component}.lock", action, timeout,
-               busy=f"{component} for client {client} is busy"):
-        yield
-
-
-@contextlib.contextmanager
-def hosts_lock(root: Path, action: str, timeout: float) -> Iterator[None]:
-    """Hold the state root's host-wide lock: whoever checks which public hosts are free holds it until the claim is
-    written (see :mod:`agencystack.hosts`), so two installs never both find a host free."""
-    with _held(root / "locks" / "hosts.lock", action, timeout, busy="the public host names are being claimed"):
-        yield
-
-
-def lock_files(root: Path, client: str, component: str) -> list[Path]:
-    """The (client, component)'s lock and holder files (absent unless a call holds the lock right now)."""
-    path = root / "locks" / f"{client}_{component}.lock"
-    return [path, path.with_suffix(".holder")]
-
-
-@contextlib.contextmanager
 def _held(path: Path, action: str, timeout: float, *, busy: str) -> Iterator[None]:
     """An exclusive flock on ``path`` whose file exists only while it is held: the holder deletes it before it
     lets go. A waiter that wins the lock on a file already deleted (or replaced) sees that the path no longer
@@ -237,14 +325,3 @@ def _describe_holder(holder: Path) -> str:
     except (FileNotFoundError, json.JSONDecodeError):
         return "held by another process"
     return f"held by pid {info.get('pid')} ({info.get('action')}) on {info.get('host')} since {info.get('since')}"
-
-
-def installed(root: Path) -> Iterator[tuple[str, str]]:
-    """Every (client, component) with a directory under ``root``."""
-    clients = root / "clients"
-    if not clients.is_dir():
-        return
-    for client_dir in sorted(p for p in clients.iterdir() if p.is_dir()):
-        for comp_dir in sorted(p for p in client_dir.iterdir() if p.is_dir()):
-            if ComponentDir(root, client_dir.name, comp_dir.name).installed:
-                yield client_dir.name, comp_dir.name

@@ -28,7 +28,7 @@ def test_a_call_that_waited_uses_the_secret_the_first_one_saved(with_plugins, ag
 
     plugins = load()
     first, second = _open(plugins), _open(plugins)
-    configure(first.global_settings.log_dir, first.redactor, quiet=True)  # both loaded before either held the lock
+    configure(first.global_settings.state_root, first.redactor, quiet=True)  # both loaded before either held the lock
     assert first.settings.token.get_secret_value() != second.settings.token.get_secret_value()
     run(first, "install")
     saved = first.dir.read_env()["HELLO_TOKEN"]
@@ -93,10 +93,10 @@ def test_default_hosts_differ_per_client(agencystack_env, monkeypatch, tmp_path)
 HOLD_AND_COUNT = """
 import sys, time
 from pathlib import Path
-from agencystack.state import lifecycle_lock
-root, counter = Path(sys.argv[1]), Path(sys.argv[2])
+from agencystack.state import StateRoot
+root, counter = StateRoot(Path(sys.argv[1])), Path(sys.argv[2])
 for _ in range(40):
-    with lifecycle_lock(root, "acme", "hello", "install", 60):
+    with root.lifecycle_lock("acme", "hello", "install", 60):
         value = int(counter.read_text())
         time.sleep(0.001)
         counter.write_text(str(value + 1))
@@ -140,13 +140,14 @@ def _deployed(root, client, host, last=("install", "ok")):
 
 
 def test_host_holders_come_from_what_was_deployed(tmp_path):
-    from agencystack import hosts
+    from agencystack import StateRoot, hosts
 
     _deployed(tmp_path, "acme", "notes.acme.example.com")
     _deployed(tmp_path, "gone", "old.example.com", last=("uninstall", "ok"))
-    assert hosts.holders(tmp_path) == {"notes.acme.example.com": ("acme", "notes")}
-    found = hosts.conflicts(tmp_path, "beta", "notes", ["Notes.Acme.Example.com", "old.example.com"])
+    root = StateRoot(tmp_path)
+    assert hosts.holders(root) == {"notes.acme.example.com": ("acme", "notes")}
+    found = hosts.conflicts(root, "beta", "notes", ["Notes.Acme.Example.com", "old.example.com"])
     assert [str(c) for c in found] == ["notes.acme.example.com is already routed for client 'acme' (notes)"]
-    assert hosts.conflicts(tmp_path, "acme", "notes", ["notes.acme.example.com"]) == []  # its own host
+    assert hosts.conflicts(root, "acme", "notes", ["notes.acme.example.com"]) == []  # its own host
     with pytest.raises(UsageError, match="client 'acme'"):
         hosts.refuse(found, "notes", "beta")

@@ -23,7 +23,7 @@ from tests.posthog_upstream import DATA, HOBBY, Difference, differences, upstrea
 def rendered(agencystack_plugins):
     ctx = LifecycleContext.open(plugins=agencystack_plugins, global_settings=GlobalSettings.load(), component="posthog",
                                 action="render", redactor=Redactor(), client="acme", domain="analytics.acme.com")
-    root = cache_dir(GlobalSettings.load().root, ctx.settings.upstream_ref)
+    root = cache_dir(GlobalSettings.load().state_root, ctx.settings.upstream_ref)
     return compose.document(ctx.deployment()), ctx.stack().routes, str(root)
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import brotli
 import pytest
 
-from agencystack import ComponentError, UsageError
+from agencystack import ComponentError, StateRoot, UsageError
 from agencystack_posthog import geoip, upstream
 from tests.test_posthog_stack import fake_upstream, geoip_db
 
@@ -66,7 +66,8 @@ def remote(tmp_path):
 def test_fetch_at_the_pinned_commit_through_git(remote, tmp_path):
     url, pinned = remote
     said = []
-    target = upstream.materialize(_S(ref=pinned, upstream_git=url), tmp_path / "root", lambda s, m: said.append(m))
+    state = StateRoot(tmp_path / "root")
+    target = upstream.materialize(_S(ref=pinned, upstream_git=url), state, lambda s, m: said.append(m))
     assert target == tmp_path / "root/cache/posthog-upstream" / pinned
     # the pinned commit's content, not the branch head's
     assert (target / "docker/kafka/topics.txt").read_text().startswith("# topics")
@@ -79,13 +80,14 @@ def test_fetch_at_the_pinned_commit_through_git(remote, tmp_path):
     assert (target / upstream.EXECUTABLE).read_text().split() == [FUNNEL]
     # the verified cache serves later runs, with the remote gone
     shutil.rmtree(url.removeprefix("file://"))
-    assert upstream.materialize(_S(ref=pinned, upstream_git=url), tmp_path / "root") == target
+    assert upstream.materialize(_S(ref=pinned, upstream_git=url), state) == target
 
 
 def test_a_commit_the_remote_does_not_have_fails_in_one_line_and_leaves_nothing(remote, tmp_path):
     url, _ = remote
+    state = StateRoot(tmp_path / "root")
     with pytest.raises(ComponentError) as caught:
-        upstream.materialize(_S(ref="b" * 40, upstream_git=url), tmp_path / "root")
+        upstream.materialize(_S(ref="b" * 40, upstream_git=url), state)
     message = str(caught.value)
     assert "\n" not in message and "cannot fetch PostHog bbbbbbbbbbbb" in message and "POSTHOG_UPSTREAM_DIR" in message
     assert not list((tmp_path / "root/cache/posthog-upstream").iterdir())
@@ -93,42 +95,46 @@ def test_a_commit_the_remote_does_not_have_fails_in_one_line_and_leaves_nothing(
 
 def test_a_tampered_cache_is_rebuilt(remote, tmp_path):
     url, pinned = remote
-    target = upstream.materialize(_S(ref=pinned, upstream_git=url), tmp_path / "root")
+    state = StateRoot(tmp_path / "root")
+    target = upstream.materialize(_S(ref=pinned, upstream_git=url), state)
     good = (target / "docker/clickhouse/users.xml").read_text()
     (target / "docker/clickhouse/users.xml").write_text("<tampered/>")
-    assert upstream.materialize(_S(ref=pinned, upstream_git=url), tmp_path / "root") == target
+    assert upstream.materialize(_S(ref=pinned, upstream_git=url), state) == target
     assert (target / "docker/clickhouse/users.xml").read_text() == good
 
 
 def test_without_git_the_error_says_what_to_do(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    state = StateRoot(tmp_path / "root")
     with pytest.raises(UsageError, match="git is needed.*POSTHOG_UPSTREAM_DIR"):
-        upstream.materialize(_S(ref="c" * 40, upstream_git="https://example.invalid/x.git"), tmp_path / "root")
+        upstream.materialize(_S(ref="c" * 40, upstream_git="https://example.invalid/x.git"), state)
 
 
 def test_a_plain_directory_is_copied_as_given(tmp_path):
     source = fake_upstream(tmp_path / "copy")
     said = []
-    target = upstream.materialize(_S(upstream_dir=str(source)), tmp_path / "root", lambda s, m: said.append(m))
+    state = StateRoot(tmp_path / "root")
+    target = upstream.materialize(_S(upstream_dir=str(source)), state, lambda s, m: said.append(m))
     assert (target / "docker/kafka/topics.txt").read_text() == (source / "docker/kafka/topics.txt").read_text()
     assert any("not a git checkout, taken as given" in m for m in said)
     (source / "docker/kafka/topics.txt").unlink()  # a broken source fails loudly and leaves no half cache
     shutil.rmtree(target)
     with pytest.raises(UsageError, match="topics.txt is missing"):
-        upstream.materialize(_S(upstream_dir=str(source)), tmp_path / "root")
+        upstream.materialize(_S(upstream_dir=str(source)), state)
     assert not list(target.parent.iterdir())
 
 
 def test_a_local_checkout_must_be_at_the_pinned_commit_and_unmodified(tmp_path):
     source = _checkout(tmp_path / "checkout")
     head = _git(source, "rev-parse", "HEAD")
+    state = StateRoot(tmp_path / "root")
     with pytest.raises(UsageError, match=f"checked out at {head[:12]}, not at POSTHOG_UPSTREAM_REF aaaaaaaaaaaa"):
-        upstream.materialize(_S(upstream_dir=str(source)), tmp_path / "root")
+        upstream.materialize(_S(upstream_dir=str(source)), state)
     (source / "docker/clickhouse/users.xml").write_text("<edited/>")
     with pytest.raises(UsageError, match="has local changes: docker/clickhouse/users.xml"):
-        upstream.materialize(_S(ref=head, upstream_dir=str(source)), tmp_path / "root")
+        upstream.materialize(_S(ref=head, upstream_dir=str(source)), state)
     _git(source, "checkout", "-q", "--", ".")
-    assert (upstream.materialize(_S(ref=head, upstream_dir=str(source)), tmp_path / "root") / "posthog/idl").is_dir()
+    assert (upstream.materialize(_S(ref=head, upstream_dir=str(source)), state) / "posthog/idl").is_dir()
 
 
 FUNNEL = "posthog/user_scripts/aggregate_funnel"  # upstream's funnel UDF wrapper: git mode 100755
@@ -159,37 +165,42 @@ def test_executable_bits_come_from_git_tree_modes(tmp_path):
     _git(work, "commit", "-qm", "upstream")
     assert "100755" in _git(work, "ls-tree", "HEAD", FUNNEL)
     pinned = _git(work, "rev-parse", "HEAD")
-    target = upstream.materialize(_S(ref=pinned, upstream_git=_serve(work, tmp_path / "p.git")), tmp_path / "root")
+    state = StateRoot(tmp_path / "root")
+    target = upstream.materialize(_S(ref=pinned, upstream_git=_serve(work, tmp_path / "p.git")), state)
     assert _mode(target / FUNNEL) == "0o755" and _runs(target / FUNNEL) == "funnel ran\n"
     assert _mode(target / "docker/clickhouse/users.xml") == "0o644"  # data stays data
     # a local checkout at the ref: the tree entry decides, whatever the work tree's own bits
     (work / FUNNEL).chmod(0o644)
     _git(work, "config", "core.fileMode", "false")
-    local = upstream.materialize(_S(ref=pinned, upstream_dir=str(work)), tmp_path / "other")
+    other_state = StateRoot(tmp_path / "other")
+    local = upstream.materialize(_S(ref=pinned, upstream_dir=str(work)), other_state)
     assert _mode(local / FUNNEL) == "0o755"
 
 
 def test_executable_bits_come_from_a_plain_source_directory(tmp_path):
     source = _executable_fixture(tmp_path / "copy")
-    target = upstream.materialize(_S(upstream_dir=str(source)), tmp_path / "root")
+    state = StateRoot(tmp_path / "root")
+    target = upstream.materialize(_S(upstream_dir=str(source)), state)
     assert _mode(target / FUNNEL) == "0o755" and _runs(target / FUNNEL) == "funnel ran\n"
     assert _mode(target / "docker/kafka/topics.txt") == "0o644"
 
 
 def test_a_cache_that_lost_its_executable_bits_is_rebuilt(tmp_path):
     source = _executable_fixture(tmp_path / "copy")
-    target = upstream.materialize(_S(upstream_dir=str(source)), tmp_path / "root")
+    state = StateRoot(tmp_path / "root")
+    target = upstream.materialize(_S(upstream_dir=str(source)), state)
     (target / FUNNEL).chmod(0o644)  # what the old cache (copyfile, then 0644) left on every host
-    assert _mode(upstream.materialize(_S(upstream_dir=str(source)), tmp_path / "root") / FUNNEL) == "0o755"
+    assert _mode(upstream.materialize(_S(upstream_dir=str(source)), state) / FUNNEL) == "0o755"
     (target / upstream.EXECUTABLE).unlink()  # a cache written before modes were recorded
-    assert (upstream.materialize(_S(upstream_dir=str(source)), tmp_path / "root") / upstream.EXECUTABLE).is_file()
+    assert (upstream.materialize(_S(upstream_dir=str(source)), state) / upstream.EXECUTABLE).is_file()
 
 
 def test_no_postgres_init_scripts_are_fetched(remote, tmp_path):
     """Upstream's hobby deployment runs none (see the deviation table): the cache does not carry them."""
     url, pinned = remote
     assert not any(entry.startswith("docker/postgres-init-scripts") for entry in upstream.REQUIRED)
-    target = upstream.materialize(_S(ref=pinned, upstream_git=url), tmp_path / "root")
+    state = StateRoot(tmp_path / "root")
+    target = upstream.materialize(_S(ref=pinned, upstream_git=url), state)
     assert not (target / "docker/postgres-init-scripts").exists()
 
 
@@ -234,23 +245,25 @@ def test_geoip_downloaded_brotli_compressed_checked_and_kept(cdn, tmp_path, monk
     monkeypatch.setattr(geoip, "ATTEMPTS", 1)
     db = geoip_db(tmp_path / "served.mmdb")
     cdn.body = brotli.compress(db.read_bytes())
-    share = geoip.materialize(_S(geoip_url=cdn.url), tmp_path / "root")
+    state = StateRoot(tmp_path / "root")
+    share = geoip.materialize(_S(geoip_url=cdn.url), state)
     assert share == tmp_path / "root/cache/posthog-share"
     assert (share / geoip.NAME).read_bytes() == db.read_bytes()
     assert oct((share / geoip.NAME).stat().st_mode & 0o777) == "0o644"  # read by the services' own users
     assert json.loads((share / "GeoLite2-City.json").read_text())["source"] == cdn.url
-    geoip.materialize(_S(geoip_url=cdn.url), tmp_path / "root")
+    geoip.materialize(_S(geoip_url=cdn.url), state)
     assert cdn.hits == 1  # fresh: not downloaded again on every install
 
 
 def test_geoip_refused_unless_it_is_a_city_database(cdn, tmp_path, monkeypatch):
     monkeypatch.setattr(geoip, "ATTEMPTS", 1)
+    state = StateRoot(tmp_path / "root")
     for body, why in ((b"<html>captive portal</html>", "not a MaxMind database"),
                       (brotli.compress(geoip_db(tmp_path / "asn.mmdb", "GeoLite2-ASN").read_bytes()), "not a City"),
                       (brotli.compress(geoip_db(tmp_path / "c.mmdb").read_bytes())[:-40], "truncated or corrupt")):
         cdn.body = body
         with pytest.raises(ComponentError, match=why) as caught:
-            geoip.materialize(_S(geoip_url=cdn.url), tmp_path / "root")
+            geoip.materialize(_S(geoip_url=cdn.url), state)
         assert "POSTHOG_GEOIP_URL" in str(caught.value) and "\n" not in str(caught.value)
         assert not (tmp_path / "root/cache/posthog-share" / geoip.NAME).exists()
         assert [p.name for p in (tmp_path / "root/cache/posthog-share").iterdir()] == []
@@ -259,19 +272,22 @@ def test_geoip_refused_unless_it_is_a_city_database(cdn, tmp_path, monkeypatch):
 def test_a_failed_refresh_keeps_the_stale_database(cdn, tmp_path, monkeypatch):
     monkeypatch.setattr(geoip, "ATTEMPTS", 1)
     cdn.body = brotli.compress(geoip_db(tmp_path / "served.mmdb").read_bytes())
-    share = geoip.materialize(_S(geoip_url=cdn.url), tmp_path / "root")
+    state = StateRoot(tmp_path / "root")
+    share = geoip.materialize(_S(geoip_url=cdn.url), state)
     old = time.time() - (geoip.MAX_AGE_DAYS + 1) * 86400
     os.utime(share / geoip.NAME, (old, old))
     cdn.status, cdn.body = 503, b"down"
     warnings = []
-    geoip.materialize(_S(geoip_url=cdn.url), tmp_path / "root", warn=warnings.append)
+    geoip.materialize(_S(geoip_url=cdn.url), state, warn=warnings.append)
     assert cdn.hits == 2 and (share / geoip.NAME).is_file()
     assert len(warnings) == 1 and "keeping the database" in warnings[0]
 
 
 def test_geoip_from_the_offline_directory_or_turned_off(tmp_path):
     source = fake_upstream(tmp_path / "copy")
-    share = geoip.materialize(_S(upstream_dir=str(source), geoip_url="http://127.0.0.1:9/"), tmp_path / "root")
+    state = StateRoot(tmp_path / "root")
+    share = geoip.materialize(_S(upstream_dir=str(source), geoip_url="http://127.0.0.1:9/"), state)
     assert (share / geoip.NAME).read_bytes() == (source / "share" / geoip.NAME).read_bytes()
-    off = geoip.materialize(_S(geoip_url=""), tmp_path / "other")
+    other_state = StateRoot(tmp_path / "other")
+    off = geoip.materialize(_S(geoip_url=""), other_state)
     assert off.is_dir() and not (off / geoip.NAME).exists()

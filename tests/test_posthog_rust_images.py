@@ -9,7 +9,7 @@ import secrets
 
 import pytest
 
-from agencystack import ComponentError
+from agencystack import ComponentError, StateRoot
 from agencystack_posthog import rust_images
 from tests.test_posthog_node_image import Counting, history  # noqa: F401 - the shared git history fixture
 
@@ -32,27 +32,30 @@ def test_each_rust_image_gets_the_newest_sha_tag_at_or_before_the_ref(history, r
     registry.push(docker_client, images["busybox"], f"{repo}/capture:sha-{pinned[:7]}")
     s = _S(rust_registry=repo, registry_mirror=f"{registry.address}/", upstream_ref=pinned,
            upstream_git=history["url"])
-    assert rust_images.images(s, tmp_path)["cymbal"] == f"{registry.address}/{repo}/cymbal:sha-{pinned[:7]}"
+    state = StateRoot(tmp_path)
+    assert rust_images.images(s, state)["cymbal"] == f"{registry.address}/{repo}/cymbal:sha-{pinned[:7]}"
     engine = Counting()
-    found = rust_images.resolve(s, tmp_path, engine)
+    found = rust_images.resolve(s, state, engine)
     assert found["capture"] == f"sha-{pinned[:7]}"
     assert all(found[name] == f"sha-{older[:7]}" for name in rust_images.NAMES if name != "capture")
-    assert rust_images.images(s, tmp_path)["cymbal"] == f"{registry.address}/{repo}/cymbal:sha-{older[:7]}"
+    assert rust_images.images(s, state)["cymbal"] == f"{registry.address}/{repo}/cymbal:sha-{older[:7]}"
     asked = len(engine.asked)
-    assert rust_images.resolve(s, tmp_path, engine) == found and len(engine.asked) == asked  # kept per ref
-    assert json.loads(rust_images.cache_file(tmp_path, pinned).read_text()) == found
+    assert rust_images.resolve(s, state, engine) == found and len(engine.asked) == asked  # kept per ref
+    assert json.loads(rust_images.cache_file(state, pinned).read_text()) == found
 
 
 def test_an_image_with_no_tag_in_reach_says_what_to_set(history, registry, tmp_path):  # noqa: F811
     s = _S(rust_registry="agencystack-test/never-pushed", registry_mirror=f"{registry.address}/",
            upstream_ref=history["pinned"], upstream_git=history["url"])
+    state = StateRoot(tmp_path)
     with pytest.raises(ComponentError, match=r"no .*never-pushed/capture image tagged sha-<commit> exists for .* "
                                              r"set POSTHOG_RUST_TAG"):
-        rust_images.resolve(s, tmp_path, Counting())
-    assert not rust_images.cache_file(tmp_path, history["pinned"]).exists()
+        rust_images.resolve(s, state, Counting())
+    assert not rust_images.cache_file(state, history["pinned"]).exists()
 
 
 def test_the_operators_tag_is_used_as_given(tmp_path):
     s = _S(rust_tag="master", rust_registry="ghcr.io/posthog/posthog", upstream_ref="a" * 40)
-    assert rust_images.resolve(s, tmp_path, engine=None) == dict.fromkeys(rust_images.NAMES, "master")
-    assert rust_images.images(s, tmp_path)["personhog-router"] == "ghcr.io/posthog/posthog/personhog-router:master"
+    state = StateRoot(tmp_path)
+    assert rust_images.resolve(s, state, engine=None) == dict.fromkeys(rust_images.NAMES, "master")
+    assert rust_images.images(s, state)["personhog-router"] == "ghcr.io/posthog/posthog/personhog-router:master"

@@ -365,7 +365,7 @@ def test_no_rust_image_floats_on_master_and_the_override_still_applies(agencysta
     # a host that resolved the tags names them in every command; the operator's tag overrides all of them
     from agencystack_posthog import rust_images
 
-    cache = rust_images.cache_file(GlobalSettings.load().root, ctx.settings.upstream_ref)
+    cache = rust_images.cache_file(GlobalSettings.load().state_root, ctx.settings.upstream_ref)
     cache.parent.mkdir(parents=True, exist_ok=True)
     cache.write_text('{"capture": "sha-1234567"}')
     again = open_context(agencystack_plugins, flags={"POSTHOG_UPSTREAM_DIR": str(tmp_path)})

@@ -35,8 +35,8 @@ def test_env_file_keeps_other_lines_and_only_changes_what_changed(tmp_path):
 HOLD = textwrap.dedent("""
     import sys, time
     from pathlib import Path
-    from agencystack.state import lifecycle_lock
-    with lifecycle_lock(Path(sys.argv[1]), "acme", "hello", "install", 5):
+    from agencystack.state import StateRoot
+    with StateRoot(Path(sys.argv[1])).lifecycle_lock("acme", "hello", "install", 5):
         print("locked", flush=True)
         time.sleep(30)
 """)

@@ -17,6 +17,7 @@ from agencystack.errors import BackupError, EngineUnreachable, LockTimeout, Usag
 
 if TYPE_CHECKING:
     from agencystack.context import LifecycleContext
+    from agencystack.state import StateRoot
 
 
 @dataclass
@@ -74,7 +75,7 @@ def backup(context: LifecycleContext, *, dest: Path | None = None, keep_last: in
         context.redactor.add(*key.text_forms())
         if key_file_too_open(key_file):
             context.log.warning("the key file may be read by group or others: chmod 600 it", key_file=str(key_file))
-    if not context.dir.exists:
+    if not context.dir.installed:
         raise UsageError(f"{context.component.name} is not installed for client {context.client}: nothing to back up")
     directory = files.ensure_destination(Path(dest) if dest else default_destination(context))
     files.remove_stale_partials(directory, context.component.name, context.client)
@@ -169,7 +170,8 @@ def describe(path: Path) -> dict[str, Any]:
     return entry
 
 
-def listing(root: Path, client: str, component: str | None = None, dest: Path | None = None) -> list[dict[str, Any]]:
+def listing(root: StateRoot, client: str, component: str | None = None,
+            dest: Path | None = None) -> list[dict[str, Any]]:
     """Archives of ``client`` (one component, or all of the client's components), newest first."""
     from agencystack.backup import files
 
@@ -178,11 +180,8 @@ def listing(root: Path, client: str, component: str | None = None, dest: Path | 
         if not dest.is_dir():
             raise UsageError(f"{dest} is not a directory")
         directories = [dest]
-    elif component is not None:
-        directories = [root / "clients" / client / component / "backups"]
     else:
-        base = root / "clients" / client
-        directories = sorted(p / "backups" for p in base.iterdir() if p.is_dir()) if base.is_dir() else []
+        directories = root.backup_dirs(client, component)
     found = [a for d in directories for a in files.archives(d, component, client)]
     found.sort(key=lambda a: (a.component, a.created, a.seq), reverse=True)
     return [describe(a.path) for a in found]

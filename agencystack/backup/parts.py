@@ -162,7 +162,7 @@ def clone_settings(model: Any, archived: dict[str, str], stack: Any) -> tuple[di
 def _planned_env(context: LifecycleContext, reader: ArchiveReader, part: Any) -> tuple[bytes, dict[str, Any]]:
     """The .env the restore will write, checked to load as valid settings; nothing is written yet."""
     from agencystack import settings as settings_mod
-    from agencystack.state import ComponentDir, parse_env
+    from agencystack.state import StateRoot, parse_env
 
     archived = reader.read_bytes(part.name)
     info: dict[str, Any] = {"cloned_from": None, "kept": []}
@@ -172,7 +172,7 @@ def _planned_env(context: LifecycleContext, reader: ArchiveReader, part: Any) ->
         model = type(context.settings)
         carried, kept = clone_settings(model, parse_env(archived.decode("utf-8", "replace")), context.stack())
         with tempfile.TemporaryDirectory(prefix="agencystack-restore-") as scratch:
-            target = ComponentDir(Path(scratch), context.client, context.component.name)
+            target = StateRoot(Path(scratch)).component(context.client, context.component.name)
             target.ensure()
             if context.dir.env_file.is_file():
                 target.env_file.write_bytes(context.dir.env_file.read_bytes())

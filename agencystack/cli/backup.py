@@ -124,12 +124,12 @@ def list_(ctx: typer.Context, component: options.OptionalComponent = None, clien
     client = names.client_id(client_id or session.global_settings.client_id)
     if component is not None:
         names.component_name(component)
-    entries = operations.listing(session.global_settings.root, client, component, dest)
+    entries = operations.listing(session.global_settings.state_root, client, component, dest)
     if json_output:
         emit_json(entries, session.redactor)
         return
     if not entries:
-        where = dest or session.global_settings.root / "clients" / client
+        where = dest or session.global_settings.state_root.client_dir(client)
         say(f"no backups of {component or 'any component'} for client {client} (looked in {where})")
         return
     rows = [("CREATED", "COMPONENT", "CLIENT", "SIZE", "STATE", "ARCHIVE")]

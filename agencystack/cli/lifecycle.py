@@ -37,8 +37,7 @@ def _install_requirements(session, component, client: str, seen: tuple[str, ...]
         if name in seen:
             continue
         context = session.context(name, "install", client=client)
-        history = context.dir.read_manifest().get("history", [])
-        if any(h.get("action") == "install" and h.get("outcome") == "ok" for h in history):
+        if context.dir.installed:
             continue
         _install_requirements(session, context.component, client, (*seen, component.name))
         if not session.json_output:

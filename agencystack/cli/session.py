@@ -45,7 +45,7 @@ class Session:
         if not self._logging_ready:
             from agencystack.logging import configure
 
-            configure(self.global_settings.log_dir, self.redactor, quiet=self.json_output, verbose=self.verbose)
+            configure(self.global_settings.state_root, self.redactor, quiet=self.json_output, verbose=self.verbose)
             self._logging_ready = True
 
     def context(self, component: str, action: str, *, client: str | None = None,

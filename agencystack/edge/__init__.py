@@ -80,9 +80,8 @@ def host_settings(global_settings):
     """The edge's settings as installed on this host (its .env, the environment, defaults)."""
     from agencystack import names, settings
     from agencystack.edge.settings import EdgeSettings
-    from agencystack.state import ComponentDir
 
-    return settings.load(EdgeSettings, global_settings, ComponentDir(global_settings.root, names.HOST, NAME).env_file,
+    return settings.load(EdgeSettings, global_settings, global_settings.state_root.component(names.HOST, NAME).env_file,
                          client=names.HOST).values
 
 

@@ -8,12 +8,12 @@ NAME = "keycloak"
 
 def asking(context) -> list[str]:
     """Installed components of the client whose stack has a route asking for SSO."""
-    from agencystack.context import LifecycleContext
-    from agencystack.state import installed
+    from agencystack import LifecycleContext
 
     found = []
-    for client, component in installed(context.global_settings.root):
-        if client != context.client or component == NAME or component not in context.plugins.components:
+    for cdir in context.state_root.installed(context.client):
+        client, component = cdir.client, cdir.component
+        if component == NAME or component not in context.plugins.components:
             continue
         if context.plugins.components[component].per_host:
             continue
@@ -28,8 +28,7 @@ def asking(context) -> list[str]:
 
 
 def converge(context, outcome, *, warn_unprotected: bool = False) -> None:
-    from agencystack.context import LifecycleContext
-    from agencystack.lifecycle import run
+    from agencystack import LifecycleContext, run
 
     names = asking(context)
     if not names:

@@ -21,8 +21,12 @@ import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from agencystack import ComponentError, UsageError
+
+if TYPE_CHECKING:
+    from agencystack import StateRoot
 
 NAME = "GeoLite2-City.mmdb"
 MAX_AGE_DAYS = 30
@@ -30,9 +34,9 @@ TIMEOUT = 60
 ATTEMPTS = 4
 
 
-def share_dir(root: Path) -> Path:
+def share_dir(state_root: StateRoot) -> Path:
     """The host's directory mounted as ``/share`` into PostHog's services."""
-    return root / "cache" / "posthog-share"
+    return state_root.cache("posthog-share")
 
 
 def check(path: Path) -> str:
@@ -90,9 +94,9 @@ def _install(source: Path, share: Path, origin: str) -> None:
         "source": origin, "date": datetime.now(UTC).strftime("%Y-%m-%d")}) + "\n")
 
 
-def materialize(settings, root: Path, progress=lambda service, message: None, warn=None) -> Path:
+def materialize(settings, state_root: StateRoot, progress=lambda service, message: None, warn=None) -> Path:
     """The share directory, with a checked GeoIP database in it unless GeoIP is turned off."""
-    share = share_dir(root)
+    share = share_dir(state_root)
     share.mkdir(parents=True, exist_ok=True)
     os.chmod(share, 0o755)
     current = share / NAME

@@ -17,23 +17,27 @@ code. Upstream's installer therefore walks first-parent history back from the ch
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from agencystack import ComponentError, UsageError
 from agencystack_posthog.upstream import git, shallow
 
+if TYPE_CHECKING:
+    from agencystack import StateRoot
+
 DEPTH = 100
 
 
-def cache_file(root: Path, ref: str) -> Path:
-    return root / "cache" / "posthog-node-tag" / ref
+def cache_file(state_root: StateRoot, ref: str) -> Path:
+    return state_root.cache("posthog-node-tag") / ref
 
 
-def image(settings, root: Path) -> str:
+def image(settings, state_root: StateRoot) -> str:
     """The Node image for the stack: the operator's tag, else the one resolved for the ref (else the ref itself,
     before :func:`resolve` has run)."""
     tag = settings.node_tag
     if not tag:
-        cached = cache_file(root, settings.upstream_ref)
+        cached = cache_file(state_root, settings.upstream_ref)
         tag = cached.read_text().strip() if cached.is_file() else settings.upstream_ref
     return f"{settings.registry_mirror}{settings.node_image}:{tag}"
 
@@ -53,17 +57,16 @@ def first_parent_commits(settings, cache_dir: Path, depth: int = DEPTH) -> list[
         return git(*args, cwd=work).split()
 
 
-def resolve(settings, root: Path, engine, progress=lambda service, message: None) -> str:
+def resolve(settings, state_root: StateRoot, engine, progress=lambda service, message: None) -> str:
     """The Node image tag for the ref (cached; see the module docstring); the operator's tag when set."""
     if settings.node_tag:
         return settings.node_tag
     ref = settings.upstream_ref
-    cached = cache_file(root, ref)
+    cached = cache_file(state_root, ref)
     if cached.is_file():
         return cached.read_text().strip()
     progress("plugins", f"looking for the newest {settings.node_image} image at or before {ref[:12]}")
-    cache = root / "cache"
-    for commit in first_parent_commits(settings, cache):
+    for commit in first_parent_commits(settings, state_root.cache()):
         candidate = f"{settings.registry_mirror}{settings.node_image}:{commit}"
         try:
             found = engine.published(candidate)

@@ -1,7 +1,7 @@
 """PostHog's hook implementations. Kept light: the settings model and the stack load only when a command needs them."""
 
 from agencystack import hookimpl
-from agencystack.component import Component, Resources
+from agencystack import Component, Resources
 
 NAME = "posthog"
 HEALTH_TIMEOUT = 45 * 60  # upstream's installer waits this long on first boot (ClickHouse + Django migrations)
@@ -31,7 +31,7 @@ def _inputs(context):
 
     from agencystack_posthog.limits import effective
 
-    root, s = context.global_settings.root, context.settings
+    root, s = context.state_root, context.settings
     return Inputs(upstream=cache_dir(root, s.upstream_ref), scripts=context.dir.path / "files",
                   share=share_dir(root), node=node_image.image(s, root), rust=rust_images.images(s, root),
                   limits=effective(context))
@@ -51,7 +51,7 @@ def install(context):
     from agencystack_posthog.stack import write_files
 
     health.check_resources(context)
-    s, root = context.settings, context.global_settings.root
+    s, root = context.settings, context.state_root
     context.dir.ensure()
     upstream.materialize(s, root, context.progress)
     geoip.materialize(s, root, context.progress, warn=context.log.warning)

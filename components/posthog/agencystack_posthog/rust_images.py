@@ -19,9 +19,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from agencystack import ComponentError
 from agencystack_posthog import node_image
+
+if TYPE_CHECKING:
+    from agencystack import StateRoot
 
 #: the Rust images the stack runs (service -> image: replay-capture runs capture, cymbal-resolution runs cymbal)
 NAMES = ("capture", "capture-logs", "property-defs-rs", "feature-flags", "hypercache-server", "personhog-replica",
@@ -34,16 +38,16 @@ def tag_for(commit: str) -> str:
     return f"sha-{commit[:SHORT]}"
 
 
-def cache_file(root: Path, ref: str) -> Path:
-    return root / "cache" / "posthog-rust-tags" / f"{ref}.json"
+def cache_file(state_root: StateRoot, ref: str) -> Path:
+    return state_root.cache("posthog-rust-tags") / f"{ref}.json"
 
 
 def _name(settings, name: str, tag: str) -> str:
     return f"{settings.registry_mirror}{settings.rust_registry}/{name}:{tag}"
 
 
-def _cached(root: Path, ref: str) -> dict[str, str]:
-    path = cache_file(root, ref)
+def _cached(state_root: StateRoot, ref: str) -> dict[str, str]:
+    path = cache_file(state_root, ref)
     try:
         found = json.loads(path.read_text()) if path.is_file() else {}
     except ValueError:
@@ -51,25 +55,25 @@ def _cached(root: Path, ref: str) -> dict[str, str]:
     return found if isinstance(found, dict) else {}
 
 
-def images(settings, root: Path) -> dict[str, str]:
+def images(settings, state_root: StateRoot) -> dict[str, str]:
     """Each Rust image, named for the stack: the operator's tag, else the one resolved for the ref (else the ref's own
     ``sha-`` tag, before :func:`resolve` has run)."""
     if settings.rust_tag:
         return {name: _name(settings, name, settings.rust_tag) for name in NAMES}
-    cached = _cached(root, settings.upstream_ref)
+    cached = _cached(state_root, settings.upstream_ref)
     return {name: _name(settings, name, cached.get(name, tag_for(settings.upstream_ref))) for name in NAMES}
 
 
-def resolve(settings, root: Path, engine, progress=lambda service, message: None) -> dict[str, str]:
+def resolve(settings, state_root: StateRoot, engine, progress=lambda service, message: None) -> dict[str, str]:
     """The tag of each Rust image for the ref (cached; see the module docstring); the operator's tag when set."""
     if settings.rust_tag:
         return dict.fromkeys(NAMES, settings.rust_tag)
     ref = settings.upstream_ref
-    cached = _cached(root, ref)
+    cached = _cached(state_root, ref)
     if set(NAMES) <= set(cached):
         return {name: cached[name] for name in NAMES}
     progress("capture", f"looking for the Rust images built at or before {ref[:12]}")
-    commits = node_image.first_parent_commits(settings, root / "cache", depth=DEPTH)
+    commits = node_image.first_parent_commits(settings, state_root.cache(), depth=DEPTH)
     found: dict[str, str] = {}
     for name in NAMES:
         for commit in commits:
@@ -84,7 +88,7 @@ def resolve(settings, root: Path, engine, progress=lambda service, message: None
             raise ComponentError(f"no {settings.registry_mirror}{settings.rust_registry}/{name} image tagged "
                                  f"sha-<commit> exists for {ref[:12]} or its {len(commits) - 1} first-parent "
                                  "ancestors: set POSTHOG_RUST_TAG")
-    path = cache_file(root, ref)
+    path = cache_file(state_root, ref)
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{ref}.partial")
     partial.write_text(json.dumps(found, indent=1, sort_keys=True) + "\n")

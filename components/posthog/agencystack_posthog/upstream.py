@@ -32,8 +32,12 @@ import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from agencystack import ComponentError, UsageError
+
+if TYPE_CHECKING:
+    from agencystack import StateRoot
 
 #: what the stack mounts, relative to a PostHog checkout: files, and directories (ending in "/")
 REQUIRED = (
@@ -54,8 +58,8 @@ FETCH_TIMEOUT = 600
 FETCH_ATTEMPTS = 3
 
 
-def cache_dir(root: Path, ref: str) -> Path:
-    return root / "cache" / "posthog-upstream" / ref
+def cache_dir(state_root: StateRoot, ref: str) -> Path:
+    return state_root.cache("posthog-upstream") / ref
 
 
 def sha256(path: Path) -> str:
@@ -200,10 +204,10 @@ def _fetch(url: str, ref: str, staging: Path, progress) -> None:
         _copy(work, paths, staging, git_modes(work, paths))
 
 
-def materialize(settings, root: Path, progress=lambda service, message: None) -> Path:
+def materialize(settings, state_root: StateRoot, progress=lambda service, message: None) -> Path:
     """The verified cache directory of ``settings.upstream_ref``, filled first if needed."""
     ref = settings.upstream_ref
-    target = cache_dir(root, ref)
+    target = cache_dir(state_root, ref)
     if _intact(target):
         return target
     target.parent.mkdir(parents=True, exist_ok=True)

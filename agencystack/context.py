@@ -194,23 +194,6 @@ class LifecycleContext:
                           stack=self.stack(), env=self.env(), directory=self.dir.path,
                           version=self.component.version or "", secret_keys=self.settings.secret_keys())
 
-    def _name_image_settings(self, message: str, stack: Stack) -> str:
-        """Turn the driver's generic 'check the image setting' into the settings that override that image."""
-        generic = "check the image setting, or configure a registry mirror"
-        image = next((s.image for s in stack.services if f"image {s.image} " in message), None)
-        if image is None or generic not in message:
-            return message
-        secrets = set(self.settings.secret_values())
-        env = {k: v for k, v in self.env().items() if v not in secrets}
-        pins = [k for k, v in env.items() if len(v) >= 3 and v in image and not k.endswith("_DOMAIN")]
-        pins = [k for k in pins if k.endswith(("_IMAGE", "_TAG"))] or pins  # EDGE_BINARY=traefik is no pin
-        mirrors = [k for k in env if "MIRROR" in k]
-        if not pins:
-            return message
-        hint = f"set {' and '.join(pins[:2])}" + (f", or a registry mirror with {mirrors[0]}" if mirrors else
-                                                  ", or configure a registry mirror")
-        return message.replace(generic, hint)
-
     # -- engine -------------------------------------------------------------------------------------------------
     @property
     def engine(self) -> Driver:
@@ -220,36 +203,6 @@ class LifecycleContext:
             self._engine = connect(self.global_settings.docker_host)
             self._engine.ping()
         return self._engine
-
-    def check_capacity(self, deployment: Deployment) -> None:
-        """Warn when this deployment's memory limits take the host's total past its memory; refuse (ComponentError,
-        nothing changed) when they grow it past ``AGENCYSTACK_MEMORY_OVERCOMMIT`` times (see agencystack.capacity).
-        """
-        from agencystack import capacity
-        from agencystack.limits import format_size, long_running, setting_key
-
-        placed = getattr(self.engine, "placed", None)
-        if placed is None:  # a driver that cannot tell
-            return
-        host, current = placed()
-        adding = {s.name: s.limits.memory for s in deployment.stack.services if long_running(s)}
-        after = capacity.assess(host, current, project=self.project, adding=adding)
-        verdict = capacity.verdict(after, self.global_settings.memory_overcommit)
-        if verdict == "ok":
-            return
-        grows = sum(v or 0 for v in adding.values()) > sum(v or 0 for v in current.get(self.project, {}).values())
-        who = f"{self.component.name} for {self.client}"
-        if verdict == "fail" and grows:
-            biggest = max(adding, key=lambda n: adding[n] or 0, default=None)
-            example = (f" (e.g. {setting_key(type(self.settings).prefix(), biggest)}, now "
-                       f"{format_size(adding[biggest])})" if biggest and adding[biggest] else "")
-            ratio = self.global_settings.memory_overcommit
-            raise ComponentError(f"{who}: refusing to overcommit memory: {after.describe()}, past "
-                                 f"AGENCYSTACK_MEMORY_OVERCOMMIT={ratio:g}; lower this client's limits{example} or "
-                                 "raise the ratio")
-        message = f"memory overcommitted: {after.describe()}"
-        self.log.warning(message)
-        self.progress(self.component.name, message)
 
     def plan(self) -> Plan:
         """What ``deploy`` would change (no side effects). The stack is built and checked before the engine is
@@ -277,49 +230,10 @@ class LifecycleContext:
                              f"AGENCYSTACK_ROOT={root} to manage it, or uninstall it there first")
 
     def deploy(self) -> Outcome:
-        """Save settings, render the compose file, apply the plan, record the manifest: the default install."""
-        from agencystack import hosts
-        from agencystack.engine import compose
-        from agencystack.results import Outcome
-        from agencystack.state import atomic_write
-
-        deployment = self.deployment()
-        self.check_owner()
-        plan = self.engine.plan(deployment)
-        if not plan.is_noop:
-            self.check_capacity(deployment)
-        with self.state_root.hosts_lock(self.action, self.global_settings.lock_timeout):
-            # the rendered compose file is the claim on the hosts: checked and written under the host-wide lock
-            hosts.refuse(self.host_conflicts(), self.component.name, self.client)
-            self.dir.ensure()
-            saved = self.save_settings()
-            atomic_write(self.dir.compose_file, compose.render(deployment))
-        if not plan.is_noop:
-            try:
-                self.engine.apply(deployment, plan, self.progress)
-            except ComponentError as exc:
-                raise ComponentError(self._name_image_settings(str(exc), deployment.stack)) from None
-        elif plan.ailing:
-            ailing = ", ".join(f"{c.service} is {c.reason}" for c in plan.ailing)
-            which = self.component.name + ("" if self.component.per_host else f" -c {self.client}")
-            raise ComponentError(f"{self.component.name} for {self.client}: nothing to change, but {ailing} (see "
-                                 f"'agencystack logs {which}'; 'agencystack restart {which}' restarts it)")
-        self.facts.update(version=self.component.version, project=self.project,
-                          images={s.name: s.image for s in deployment.stack.services})
-        if self.sso is not None:
-            from dataclasses import asdict
-
-            self.facts["sso"] = asdict(self.sso)
-        changes = plan.by_kind()
-        summary = (f"{self.component.name} for {self.client}: no changes" if plan.is_noop else
-                   f"{self.component.name} for {self.client}: " +
-                   ", ".join(f"{len(v)} {k}" for k, v in changes.items()))
-        details: dict[str, Any] = {"saved_settings": saved}
-        if self.sso is not None:
-            details["sso"] = self.facts["sso"]
-            if self.sso.state in ("unprotected", "pending"):
-                summary += f"; SSO {self.sso.state}: {self.sso.detail}"
-        return Outcome(summary=summary, changes=changes, details=details)
+        """The default install: save settings, render the compose file, apply the plan, record the facts for the
+        manifest. A component's own ``install`` calls it, then adds its steps. It is the core's default ``install``
+        implementation (:func:`agencystack.defaults.deploy`), asked of the plugin host like any hook."""
+        return self.plugins.default("install", context=self)
 
 
 def _stack_error(exc: Any) -> str:

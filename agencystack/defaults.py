@@ -2,6 +2,7 @@
 
 A component that implements only ``components`` and ``stack`` gets install, status, logs, restart, uninstall,
 backup and restore from here. A component's own implementation runs first; answering ``None`` falls through to these.
+The default install is :func:`deploy`; a component that adds steps to its install calls it as ``context.deploy()``.
 """
 
 from __future__ import annotations
@@ -20,7 +21,107 @@ def stack(context):
 
 @hookimpl(trylast=True)
 def install(context):
-    return context.deploy()
+    return deploy(context)
+
+
+def deploy(context):
+    """The default install (``context.deploy()``): refuse a project another state root deployed, plan, check the
+    host's memory, then -- under the root's host-wide lock -- refuse hosts another client or component routes and
+    write the claim (settings, ``compose.yaml``); apply the plan; record the facts for the manifest; say what
+    changed. A re-run that changes nothing still fails when a service is unhealthy or restarting."""
+    from agencystack import hosts
+    from agencystack.engine import compose
+    from agencystack.errors import ComponentError
+    from agencystack.results import Outcome
+    from agencystack.state import atomic_write
+
+    deployment = context.deployment()
+    context.check_owner()
+    plan = context.engine.plan(deployment)
+    if not plan.is_noop:
+        _check_capacity(context, deployment)
+    with context.state_root.hosts_lock(context.action, context.global_settings.lock_timeout):
+        # the rendered compose file is the claim on the hosts: checked and written under the host-wide lock
+        hosts.refuse(context.host_conflicts(), context.component.name, context.client)
+        context.dir.ensure()
+        saved = context.save_settings()
+        atomic_write(context.dir.compose_file, compose.render(deployment))
+    if not plan.is_noop:
+        try:
+            context.engine.apply(deployment, plan, context.progress)
+        except ComponentError as exc:
+            raise ComponentError(_name_image_settings(context, str(exc), deployment.stack)) from None
+    elif plan.ailing:
+        ailing = ", ".join(f"{c.service} is {c.reason}" for c in plan.ailing)
+        which = context.component.name + ("" if context.component.per_host else f" -c {context.client}")
+        raise ComponentError(f"{context.component.name} for {context.client}: nothing to change, but {ailing} (see "
+                             f"'agencystack logs {which}'; 'agencystack restart {which}' restarts it)")
+    context.facts.update(version=context.component.version, project=context.project,
+                         images={s.name: s.image for s in deployment.stack.services})
+    if context.sso is not None:
+        from dataclasses import asdict
+
+        context.facts["sso"] = asdict(context.sso)
+    changes = plan.by_kind()
+    summary = (f"{context.component.name} for {context.client}: no changes" if plan.is_noop else
+               f"{context.component.name} for {context.client}: " +
+               ", ".join(f"{len(v)} {k}" for k, v in changes.items()))
+    details = {"saved_settings": saved}
+    if context.sso is not None:
+        details["sso"] = context.facts["sso"]
+        if context.sso.state in ("unprotected", "pending"):
+            summary += f"; SSO {context.sso.state}: {context.sso.detail}"
+    return Outcome(summary=summary, changes=changes, details=details)
+
+
+def _check_capacity(context, deployment) -> None:
+    """Warn when this deployment's memory limits take the host's total past its memory; refuse (ComponentError,
+    nothing changed) when they grow it past ``AGENCYSTACK_MEMORY_OVERCOMMIT`` times (see agencystack.capacity).
+    """
+    from agencystack import capacity
+    from agencystack.errors import ComponentError
+    from agencystack.limits import format_size, long_running, setting_key
+
+    placed = getattr(context.engine, "placed", None)
+    if placed is None:  # a driver that cannot tell
+        return
+    host, current = placed()
+    adding = {s.name: s.limits.memory for s in deployment.stack.services if long_running(s)}
+    after = capacity.assess(host, current, project=context.project, adding=adding)
+    verdict = capacity.verdict(after, context.global_settings.memory_overcommit)
+    if verdict == "ok":
+        return
+    grows = sum(v or 0 for v in adding.values()) > sum(v or 0 for v in current.get(context.project, {}).values())
+    who = f"{context.component.name} for {context.client}"
+    if verdict == "fail" and grows:
+        biggest = max(adding, key=lambda n: adding[n] or 0, default=None)
+        example = (f" (e.g. {setting_key(type(context.settings).prefix(), biggest)}, now "
+                   f"{format_size(adding[biggest])})" if biggest and adding[biggest] else "")
+        ratio = context.global_settings.memory_overcommit
+        raise ComponentError(f"{who}: refusing to overcommit memory: {after.describe()}, past "
+                             f"AGENCYSTACK_MEMORY_OVERCOMMIT={ratio:g}; lower this client's limits{example} or "
+                             "raise the ratio")
+    message = f"memory overcommitted: {after.describe()}"
+    context.log.warning(message)
+    context.progress(context.component.name, message)
+
+
+def _name_image_settings(context, message: str, stack) -> str:
+    """Turn the driver's generic 'check the image setting' into the settings that override that image."""
+    generic = "check the image setting, or configure a registry mirror"
+    image = next((s.image for s in stack.services if f"image {s.image} " in message), None)
+    if image is None or generic not in message:
+        return message
+    secrets = set(context.settings.secret_values())
+    env = {k: v for k, v in context.env().items() if v not in secrets}
+    pins = [k for k, v in env.items() if len(v) >= 3 and v in image and not k.endswith("_DOMAIN")]
+    pins = [k for k in pins if k.endswith(("_IMAGE", "_TAG"))] or pins  # EDGE_BINARY=traefik is no pin
+    mirrors = [k for k in env if "MIRROR" in k]
+    if not pins:
+        return message
+    hint = f"set {' and '.join(pins[:2])}" + (f", or a registry mirror with {mirrors[0]}" if mirrors else
+                                              ", or configure a registry mirror")
+    return message.replace(generic, hint)
 
 
 @hookimpl(trylast=True)

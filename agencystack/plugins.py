@@ -39,7 +39,8 @@ if TYPE_CHECKING:
 
 ENTRY_POINT_GROUP = "agencystack.components"
 PLUGINS_ENV = "AGENCYSTACK_PLUGINS"
-CORE_PLUGINS = ("agencystack.lifecycle", "agencystack.defaults", "agencystack.edge", "agencystack.sso")
+DEFAULTS_PLUGIN = "agencystack.defaults"
+CORE_PLUGINS = ("agencystack.lifecycle", DEFAULTS_PLUGIN, "agencystack.edge", "agencystack.sso")
 
 
 @dataclass
@@ -113,6 +114,13 @@ class Plugins:
         """Call a targeted hook: only the plugin owning ``component`` plus the core's wrappers and defaults."""
         keep = [self._owners[component], *self._core]
         others = [p for p in self._pm.get_plugins() if all(p is not k for k in keep)]
+        return self._pm.subset_hook_caller(hook, remove_plugins=others)(**kwargs)
+
+    def default(self, hook: str, **kwargs: Any) -> Any:
+        """Call the core's default implementation of a lifecycle hook alone: no component's own, no wrapper
+        (``context.deploy()`` is the default install, for a component that adds steps to it)."""
+        defaults = self._pm.get_plugin(DEFAULTS_PLUGIN)
+        others = [p for p in self._pm.get_plugins() if p is not defaults]
         return self._pm.subset_hook_caller(hook, remove_plugins=others)(**kwargs)
 
     # -- broadcast calls ----------------------------------------------------------------------------------------

@@ -1,4 +1,7 @@
-"""Shared fixtures: third-party plugin distributions installed with pip for real, once per session."""
+"""Fixtures of the core's tests: third-party plugin distributions installed with pip for real, once per session.
+
+The real-engine test bed (tests/engine/fixtures.py) is loaded by the repository's conftest.py, for the component
+distributions' tests as well; shared helpers are in tests/helpers.py and the public agencystack.testing."""
 
 from __future__ import annotations
 
@@ -8,8 +11,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
-pytest_plugins = ["tests.engine.fixtures"]  # the real-engine test bed: docker_client, images, engine, ...
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import subprocess
 import sys
 import threading
@@ -18,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.engine.helpers import engine_host, wait_until
+from tests.engine.helpers import wait_until
+from tests.helpers import cli_process, process_env
 
 pytestmark = pytest.mark.engine
 
@@ -40,20 +40,11 @@ class Bed:
         self.key = work / "backup.key"
         self.key.write_text(KEY_TEXT + "\n")
         self.key.chmod(0o600)
-        self.env = dict(os.environ, AGENCYSTACK_ROOT=str(self.root), AGENCYSTACK_LOG_DIR=str(self.logs),
-                        AGENCYSTACK_PLUGINS=COMPONENT, DOCKER_HOST=engine_host(),
-                        PYTHONPATH=os.pathsep.join(filter(None, [str(site), str(Path(__file__).parent.parent),
-                                                                 os.environ.get("PYTHONPATH")])))
-        for name in ("DOMAIN", "CLIENT_ID", "AGENCYSTACK_DOMAIN", "AGENCYSTACK_CLIENT_ID"):
-            self.env.pop(name, None)
+        self.env = process_env(self.root, pythonpath=[site, Path(__file__).parent.parent],
+                               AGENCYSTACK_PLUGINS=COMPONENT)
 
     def cli(self, *args: str, expect: int | None = 0) -> subprocess.CompletedProcess:
-        done = subprocess.run([sys.executable, "-c", "from agencystack.cli import run; run()", *args],
-                              env=self.env, text=True, capture_output=True, timeout=600)
-        self.outputs.append(done.stdout + done.stderr)
-        if expect is not None:
-            assert done.returncode == expect, f"{args}: exit {done.returncode}\n{done.stdout}\n{done.stderr}"
-        return done
+        return cli_process(*args, env=self.env, expect=expect, outputs=self.outputs)
 
     def container(self, client: str, service: str):
         return self.docker.containers.get(f"{client}_{COMPONENT}-{service}-1")

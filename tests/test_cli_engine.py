@@ -13,17 +13,15 @@ import time
 
 import pytest
 
-from tests.engine.helpers import engine_env, engine_host, free_port, http_get, wait_until
+from agencystack.testing import free_port
+from tests.engine.helpers import engine_env, http_get, wait_until
 
 pytestmark = pytest.mark.engine
 
 
-
-
 @pytest.fixture
-def whoami(with_plugins, agencystack_run, images, docker_client, monkeypatch):
+def whoami(with_plugins, agencystack_run, images, docker_client, engine):
     """Install arguments for a unique client of the whoami fixture; everything is removed afterwards."""
-    monkeypatch.setenv("DOCKER_HOST", engine_host())
     client = f"t{secrets.token_hex(4)}"
     port = free_port()
     args = ["--client-id", client, "--set", f"WHOAMI_IMAGE={images['busybox']}", "--set", f"WHOAMI_PORT={port}"]
@@ -139,8 +137,7 @@ def test_logs_follow_streams_as_lines_arrive(whoami, agencystack_run, agencystac
         proc.wait()
 
 
-def test_doctor_reports_the_engine_and_host(agencystack_run, monkeypatch, docker_client):
-    monkeypatch.setenv("DOCKER_HOST", engine_host())
+def test_doctor_reports_the_engine_and_host(agencystack_run, engine, docker_client):
     result = agencystack_run("doctor", "--json")
     checks = {c["name"]: c for c in json.loads(result.stdout)}
     assert checks["engine"]["result"] == "ok" and "API" in checks["engine"]["detail"]

@@ -5,9 +5,7 @@ from __future__ import annotations
 import yaml
 
 from agencystack.engine import compose
-from agencystack.context import LifecycleContext
-from agencystack.logging import Redactor
-from agencystack.settings import GlobalSettings
+from agencystack.testing import open_context
 
 
 def _no_engine(monkeypatch, tmp_path):
@@ -20,8 +18,7 @@ def test_render_prints_what_install_would_write(agencystack_run, agencystack_plu
     result = agencystack_run("render", "posthog", "-c", "acme", "--domain", "analytics.acme.com")
     assert result.exit_code == 0, result.stderr
     assert result.stderr == ""
-    ctx = LifecycleContext.open(plugins=agencystack_plugins, global_settings=GlobalSettings.load(), component="posthog",
-                                action="install", redactor=Redactor(), client="acme", domain="analytics.acme.com")
+    ctx = open_context(agencystack_plugins, "posthog", "install", client="acme", domain="analytics.acme.com")
     assert result.stdout == compose.render(ctx.deployment())  # byte for byte the file install writes
     doc = yaml.safe_load(result.stdout)
     assert doc["name"] == "acme_posthog" and "web" in doc["services"] and "proxy" not in doc["services"]

@@ -10,15 +10,13 @@ import sys
 
 import pytest
 
-from agencystack.context import LifecycleContext
 from agencystack.errors import ComponentError, UsageError
-from agencystack.logging import Redactor
 from agencystack.settings import GlobalSettings
+from agencystack.testing import open_context
 
 
 def _open(plugins, client="acme", flags=None):
-    return LifecycleContext.open(plugins=plugins, global_settings=GlobalSettings.load(), component="hello",
-                                 action="install", redactor=Redactor(), client=client, flags=flags)
+    return open_context(plugins, "hello", "install", client=client, flags=flags)
 
 
 def test_a_call_that_waited_uses_the_secret_the_first_one_saved(with_plugins, agencystack_env):

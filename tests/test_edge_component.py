@@ -10,13 +10,12 @@ from agencystack import UsageError, names
 from agencystack.context import LifecycleContext
 from agencystack.edge.settings import EdgeSettings
 from agencystack.edge.traefik import build, command
-from agencystack.logging import Redactor
 from agencystack.settings import GlobalSettings
+from agencystack.testing import open_context
 
 
 def _open(plugins, component, **kw) -> LifecycleContext:
-    return LifecycleContext.open(plugins=plugins, global_settings=GlobalSettings.load(), component=component,
-                                 action="plan", redactor=Redactor(), **kw)
+    return open_context(plugins, component, "plan", **kw)
 
 
 def test_edge_is_a_core_per_host_component(agencystack_plugins):

@@ -13,8 +13,8 @@ import pytest
 from agencystack.edge import name_health_settings
 from agencystack.edge.settings import EdgeSettings
 from agencystack.engine.readiness import plain
-from tests.engine.helpers import engine_host, free_port
-from tests.test_edge_traefik import _remove_network, cli
+from agencystack.testing import free_port, run_cli, use_root
+from tests.helpers import remove_network, set_args
 
 
 def test_health_failure_of_traefik_names_edge_binary_and_edge_image():
@@ -33,19 +33,18 @@ def test_container_output_loses_terminal_escapes_but_keeps_its_words():
 
 
 @pytest.mark.engine
-def test_edge_that_never_becomes_healthy_is_one_plain_error_naming_the_setting(images, tmp_path, monkeypatch):
+def test_edge_that_never_becomes_healthy_is_one_plain_error_naming_the_setting(images, engine, tmp_path,
+                                                                              monkeypatch):
     network = f"agencystack_edge-hint-{secrets.token_hex(3)}"
-    monkeypatch.setenv("AGENCYSTACK_ROOT", str(tmp_path / "root"))
-    monkeypatch.setenv("AGENCYSTACK_LOG_DIR", str(tmp_path / "log"))
-    monkeypatch.setenv("DOCKER_HOST", engine_host())
+    use_root(monkeypatch, tmp_path / "root")
     sets = {"EDGE_IMAGE": images["traefik"], "EDGE_HTTP_PORT": free_port(), "EDGE_HTTPS_PORT": free_port(),
             "EDGE_BIND_ADDRESS": "127.0.0.1", "EDGE_NETWORK": network}  # EDGE_BINARY left at its default
     try:
-        code, out = cli("install", "edge", *[a for k, v in sets.items() for a in ("--set", f"{k}={v}")])
+        code, out = run_cli("install", "edge", *set_args(sets))
         assert code == 1, out
         error = next(line for line in out.splitlines() if line.startswith("error: "))
         assert "service traefik" in error and "EDGE_BINARY" in error and "EDGE_IMAGE" in error, out
         assert "\x1b" not in out, out
     finally:
-        cli("uninstall", "edge", "--purge", "--yes")
-        _remove_network(network)
+        run_cli("uninstall", "edge", "--purge", "--yes")
+        remove_network(network)

@@ -4,97 +4,19 @@ to HTTPS and served there."""
 
 from __future__ import annotations
 
-import contextlib
-import http.client
-import io
 import os
-import secrets
-import socket
-import ssl
-import warnings
-from pathlib import Path
 
 import pytest
 
 from agencystack.edge import routing
 from agencystack.stack import Route
-from tests.engine.helpers import engine_host, free_port, wait_until
+from agencystack.testing import free_port
+from agencystack.testing import run_cli as cli
+from tests.engine.helpers import wait_until
+from tests.helpers import edge_host, request, served_by
 from tests.images.build import echo_command
 
 pytestmark = pytest.mark.engine
-
-
-
-
-def cli(*args: str) -> tuple[int, str]:
-    """The agencystack CLI, in-process, exactly as the console script runs it."""
-    from agencystack.cli import main
-
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
-        code = main(list(args))
-    return code, out.getvalue()
-
-
-@contextlib.contextmanager
-def edge_host(tmp: Path, images: dict[str, str], run_id: str):
-    """An AgencyStack root with the edge installed through the CLI on free loopback ports; removed afterwards."""
-    http_port, https_port = free_port(), free_port()
-    network = f"agencystack_edge-{run_id}-{secrets.token_hex(2)}"  # one per use: a failed cleanup cannot cascade
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("AGENCYSTACK_ROOT", str(tmp / "root"))
-        mp.setenv("AGENCYSTACK_LOG_DIR", str(tmp / "log"))
-        mp.setenv("DOCKER_HOST", engine_host())
-        for name in ("DOMAIN", "CLIENT_ID", "AGENCYSTACK_DOMAIN", "AGENCYSTACK_CLIENT_ID"):
-            mp.delenv(name, raising=False)
-        sets = {"EDGE_IMAGE": images["traefik"], "EDGE_BINARY": "/traefik", "EDGE_HTTP_PORT": http_port,
-                "EDGE_HTTPS_PORT": https_port, "EDGE_BIND_ADDRESS": "127.0.0.1", "EDGE_NETWORK": network,
-                "EDGE_ACME_EMAIL": "ops@agencystack.test"}
-        code, out = cli("install", "edge", *[a for k, v in sets.items() for a in ("--set", f"{k}={v}")])
-        assert code == 0, out
-        try:
-            yield routing.Edge(network=network, http_port=http_port, https_port=https_port)
-        finally:
-            code, out = cli("uninstall", "edge", "--purge", "--yes")
-            assert code == 0, out
-            _remove_network(network)
-
-
-def _remove_network(name: str) -> None:
-    """Test cleanup of the shared network (no uninstall removes it, by design); a leftover is a warning only."""
-    import docker
-
-    try:
-        docker.DockerClient(base_url=engine_host()).networks.get(name).remove()
-    except docker.errors.NotFound:
-        pass
-    except docker.errors.APIError as exc:
-        warnings.warn(f"could not remove test network {name}: {exc.explanation}", stacklevel=1)
-
-
-def request(port: int, host: str, path: str, *, tls: bool = False) -> tuple[int, dict[str, str], str]:
-    if tls:
-        context = ssl.create_default_context()
-        context.check_hostname, context.verify_mode = False, ssl.CERT_NONE  # no ACME here: Traefik's default cert
-        conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=10, context=context)
-        conn._tunnel_host = None
-        conn.server_hostname = host
-    else:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    try:
-        if tls:  # SNI: the host name, while connecting to loopback
-            sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-            conn.sock = context.wrap_socket(sock, server_hostname=host)
-        conn.request("GET", path, headers={"Host": host})
-        response = conn.getresponse()
-        return response.status, dict(response.getheaders()), response.read().decode(errors="replace")
-    finally:
-        conn.close()
-
-
-def served_by(port: int, host: str, path: str, **kw) -> str | None:
-    status, headers, _ = request(port, host, path, **kw)
-    return headers.get("X-Echo-Service") if status == 200 else f"<{status}>"
 
 
 @pytest.fixture(scope="module")
@@ -162,7 +84,7 @@ def test_a_second_state_root_can_neither_take_over_nor_remove_the_edge(edge, doc
         assert out.count("error:") == 1 and f"another state root ({first_root})" in out, out
     assert docker_client.containers.get("host_edge-traefik-1").status == "running"
     monkeypatch.setenv("AGENCYSTACK_ROOT", first_root)
-    assert cli("status", "edge")[0] == 0
+    assert cli("status", "edge").exit_code == 0
 
 
 def test_traefik_sees_the_socket_read_only(edge, docker_client):

@@ -32,34 +32,17 @@ from agencystack.component import Component
 from agencystack.errors import ComponentError, EngineUnreachable
 from agencystack.results import LogRequest, State, parse_since
 from agencystack.stack import HealthCheck, Mount, Network, Port, Service, Stack, Volume
-
-pytest_plugins = ["tests.engine.fixtures"]  # also loaded by tests/conftest.py; loading twice is a no-op
-
-from tests.engine.helpers import SocketProxy, engine_env, engine_host, free_port, wait_until  # noqa: E402
+from agencystack.testing import free_port
+from tests.engine.helpers import (SocketProxy, by_service, containers_of, deployment, engine_env, engine_host, svc,
+                                  wait_until)
 
 REPO = Path(__file__).resolve().parent.parent
-SECRET_SUFFIXES = ("PASSWORD", "SECRET", "TOKEN")  # which keys of a test deployment's env hold secrets
 MUTATING = {"POST", "PUT", "DELETE", "PATCH"}
 
 
 # ================================================================================================================
 # helpers
 # ================================================================================================================
-def deployment(project: str, stack: Stack, env: dict[str, str] | None = None, directory: Path | None = None,
-               client: str = "acme", component: str = "demo") -> Deployment:
-    env = env or {}
-    return Deployment(project=project, client=client, component=component, stack=stack, env=env,
-                      directory=directory or Path("/tmp") / project, version="1.2.3",
-                      secret_keys=frozenset(key for key in env if key.endswith(SECRET_SUFFIXES)))
-
-
-def svc(name: str, image: str, command: str | None = "exec sleep 3600", **kw: Any) -> Service:
-    """A long-running busybox service (init: PID 1 forwards SIGTERM, so stops are quick)."""
-    kw.setdefault("init", True)
-    kw.setdefault("stop_grace_period", 2)
-    return Service(name=name, image=image, command=["sh", "-c", command] if command else None, **kw)
-
-
 def ready_after(seconds: float) -> str:
     return f"sleep {seconds}; touch /tmp/ready; exec sleep 3600"
 
@@ -82,31 +65,6 @@ class CallLog:
 
     def clear(self) -> None:
         self.calls.clear()
-
-
-
-
-def containers_of(client: Any, project: str) -> list[Any]:
-    return client.containers.list(all=True, filters={"label": f"{labels.PROJECT}={project}"})
-
-
-def by_service(client: Any, project: str) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for c in containers_of(client, project):
-        out.setdefault(c.labels[labels.SERVICE], []).append(c)
-    return out
-
-
-@pytest.fixture
-def deployed(driver: DockerDriver, engine: Any) -> Any:
-    """Register deployments to remove (purge) at teardown, whatever the test did."""
-    made: list[Deployment] = []
-    yield made.append
-    for dep in made:
-        try:
-            driver.remove(dep, purge=True)
-        except Exception:  # noqa: BLE001 - teardown: the engine fixture sweeps what is left
-            pass
 
 
 # ================================================================================================================
@@ -578,20 +536,16 @@ class Ailing:
 @pytest.mark.engine
 def test_a_rerun_over_an_unhealthy_service_is_no_success(engine, images, agencystack_env, docker_client) -> None:
     """Nothing to change is not "ok" when a service is unhealthy: the re-run says which one and what to do."""
-    from agencystack.context import LifecycleContext
     from agencystack.lifecycle import run
-    from agencystack.logging import Redactor
     from agencystack.plugins import load
-    from agencystack.settings import GlobalSettings
+    from agencystack.testing import open_context
 
     plugins = load()
     assert plugins.register(Ailing(images["busybox"]), "ailing").ok
     client = engine.name("c").replace("_", "-")[-30:].strip("-")
 
     def install():
-        context = LifecycleContext.open(plugins=plugins, global_settings=GlobalSettings.load(), component="ailing",
-                                        action="install", redactor=Redactor(), client=client)
-        return run(context, "install")
+        return run(open_context(plugins, "ailing", "install", client=client), "install")
 
     try:
         assert install().summary.endswith("1 create")
@@ -602,9 +556,7 @@ def test_a_rerun_over_an_unhealthy_service_is_no_success(engine, images, agencys
         assert str(caught.value) == (f"ailing for {client}: nothing to change, but app is unhealthy (see 'agencystack "
                                      f"logs ailing -c {client}'; 'agencystack restart ailing -c {client}' restarts it)")
     finally:
-        context = LifecycleContext.open(plugins=plugins, global_settings=GlobalSettings.load(), component="ailing",
-                                        action="uninstall", redactor=Redactor(), client=client)
-        run(context, "uninstall", purge=True)
+        run(open_context(plugins, "ailing", "uninstall", client=client), "uninstall", purge=True)
 
 
 @pytest.mark.engine

@@ -20,12 +20,12 @@ import pytest
 import yaml
 
 from agencystack.engine import Deployment
-from agencystack.engine.docker import DockerDriver
 from agencystack.engine import resources
 from agencystack.limits import Limits
 from agencystack.results import State
 from agencystack.stack import Service, Stack
-from tests.engine.helpers import engine_host, free_port, wait_until
+from agencystack.testing import free_port
+from tests.engine.helpers import wait_until
 
 pytestmark = pytest.mark.engine
 M = 1024**2
@@ -34,22 +34,15 @@ ALLOCATE = 'x=$(head -c 200m /dev/zero | tr "\\0" a); echo survived'
 
 
 @pytest.fixture
-def deploy(driver: DockerDriver, engine: Any, images: dict[str, str]) -> Any:
-    made: list[Deployment] = []
-
+def deploy(deployed: Any, engine: Any, images: dict[str, str]) -> Any:
     def make(services: list[Service], client: str = "acme") -> Deployment:
         project = engine.name("lim").replace("-", "_")
         dep = Deployment(project=project, client=client, component="demo", stack=Stack(services=services), env={},
                          directory=Path("/tmp") / project, version="1")
-        made.append(dep)
+        deployed(dep)
         return dep
 
-    yield make
-    for dep in made:
-        try:
-            driver.remove(dep, purge=True)
-        except Exception:  # noqa: BLE001 - teardown: the engine fixture sweeps what is left
-            pass
+    return make
 
 
 def sleeper(image: str, limits: Limits, name: str = "app", command: str = "exec sleep 3600", **kw: Any) -> Service:
@@ -166,8 +159,7 @@ def test_status_reads_memory_of_every_container_without_a_call_per_container(dri
 
 # -- through the CLI: the settings every component gets ------------------------------------------------------------
 @pytest.fixture
-def whoami(with_plugins, agencystack_run, images, docker_client, monkeypatch):
-    monkeypatch.setenv("DOCKER_HOST", engine_host())
+def whoami(with_plugins, agencystack_run, images, docker_client, engine):
     made: list[str] = []
 
     def client() -> str:

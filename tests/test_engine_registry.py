@@ -10,7 +10,7 @@ import pytest
 
 from agencystack.errors import ComponentError
 from agencystack.stack import Stack
-from tests.test_engine_driver import by_service, deployment, svc
+from tests.engine.helpers import by_service, deployment, svc
 
 pytestmark = pytest.mark.engine
 

@@ -9,13 +9,11 @@ from pathlib import Path
 import pytest
 
 from agencystack import Component, Outcome, Route, Service, Stack, hookimpl, hookspecs
-from agencystack.context import LifecycleContext
 from agencystack.integrations import DashboardEntry, SsoApplication, SsoGrant
 from agencystack.lifecycle import run
-from agencystack.logging import Redactor
 from agencystack.plugins import load
 from agencystack.results import LogLine, LogRequest
-from agencystack.settings import GlobalSettings
+from agencystack.testing import open_context
 
 HOOKS = sorted(name for name, fn in vars(hookspecs).items()
                if inspect.isfunction(fn) and hasattr(fn, "agencystack_spec"))
@@ -117,8 +115,7 @@ def plugins(agencystack_env):
 
 
 def context_for(plugins, action="install", client="acme"):
-    return LifecycleContext.open(plugins=plugins, global_settings=GlobalSettings.load(), component="sample",
-                                 action=action, redactor=Redactor(), client=client)
+    return open_context(plugins, "sample", action, client=client)
 
 
 def test_hook_components(plugins):

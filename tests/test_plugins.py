@@ -119,10 +119,8 @@ def test_env_var_limits_which_plugins_load(with_plugins, monkeypatch, agencystac
 
 def test_lifecycle_call_reaches_only_the_target_components_plugin(agencystack_env):
     from agencystack import Component, Outcome
-    from agencystack.context import LifecycleContext
     from agencystack.lifecycle import run
-    from agencystack.logging import Redactor
-    from agencystack.settings import GlobalSettings
+    from agencystack.testing import open_context
 
     calls = []
 
@@ -142,8 +140,7 @@ def test_lifecycle_call_reaches_only_the_target_components_plugin(agencystack_en
     plugins = load(only=[])
     for name in ("alpha", "beta", "gamma"):
         assert plugins.register(Spy(name), name).ok
-    context = LifecycleContext.open(plugins=plugins, global_settings=GlobalSettings.load(), component="beta",
-                                    action="install", redactor=Redactor(), client="acme")
+    context = open_context(plugins, "beta", "install", client="acme")
     assert run(context, "install").summary == "beta done"
     assert calls == [("beta", "beta")]
 

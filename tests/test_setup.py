@@ -228,9 +228,9 @@ def test_apt_install_without_root_or_sudo_names_the_command():
 @pytest.mark.engine
 def test_make_engine_prints_only_the_line_to_eval(docker_client):
     """`eval "$(make -s engine)"`: docker.io is there (nothing to install), the engine answers, stdout is one line."""
-    from tests.engine.helpers import engine_host
+    from tests.engine.helpers import engine_env, engine_host
 
-    env = {**os.environ, "DOCKER_HOST": engine_host()}
+    env = engine_env()
     result = subprocess.run(["make", "-s", "engine"], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout == f"export DOCKER_HOST={engine_host()}\n"

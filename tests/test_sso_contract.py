@@ -7,11 +7,10 @@ from __future__ import annotations
 import pytest
 
 from agencystack import (Component, ComponentSettings, Route, Service, Stack, SsoGrant, hookimpl, ref)
-from agencystack.context import LifecycleContext
 from agencystack.edge import routing
-from agencystack.logging import Redactor
 from agencystack.plugins import load
-from agencystack.settings import GlobalSettings, generated_secret
+from agencystack.settings import generated_secret
+from agencystack.testing import open_context
 from pydantic_settings import SettingsConfigDict
 
 
@@ -58,8 +57,7 @@ def context(providers=(), action="plan", flags=None):
     assert plugins.register(App(), "app").ok
     for i, provider in enumerate(providers):
         assert plugins.register(provider, f"provider{i}").ok
-    return LifecycleContext.open(plugins=plugins, global_settings=GlobalSettings.load(), component="app", action=action,
-                                 redactor=Redactor(), client="acme", flags=flags)
+    return open_context(plugins, "app", action, client="acme", flags=flags)
 
 
 def test_without_a_provider_the_route_is_reported_unprotected_and_served_as_is(agencystack_env):

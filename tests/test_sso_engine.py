@@ -1,6 +1,6 @@
 """Single sign-on end to end on the real engine, through the real edge: a real Keycloak 26 (pre-built local image,
 its own Postgres), a real oauth2-proxy, Traefik's forwardAuth, and PostHog's stack as the protected application
-(every service but Postgres and the gate runs the echo backend: tests/test_posthog_engine.EchoImages).
+(every service but Postgres and the gate runs the echo backend: components/posthog/tests/helpers.EchoImages).
 
 One Keycloak serves every test of this module (its start is the slow part on two cores): the module fixture installs
 PostHog first (no identity provider: reported unprotected), then Keycloak, whose install converges PostHog (order
@@ -18,13 +18,12 @@ import pytest
 
 from agencystack.context import LifecycleContext
 from agencystack.lifecycle import run
-from agencystack.logging import Redactor
-from agencystack.settings import GlobalSettings
+from agencystack.testing import open_context
+from agencystack.testing import run_cli as cli
+from components.posthog.tests.helpers import ROUTED, Host, domain, posthog_host
 from tests.engine.helpers import wait_until
+from tests.helpers import request, served_by
 from tests.sso_login import Browser
-from tests.test_edge_traefik import cli, edge_host, request, served_by
-from tests.test_posthog_engine import Host, domain
-from tests.test_posthog_stack import ROUTED, fake_upstream
 
 pytestmark = [
     pytest.mark.engine,
@@ -45,9 +44,8 @@ class SsoHost(Host):
                  "KEYCLOAK_POSTGRES_IMAGE": self.images["postgres"],
                  "KEYCLOAK_OAUTH2_PROXY_IMAGE": self.images["oauth2-proxy"],
                  "KEYCLOAK_START_TIMEOUT": "1500"} if action == "install" else {}
-        return LifecycleContext.open(plugins=self.plugins(), global_settings=GlobalSettings.load(), component="keycloak",
-                                     action=action, redactor=Redactor(), client=client, flags=flags,
-                                     domain=f"auth.{client}.localhost" if action == "install" else None)
+        return open_context(self.plugins(), "keycloak", action, client=client, flags=flags,
+                            domain=f"auth.{client}.localhost" if action == "install" else None)
 
     def app_url(self, client: str, path: str = "/") -> str:
         return f"http://{domain(client)}:{self.edge.http_port}{path}"
@@ -60,10 +58,8 @@ class SsoHost(Host):
 
 @pytest.fixture(scope="module")
 def host(images, engine_run_id, tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("sso")
-    upstream = fake_upstream(tmp / "upstream")
-    with edge_host(tmp, images, engine_run_id) as edge:
-        yield SsoHost(tmp / "root", upstream, images, edge)
+    with posthog_host(tmp_path_factory.mktemp("sso"), images, engine_run_id, SsoHost) as host:
+        yield host
 
 
 @pytest.fixture(scope="module")

@@ -24,7 +24,9 @@ Fixtures
     Unique id of this pytest run; everything the ``engine`` fixture makes carries ``RUN_LABEL=<id>`` and is
     swept at session end.
 ``engine`` (function) -> EngineScope
-    Per-test namespace on the engine: unique names, labels, helpers; removes at teardown (also on failure)
+    Per-test namespace on the engine, with ``DOCKER_HOST`` set to it for the test (the CLI, GlobalSettings and
+    subprocesses started with os.environ use the test engine, wherever it is): unique names, labels, helpers;
+    removes at teardown (also on failure)
     every container, network and volume it made, those whose name starts with its prefix, and compose
     projects named with ``engine.name(...)``. API: ``engine.name(suffix)``, ``engine.labels`` (put them on
     whatever you create by other means), ``engine.network(suffix)``, ``engine.volume(suffix)``,
@@ -35,9 +37,14 @@ Fixtures
     published ports, so ``run``/``run_once`` put it on ``engine.default_network`` unless given ``network``.
     Publish on loopback with a random port: ``ports={"80/tcp": ("127.0.0.1", None)}``.
 
+``driver`` (function) -> DockerDriver
+    AgencyStack's engine driver on the test engine. ``deployed`` (function): ``deployed(deployment)`` registers a
+    deployment the driver removes (purge) at teardown, whatever the test did.
+
 Helpers (import them from ``tests.engine.helpers``, which is not a plugin): ``wait_until(predicate, timeout,
 interval, message)``, ``engine_socket_path()``, ``engine_env()``, ``http_get(url, host=None, method="GET",
-data=None) -> (status, headers, body)``, the label names ``RUN_LABEL``/``SCOPE_LABEL``.
+data=None) -> (status, headers, body)``, ``private_engine(...)``, the driver tests' ``deployment``/``svc``/
+``by_service``, the label names ``RUN_LABEL``/``SCOPE_LABEL``.
 """
 
 from __future__ import annotations
@@ -154,16 +161,15 @@ class Registry:
 
 @pytest.fixture(scope="session")
 def registry(docker_client: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
-    import socket
     import subprocess
     import urllib.request
 
     import yaml
 
+    from agencystack.testing import free_port
+
     binary = _build.registry_binary()
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     root = tmp_path_factory.mktemp("registry")
     config = root / "config.yml"
     config.write_text(yaml.safe_dump({"version": 0.1, "log": {"level": "error"}, "http": {"addr": f"127.0.0.1:{port}"},
@@ -322,7 +328,20 @@ def driver() -> Iterator[Any]:
 
 
 @pytest.fixture
-def engine(docker_client: Any, engine_run_id: str, request: pytest.FixtureRequest) -> Iterator[EngineScope]:
+def deployed(driver: Any, engine: EngineScope) -> Iterator[Any]:
+    made: list[Any] = []
+    yield made.append
+    for dep in made:
+        try:
+            driver.remove(dep, purge=True)
+        except Exception:  # noqa: BLE001 - teardown: the engine fixture sweeps what is left
+            pass
+
+
+@pytest.fixture
+def engine(docker_client: Any, engine_run_id: str, request: pytest.FixtureRequest,
+           monkeypatch: pytest.MonkeyPatch) -> Iterator[EngineScope]:
+    monkeypatch.setenv("DOCKER_HOST", engine_host())
     scope = EngineScope(docker_client, engine_run_id, request.node.name)
     try:
         yield scope

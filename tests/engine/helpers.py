@@ -1,13 +1,21 @@
-"""Helpers for real-engine tests (plain functions, no fixtures: import freely; see tests/engine/fixtures.py)."""
+"""Helpers for real-engine tests (plain functions, no fixtures: import freely; see tests/engine/fixtures.py).
+
+``free_port`` is public: :func:`agencystack.testing.free_port`.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
-import socket
+import shutil
+import signal
+import subprocess
 import time
 import urllib.error
 import urllib.request
-from typing import Callable, TypeVar
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Callable, TypeVar
 
 import pytest
 
@@ -143,8 +151,92 @@ class SocketProxy:
                 pass
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+# -- the driver's tests: deployments of busybox services -------------------------------------------------------
+SECRET_SUFFIXES = ("PASSWORD", "SECRET", "TOKEN")  # which keys of a test deployment's env hold secrets
+
+
+def deployment(project: str, stack: Any, env: dict[str, str] | None = None, directory: Path | None = None,
+               client: str = "acme", component: str = "demo") -> Any:
+    """A :class:`~agencystack.engine.Deployment` of ``stack`` (version 1.2.3; secrets: keys ending in
+    :data:`SECRET_SUFFIXES`)."""
+    from agencystack.engine import Deployment
+
+    env = env or {}
+    return Deployment(project=project, client=client, component=component, stack=stack, env=env,
+                      directory=directory or Path("/tmp") / project, version="1.2.3",
+                      secret_keys=frozenset(key for key in env if key.endswith(SECRET_SUFFIXES)))
+
+
+def svc(name: str, image: str, command: str | None = "exec sleep 3600", **kw: Any) -> Any:
+    """A long-running busybox service (init: PID 1 forwards SIGTERM, so stops are quick)."""
+    from agencystack.stack import Service
+
+    kw.setdefault("init", True)
+    kw.setdefault("stop_grace_period", 2)
+    return Service(name=name, image=image, command=["sh", "-c", command] if command else None, **kw)
+
+
+def containers_of(client: Any, project: str) -> list[Any]:
+    from agencystack.engine import labels
+
+    return client.containers.list(all=True, filters={"label": f"{labels.PROJECT}={project}"})
+
+
+def by_service(client: Any, project: str) -> dict[str, Any]:
+    """The project's containers by service name (a list each)."""
+    from agencystack.engine import labels
+
+    out: dict[str, Any] = {}
+    for c in containers_of(client, project):
+        out.setdefault(c.labels[labels.SERVICE], []).append(c)
+    return out
+
+
+# -- engines of a test's own -----------------------------------------------------------------------------------
+class PrivateEngine:
+    """A dockerd started by tests/engine/start-engine.sh with a run root, data root and address pool of its own."""
+
+    def __init__(self, name: str, data_root: Path, log: Path, pool: str):
+        self.run_root = Path(f"/run/agencystack-test-{name}-{os.getpid()}")
+        self.host = f"unix://{self.run_root}/docker.sock"
+        self.env = {**os.environ, "DOCKER_HOST": self.host, "AGENCYSTACK_TEST_DATA_ROOT": str(data_root),
+                    "AGENCYSTACK_TEST_RUN_ROOT": str(self.run_root), "AGENCYSTACK_TEST_DOCKERD_LOG": str(log),
+                    # its own address pool, far from the main engine's, so the two never hand out the same subnet
+                    "AGENCYSTACK_TEST_DOCKERD_ARGS": f"--default-address-pool base={pool},size=24"}
+        self.client: Any = None
+
+    def start(self) -> None:
+        script = Path(__file__).with_name("start-engine.sh")
+        subprocess.run(["bash", str(script)], env=self.env, check=True, capture_output=True)
+
+    def stop(self) -> None:
+        pid_file = self.run_root / "pid"
+        if pid_file.exists():
+            pid = int(pid_file.read_text())
+            os.kill(pid, signal.SIGTERM)
+            for _ in range(300):
+                try:
+                    os.kill(pid, 0)
+                except ProcessLookupError:
+                    break
+                time.sleep(0.1)
+
+
+@contextlib.contextmanager
+def private_engine(name: str, data_root: Path, log: Path, pool: str) -> Iterator[PrivateEngine]:
+    """A :class:`PrivateEngine`, started, with the busybox image built into it; stopped and its run root removed
+    afterwards. Needs root and dockerd: skips otherwise."""
+    import docker
+
+    if os.geteuid() != 0 or not shutil.which("dockerd"):
+        pytest.skip("needs root and dockerd to run an engine of the test's own")
+    engine = PrivateEngine(name, data_root, log, pool)
+    try:
+        engine.start()
+        engine.client = docker.DockerClient(base_url=engine.host)
+        recipe, binary = _build._busybox_recipe()
+        _build._build_busybox(engine.client, recipe, binary)
+        yield engine
+    finally:
+        engine.stop()
+        shutil.rmtree(engine.run_root, ignore_errors=True)

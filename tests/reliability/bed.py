@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from tests.helpers import cli_argv, cli_process
 
 COMPONENT = "notes"
 FIGURES: list[tuple[str, int, int, str]] = []
@@ -55,19 +56,12 @@ class Bed:
         self.clients.add(client)
         return client
 
-    def argv(self, *args: str) -> list[str]:
-        return [sys.executable, "-c", "from agencystack.cli import run; run()", *args]
-
     def cli(self, *args: str, expect: int | None = 0, env: dict[str, str] | None = None,
             timeout: float = 600) -> subprocess.CompletedProcess:
-        done = subprocess.run(self.argv(*args), env=env or self.env, text=True, capture_output=True, timeout=timeout)
-        self.outputs.append(done.stdout + done.stderr)
-        if expect is not None:
-            assert done.returncode == expect, f"{args}: exit {done.returncode}\n{done.stdout}\n{done.stderr}"
-        return done
+        return cli_process(*args, env=env or self.env, expect=expect, timeout=timeout, outputs=self.outputs)
 
     def start(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
-        return subprocess.Popen(self.argv(*args), env=env or self.env, text=True, stdout=subprocess.PIPE,
+        return subprocess.Popen(cli_argv(*args), env=env or self.env, text=True, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT)
 
     def finish(self, process: subprocess.Popen, timeout: float = 600) -> tuple[int, str]:
@@ -76,10 +70,9 @@ class Bed:
         return process.returncode, out or ""
 
     def saved(self, client: str) -> dict[str, str]:
-        from agencystack.state import parse_env
+        from agencystack import StateRoot
 
-        env_file = self.root / "clients" / client / COMPONENT / ".env"
-        saved = parse_env(env_file.read_text()) if env_file.is_file() else {}
+        saved = StateRoot(self.root).component(client, COMPONENT).read_env()
         self.secrets.update(v for k, v in saved.items() if k.endswith("PASSWORD") and v)
         return saved
 

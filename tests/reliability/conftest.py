@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-import os
 
 import pytest
 
-from tests.engine.helpers import engine_host
+from tests.helpers import process_env
 from tests.reliability.bed import COMPONENT, FIGURES, Bed
 
 
@@ -24,12 +23,8 @@ def bed(plugin_site, docker_client, images, engine_run_id, tmp_path_factory):
     prefix = "r" + hashlib.sha256(engine_run_id.encode()).hexdigest()[:5]
     network = f"agencystack_{prefix}-edge"  # the edge network the routed web joins (no Traefik needed for it)
     created = docker_client.networks.create(network, driver="bridge", labels={"org.agencystack.test.run": engine_run_id})
-    env = dict(os.environ, AGENCYSTACK_ROOT=str(work / "root"), AGENCYSTACK_LOG_DIR=str(work / "log"),
-               AGENCYSTACK_PLUGINS=COMPONENT, DOCKER_HOST=engine_host(), EDGE_NETWORK=network,
-               AGENCYSTACK_LOCK_TIMEOUT="600", XDG_CACHE_HOME=str(work / "cache"),
-               PYTHONPATH=os.pathsep.join(filter(None, [str(plugin_site), os.environ.get("PYTHONPATH")])))
-    for name in ("DOMAIN", "CLIENT_ID", "AGENCYSTACK_DOMAIN", "AGENCYSTACK_CLIENT_ID"):
-        env.pop(name, None)
+    env = process_env(work / "root", pythonpath=[plugin_site], AGENCYSTACK_PLUGINS=COMPONENT, EDGE_NETWORK=network,
+                      AGENCYSTACK_LOCK_TIMEOUT="600")
     state = Bed(work=work, env=env, prefix=prefix, docker=docker_client)
     try:
         yield state

@@ -7,19 +7,15 @@ from __future__ import annotations
 
 import os
 import random
-import shutil
 import signal
-import subprocess
 import time
-from pathlib import Path
 
 import pytest
 
+from tests.engine.helpers import private_engine
 from tests.reliability.bed import COMPONENT, record, trials
 
 pytestmark = [pytest.mark.engine, pytest.mark.reliability]
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 def test_sigkill_at_a_random_point_then_rerun_converges(bed):
@@ -53,43 +49,8 @@ def test_sigkill_at_a_random_point_then_rerun_converges(bed):
 @pytest.fixture
 def spare_engine(tmp_path, images):
     """A dockerd of this test's own (the busybox image only), which the test may stop and start again."""
-    import docker
-
-    from tests.images import build
-
-    if os.geteuid() != 0 or not shutil.which("dockerd"):
-        pytest.skip("needs root and dockerd to run a second engine")
-    run_root = Path(f"/run/agencystack-test-spare-{os.getpid()}")
-    host = f"unix://{run_root}/docker.sock"
-    env = {**os.environ, "DOCKER_HOST": host, "AGENCYSTACK_TEST_DATA_ROOT": str(tmp_path / "engine"),
-           "AGENCYSTACK_TEST_RUN_ROOT": str(run_root), "AGENCYSTACK_TEST_DOCKERD_LOG": str(tmp_path / "dockerd.log"),
-           "AGENCYSTACK_TEST_DOCKERD_ARGS": "--default-address-pool base=192.168.224.0/20,size=24"}
-
-    def start():
-        subprocess.run(["bash", str(REPO / "tests/engine/start-engine.sh")], env=env, check=True,
-                       capture_output=True)
-
-    def stop():
-        pid_file = run_root / "pid"
-        if pid_file.exists():
-            pid = int(pid_file.read_text())
-            os.kill(pid, signal.SIGTERM)
-            for _ in range(300):
-                try:
-                    os.kill(pid, 0)
-                except ProcessLookupError:
-                    break
-                time.sleep(0.1)
-
-    try:
-        start()
-        client = docker.DockerClient(base_url=host)
-        recipe, binary = build._busybox_recipe()
-        build._build_busybox(client, recipe, binary)
-        yield {"host": host, "start": start, "stop": stop, "client": client}
-    finally:
-        stop()
-        shutil.rmtree(run_root, ignore_errors=True)
+    with private_engine("spare", tmp_path / "engine", tmp_path / "dockerd.log", "192.168.224.0/20") as engine:
+        yield {"host": engine.host, "start": engine.start, "stop": engine.stop, "client": engine.client}
 
 
 def test_engine_stopped_mid_install_then_rerun_converges(bed, spare_engine):

@@ -11,19 +11,17 @@ import pytest
 import yaml
 
 from agencystack.engine import compose
-from agencystack.context import LifecycleContext
-from agencystack.logging import Redactor
-from agencystack.settings import GlobalSettings
 from agencystack_posthog import deviations, settings
 from agencystack_posthog.upstream import cache_dir
-from tests.posthog_upstream import DATA, HOBBY, Difference, differences, upstream_routes, upstream_services
+from components.posthog.tests.helpers import posthog_context
+from components.posthog.tests.posthog_upstream import (DATA, HOBBY, Difference, differences, upstream_routes,
+                                                       upstream_services)
 
 
 @pytest.fixture
 def rendered(agencystack_plugins):
-    ctx = LifecycleContext.open(plugins=agencystack_plugins, global_settings=GlobalSettings.load(), component="posthog",
-                                action="render", redactor=Redactor(), client="acme", domain="analytics.acme.com")
-    root = cache_dir(GlobalSettings.load().state_root, ctx.settings.upstream_ref)
+    ctx = posthog_context(agencystack_plugins, action="render", domain="analytics.acme.com")
+    root = cache_dir(ctx.state_root, ctx.settings.upstream_ref)
     return compose.document(ctx.deployment()), ctx.stack().routes, str(root)
 
 

@@ -13,21 +13,14 @@ from pathlib import Path
 import pytest
 import yaml
 
+from agencystack import LifecycleContext
 from agencystack.engine import compose
-from agencystack.context import LifecycleContext
-from agencystack.logging import Redactor
 from agencystack.settings import GlobalSettings
 from agencystack_posthog.stack import write_files
+from components.posthog.tests.helpers import ROUTED, SERVICES, TO_WEB, fake_upstream, posthog_context
+from components.posthog.tests.posthog_upstream import DATA
 
 # -- upstream's facts (docker-compose.hobby.yml + base, the reference notes) -----------------------------------------
-SERVICES = {
-    "db", "redis7", "valkey", "clickhouse", "zookeeper", "kafka", "kafka-init", "worker", "web", "migrate",
-    "plugins", "ingestion-general", "ingestion-sessionreplay", "recording-api",
-    "ingestion-error-tracking", "ingestion-logs", "ingestion-traces", "objectstorage", "seaweedfs", "browserless",
-    "temporal", "elasticsearch", "temporal-admin-tools", "temporal-ui", "temporal-django-worker", "capture",
-    "capture-logs", "replay-capture", "property-defs-rs", "property-defs-ai", "livestream", "personhog-replica",
-    "personhog-router", "feature-flags", "hypercache-server", "cymbal", "cymbal-resolution",
-}
 DJANGO_ENV = {"SITE_URL", "SECRET_KEY", "ENCRYPTION_SALT_KEYS", "DATABASE_URL", "PGHOST", "PGUSER", "PGPASSWORD",
               "CLICKHOUSE_HOST", "CLICKHOUSE_DATABASE", "CLICKHOUSE_SECURE", "CLICKHOUSE_VERIFY", "KAFKA_HOSTS",
               "REDIS_URL", "OBJECT_STORAGE_ENABLED", "OBJECT_STORAGE_ENDPOINT", "OBJECT_STORAGE_ACCESS_KEY_ID",
@@ -60,73 +53,13 @@ NODE_MODES = {"plugins": None, "ingestion-general": "ingestion-v2-combined",
               "ingestion-sessionreplay": "recordings-blob-ingestion-v2", "recording-api": "recording-api",
               "ingestion-error-tracking": "ingestion-errortracking", "ingestion-logs": "ingestion-logs",
               "ingestion-traces": "ingestion-traces"}
-#: the proxy table: path -> (service, port); every other path -> web:8000
-ROUTED = {
-    "/e": ("capture", 3000), "/e/": ("capture", 3000), "/i/v0/e/": ("capture", 3000),
-    "/i/v0/ai": ("capture", 3000), "/i/v0/ai/": ("capture", 3000),  # no capture-ai service in hobby at the ref
-    "/i/v1/analytics/events": ("capture", 3000), "/batch": ("capture", 3000), "/batch/": ("capture", 3000),
-    "/capture": ("capture", 3000), "/capture/": ("capture", 3000),
-    "/s": ("replay-capture", 3000), "/s/": ("replay-capture", 3000),
-    "/i/v1/logs": ("capture-logs", 4318), "/i/v1/traces": ("capture-logs", 4318),
-    "/i/v1/metrics": ("capture-logs", 4318),
-    "/flags": ("feature-flags", 3001), "/flags/": ("feature-flags", 3001),
-    "/api/feature_flag/local_evaluation": ("feature-flags", 3001),
-    "/surveys": ("hypercache-server", 3002), "/api/surveys": ("hypercache-server", 3002),
-    "/api/surveys/": ("hypercache-server", 3002), "/array/phc_x/config.js": ("hypercache-server", 3002),
-    "/public/webhooks/x": ("plugins", 6738), "/public/m/x": ("plugins", 6738),
-    "/livestream/events": ("livestream", 8080), "/posthog/exports/x": ("objectstorage", 19000),
-}
-TO_WEB = ["/", "/_health", "/engage", "/engage/", "/events", "/settings", "/signup", "/shared/x", "/sx", "/e2",
-          "/batchx", "/capturex", "/flagsx", "/decide/", "/api/projects/1/", "/i/v0x", "/static/x.js",
-          "/api/feature_flag/", "/public/x", "/posthogx", "/livestreams"]
 JOBS = {"kafka-init", "migrate"}
 PUBLIC_PATH_PRIORITY, CATCH_ALL_PRIORITY = 100, 10
 
 
-def fake_upstream(root: Path) -> Path:
-    """A small stand-in for a PostHog checkout at the pinned ref: the files the stack mounts, by name."""
-    files = {
-        "docker/clickhouse/config.xml": "<clickhouse/>\n", "docker/clickhouse/config.d/default.xml": "<clickhouse/>\n",
-        "docker/clickhouse/users.xml": "<clickhouse/>\n",
-        "docker/clickhouse/user_defined_function.xml": "<functions/>\n",
-        "posthog/idl/events.json": "{}\n",
-        "posthog/user_scripts/aggregate_funnel": "#!/bin/sh\nexec \"$0_$(uname -m)\" \"$@\"\n",
-        "posthog/user_scripts/user_defined_function.xml": "<functions/>\n",
-        "docker/kafka/topics.txt": "# topics\nevents_plugin_ingestion\nclickhouse_events_json\n",
-        "docker/temporal/dynamicconfig/development-sql.yaml": "{}\n",
-        "docker/livestream/configs-hobby.yml": "kafka: {}\n",
-        "docker/clickhouse/docker-entrypoint-initdb.d/init-db.sh": "#!/bin/sh\n",
-    }
-    for path, text in files.items():
-        (root / path).parent.mkdir(parents=True, exist_ok=True)
-        (root / path).write_text(text)
-    # upstream's funnel UDF wrapper is a program (git mode 100755): ClickHouse executes it
-    (root / "posthog/user_scripts/aggregate_funnel").chmod(0o755)
-    geoip_db(root / "share/GeoLite2-City.mmdb")
-    return root
-
-
-def geoip_db(path: Path, kind: str = "GeoLite2-City") -> Path:
-    """A real (tiny) MaxMind database: 81.2.69.0/24 is London."""
-    from mmdb_writer import MMDBWriter
-    from netaddr import IPSet
-
-    writer = MMDBWriter(ip_version=6, ipv4_compatible=True, database_type=kind, languages=["en"],
-                        description={"en": "agencystack test"})
-    writer.insert_network(IPSet(["81.2.69.0/24"]), {"city": {"names": {"en": "London"}}, "country": {"iso_code": "GB"}})
-    path.parent.mkdir(parents=True, exist_ok=True)
-    writer.to_db_file(str(path))
-    return path
-
-
-def open_context(plugins, *, client="acme", action="plan", flags=None, domain=None) -> LifecycleContext:
-    return LifecycleContext.open(plugins=plugins, global_settings=GlobalSettings.load(), component="posthog",
-                                 action=action, redactor=Redactor(), client=client, flags=flags, domain=domain)
-
-
 @pytest.fixture
 def ctx(agencystack_plugins, tmp_path) -> LifecycleContext:
-    return open_context(agencystack_plugins, domain="analytics.acme.com",
+    return posthog_context(agencystack_plugins, domain="analytics.acme.com",
                         flags={"POSTHOG_UPSTREAM_DIR": str(fake_upstream(tmp_path / "upstream"))})
 
 
@@ -269,13 +202,13 @@ def test_probe_backups_and_resources(ctx, agencystack_plugins):
 
 
 def test_dev_domain_probe_is_plain_http(agencystack_plugins, tmp_path):
-    ctx = open_context(agencystack_plugins, flags={"POSTHOG_UPSTREAM_DIR": str(fake_upstream(tmp_path))})
+    ctx = posthog_context(agencystack_plugins, flags={"POSTHOG_UPSTREAM_DIR": str(fake_upstream(tmp_path))})
     assert ctx.settings.domain == "posthog.acme.localhost"  # per client: posthog.<client>.<DOMAIN>
     assert [p.url for p in ctx.stack().probes] == ["http://posthog.acme.localhost/_health"]
 
 
 # -- issue 9: first-boot defects ---------------------------------------------------------------------------------
-UPSTREAM_DATA = Path(__file__).parent / "data" / "posthog-upstream"
+UPSTREAM_DATA = DATA
 
 
 def test_migrate_job_runs_upstreams_bin_migrate_as_the_image_ships_it(ctx):
@@ -343,7 +276,7 @@ def test_ai_ingestion_goes_to_capture_at_the_ref(ctx):
 
 
 def test_registry_mirror_prefixes_every_image(agencystack_plugins, tmp_path):
-    ctx = open_context(agencystack_plugins, flags={"POSTHOG_REGISTRY_MIRROR": "mirror.internal:5000/",
+    ctx = posthog_context(agencystack_plugins, flags={"POSTHOG_REGISTRY_MIRROR": "mirror.internal:5000/",
                                                    "POSTHOG_UPSTREAM_DIR": str(tmp_path)})
     images = {s.name: s.image for s in ctx.stack().services}
     assert all(i.startswith("mirror.internal:5000/") for i in images.values()), images
@@ -356,7 +289,7 @@ def test_registry_mirror_prefixes_every_image(agencystack_plugins, tmp_path):
 
 def test_no_rust_image_floats_on_master_and_the_override_still_applies(agencystack_plugins, tmp_path):
     """Defect 4 of issue 9: the Rust services ran :master while the app and Node images were pinned."""
-    ctx = open_context(agencystack_plugins, flags={"POSTHOG_UPSTREAM_DIR": str(tmp_path)})
+    ctx = posthog_context(agencystack_plugins, flags={"POSTHOG_UPSTREAM_DIR": str(tmp_path)})
     rust = {s.name: s.image for s in ctx.stack().services if s.image.startswith("ghcr.io/posthog/posthog/")}
     assert set(rust) >= {"capture", "replay-capture", "capture-logs", "property-defs-rs", "property-defs-ai",
                          "feature-flags", "hypercache-server", "personhog-replica", "personhog-router", "cymbal",
@@ -368,9 +301,9 @@ def test_no_rust_image_floats_on_master_and_the_override_still_applies(agencysta
     cache = rust_images.cache_file(GlobalSettings.load().state_root, ctx.settings.upstream_ref)
     cache.parent.mkdir(parents=True, exist_ok=True)
     cache.write_text('{"capture": "sha-1234567"}')
-    again = open_context(agencystack_plugins, flags={"POSTHOG_UPSTREAM_DIR": str(tmp_path)})
+    again = posthog_context(agencystack_plugins, flags={"POSTHOG_UPSTREAM_DIR": str(tmp_path)})
     assert {s.name: s.image for s in again.stack().services}["replay-capture"].endswith("/capture:sha-1234567")
-    pinned = open_context(agencystack_plugins, flags={"POSTHOG_UPSTREAM_DIR": str(tmp_path),
+    pinned = posthog_context(agencystack_plugins, flags={"POSTHOG_UPSTREAM_DIR": str(tmp_path),
                                                       "POSTHOG_RUST_TAG": "master"})
     assert {s.name: s.image for s in pinned.stack().services}["cymbal"] == "ghcr.io/posthog/posthog/cymbal:master"
 
@@ -398,7 +331,7 @@ SECRET_FORMATS = {
 
 
 def test_secrets_generated_once_in_upstream_formats(agencystack_plugins, tmp_path):
-    first = open_context(agencystack_plugins, action="install", flags={"POSTHOG_UPSTREAM_DIR": str(tmp_path)})
+    first = posthog_context(agencystack_plugins, action="install", flags={"POSTHOG_UPSTREAM_DIR": str(tmp_path)})
     assert set(first.loaded.generated) == set(SECRET_FORMATS)
     env = first.env()
     for key, pattern in SECRET_FORMATS.items():
@@ -407,7 +340,7 @@ def test_secrets_generated_once_in_upstream_formats(agencystack_plugins, tmp_pat
     first.save_settings()
     saved = first.dir.env_file.read_bytes()
     assert oct(first.dir.env_file.stat().st_mode & 0o777) == "0o600"
-    again = open_context(agencystack_plugins, action="install")
+    again = posthog_context(agencystack_plugins, action="install")
     assert again.loaded.generated == []
     assert {k: again.env()[k] for k in SECRET_FORMATS} == {k: env[k] for k in SECRET_FORMATS}
     assert again.save_settings() == []
@@ -415,8 +348,8 @@ def test_secrets_generated_once_in_upstream_formats(agencystack_plugins, tmp_pat
 
 
 def test_two_clients_get_different_secrets(agencystack_plugins, tmp_path):
-    a = open_context(agencystack_plugins, client="acme", flags={"POSTHOG_UPSTREAM_DIR": str(tmp_path)})
-    b = open_context(agencystack_plugins, client="globex", flags={"POSTHOG_UPSTREAM_DIR": str(tmp_path)})
+    a = posthog_context(agencystack_plugins, client="acme", flags={"POSTHOG_UPSTREAM_DIR": str(tmp_path)})
+    b = posthog_context(agencystack_plugins, client="globex", flags={"POSTHOG_UPSTREAM_DIR": str(tmp_path)})
     for key in SECRET_FORMATS:
         if key != "POSTHOG_SESSION_RECORDING_V2_METADATA_SWITCHOVER":
             assert a.env()[key] != b.env()[key]

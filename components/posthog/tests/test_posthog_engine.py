@@ -15,92 +15,18 @@ from pathlib import Path
 
 import pytest
 
-from agencystack import HealthCheck, hookimpl
-from agencystack.context import LifecycleContext
 from agencystack.engine import labels
 from agencystack.lifecycle import run
-from agencystack.logging import Redactor
-from agencystack.settings import GlobalSettings
-from tests.engine.helpers import engine_host, wait_until
-from tests.images.build import echo_command
-from tests.test_edge_traefik import edge_host, request, served_by
-from tests.test_posthog_stack import ROUTED, SERVICES, TO_WEB, fake_upstream
+from components.posthog.tests.helpers import ROUTED, SERVICES, TO_WEB, domain, posthog_host
+from tests.engine.helpers import engine_env, wait_until
+from tests.helpers import request, served_by
 
 pytestmark = pytest.mark.engine
 
-ECHO_IDLE_PORT = 9000  # where services without a route listen
-
-
-class EchoImages:
-    """Test-only: every service but ``db`` (and the SSO gate) runs the echo backend named ``<client>-<service>`` on its routed port;
-    jobs exit 0; health checks ask the echo backend. The ClickHouse backup part copies a marker file instead."""
-
-    def __init__(self, busybox: str):
-        self.busybox = busybox
-
-    @hookimpl
-    def modify_stack(self, context, stack):
-        if context.component.name != "posthog":
-            return
-        ports = {r.service: r.port for r in stack.routes}
-        for service in stack.services:
-            if service.name in ("db", "sso-proxy"):  # the SSO gate (tests/test_sso_engine.py) is real
-                continue
-            service.image, service.entrypoint = self.busybox, None
-            if service.job:
-                service.command, service.healthcheck = ["sh", "-c", "exit 0"], None
-                continue
-            port = ports.get(service.name, ECHO_IDLE_PORT)
-            service.command = echo_command(f"{context.client}-{service.name}", port)
-            service.healthcheck = HealthCheck(test=["CMD", "wget", "-q", "-O", "/dev/null",
-                                                    f"http://127.0.0.1:{port}/"], interval=1, retries=60)
-        for part in stack.backups:
-            if part.name == "clickhouse":
-                part.dump = ["sh", "-c", "cat /var/lib/clickhouse/marker"]
-                part.load = ["sh", "-c", "cat > /var/lib/clickhouse/marker"]
-
-
-class Host:
-    """An AgencyStack root with the edge, where PostHog installs for any client through the real hooks."""
-
-    def __init__(self, root: Path, upstream: Path, images: dict[str, str], edge):
-        self.root, self.upstream, self.images, self.edge = root, upstream, images, edge
-
-    def plugins(self):
-        from agencystack.plugins import load
-
-        plugins = load()
-        record = plugins.register(EchoImages(self.images["busybox"]), "echo-images")
-        assert record.ok, record.error
-        return plugins
-
-    def context(self, client: str, action: str, **flags: str) -> LifecycleContext:
-        return LifecycleContext.open(
-            plugins=self.plugins(), global_settings=GlobalSettings.load(), component="posthog", action=action,
-            redactor=Redactor(), client=client, domain=domain(client) if action == "install" else None,
-            flags={"POSTHOG_UPSTREAM_DIR": str(self.upstream), "POSTHOG_POSTGRES_IMAGE": self.images["postgres"],
-                   "POSTHOG_NODE_TAG": "echo",  # EchoImages swaps every image; no Node image lookup needed
-                   "POSTHOG_RUST_TAG": "echo",  # nor a Rust image lookup
-                   **flags} if action == "install" else flags)
-
-    def install(self, client: str):
-        return run(self.context(client, "install"), "install")
-
-    def containers(self, docker_client, client: str) -> dict[str, tuple[str, str]]:
-        found = docker_client.containers.list(all=True, filters={"label": [f"{labels.PROJECT}={client}_posthog"]})
-        return {c.labels[labels.SERVICE]: (c.id, c.attrs["Created"]) for c in found}
-
-
-def domain(client: str) -> str:
-    return f"analytics.{client}.localhost"
-
-
 @pytest.fixture(scope="module")
 def host(images, engine_run_id, tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("posthog")
-    upstream = fake_upstream(tmp / "upstream")
-    with edge_host(tmp, images, engine_run_id) as edge:
-        yield Host(tmp / "root", upstream, images, edge)
+    with posthog_host(tmp_path_factory.mktemp("posthog"), images, engine_run_id) as host:
+        yield host
 
 
 @pytest.fixture(scope="module")
@@ -275,16 +201,14 @@ def test_make_status_logs_and_restart_targets(host, acme, tmp_path, docker_clien
     """``make posthog-status`` / ``posthog-logs`` / ``posthog-restart`` as the seed documents them; CLIENT_ID passes
     through the env. (``make posthog`` and ``posthog-backup`` run the same CLI commands, which need PostHog's real
     images and ClickHouse here: they are covered in-process by the install and backup tests.)"""
-    import os
     import shutil
     import subprocess
 
     if shutil.which("make") is None or shutil.which("agencystack") is None:
         pytest.skip("make or the agencystack console script is not installed (run 'make install')")
     client, _ = acme
-    env = {**os.environ, "AGENCYSTACK_ROOT": str(host.root), "DOCKER_HOST": engine_host(),
-           "AGENCYSTACK_LOG_DIR": str(tmp_path / "log")}
-    repo = Path(__file__).resolve().parent.parent
+    env = engine_env(AGENCYSTACK_ROOT=str(host.root), AGENCYSTACK_LOG_DIR=str(tmp_path / "log"))
+    repo = Path(__file__).resolve().parents[3]
     status = subprocess.run(["make", "-s", "posthog-status", f"CLIENT_ID={client}"],
                             cwd=repo, env=env, capture_output=True, text=True, timeout=120)
     assert status.returncode == 0, status.stdout + status.stderr

@@ -6,10 +6,8 @@ tested here needs no engine.
 
 from __future__ import annotations
 
-from agencystack.context import LifecycleContext
 from agencystack.engine import Deployment
-from agencystack.logging import Redactor
-from agencystack.settings import GlobalSettings
+from agencystack.testing import open_context
 
 
 def test_keycloak_is_a_separate_distribution(agencystack_plugins):
@@ -22,8 +20,7 @@ def test_keycloak_stack_references_its_generated_secrets(agencystack_plugins, mo
     from agencystack.engine import compose
 
     monkeypatch.setenv("DOMAIN", "agency.com")
-    context = LifecycleContext.open(plugins=agencystack_plugins, global_settings=GlobalSettings.load(),
-                                    component="keycloak", action="plan", redactor=Redactor(), client="acme")
+    context = open_context(agencystack_plugins, "keycloak", client="acme")
     assert context.settings.domain == "auth.acme.agency.com"  # derived defaults see <client>.<DOMAIN>
     assert {"KEYCLOAK_ADMIN_PASSWORD", "KEYCLOAK_DB_PASSWORD"} <= set(context.loaded.generated)
     stack = context.stack()

@@ -1,7 +1,7 @@
 """Opt-in, on a host that reaches the registries: the real PostHog stack, installed by the CLI, takes an event sent
 with PostHog's Python SDK and gives it back through its API.
 
-    pip install posthog && AGENCYSTACK_LIVE_POSTHOG=1 pytest tests/test_posthog_live.py
+    pip install posthog && AGENCYSTACK_LIVE_POSTHOG=1 pytest components/posthog/tests/test_posthog_live.py
 
 The install fetches upstream's files from GitHub at the pinned commit and the GeoIP database from PostHog's CDN,
 looks up the Node image tag on Docker Hub and each Rust image's sha-<commit> tag on ghcr.io, as on a customer's host,
@@ -26,8 +26,8 @@ import uuid
 import pytest
 
 from agencystack.engine import labels
-from tests.engine.helpers import engine_host
-from tests.test_edge_traefik import cli
+from agencystack.testing import run_cli
+from tests.helpers import use_test_engine
 
 LIVE = os.environ.get("AGENCYSTACK_LIVE_POSTHOG") == "1"
 pytestmark = [
@@ -56,17 +56,15 @@ def live(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("live")
     domain = os.environ.get("AGENCYSTACK_LIVE_DOMAIN", "posthog-live.localhost")
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("AGENCYSTACK_ROOT", str(tmp / "root"))
-        mp.setenv("AGENCYSTACK_LOG_DIR", str(tmp / "log"))
-        mp.setenv("DOCKER_HOST", engine_host())
-        code, out = cli("install", "posthog", "--client-id", "live", "--domain", domain,
-                        *(("--set", f"POSTHOG_UPSTREAM_DIR={upstream}") if upstream else ()),
-                        *(("--set", f"POSTHOG_RUST_TAG={rust_tag}") if rust_tag else ()))
-        assert code == 0, out
+        use_test_engine(mp, tmp / "root")
+        result = run_cli("install", "posthog", "--client-id", "live", "--domain", domain,
+                         *(("--set", f"POSTHOG_UPSTREAM_DIR={upstream}") if upstream else ()),
+                         *(("--set", f"POSTHOG_RUST_TAG={rust_tag}") if rust_tag else ()))
+        assert result.exit_code == 0, result.output
         try:
-            yield out.strip().splitlines()[-1]  # the URL the install reports
+            yield result.stdout.strip().splitlines()[-1]  # the URL the install reports
         finally:
-            cli("uninstall", "posthog", "--client-id", "live", "--purge", "--yes")
+            run_cli("uninstall", "posthog", "--client-id", "live", "--purge", "--yes")
 
 
 def test_event_sent_with_the_sdk_comes_back_through_the_api(live, docker_client):

@@ -11,7 +11,7 @@ from agencystack.engine import compose
 from agencystack.errors import UsageError
 from agencystack.limits import long_running
 from agencystack_posthog.limits import DEFAULTS, redpanda_memory
-from tests.test_posthog_stack import SERVICES, fake_upstream, open_context
+from components.posthog.tests.helpers import SERVICES, fake_upstream, posthog_context
 
 M, G = 1024**2, 1024**3
 
@@ -24,7 +24,7 @@ def upstream(tmp_path):
 def test_every_service_has_a_row_and_every_long_running_service_renders_a_memory_limit(agencystack_plugins,
                                                                                         upstream):
     assert set(DEFAULTS) == SERVICES
-    ctx = open_context(agencystack_plugins, flags={"POSTHOG_UPSTREAM_DIR": upstream})
+    ctx = posthog_context(agencystack_plugins, flags={"POSTHOG_UPSTREAM_DIR": upstream})
     doc = yaml.safe_load(compose.render(ctx.deployment()))
     running = {s.name for s in ctx.stack().services if long_running(s)}
     assert len(running) == 35
@@ -43,7 +43,7 @@ def test_defaults_spread_upstreams_documented_minimum():
 
 def test_redpanda_is_told_the_memory_its_limit_leaves_it(agencystack_plugins, upstream):
     assert redpanda_memory(768 * M) == ("576M", "192M") and redpanda_memory(2 * G) == ("1536M", "512M")
-    ctx = open_context(agencystack_plugins, flags={"POSTHOG_UPSTREAM_DIR": upstream, "POSTHOG_KAFKA_MEMORY": "2g"})
+    ctx = posthog_context(agencystack_plugins, flags={"POSTHOG_UPSTREAM_DIR": upstream, "POSTHOG_KAFKA_MEMORY": "2g"})
     kafka = ctx.stack().service("kafka")
     assert kafka.limits.memory == 2 * G
     command = kafka.command
@@ -52,10 +52,10 @@ def test_redpanda_is_told_the_memory_its_limit_leaves_it(agencystack_plugins, up
 
 
 def test_a_clients_override_applies_to_that_client_only(agencystack_plugins, upstream):
-    a = open_context(agencystack_plugins, client="acme",
+    a = posthog_context(agencystack_plugins, client="acme",
                      flags={"POSTHOG_UPSTREAM_DIR": upstream, "POSTHOG_CLICKHOUSE_MEMORY": "3g",
                             "POSTHOG_CLICKHOUSE_CPUS": "2"})
-    b = open_context(agencystack_plugins, client="globex", flags={"POSTHOG_UPSTREAM_DIR": upstream})
+    b = posthog_context(agencystack_plugins, client="globex", flags={"POSTHOG_UPSTREAM_DIR": upstream})
     assert a.stack().service("clickhouse").limits.applied() == {"memory": 3 * G, "memory_reservation": 512 * M,
                                                                 "cpus": 2.0, "pids": 4096}
     assert b.stack().service("clickhouse").limits.memory == G
@@ -64,7 +64,7 @@ def test_a_clients_override_applies_to_that_client_only(agencystack_plugins, ups
 
 
 def test_an_override_below_the_services_minimum_is_refused(agencystack_plugins, upstream):
-    ctx = open_context(agencystack_plugins, flags={"POSTHOG_UPSTREAM_DIR": upstream,
+    ctx = posthog_context(agencystack_plugins, flags={"POSTHOG_UPSTREAM_DIR": upstream,
                                                    "POSTHOG_CLICKHOUSE_MEMORY": "256m"})
     with pytest.raises(UsageError, match="POSTHOG_CLICKHOUSE_MEMORY: 256 MiB is below clickhouse's minimum of 768 MiB"):
         ctx.stack()

@@ -9,10 +9,8 @@ import secrets
 import pytest
 
 from agencystack import ComponentError, StateRoot
-from agencystack.engine.docker import DockerDriver
 from agencystack_posthog import node_image
-from tests.engine.helpers import engine_host
-from tests.test_posthog_files import _checkout, _git, _serve
+from components.posthog.tests.helpers import Counting
 
 pytestmark = pytest.mark.engine
 
@@ -22,33 +20,6 @@ class _S:  # the settings fields node_image reads
         self.node_tag, self.node_image, self.registry_mirror = "", "posthog/posthog-node", ""
         self.upstream_ref, self.upstream_dir, self.upstream_git = "", "", ""
         self.__dict__.update(kw)
-
-
-class Counting:
-    """The real driver, with its registry questions counted."""
-
-    def __init__(self):
-        self.driver, self.asked = DockerDriver(engine_host()), []
-
-    def published(self, image):
-        self.asked.append(image)
-        return self.driver.published(image)
-
-
-@pytest.fixture
-def history(tmp_path):
-    """A remote whose first-parent line is: node (touches nodejs/), docs, pinned; the latest commit first."""
-    work = _checkout(tmp_path / "work")
-    (work / "nodejs").mkdir()
-    (work / "nodejs/index.ts").write_text("export {}\n")
-    _git(work, "add", "-A")
-    _git(work, "commit", "-qm", "node change")
-    node = _git(work, "rev-parse", "HEAD")
-    (work / "README.md").write_text("docs\n")
-    _git(work, "add", "-A")
-    _git(work, "commit", "-qm", "docs")
-    pinned = _git(work, "rev-parse", "HEAD")
-    return {"url": _serve(work, tmp_path / "posthog.git"), "work": work, "node": node, "pinned": pinned}
 
 
 def test_the_newest_node_image_at_or_before_the_ref(history, registry, images, docker_client, tmp_path):

@@ -11,7 +11,7 @@ import pytest
 
 from agencystack import ComponentError, StateRoot
 from agencystack_posthog import rust_images
-from tests.test_posthog_node_image import Counting, history  # noqa: F401 - the shared git history fixture
+from components.posthog.tests.helpers import Counting
 
 pytestmark = pytest.mark.engine
 
@@ -23,7 +23,7 @@ class _S:  # the settings fields rust_images reads
         self.__dict__.update(kw)
 
 
-def test_each_rust_image_gets_the_newest_sha_tag_at_or_before_the_ref(history, registry, images,  # noqa: F811
+def test_each_rust_image_gets_the_newest_sha_tag_at_or_before_the_ref(history, registry, images,
                                                                       docker_client, tmp_path):
     repo = f"agencystack-test-{secrets.token_hex(3)}"
     older, pinned = history["node"], history["pinned"]
@@ -44,7 +44,7 @@ def test_each_rust_image_gets_the_newest_sha_tag_at_or_before_the_ref(history, r
     assert json.loads(rust_images.cache_file(state, pinned).read_text()) == found
 
 
-def test_an_image_with_no_tag_in_reach_says_what_to_set(history, registry, tmp_path):  # noqa: F811
+def test_an_image_with_no_tag_in_reach_says_what_to_set(history, registry, tmp_path):
     s = _S(rust_registry="agencystack-test/never-pushed", registry_mirror=f"{registry.address}/",
            upstream_ref=history["pinned"], upstream_git=history["url"])
     state = StateRoot(tmp_path)

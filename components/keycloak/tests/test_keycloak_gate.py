@@ -4,19 +4,16 @@ put on a command line."""
 
 from __future__ import annotations
 
-from agencystack.context import LifecycleContext
-from agencystack.logging import Redactor
-from agencystack.settings import GlobalSettings
-from agencystack.state import ComponentDir
+from agencystack import StateRoot
+from agencystack.testing import open_context
 
 
 def posthog(plugins, action="plan", **flags):
-    return LifecycleContext.open(plugins=plugins, global_settings=GlobalSettings.load(), component="posthog", action=action,
-                                 redactor=Redactor(), client="acme", flags=flags)
+    return open_context(plugins, "posthog", action, client="acme", flags=flags)
 
 
 def keycloak_installed(root, secrets: dict[str, str] | None = None):
-    kdir = ComponentDir(root, "acme", "keycloak")
+    kdir = StateRoot(root).component("acme", "keycloak")
     kdir.save_env({"KEYCLOAK_ADMIN_PASSWORD": "admin-password-value", "KEYCLOAK_DB_PASSWORD": "db-password-value"})
     kdir.record("install", "ok")
     if secrets:

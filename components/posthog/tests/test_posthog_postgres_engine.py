@@ -15,9 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from agencystack.context import LifecycleContext
-from agencystack.logging import Redactor
-from agencystack.settings import GlobalSettings
+from components.posthog.tests.helpers import posthog_context
 from tests.engine.helpers import wait_until
 
 pytestmark = pytest.mark.engine
@@ -36,10 +34,9 @@ def _exec(container, cmd: list[str], **kwargs) -> tuple[int, str]:
 
 @pytest.fixture
 def stack(agencystack_plugins, images, tmp_path):
-    ctx = LifecycleContext.open(plugins=agencystack_plugins, global_settings=GlobalSettings.load(), component="posthog",
-                                action="install", redactor=Redactor(), client="acme", domain="analytics.acme.com",
-                                flags={"POSTHOG_POSTGRES_IMAGE": images["postgres"],
-                                       "POSTHOG_UPSTREAM_DIR": str(tmp_path / "unused")})
+    ctx = posthog_context(agencystack_plugins, action="install", domain="analytics.acme.com",
+                          flags={"POSTHOG_POSTGRES_IMAGE": images["postgres"],
+                                 "POSTHOG_UPSTREAM_DIR": str(tmp_path / "unused")})
     return ctx.stack(), ctx.env()
 
 

@@ -4,7 +4,6 @@ downloaded brotli-compressed over real HTTP from a local server standing in for 
 
 from __future__ import annotations
 
-import functools
 import http.server
 import json
 import os
@@ -19,7 +18,7 @@ import pytest
 
 from agencystack import ComponentError, StateRoot, UsageError
 from agencystack_posthog import geoip, upstream
-from tests.test_posthog_stack import fake_upstream, geoip_db
+from components.posthog.tests.helpers import checkout, fake_upstream, geoip_db, git, serve
 
 
 class _S:  # the settings fields the two materialize functions read
@@ -28,39 +27,14 @@ class _S:  # the settings fields the two materialize functions read
         self.geoip_url = geoip_url
 
 
-def _git(cwd: Path, *args: str) -> str:
-    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
-           "GIT_COMMITTER_EMAIL": "t@t"}
-    return subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True).stdout.strip()
-
-
-def _checkout(path: Path) -> Path:
-    """A git checkout of the fake upstream tree, plus a large file the stack never needs."""
-    fake_upstream(path)
-    (path / "frontend").mkdir()
-    (path / "frontend/bundle.js").write_bytes(os.urandom(2 << 20))
-    _git(path, "init", "-q")
-    _git(path, "add", "-A")
-    _git(path, "commit", "-qm", "upstream at the pinned ref")
-    return path
-
-
-def _serve(work: Path, bare: Path) -> str:
-    """A bare copy of ``work`` served as GitHub serves PostHog's (partial clone, any commit by its id); its URL."""
-    _git(bare.parent, "clone", "-q", "--bare", str(work), str(bare))
-    _git(bare, "config", "uploadpack.allowFilter", "true")
-    _git(bare, "config", "uploadpack.allowAnySHA1InWant", "true")
-    return f"file://{bare}"
-
-
 @pytest.fixture
 def remote(tmp_path):
     """A bare repository served like GitHub serves PostHog's: two commits, the first one pinned."""
-    work = _checkout(tmp_path / "work")
-    pinned = _git(work, "rev-parse", "HEAD")
+    work = checkout(tmp_path / "work")
+    pinned = git(work, "rev-parse", "HEAD")
     (work / "docker/kafka/topics.txt").write_text("a_topic_added_later\n")
-    _git(work, "commit", "-qam", "a later commit")
-    return _serve(work, tmp_path / "posthog.git"), pinned
+    git(work, "commit", "-qam", "a later commit")
+    return serve(work, tmp_path / "posthog.git"), pinned
 
 
 def test_fetch_at_the_pinned_commit_through_git(remote, tmp_path):
@@ -125,15 +99,15 @@ def test_a_plain_directory_is_copied_as_given(tmp_path):
 
 
 def test_a_local_checkout_must_be_at_the_pinned_commit_and_unmodified(tmp_path):
-    source = _checkout(tmp_path / "checkout")
-    head = _git(source, "rev-parse", "HEAD")
+    source = checkout(tmp_path / "checkout")
+    head = git(source, "rev-parse", "HEAD")
     state = StateRoot(tmp_path / "root")
     with pytest.raises(UsageError, match=f"checked out at {head[:12]}, not at POSTHOG_UPSTREAM_REF aaaaaaaaaaaa"):
         upstream.materialize(_S(upstream_dir=str(source)), state)
     (source / "docker/clickhouse/users.xml").write_text("<edited/>")
     with pytest.raises(UsageError, match="has local changes: docker/clickhouse/users.xml"):
         upstream.materialize(_S(ref=head, upstream_dir=str(source)), state)
-    _git(source, "checkout", "-q", "--", ".")
+    git(source, "checkout", "-q", "--", ".")
     assert (upstream.materialize(_S(ref=head, upstream_dir=str(source)), state) / "posthog/idl").is_dir()
 
 
@@ -160,18 +134,18 @@ def _executable_fixture(root: Path) -> Path:
 
 def test_executable_bits_come_from_git_tree_modes(tmp_path):
     work = _executable_fixture(tmp_path / "work")
-    _git(work, "init", "-q")
-    _git(work, "add", "-A")
-    _git(work, "commit", "-qm", "upstream")
-    assert "100755" in _git(work, "ls-tree", "HEAD", FUNNEL)
-    pinned = _git(work, "rev-parse", "HEAD")
+    git(work, "init", "-q")
+    git(work, "add", "-A")
+    git(work, "commit", "-qm", "upstream")
+    assert "100755" in git(work, "ls-tree", "HEAD", FUNNEL)
+    pinned = git(work, "rev-parse", "HEAD")
     state = StateRoot(tmp_path / "root")
-    target = upstream.materialize(_S(ref=pinned, upstream_git=_serve(work, tmp_path / "p.git")), state)
+    target = upstream.materialize(_S(ref=pinned, upstream_git=serve(work, tmp_path / "p.git")), state)
     assert _mode(target / FUNNEL) == "0o755" and _runs(target / FUNNEL) == "funnel ran\n"
     assert _mode(target / "docker/clickhouse/users.xml") == "0o644"  # data stays data
     # a local checkout at the ref: the tree entry decides, whatever the work tree's own bits
     (work / FUNNEL).chmod(0o644)
-    _git(work, "config", "core.fileMode", "false")
+    git(work, "config", "core.fileMode", "false")
     other_state = StateRoot(tmp_path / "other")
     local = upstream.materialize(_S(ref=pinned, upstream_dir=str(work)), other_state)
     assert _mode(local / FUNNEL) == "0o755"

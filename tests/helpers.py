@@ -1,0 +1,133 @@
+"""Helpers the core's tests share: plain functions and context managers (fixtures live in tests/conftest.py and the
+test bed's tests/engine/fixtures.py; real-engine plumbing in tests/engine/helpers.py).
+
+What a component author needs as well -- the in-process CLI (``run_cli``), a context as the CLI builds one
+(``open_context``), a private state root (``use_root``), ``free_port`` -- is public, in :mod:`agencystack.testing`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import os
+import secrets
+import socket
+import ssl
+import subprocess
+import sys
+import warnings
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agencystack.testing import free_port, root_environment, run_cli, use_root
+from tests.engine.helpers import engine_env, engine_host
+
+
+# -- the CLI as its own process --------------------------------------------------------------------------------
+def process_env(root: Path, *, pythonpath: Iterable[Path] = (), **extra: str) -> dict[str, str]:
+    """The environment of CLI processes on the test engine with the private state root ``root`` (see
+    agencystack.testing.root_environment), ``pythonpath`` first on PYTHONPATH, ``extra`` on top."""
+    env = engine_env()
+    for key, value in root_environment(root).items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [*map(str, pythonpath), os.environ.get("PYTHONPATH")]))
+    env.update(extra)
+    return env
+
+
+def cli_argv(*args: str) -> list[str]:
+    """The console script's command line, run by this interpreter (so it sees the same installation)."""
+    return [sys.executable, "-c", "from agencystack.cli import run; run()", *args]
+
+
+def cli_process(*args: str, env: Mapping[str, str], expect: int | None = 0, timeout: float = 600,
+                outputs: list[str] | None = None) -> subprocess.CompletedProcess:
+    """Run the CLI as a process with ``env``; its output is appended to ``outputs`` (e.g. for a secret scan), then
+    its exit code is checked against ``expect`` (None: not checked)."""
+    done = subprocess.run(cli_argv(*args), env=dict(env), text=True, capture_output=True, timeout=timeout)
+    if outputs is not None:
+        outputs.append(done.stdout + done.stderr)
+    if expect is not None:
+        assert done.returncode == expect, f"{args}: exit {done.returncode}\n{done.stdout}\n{done.stderr}"
+    return done
+
+
+def set_args(values: Mapping[str, Any]) -> list[str]:
+    """``--set KEY=VALUE`` for each item."""
+    return [arg for key, value in values.items() for arg in ("--set", f"{key}={value}")]
+
+
+# -- the real engine, from module-scoped fixtures (a test's own: the ``engine`` fixture sets DOCKER_HOST) ----------
+def use_test_engine(monkeypatch: pytest.MonkeyPatch, root: Path) -> Path:
+    """``use_root(monkeypatch, root)`` with ``DOCKER_HOST`` at the test engine: the CLI in this process on both."""
+    monkeypatch.setenv("DOCKER_HOST", engine_host())
+    return use_root(monkeypatch, root)
+
+
+
+@contextlib.contextmanager
+def edge_host(tmp: Path, images: dict[str, str], run_id: str):
+    """An AgencyStack root (``tmp/root``) on the test engine with the edge installed through the CLI on free
+    loopback ports; removed afterwards. For module-scoped fixtures: it sets the environment itself."""
+    from agencystack.edge import routing
+
+    http_port, https_port = free_port(), free_port()
+    network = f"agencystack_edge-{run_id}-{secrets.token_hex(2)}"  # one per use: a failed cleanup cannot cascade
+    with pytest.MonkeyPatch.context() as mp:
+        use_test_engine(mp, tmp / "root")
+        sets = {"EDGE_IMAGE": images["traefik"], "EDGE_BINARY": "/traefik", "EDGE_HTTP_PORT": http_port,
+                "EDGE_HTTPS_PORT": https_port, "EDGE_BIND_ADDRESS": "127.0.0.1", "EDGE_NETWORK": network,
+                "EDGE_ACME_EMAIL": "ops@agencystack.test"}
+        code, out = run_cli("install", "edge", *set_args(sets))
+        assert code == 0, out
+        try:
+            yield routing.Edge(network=network, http_port=http_port, https_port=https_port)
+        finally:
+            code, out = run_cli("uninstall", "edge", "--purge", "--yes")
+            assert code == 0, out
+            remove_network(network)
+
+
+def remove_network(name: str) -> None:
+    """Test cleanup of the shared network (no uninstall removes it, by design); a leftover is a warning only."""
+    import docker
+
+    try:
+        docker.DockerClient(base_url=engine_host()).networks.get(name).remove()
+    except docker.errors.NotFound:
+        pass
+    except docker.errors.APIError as exc:
+        warnings.warn(f"could not remove test network {name}: {exc.explanation}", stacklevel=1)
+
+
+def request(port: int, host: str, path: str, *, tls: bool = False) -> tuple[int, dict[str, str], str]:
+    """GET ``path`` from the edge on loopback ``port`` as ``host`` (with SNI for ``tls``): (status, headers, body)."""
+    if tls:
+        context = ssl.create_default_context()
+        context.check_hostname, context.verify_mode = False, ssl.CERT_NONE  # no ACME here: Traefik's default cert
+        conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=10, context=context)
+        conn._tunnel_host = None
+        conn.server_hostname = host
+    else:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        if tls:  # SNI: the host name, while connecting to loopback
+            sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+            conn.sock = context.wrap_socket(sock, server_hostname=host)
+        conn.request("GET", path, headers={"Host": host})
+        response = conn.getresponse()
+        return response.status, dict(response.getheaders()), response.read().decode(errors="replace")
+    finally:
+        conn.close()
+
+
+def served_by(port: int, host: str, path: str, **kw: Any) -> str | None:
+    """Which echo backend answered (its ``X-Echo-Service``), or ``<status>`` when none did."""
+    status, headers, _ = request(port, host, path, **kw)
+    return headers.get("X-Echo-Service") if status == 200 else f"<{status}>"

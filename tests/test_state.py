@@ -105,3 +105,49 @@ def test_runs_without_root_when_dirs_point_elsewhere(unprivileged_python, tmp_pa
     denied = subprocess.run(command, env=base, capture_output=True, text=True)  # documented defaults: /opt, /var/log
     assert denied.returncode == 2, denied.stderr
     assert denied.stderr.count("\n") == 1 and "AGENCYSTACK_ROOT" in denied.stderr
+
+
+def test_installed_means_state_and_no_successful_uninstall_since_the_last_install(tmp_path):
+    from agencystack import StateRoot
+
+    cdir = StateRoot(tmp_path).component("acme", "hello")
+    assert not cdir.installed  # nothing there
+    cdir.save_env({"HELLO_TOKEN": "abc"})
+    assert cdir.installed  # an install that saved its settings and then failed still counts
+    for action, outcome, installed in (("install", "failed", True), ("install", "ok", True), ("backup", "ok", True),
+                                       ("uninstall", "failed", True), ("uninstall", "ok", False),
+                                       ("backup", "ok", False), ("install", "failed", True),
+                                       ("uninstall", "ok", False), ("restore", "ok", True)):
+        cdir.record(action, outcome)
+        assert cdir.installed is installed, (action, outcome)
+    assert [c.component for c in StateRoot(tmp_path).installed()] == ["hello"]
+    cdir.record("uninstall", "ok")
+    assert list(StateRoot(tmp_path).installed()) == [] and len(list(StateRoot(tmp_path).components())) == 1
+
+
+def test_the_state_root_names_every_path_under_the_root_and_the_log_dir(tmp_path):
+    from agencystack import StateRoot
+
+    root = StateRoot(tmp_path / "root", tmp_path / "log")
+    cdir = root.component("acme", "hello")
+    assert cdir.path == tmp_path / "root/clients/acme/hello"
+    assert (cdir.env_file.name, cdir.compose_file.name, cdir.manifest_file.name) == (".env", "compose.yaml",
+                                                                                    "manifest.json")
+    assert cdir.backups == cdir.path / "backups" and root.backup_dirs("acme", "hello") == [cdir.backups]
+    assert root.lock_files("acme", "hello") == [tmp_path / "root/locks/acme_hello.lock",
+                                                tmp_path / "root/locks/acme_hello.holder"]
+    assert root.cache("posthog-upstream") == tmp_path / "root/cache/posthog-upstream"
+    assert root.component_log("hello") == tmp_path / "log/components/hello.log"
+    # another root's copy of this component's directory names that root (check_owner's message)
+    assert root.root_of("/srv/other/clients/acme/hello", "acme", "hello") == "/srv/other"
+
+
+def test_an_uninstalled_component_is_not_installed_for_logs_and_backup(with_plugins, agencystack_run,
+                                                                       agencystack_env):
+    assert agencystack_run("install", "hello", "-c", "acme").exit_code == 0
+    assert agencystack_run("uninstall", "hello", "-c", "acme").exit_code == 0
+    logs = agencystack_run("logs", "hello", "-c", "acme")
+    assert logs.exit_code == 2 and "hello for client acme is not installed" in logs.stderr
+    backup = agencystack_run("backup", "hello", "-c", "acme")
+    assert backup.exit_code == 2 and "hello is not installed for client acme" in backup.stderr
+    assert (agencystack_env / "clients/acme/hello/.env").is_file()  # its settings stay for the next install

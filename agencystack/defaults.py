@@ -1,7 +1,8 @@
 """The core's default lifecycle implementations (a core plugin, ``trylast``): they work from the component's stack.
 
 A component that implements only ``components`` and ``stack`` gets install, status, logs, restart, uninstall,
-backup and restore from here. A component's own implementation runs first; answering ``None`` falls through to these.
+backup and restore from here: install deploys the stack and waits for its :class:`~agencystack.HttpProbe` s; status
+shows each service and each probe. A component's own implementation runs first; answering ``None`` falls through to these.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ def status(context):
 
     for service in services:
         oom_hint(service, type(context.settings).prefix())
+    services.extend(context.probe_rows())  # the stack's HttpProbes, through the edge
     if context.sso is not None:  # set while the stack was built (agencystack.sso)
         services.append(sso_row(context.sso))
     return ComponentStatus.from_services(context.client, context.component.name, services)

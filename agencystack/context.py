@@ -110,6 +110,21 @@ class LifecycleContext:
             return sorted(self.loaded.to_save)
         return []
 
+    # -- other components of the same client ----------------------------------------------------------------
+    def sibling(self, component: str, action: str = "plan") -> LifecycleContext:
+        """The context of another component for this client (a per-host one: the host's), sharing this call's
+        plugins, engine, redactor and progress; its settings are loaded (bad ones: UsageError) but nothing is
+        written. Run an action on it through :mod:`agencystack.lifecycle` (``lifecycle.install(sibling)``)."""
+        return LifecycleContext.open(plugins=self.plugins, global_settings=self.global_settings, component=component,
+                                     action=action, redactor=self.redactor, client=self.client,
+                                     progress=self.progress, engine=self._engine)
+
+    def installed_components(self) -> list[str]:
+        """The components that have state (settings or a manifest) for this client, by name."""
+        from agencystack.state import installed
+
+        return [component for client, component in installed(self.global_settings.root) if client == self.client]
+
     # -- logging ------------------------------------------------------------------------------------------------
     @cached_property
     def log(self) -> Any:
@@ -127,7 +142,7 @@ class LifecycleContext:
             from agencystack.stack import Stack
 
             try:
-                built = self.plugins.call("stack", self.component.name, context=self)
+                built = self.plugins.stack(self)
                 if not isinstance(built, Stack):
                     raise TypeError(f"the stack hook of {self.component.name!r} returned {type(built).__name__}")
                 self.plugins.modify_stack(self, built)
@@ -274,6 +289,24 @@ class LifecycleContext:
             raise UsageError(f"{self.project} on this engine belongs to another state root ({root}): set "
                              f"AGENCYSTACK_ROOT={root} to manage it, or uninstall it there first")
 
+    def wait_for_probes(self, stack: Stack) -> None:
+        """Wait until every :class:`~agencystack.HttpProbe` of ``stack`` answers (each bounded by its ``wait``);
+        ComponentError naming the probe otherwise. :meth:`deploy` calls it: the default install waits for them."""
+        if not stack.probes:
+            return
+        from agencystack import probes
+
+        which = self.component.name + ("" if self.component.per_host else f" -c {self.client}")
+        probes.wait(stack.probes, via=probes.edge_address(self.global_settings.docker_host),
+                    who=f"{self.component.name} for {self.client}", progress=self.progress,
+                    hint=f"; see 'agencystack logs {which}'")
+
+    def probe_rows(self) -> list[Any]:
+        """One :class:`~agencystack.ServiceStatus` row per probe of the stack, as the default status shows them."""
+        from agencystack import probes
+
+        return probes.rows(self.stack().probes, probes.edge_address(self.global_settings.docker_host))
+
     def deploy(self) -> Outcome:
         """Save settings, render the compose file, apply the plan, record the manifest: the default install."""
         from agencystack import hosts
@@ -302,6 +335,7 @@ class LifecycleContext:
             which = self.component.name + ("" if self.component.per_host else f" -c {self.client}")
             raise ComponentError(f"{self.component.name} for {self.client}: nothing to change, but {ailing} (see "
                                  f"'agencystack logs {which}'; 'agencystack restart {which}' restarts it)")
+        self.wait_for_probes(deployment.stack)
         self.facts.update(version=self.component.version, project=self.project,
                           images={s.name: s.image for s in deployment.stack.services})
         if self.sso is not None:

@@ -247,7 +247,8 @@ def _register(pm: pluggy.PluginManager, record: PluginRecord, owners: dict[str, 
         unknown = sorted(c.name for c in pm.get_hookcallers(plugin) or [] if not c.has_spec())
         if unknown:
             raise UsageError(f"implements unknown hook(s) {', '.join(unknown)} (misspelled?)")
-        caller = pm.subset_hook_caller("components", remove_plugins=[p for p in pm.get_plugins() if p is not plugin])
+        others = [p for p in pm.get_plugins() if p is not plugin]
+        caller = pm.subset_hook_caller(pm.hook.components.name, remove_plugins=others)
         found = [c for answer in caller() for c in answer]
         for component in found:
             if not isinstance(component, Component) or not COMPONENT_NAME.fullmatch(component.name):

@@ -35,16 +35,11 @@ class Keycloak:
     """The client's installed Keycloak, seen from another component's context (or its own)."""
 
     def __init__(self, context):
-        from agencystack.settings import load
-        from agencystack.state import ComponentDir
-
-        from agencystack_keycloak.settings import KeycloakSettings
+        from agencystack import ComponentDir
 
         self.client = context.client
         self.dir = ComponentDir(context.global_settings.root, context.client, NAME)
-        self.settings = (context.settings if context.component.name == NAME else
-                         load(KeycloakSettings, context.global_settings, self.dir.env_file,
-                              client=context.client).values)
+        self.settings = context.settings if context.component.name == NAME else context.sibling(NAME).settings
         context.redactor.add(*self.settings.secret_values())
         self.realm = self.settings.realm_name(context.client)
         self.public_url = context.public_url(self.settings.domain).rstrip("/")
@@ -55,7 +50,7 @@ class Keycloak:
     @classmethod
     def installed(cls, context) -> Keycloak | None:
         """The client's Keycloak if it is installed (its last install is newer than its last uninstall)."""
-        from agencystack.state import ComponentDir
+        from agencystack import ComponentDir
 
         cdir = ComponentDir(context.global_settings.root, context.client, NAME)
         if not cdir.env_file.is_file():
@@ -76,13 +71,13 @@ class Keycloak:
         return self.dir.path / "sso" / f"{component}.env"
 
     def read_secrets(self, component: str) -> dict[str, str]:
-        from agencystack.state import parse_env
+        from agencystack import parse_env
 
         path = self.secrets_file(component)
         return parse_env(path.read_text()) if path.is_file() else {}
 
     def save_secrets(self, component: str, values: dict[str, str]) -> None:
-        from agencystack.state import atomic_write, ensure_dir
+        from agencystack import atomic_write, ensure_dir
 
         current = self.read_secrets(component)
         if current == {**current, **values}:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from agencystack.settings import ComponentSettings, Domain, generated_secret, hex_token, urlsafe_token
+from agencystack import ComponentSettings, Domain, generated_secret, hex_token, urlsafe_token
 from pydantic_settings import SettingsConfigDict
 
 VERSION = "26.7.3"  # the Keycloak release the stack is written for (KC_* options, admin REST semantics)

@@ -12,8 +12,8 @@
 
 from __future__ import annotations
 
-from agencystack import HealthCheck, Limits, Mount, Route, Service, Stack, Volume, postgres_healthcheck, ref
-from agencystack.stack import EnvFile, PostgresDump
+from agencystack import (EnvFile, HealthCheck, Limits, Mount, PostgresDump, Route, Service, Stack, Volume,
+                         postgres_healthcheck, ref)
 
 HTTP_PORT, MANAGEMENT_PORT = 8080, 9000
 

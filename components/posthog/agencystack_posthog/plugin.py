@@ -1,7 +1,6 @@
 """PostHog's hook implementations. Kept light: the settings model and the stack load only when a command needs them."""
 
-from agencystack import hookimpl
-from agencystack.component import Component, Resources
+from agencystack import Component, Resources, hookimpl
 
 NAME = "posthog"
 

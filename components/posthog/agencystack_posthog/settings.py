@@ -13,8 +13,8 @@ import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from agencystack.settings import (ComponentSettings, Domain, EmptyMeans, PortNumber, generated_secret, hex_token,
-                                  urlsafe_token)
+from agencystack import (ComponentSettings, Domain, EmptyMeans, PortNumber, generated_secret, hex_token,
+                         urlsafe_token)
 from pydantic import AfterValidator, SecretStr
 from pydantic_settings import SettingsConfigDict
 

@@ -66,8 +66,8 @@ class LifecycleContext:
         from agencystack.engine import no_progress
 
         spec = plugins.component(names.component_name(component))
-        # a per-host component (the edge) has one instance per host: the reserved client, whatever was asked
-        client = names.HOST if spec.per_host else names.client_id(
+        # a per-host component (the edge) has one instance per host (per host namespace): the reserved client
+        client = global_settings.host_client if spec.per_host else names.client_id(
             global_settings.client_id if client is None else client)
         model = spec.settings_model()
         flags = dict(flags or {})

@@ -1,4 +1,4 @@
-"""A pytest plugin for component authors (loaded automatically through the ``pytest11`` entry point).
+"""The test kit for component authors: a pytest plugin, loaded automatically (``pytest11`` entry point).
 
 Fixtures:
 
@@ -7,16 +7,38 @@ Fixtures:
 * ``agencystack_run`` -- run the CLI in-process like the console script: ``agencystack_run("install", "hello")``
   returns a :class:`CliResult` (exit code, stdout, stderr).
 * ``agencystack_plugins`` -- the loaded :class:`~agencystack.plugins.Plugins` (what ``components list`` sees).
+* ``agencystack_context`` -- a factory of :class:`~agencystack.LifecycleContext`:
+  ``agencystack_context("demo", client="t1")`` (action ``plan`` unless given; ``flags`` as ``--set`` would give
+  them), for testing a stack, its settings or a hook without the CLI. Nothing is written.
+* ``agencystack_engine`` -- a real engine for this test (skipped when none answers; a failure under ``CI=true``):
+  sets ``DOCKER_HOST`` (yours, or the default socket), and a **host namespace of its own**
+  (``AGENCYSTACK_HOST_NAMESPACE``): per-host components the test installs -- the edge -- live under
+  ``host-<namespace>`` with their own project, network (``agencystack_edge-<namespace>``) and free loopback ports
+  (``EDGE_HTTP_PORT``/``EDGE_HTTPS_PORT``), so a test never touches the edge that serves the engine's real tenants.
+  At teardown everything the test installed in its root is uninstalled with its data, then its edge network
+  removed. Returns a :class:`TestEngine` (``url(host, path)`` as the test's edge serves it, ``get(url)``,
+  ``exec(component, service, *command, client=...)``).
 
-Nothing here runs at import time; the plugin costs nothing in test sessions that do not use it.
+Helpers (plain functions): :func:`free_port`, :func:`assert_idempotent` (a second install changes nothing),
+:func:`assert_backup_roundtrip` (backup, destroy with --purge, restore, the data is back).
+
+Images: the engine fixture pulls nothing itself. A test engine without a registry (CI, offline machines) sets the
+image settings in the environment (``DEMO_WEB_IMAGE=...``, ``EDGE_IMAGE=...``): the environment layer of the
+settings reaches every install the test makes. Nothing here runs at import time.
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
+import json
+import os
+import secrets
+import socket
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -31,6 +53,34 @@ class CliResult:
     def output(self) -> str:
         return self.stdout + self.stderr
 
+    def json(self) -> Any:
+        return json.loads(self.stdout)
+
+
+def cli(*args: str) -> CliResult:
+    """The CLI, in-process, exactly as the console script runs it."""
+    from agencystack.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(list(args))
+    return CliResult(code, out.getvalue(), err.getvalue())
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "engine: needs a reachable container engine (agencystack_engine)")
+
 
 @pytest.fixture
 def agencystack_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
@@ -38,22 +88,14 @@ def agencystack_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("AGENCYSTACK_ROOT", str(root))
     monkeypatch.setenv("AGENCYSTACK_LOG_DIR", str(tmp_path / "log"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # plugin discovery cache, private to the test
-    for name in ("DOMAIN", "CLIENT_ID", "AGENCYSTACK_DOMAIN", "AGENCYSTACK_CLIENT_ID"):
+    for name in ("DOMAIN", "CLIENT_ID", "AGENCYSTACK_DOMAIN", "AGENCYSTACK_CLIENT_ID", "AGENCYSTACK_HOST_NAMESPACE"):
         monkeypatch.delenv(name, raising=False)
     return root
 
 
 @pytest.fixture
-def agencystack_run(agencystack_env: Path):
-    from agencystack.cli import main
-
-    def run(*args: str) -> CliResult:
-        out, err = io.StringIO(), io.StringIO()
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = main(list(args))
-        return CliResult(code, out.getvalue(), err.getvalue())
-
-    return run
+def agencystack_run(agencystack_env: Path) -> Callable[..., CliResult]:
+    return cli
 
 
 @pytest.fixture
@@ -61,3 +103,168 @@ def agencystack_plugins(agencystack_env: Path):
     from agencystack.plugins import load
 
     return load()
+
+
+@pytest.fixture
+def agencystack_context(agencystack_env: Path):
+    """``agencystack_context(component, action="plan", client=None, flags=None, domain=None, plugins=None)``."""
+    from agencystack.context import LifecycleContext
+    from agencystack.logging import Redactor
+    from agencystack.plugins import load
+    from agencystack.settings import GlobalSettings
+
+    def make(component: str, action: str = "plan", *, client: str | None = None, flags: dict[str, str] | None = None,
+             domain: str | None = None, plugins: Any = None) -> LifecycleContext:
+        return LifecycleContext.open(plugins=plugins or load(), global_settings=GlobalSettings.load(),
+                                     component=component, action=action, redactor=Redactor(), client=client,
+                                     flags=flags, domain=domain)
+
+    return make
+
+
+# -- the engine ----------------------------------------------------------------------------------------------------
+@dataclass
+class TestEngine:
+    """The engine a test runs on, and the test's own host namespace on it."""
+
+    __test__ = False  # not a test class, for pytest's collector
+
+    docker_host: str
+    namespace: str
+    edge_http_port: int
+    edge_https_port: int
+    root: Path
+
+    @property
+    def edge_network(self) -> str:
+        return f"agencystack_edge-{self.namespace}"
+
+    def url(self, host: str, path: str = "/") -> str:
+        """``host`` + ``path`` as users reach it through the test's edge (scheme and published port)."""
+        from agencystack.edge.routing import Edge, public_url
+
+        return public_url(f"http://{host}{path}", Edge(network=self.edge_network, http_port=self.edge_http_port,
+                                                       https_port=self.edge_https_port))
+
+    def get(self, url: str, timeout: float = 5) -> tuple[int, str]:
+        """GET ``url`` through the test's edge (its host name as the Host header): (status, body)."""
+        import http.client
+        import ssl
+        from urllib.parse import urlsplit
+
+        from agencystack.probes import edge_address
+
+        parts = urlsplit(url)
+        via = edge_address(self.docker_host)
+        if parts.scheme == "https":
+            context = ssl._create_unverified_context()  # the test edge has no ACME certificate
+            conn = http.client.HTTPSConnection(via, parts.port or 443, timeout=timeout, context=context)
+        else:
+            conn = http.client.HTTPConnection(via, parts.port or 80, timeout=timeout)
+        try:
+            conn.request("GET", (parts.path or "/") + (f"?{parts.query}" if parts.query else ""),
+                         headers={"Host": parts.netloc})
+            response = conn.getresponse()
+            return response.status, response.read().decode(errors="replace")
+        finally:
+            conn.close()
+
+    def exec(self, component: str, service: str, *command: str, client: str | None = None) -> str:
+        """Run ``command`` in the running container of ``service``; its output (AssertionError unless exit 0)."""
+        from agencystack.context import LifecycleContext
+        from agencystack.logging import Redactor
+        from agencystack.plugins import load
+        from agencystack.settings import GlobalSettings
+
+        context = LifecycleContext.open(plugins=load(), global_settings=GlobalSettings.load(), component=component,
+                                        action="status", redactor=Redactor(), client=client)
+        out, err = io.BytesIO(), io.BytesIO()
+        code = context.engine.exec(context.deployment(), service, list(command), stdout=out, stderr=err)
+        assert code == 0, f"{' '.join(command)} in {service} exited {code}: {err.getvalue().decode(errors='replace')}"
+        return out.getvalue().decode(errors="replace")
+
+
+@pytest.fixture
+def agencystack_engine(agencystack_env: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestEngine]:
+    from agencystack.engine import connect
+    from agencystack.errors import AgencyStackError
+
+    docker_host = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+    driver = connect(docker_host)
+    try:
+        driver.ping()
+    except AgencyStackError as exc:
+        if in_ci():
+            pytest.fail(f"CI=true and no engine answers: {exc}", pytrace=False)
+        pytest.skip(f"no container engine: {exc}")
+    engine = TestEngine(docker_host=docker_host, namespace=f"t{secrets.token_hex(4)}", edge_http_port=free_port(),
+                        edge_https_port=free_port(), root=agencystack_env)
+    monkeypatch.setenv("DOCKER_HOST", docker_host)
+    monkeypatch.setenv("AGENCYSTACK_HOST_NAMESPACE", engine.namespace)
+    monkeypatch.setenv("EDGE_HTTP_PORT", str(engine.edge_http_port))
+    monkeypatch.setenv("EDGE_HTTPS_PORT", str(engine.edge_https_port))
+    monkeypatch.setenv("EDGE_BIND_ADDRESS", "127.0.0.1")
+    yield engine
+    _clean_up(engine, driver)
+
+
+def _clean_up(engine: TestEngine, driver: Any) -> None:
+    """Uninstall (with data) everything the test installed in its own root, per-host components last, then remove
+    its edge network (which no uninstall removes: on a real host, tenants may still be attached to it)."""
+    import warnings
+
+    from agencystack import state
+    from agencystack.errors import AgencyStackError
+
+    installed = list(state.installed(engine.root))
+    host_client = f"host-{engine.namespace}"
+    for client, component in sorted(installed, key=lambda item: item[0] == host_client):
+        client_args = [] if client == host_client else ["-c", client]
+        result = cli("uninstall", component, *client_args, "--purge", "--yes", "--force")
+        if result.exit_code != 0:
+            warnings.warn(f"test clean-up: uninstall {component} {' '.join(client_args)}: {result.stderr.strip()}",
+                          stacklevel=1)
+    remove = getattr(getattr(driver, "client", None), "remove_network", None)
+    if remove is not None:
+        with contextlib.suppress(AgencyStackError):
+            remove(engine.edge_network)
+
+
+# -- assertions ----------------------------------------------------------------------------------------------------
+def _containers(component: str, client: str) -> dict[str, str]:
+    result = cli("status", component, "-c", client, "--json")
+    return {s["name"]: s["container"] for s in result.json()[0]["services"] if s.get("container")}
+
+
+def assert_idempotent(component: str, client: str, *install_args: str) -> None:
+    """Install ``component`` for ``client`` (if it is not yet), then again: the second install changes nothing
+    (says "no changes", same containers) and ``plan`` shows nothing to change."""
+    first = cli("install", component, "-c", client, *install_args)
+    assert first.exit_code == 0, first.output
+    before = _containers(component, client)
+    assert before, f"{component} for {client} runs no container after install"
+    second = cli("install", component, "-c", client, *install_args)
+    assert second.exit_code == 0, second.output
+    assert "no changes" in second.stdout, f"a second install changed something: {second.stdout}"
+    assert _containers(component, client) == before, "a second install replaced containers"
+    plan = cli("plan", component, "-c", client, *install_args, "--json")
+    assert plan.exit_code == 0, plan.output
+    assert all(c["kind"] == "unchanged" for c in plan.json()["changes"]), plan.stdout
+
+
+def assert_backup_roundtrip(component: str, client: str, *, write: Callable[[], Any], read: Callable[[], Any]) -> None:
+    """``write()`` data into the installed component (returns what ``read()`` must give back), back it up,
+    destroy it (uninstall --purge: containers, volumes, settings), restore the archive into the same client and
+    check that ``read()`` gives back what was written."""
+    expected = write()
+    assert read() == expected, "read() does not see what write() wrote"
+    backup = cli("backup", component, "-c", client, "--json")
+    assert backup.exit_code == 0, backup.output
+    archive = backup.json()["archive"]
+    purged = cli("uninstall", component, "-c", client, "--purge", "--yes", "--force")
+    assert purged.exit_code == 0, purged.output
+    gone = cli("status", component, "-c", client, "--json")
+    assert gone.json()[0]["state"] == "absent", gone.stdout
+    restored = cli("restore", component, "-c", client, "--from", archive)
+    assert restored.exit_code == 0, restored.output
+    assert read() == expected, "the restored component does not hold the data written before the backup"

@@ -11,7 +11,7 @@ import sys
 import typer
 
 from agencystack import __version__
-from agencystack.cli import backup, components, doctor, lifecycle, render, sso
+from agencystack.cli import backup, components, doctor, lifecycle, render, settings, sso
 from agencystack.cli.session import Session
 
 app = typer.Typer(
@@ -71,6 +71,7 @@ components.register(app)
 doctor.register(app)
 backup.register(app)
 render.register(app)
+settings.register(app)
 sso.register(app)
 
 

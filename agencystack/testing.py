@@ -16,8 +16,8 @@ Fixtures:
   ``host-<namespace>`` with their own project, network (``agencystack_edge-<namespace>``) and free loopback ports
   (``EDGE_HTTP_PORT``/``EDGE_HTTPS_PORT``), so a test never touches the edge that serves the engine's real tenants.
   At teardown everything the test installed in its root is uninstalled with its data, then its edge network
-  removed. Returns a :class:`TestEngine` (``url(host, path)`` as the test's edge serves it, ``get(url)``,
-  ``exec(component, service, *command, client=...)``).
+  removed. Returns a :class:`TestEngine` (``client``: a client id of the test's own, ``url(host, path)`` as the
+  test's edge serves it, ``get(url)``, ``exec(component, service, *command, client=...)``).
 
 Helpers (plain functions): :func:`free_port`, :func:`assert_idempotent` (a second install changes nothing),
 :func:`assert_backup_roundtrip` (backup, destroy with --purge, restore, the data is back).
@@ -134,6 +134,12 @@ class TestEngine:
     edge_http_port: int
     edge_https_port: int
     root: Path
+
+    @property
+    def client(self) -> str:
+        """A client id of this test's own: engine projects are ``<client>_<component>``, so installing for it
+        never meets a real tenant's project on a shared engine (a fixed id such as ``t1`` would, and be refused)."""
+        return self.namespace
 
     @property
     def edge_network(self) -> str:

@@ -24,7 +24,6 @@ def plugin_sources() -> list[Path]:
     which may reach into the core, aside)."""
     found = [p for p in (REPO / "components").rglob("*.py") if "tests" not in p.relative_to(REPO).parts[2:]]
     found += list((REPO / "tests" / "fixtures").rglob("*.py"))
-    found += list((REPO / "agencystack" / "templates").rglob("*.py.tmpl"))
     return sorted(found)
 
 
@@ -62,6 +61,15 @@ def test_there_are_plugin_sources_to_check():
 @pytest.mark.parametrize("path", plugin_sources(), ids=lambda p: p.relative_to(REPO).as_posix())
 def test_components_and_examples_import_only_the_public_api(path):
     assert non_public_imports(path) == []
+
+
+def test_what_component_new_writes_imports_only_the_public_api(tmp_path, monkeypatch):
+    from agencystack import scaffold
+
+    written = [p for p in scaffold.create("sample-app", tmp_path / "sample-app") if p.suffix == ".py"]
+    assert {p.name for p in written} >= {"plugin.py", "settings.py", "stack.py", "test_sample_app.py"}
+    monkeypatch.setattr(f"{__name__}.REPO", tmp_path)
+    assert [problem for p in written for problem in non_public_imports(p)] == []
 
 
 def test_the_check_catches_a_private_import(tmp_path, monkeypatch):

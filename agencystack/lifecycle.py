@@ -66,12 +66,7 @@ def restore(context: LifecycleContext, archive: Any) -> Outcome:
 def uninstall(context: LifecycleContext, purge: bool = False, *, force: bool = False) -> Outcome:
     """Remove the target component. Refused (UsageError, nothing changed) while installed components require it,
     unless ``force``: then the dependents are named in a warning and in the outcome."""
-    from agencystack.errors import UsageError
-
-    dependents = required_by(context)
-    if dependents and not force:
-        raise UsageError(f"{_which(context)} is required by {', '.join(dependents)}: uninstall "
-                         f"{'them' if len(dependents) > 1 else 'it'} first, or use --force (they stop working)")
+    dependents = check_uninstall(context, force=force)
     outcome = context.plugins.uninstall(context, purge)
     if dependents:
         message = f"{', '.join(dependents)} required {context.component.name} and will not work without it"
@@ -79,6 +74,18 @@ def uninstall(context: LifecycleContext, purge: bool = False, *, force: bool = F
         outcome.summary += f"; warning: {message}"
         outcome.details["dependents"] = dependents
     return outcome
+
+
+def check_uninstall(context: LifecycleContext, *, force: bool = False) -> list[str]:
+    """The installed components that require the target; UsageError (exit 2) naming them unless ``force``.
+    :func:`uninstall` calls it; a caller that asks the operator first (``--purge``) calls it before asking."""
+    from agencystack.errors import UsageError
+
+    dependents = required_by(context)
+    if dependents and not force:
+        raise UsageError(f"{_which(context)} is required by {', '.join(dependents)}: uninstall "
+                         f"{'them' if len(dependents) > 1 else 'it'} first, or use --force (they stop working)")
+    return dependents
 
 
 def run(context: LifecycleContext, action: str, **kwargs: Any) -> Any:

@@ -52,6 +52,8 @@ def test_uninstalling_a_required_component_is_refused_unless_forced(with_plugins
     assert refused.stderr == ("error: hello for client acme is required by needy: uninstall it first, or use --force "
                               "(they stop working)\n")
     assert calls(agencystack_env, "acme", "hello") == ["install"]  # nothing was removed
+    purge = agencystack_run("uninstall", "hello", "-c", "acme", "--purge")  # refused before asking to confirm
+    assert purge.exit_code == 2 and "required by needy" in purge.stderr
     other = agencystack_run("uninstall", "hello", "-c", "beta")  # another client's needy does not need acme's hello
     assert other.exit_code == 0, other.output
     forced = agencystack_run("uninstall", "hello", "-c", "acme", "--force", "--json")

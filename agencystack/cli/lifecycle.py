@@ -165,6 +165,7 @@ def uninstall(ctx: typer.Context, component: options.Component, client_id: optio
 
     session = Session.of(ctx, json_output)
     context = session.context(component, "uninstall", client=client_id)
+    lifecycle.check_uninstall(context, force=force)  # refused before the operator is asked anything
     if purge and not yes:
         import sys
 

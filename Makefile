@@ -14,7 +14,7 @@ export DOMAIN
 endif
 AGENCYSTACK ?= $(if $(IN_VENV),$(VENV)/bin/agencystack,agencystack)
 
-.PHONY: install test lint bench images engine posthog posthog-status posthog-logs posthog-restart posthog-backup \
+.PHONY: install test lint bench images images-author engine posthog posthog-status posthog-logs posthog-restart posthog-backup \
 	keycloak keycloak-status demo-core
 
 install:  ## .venv (python3-venv from apt if missing) with the core + both component distributions, editable, test tools
@@ -36,6 +36,10 @@ engine:  ## install Debian's docker.io if missing, start the local test engine (
 images:  ## build the local test images (no registry needed; mmdebstrap and busybox-static from apt if missing)
 	@bash scripts/apt-install.sh mmdebstrap busybox-static
 	$(PYTHON) tests/images/build.py
+
+images-author:  ## only what a component's own tests need (busybox, Postgres, Traefik): no Maven, no Go; ~1 min cold
+	@bash scripts/apt-install.sh mmdebstrap busybox-static
+	$(PYTHON) tests/images/build.py busybox postgres traefik
 
 posthog:
 	$(AGENCYSTACK) install posthog

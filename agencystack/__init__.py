@@ -1,7 +1,10 @@
 """AgencyStack: install and operate self-hosted components for many client tenants on Docker.
 
-This module is the public API for plugin authors -- and nothing a plugin should not touch. Names are imported
-lazily (PEP 562) so that ``agencystack --help`` and plugin discovery stay fast: ``from agencystack import hookimpl``
+This module is the public API for plugin authors -- and nothing a plugin should not touch: components import from
+``agencystack`` only (``tests/test_public_api.py`` fails when anything under ``components/`` imports another core
+module), and their tests from ``agencystack.testing`` as well. What may change between releases, and how, is
+docs/plugins.md's compatibility policy. Names are imported lazily (PEP 562) so that ``agencystack --help`` and
+plugin discovery stay fast: ``from agencystack import hookimpl``
 costs only pluggy; the stack model loads pydantic when first used.
 """
 
@@ -19,11 +22,13 @@ _PUBLIC = {
     "ComponentSettings": "agencystack.settings",
     "GlobalSettings": "agencystack.settings",
     "generated_secret": "agencystack.settings",
+    "generate": "agencystack.settings",
     "hex_token": "agencystack.settings",
     "urlsafe_token": "agencystack.settings",
     "Domain": "agencystack.settings",
     "PortNumber": "agencystack.settings",
     "EmptyMeans": "agencystack.settings",
+    "lifecycle": "agencystack.lifecycle",
     "Stack": "agencystack.stack",
     "Service": "agencystack.stack",
     "Volume": "agencystack.stack",
@@ -78,7 +83,8 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from agencystack.limits import Limits
     from agencystack.markers import hookimpl
     from agencystack.results import ComponentStatus, LogLine, LogRequest, Outcome, ServiceStatus, State
-    from agencystack.settings import (ComponentSettings, Domain, EmptyMeans, GlobalSettings, PortNumber,
+    from agencystack import lifecycle
+    from agencystack.settings import (ComponentSettings, Domain, EmptyMeans, GlobalSettings, PortNumber, generate,
                                       generated_secret, hex_token, urlsafe_token)
     from agencystack.stack import (CommandDump, EnvFile, HealthCheck, HttpProbe, Logging, Mount, Network, Port,
                                    PostgresDump, Route, Service, Stack, Volume, VolumeArchive, postgres_healthcheck,

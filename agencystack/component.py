@@ -33,9 +33,12 @@ class Component:
     description: one line for ``components list``.
     settings:    the settings model, a :class:`~agencystack.settings.ComponentSettings` subclass, its import
                  path ``"module:Class"`` (preferred: imported only when needed), or a function returning it.
-    requires:    names of components that must be installed first for the same client (e.g. ``("edge",)``).
+    requires:    names of components that must be installed first for the same client (e.g. ``("edge",)``): the
+                 core's install installs the missing ones first; uninstalling one of them while this component is
+                 installed is refused unless forced (:mod:`agencystack.lifecycle`).
     version:     defaults to the version of the distribution that ships the plugin.
-    resources:   host minimums checked before install; recommendations shown as warnings.
+    resources:   host minimums the core checks before every install (refused below them, nothing changed);
+                 recommendations shown as warnings.
     per_host:    True for components that exist once per host (the edge), not once per client.
     provides:    named capabilities, e.g. ``("sso",)`` for an identity provider (``agencystack sso`` finds it so).
     """

@@ -68,8 +68,8 @@ class LifecycleContext:
         from agencystack.engine import no_progress
 
         spec = plugins.component(names.component_name(component))
-        # a per-host component (the edge) has one instance per host: the reserved client, whatever was asked
-        client = names.HOST if spec.per_host else names.client_id(
+        # a per-host component (the edge) has one instance per host (per host namespace): the reserved client
+        client = global_settings.host_client if spec.per_host else names.client_id(
             global_settings.client_id if client is None else client)
         model = spec.settings_model()
         flags = dict(flags or {})
@@ -112,6 +112,19 @@ class LifecycleContext:
             return sorted(self.loaded.to_save)
         return []
 
+    # -- other components of the same client ----------------------------------------------------------------
+    def sibling(self, component: str, action: str = "plan") -> LifecycleContext:
+        """The context of another component for this client (a per-host one: the host's), sharing this call's
+        plugins, engine, redactor and progress; its settings are loaded (bad ones: UsageError) but nothing is
+        written. Run an action on it through :mod:`agencystack.lifecycle` (``lifecycle.install(sibling)``)."""
+        return LifecycleContext.open(plugins=self.plugins, global_settings=self.global_settings, component=component,
+                                     action=action, redactor=self.redactor, client=self.client,
+                                     progress=self.progress, engine=self._engine)
+
+    def installed_components(self) -> list[str]:
+        """The components installed for this client (:attr:`~agencystack.state.ComponentDir.installed`), by name."""
+        return [found.component for found in self.state_root.installed(self.client)]
+
     # -- logging ------------------------------------------------------------------------------------------------
     @cached_property
     def log(self) -> Any:
@@ -129,7 +142,7 @@ class LifecycleContext:
             from agencystack.stack import Stack
 
             try:
-                built = self.plugins.call("stack", self.component.name, context=self)
+                built = self.plugins.stack(self)
                 if not isinstance(built, Stack):
                     raise TypeError(f"the stack hook of {self.component.name!r} returned {type(built).__name__}")
                 self.plugins.modify_stack(self, built)
@@ -228,6 +241,24 @@ class LifecycleContext:
             root = self.state_root.root_of(others[0], self.client, self.component.name)
             raise UsageError(f"{self.project} on this engine belongs to another state root ({root}): set "
                              f"AGENCYSTACK_ROOT={root} to manage it, or uninstall it there first")
+
+    def wait_for_probes(self, stack: Stack) -> None:
+        """Wait until every :class:`~agencystack.HttpProbe` of ``stack`` answers (each bounded by its ``wait``);
+        ComponentError naming the probe otherwise. :meth:`deploy` calls it: the default install waits for them."""
+        if not stack.probes:
+            return
+        from agencystack import probes
+
+        which = self.component.name + ("" if self.component.per_host else f" -c {self.client}")
+        probes.wait(stack.probes, via=probes.edge_address(self.global_settings.docker_host),
+                    who=f"{self.component.name} for {self.client}", progress=self.progress,
+                    hint=f"; see 'agencystack logs {which}'")
+
+    def probe_rows(self) -> list[Any]:
+        """One :class:`~agencystack.ServiceStatus` row per probe of the stack, as the default status shows them."""
+        from agencystack import probes
+
+        return probes.rows(self.stack().probes, probes.edge_address(self.global_settings.docker_host))
 
     def deploy(self) -> Outcome:
         """The default install: save settings, render the compose file, apply the plan, record the facts for the

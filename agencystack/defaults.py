@@ -1,8 +1,10 @@
 """The core's default lifecycle implementations (a core plugin, ``trylast``): they work from the component's stack.
 
 A component that implements only ``components`` and ``stack`` gets install, status, logs, restart, uninstall,
-backup and restore from here. A component's own implementation runs first; answering ``None`` falls through to these.
-The default install is :func:`deploy`; a component that adds steps to its install calls it as ``context.deploy()``.
+backup and restore from here: install deploys the stack and waits for its :class:`~agencystack.HttpProbe` s; status
+shows each service and each probe. A component's own implementation runs first; answering ``None`` falls through to
+these. The default install is :func:`deploy`; a component that adds steps to its install calls it as
+``context.deploy()``.
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ def deploy(context):
         which = context.component.name + ("" if context.component.per_host else f" -c {context.client}")
         raise ComponentError(f"{context.component.name} for {context.client}: nothing to change, but {ailing} (see "
                              f"'agencystack logs {which}'; 'agencystack restart {which}' restarts it)")
+    context.wait_for_probes(deployment.stack)
     context.facts.update(version=context.component.version, project=context.project,
                          images={s.name: s.image for s in deployment.stack.services})
     if context.sso is not None:
@@ -144,6 +147,7 @@ def status(context):
 
     for service in services:
         oom_hint(service, type(context.settings).prefix())
+    services.extend(context.probe_rows())  # the stack's HttpProbes, through the edge
     if context.sso is not None:  # set while the stack was built (agencystack.sso)
         services.append(sso_row(context.sso))
     return ComponentStatus.from_services(context.client, context.component.name, services)

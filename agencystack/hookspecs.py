@@ -17,7 +17,9 @@ Two kinds of dispatch (see :mod:`agencystack.plugins`):
 * **Broadcast** hooks (``components``, ``modify_stack``, ``dashboard_entries``) reach every plugin; ``sso_protect``
   reaches every plugin but stops at the first identity provider that answers.
 
-Argument names are part of the contract: an implementation may accept any subset of them, by name.
+Argument names are part of the contract: an implementation may accept any subset of them, by name. What may change
+between releases, and how a deprecated hook or argument warns, is docs/plugins.md's compatibility policy (enforced by
+tests/test_hook_compatibility.py against the last release's API, tests/data/hook_api.json).
 """
 
 from __future__ import annotations
@@ -39,8 +41,9 @@ def components():
     Called once per command, on every plugin, while plugins load. Must be cheap and free of side effects: no engine,
     no files, no network, no heavy imports (name the settings model by import path).
 
-    Returns: a list of :class:`agencystack.Component`. Names must be unique across all plugins; a clash makes the
-    later plugin broken.
+    Returns: a list of :class:`agencystack.Component`. Names must be unique across all plugins: a name two plugins
+    claim is *contested* (unusable until the operator keeps one, see :mod:`agencystack.plugins`); a plugin claiming
+    a name the core provides (``edge``) is broken.
     """
 
 
@@ -90,9 +93,11 @@ def modify_stack(context, stack):
 def install(context):
     """Install or converge the target component for ``context.client``; re-running with nothing changed is a no-op.
 
-    Called by ``agencystack install`` with the (client, component) lock held. The core's default deploys
-    ``context.stack()`` through the engine (create/recreate/remove per service, dependency order, health-gated) and
-    records the manifest. A component that needs more (waiting for an HTTP health URL, creating a realm) implements
+    Called by ``agencystack install`` with the (client, component) lock held, after the core installed the
+    components this one ``requires`` and checked the host against its ``resources``. The core's default
+    (``context.deploy()``) deploys ``context.stack()`` through the engine (create/recreate/remove per service,
+    dependency order, health-gated), waits for the stack's :class:`agencystack.HttpProbe` s, and records the
+    manifest. A component that needs more (waiting for an HTTP health URL, creating a realm) implements
     this hook, calls ``context.deploy()`` itself and adds its steps.
 
     Returns: an :class:`agencystack.Outcome` (summary line, URL, changes), or ``None`` to fall through to the
@@ -105,7 +110,9 @@ def status(context):
     """Report the target component's state for ``context.client``. Read-only; no lock is taken.
 
     The core's default aggregates container states from the engine by priority
-    (failed > starting > stopped > running). A component may add probes (an HTTP health URL) on top.
+    (failed > starting > stopped > running), with one row per :class:`agencystack.HttpProbe` of the stack (failed
+    when it does not answer as expected) and the ``sso`` row. ``status --all`` goes through this hook too (with
+    the engine's one listing of every container). A component may add rows on top (a ``wrapper``).
 
     Returns: an :class:`agencystack.ComponentStatus`.
     """
@@ -160,7 +167,8 @@ def uninstall(context, purge):
     """Remove the target component's containers and networks for ``context.client``.
 
     Volumes and the client directory (.env with its secrets) are kept unless ``purge`` is true (the CLI asks first,
-    or needs ``--yes``). Called with the lock held. Other clients are never touched.
+    or needs ``--yes``). Called with the lock held. Other clients are never touched. Not called while installed
+    components require this one (the core refuses, naming them) unless the operator forces it.
 
     Returns: an :class:`agencystack.Outcome`.
     """

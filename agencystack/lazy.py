@@ -8,13 +8,15 @@ from typing import Any
 
 
 def exports(package: str, names: dict[str, str], namespace: dict[str, Any]) -> tuple[Callable, Callable]:
-    """``__getattr__, __dir__ = exports(__name__, {"Name": "pkg.module"}, globals())``."""
+    """``__getattr__, __dir__ = exports(__name__, {"Name": "pkg.module"}, globals())``; a name mapped to the
+    submodule of that name (``{"lifecycle": "pkg.lifecycle"}``) exports the module itself."""
 
     def __getattr__(name: str) -> Any:
         module = names.get(name)
         if module is None:
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
-        value = getattr(import_module(module), name)
+        imported = import_module(module)
+        value = imported if module == f"{package}.{name}" else getattr(imported, name)  # a public submodule
         namespace[name] = value
         return value
 

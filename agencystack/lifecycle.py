@@ -1,11 +1,20 @@
-"""Lifecycle dispatch and the wrappers around every lifecycle call (a core plugin).
+"""The lifecycle, as the core runs it for the CLI and for any program that embeds AgencyStack.
 
-``run(context, action, **kwargs)`` calls the targeted hook. The wrappers below are pluggy ``wrapper=True`` hook
-implementations registered like any plugin, so they run around every component's implementation without the
-component doing anything:
+Public functions, one per lifecycle action (``from agencystack import lifecycle``):
+
+* :func:`install` installs first every component the target ``requires`` (:attr:`agencystack.Component.requires`)
+  that is not installed for the client (depth first, each through its own install), then the target;
+* :func:`uninstall` refuses (exit 2, nothing changed) to remove a component that installed components require,
+  naming them, unless ``force`` is given (then it warns and removes);
+* :func:`status`, :func:`logs`, :func:`restart`, :func:`backup`, :func:`restore` dispatch to the target's hook.
+
+Around every action, the wrappers below (pluggy ``wrapper=True`` hook implementations registered like any plugin)
+run without the component doing anything:
 
 * mutating actions (install, restart, backup, restore, uninstall) hold the per-(client, component) lock, and load
   the component's settings again once they hold it (a call that waited sees what the one before it saved);
+* install checks the host against the component's :class:`~agencystack.Resources` (below the minimum: refused,
+  nothing changed; below the recommendation: a warning), once, for every component;
 * every action binds the log context (client, component, action), times itself and logs its outcome as one JSON
   line in the component's log;
 * mutating actions record their outcome (and the facts the action gathered) in the component's manifest.
@@ -15,22 +24,139 @@ from __future__ import annotations
 
 import contextlib
 import time
-from typing import Any
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 from agencystack.markers import hookimpl
+
+if TYPE_CHECKING:
+    from agencystack.context import LifecycleContext
+    from agencystack.results import ComponentStatus, LogLine, LogRequest, Outcome
 
 MUTATING = ("install", "restart", "backup", "restore", "uninstall")
 
 
-def run(context: Any, action: str, **kwargs: Any) -> Any:
-    """Dispatch ``action`` to the target component's plugin (and the core's wrappers and defaults)."""
-    return context.plugins.call(action, context.component.name, context=context, **kwargs)
+# -- the lifecycle, one typed function per action ----------------------------------------------------------------
+def install(context: LifecycleContext) -> Outcome:
+    """Install (or converge) the target component, after the components it requires that are not installed yet."""
+    _install_requirements(context, (context.component.name,))
+    return context.plugins.install(context)
 
 
+def status(context: LifecycleContext) -> ComponentStatus:
+    return context.plugins.status(context)
+
+
+def logs(context: LifecycleContext, request: LogRequest) -> Iterator[LogLine]:
+    return context.plugins.logs(context, request)
+
+
+def restart(context: LifecycleContext, services: tuple[str, ...] = ()) -> Outcome:
+    return context.plugins.restart(context, tuple(services))
+
+
+def backup(context: LifecycleContext, archive: Any) -> Outcome:
+    return context.plugins.backup(context, archive)
+
+
+def restore(context: LifecycleContext, archive: Any) -> Outcome:
+    return context.plugins.restore(context, archive)
+
+
+def uninstall(context: LifecycleContext, purge: bool = False, *, force: bool = False) -> Outcome:
+    """Remove the target component. Refused (UsageError, nothing changed) while installed components require it,
+    unless ``force``: then the dependents are named in a warning and in the outcome."""
+    dependents = check_uninstall(context, force=force)
+    outcome = context.plugins.uninstall(context, purge)
+    if dependents:
+        message = f"{', '.join(dependents)} required {context.component.name} and will not work without it"
+        context.log.warning(message)
+        outcome.summary += f"; warning: {message}"
+        outcome.details["dependents"] = dependents
+    return outcome
+
+
+def check_uninstall(context: LifecycleContext, *, force: bool = False) -> list[str]:
+    """The installed components that require the target; UsageError (exit 2) naming them unless ``force``.
+    :func:`uninstall` calls it; a caller that asks the operator first (``--purge``) calls it before asking."""
+    from agencystack.errors import UsageError
+
+    dependents = required_by(context)
+    if dependents and not force:
+        raise UsageError(f"{_which(context)} is required by {', '.join(dependents)}: uninstall "
+                         f"{'them' if len(dependents) > 1 else 'it'} first, or use --force (they stop working)")
+    return dependents
+
+
+def run(context: LifecycleContext, action: str, **kwargs: Any) -> Any:
+    """Dispatch an action by name (kept for callers written before the typed functions; the core does not use it).
+    ``install`` and ``uninstall`` go through :func:`install` / :func:`uninstall`, requirements and all."""
+    if action == "sso_admin":
+        return context.plugins.sso_admin(context)
+    if action not in (*MUTATING, "status", "logs"):
+        raise ValueError(f"unknown lifecycle action {action!r}")
+    return globals()[action](context, **kwargs)
+
+
+# -- requirements ------------------------------------------------------------------------------------------------
+def _install_requirements(context: LifecycleContext, chain: tuple[str, ...]) -> None:
+    """Install each component ``context``'s component requires (depth first) that is not installed yet, saying so.
+    A requirement naming an unknown component, or a cycle, is bad input: exit 2 before anything is installed."""
+    from agencystack.errors import UsageError
+
+    for name in context.component.requires:
+        if name in chain:
+            raise UsageError(f"components require each other in a cycle: {' -> '.join((*chain, name))}")
+        try:
+            needed = context.sibling(name, "install")
+        except UsageError as exc:
+            raise UsageError(f"{context.component.name} requires {name}, which cannot be installed: {exc}") from None
+        if needed.dir.installed:
+            continue
+        _install_requirements(needed, (*chain, name))
+        context.progress(context.component.name, f"requires {name}, which is not installed: installing it first")
+        outcome = needed.plugins.install(needed)
+        context.progress(name, outcome.summary)
+
+
+def required_by(context: LifecycleContext) -> list[str]:
+    """Installed components that require the target: of the same client, or of every client for a per-host
+    component (the edge). Named ``component`` or ``component (client)``."""
+    name, found = context.component.name, []
+    known = context.plugins.components
+    for installed in context.state_root.installed():
+        client, component = installed.client, installed.component
+        spec = known.get(component)
+        if spec is None or name not in spec.requires or (client != context.client and not context.component.per_host):
+            continue
+        found.append(component if client == context.client else f"{component} ({client})")
+    return found
+
+
+def _which(context: LifecycleContext) -> str:
+    return context.component.name + ("" if context.component.per_host else f" for client {context.client}")
+
+
+# -- resources ---------------------------------------------------------------------------------------------------
+def check_resources(context: LifecycleContext) -> None:
+    """Refuse (ComponentError, nothing changed) a host below the component's :class:`~agencystack.Resources`
+    minimum; warn below its recommendation. The same figures as ``agencystack doctor``."""
+    from agencystack import doctor
+    from agencystack.errors import ComponentError
+
+    for check in doctor.component_checks([context.component], doctor.memory_gb(), doctor.cpus()):
+        if check.result == "fail":
+            raise ComponentError(f"{check.detail}: {check.fix}")
+        if check.result == "warn":
+            context.log.warning(check.detail)
+            context.progress(context.component.name, f"{check.detail}: {check.fix}")
+
+
+# -- the wrappers around every action (core hook implementations) ----------------------------------------------
 def _wrapper(action: str):
     locked = action in MUTATING
 
-    @hookimpl(wrapper=True)
+    @hookimpl(wrapper=True, specname=action)
     def wrapper(context):
         with contextlib.ExitStack() as stack:
             if locked:
@@ -41,6 +167,8 @@ def _wrapper(action: str):
             started = time.monotonic()
             log.debug(f"{action} started")
             try:
+                if action == "install":
+                    check_resources(context)
                 result = yield
             except BaseException as exc:
                 duration = round(time.monotonic() - started, 3)
@@ -52,18 +180,18 @@ def _wrapper(action: str):
             duration = round(time.monotonic() - started, 3)
             summary = getattr(result, "summary", None)
             log.info(summary or f"{action} done", outcome="ok", duration=duration)
-            if locked and context.dir.has_state:
-                context.dir.record(action, "ok", **context.facts)
+            if locked and (context.dir.has_state or action == "install"):  # an install that wrote no settings
+                context.dir.record(action, "ok", **context.facts)  # is installed too: its manifest says so
             return result
 
-    wrapper.__name__ = wrapper.__qualname__ = action
+    wrapper.__name__ = wrapper.__qualname__ = f"{action}_wrapper"
     return wrapper
 
 
-install = _wrapper("install")
-status = _wrapper("status")
-logs = _wrapper("logs")
-restart = _wrapper("restart")
-backup = _wrapper("backup")
-restore = _wrapper("restore")
-uninstall = _wrapper("uninstall")
+install_wrapper = _wrapper("install")
+status_wrapper = _wrapper("status")
+logs_wrapper = _wrapper("logs")
+restart_wrapper = _wrapper("restart")
+backup_wrapper = _wrapper("backup")
+restore_wrapper = _wrapper("restore")
+uninstall_wrapper = _wrapper("uninstall")

@@ -34,6 +34,13 @@ def client_id(value: str) -> str:
     return value
 
 
+def host_client(namespace: str = "") -> str:
+    """The client id per-host components live under: :data:`HOST`, or ``host-<namespace>`` in a host namespace
+    (``AGENCYSTACK_HOST_NAMESPACE``: tests that install per-host components on a shared engine keep them apart,
+    with their own project, network and ports, never touching the host's real ones)."""
+    return f"{HOST}-{namespace}" if namespace else HOST
+
+
 def component_name(value: str) -> str:
     """A component name as plugins register it: lowercase letters, digits and dashes, starting with a letter."""
     if not COMPONENT_NAME.fullmatch(value or ""):

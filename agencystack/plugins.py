@@ -12,7 +12,8 @@
   its distribution, unusable (``install`` etc. exit 2 naming them) until the operator keeps one, e.g.
   ``AGENCYSTACK_PLUGINS=-impostor``. A plugin claiming a name the core itself provides (``edge``) is broken: the
   core cannot be unloaded, so there is nothing to choose.
-* Core code calls hooks only through :class:`Plugins`, never through ``pm.hook`` directly.
+* Core code calls hooks only through :class:`Plugins`' typed methods (one per hook, as tox 4 does), never through
+  ``pm.hook`` directly and never by a hook's name as a string.
 """
 
 from __future__ import annotations
@@ -35,7 +36,12 @@ from agencystack.errors import UsageError
 from agencystack.names import COMPONENT_NAME
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Iterator
+
+    from agencystack.context import LifecycleContext
+    from agencystack.integrations import DashboardEntry, SsoApplication, SsoGrant
+    from agencystack.results import ComponentStatus, LogLine, LogRequest, Outcome
+    from agencystack.stack import Stack
 
 ENTRY_POINT_GROUP = "agencystack.components"
 PLUGINS_ENV = "AGENCYSTACK_PLUGINS"
@@ -109,12 +115,41 @@ class Plugins:
         self.records.append(record)
         return record
 
-    # -- targeted calls -----------------------------------------------------------------------------------------
-    def call(self, hook: str, component: str, **kwargs: Any) -> Any:
+    # -- targeted calls: one typed method per hook (a misspelt hook is an AttributeError, and a type error) ---
+    def stack(self, context: LifecycleContext) -> Stack:
+        """The target component's ``stack`` hook (validation and integrations: :meth:`LifecycleContext.stack`)."""
+        return self._targeted(self._pm.hook.stack, context.component.name, context=context)
+
+    def install(self, context: LifecycleContext) -> Outcome:
+        return self._targeted(self._pm.hook.install, context.component.name, context=context)
+
+    def status(self, context: LifecycleContext) -> ComponentStatus:
+        return self._targeted(self._pm.hook.status, context.component.name, context=context)
+
+    def logs(self, context: LifecycleContext, request: LogRequest) -> Iterator[LogLine]:
+        return self._targeted(self._pm.hook.logs, context.component.name, context=context, request=request)
+
+    def restart(self, context: LifecycleContext, services: tuple[str, ...]) -> Outcome:
+        return self._targeted(self._pm.hook.restart, context.component.name, context=context, services=services)
+
+    def backup(self, context: LifecycleContext, archive: Any) -> Outcome:
+        return self._targeted(self._pm.hook.backup, context.component.name, context=context, archive=archive)
+
+    def restore(self, context: LifecycleContext, archive: Any) -> Outcome:
+        return self._targeted(self._pm.hook.restore, context.component.name, context=context, archive=archive)
+
+    def uninstall(self, context: LifecycleContext, purge: bool) -> Outcome:
+        return self._targeted(self._pm.hook.uninstall, context.component.name, context=context, purge=purge)
+
+    def sso_admin(self, context: LifecycleContext) -> Any:
+        """The identity provider's people and secrets (``context`` is the provider's own context)."""
+        return self._targeted(self._pm.hook.sso_admin, context.component.name, context=context)
+
+    def _targeted(self, caller: pluggy.HookCaller, component: str, **kwargs: Any) -> Any:
         """Call a targeted hook: only the plugin owning ``component`` plus the core's wrappers and defaults."""
         keep = [self._owners[component], *self._core]
         others = [p for p in self._pm.get_plugins() if all(p is not k for k in keep)]
-        return self._pm.subset_hook_caller(hook, remove_plugins=others)(**kwargs)
+        return self._pm.subset_hook_caller(caller.name, remove_plugins=others)(**kwargs)
 
     def default(self, hook: str, **kwargs: Any) -> Any:
         """Call the core's default implementation of a lifecycle hook alone: no component's own, no wrapper
@@ -124,13 +159,14 @@ class Plugins:
         return self._pm.subset_hook_caller(hook, remove_plugins=others)(**kwargs)
 
     # -- broadcast calls ----------------------------------------------------------------------------------------
-    def modify_stack(self, context: Any, stack: Any) -> None:
+    def modify_stack(self, context: LifecycleContext, stack: Stack) -> None:
         self._pm.hook.modify_stack(context=context, stack=stack)
 
-    def sso_protect(self, context: Any, application: Any, stack: Any = None) -> Any:
+    def sso_protect(self, context: LifecycleContext, application: SsoApplication, stack: Stack | None = None
+                    ) -> SsoGrant | None:
         return self._pm.hook.sso_protect(context=context, application=application, stack=stack)
 
-    def dashboard_entries(self, context: Any) -> list[Any]:
+    def dashboard_entries(self, context: LifecycleContext) -> list[DashboardEntry]:
         return [entry for answer in self._pm.hook.dashboard_entries(context=context) for entry in answer]
 
 
@@ -219,7 +255,8 @@ def _register(pm: pluggy.PluginManager, record: PluginRecord, owners: dict[str, 
         unknown = sorted(c.name for c in pm.get_hookcallers(plugin) or [] if not c.has_spec())
         if unknown:
             raise UsageError(f"implements unknown hook(s) {', '.join(unknown)} (misspelled?)")
-        caller = pm.subset_hook_caller("components", remove_plugins=[p for p in pm.get_plugins() if p is not plugin])
+        others = [p for p in pm.get_plugins() if p is not plugin]
+        caller = pm.subset_hook_caller(pm.hook.components.name, remove_plugins=others)
         found = [c for answer in caller() for c in answer]
         for component in found:
             if not isinstance(component, Component) or not COMPONENT_NAME.fullmatch(component.name):

@@ -95,6 +95,16 @@ class GlobalSettings(BaseSettings):
     lock_timeout: float = Field(30.0, ge=0, validation_alias=AliasChoices("AGENCYSTACK_LOCK_TIMEOUT", "lock_timeout"))
     memory_overcommit: float = Field(2.5, gt=0, validation_alias=AliasChoices("AGENCYSTACK_MEMORY_OVERCOMMIT",
                                                                               "memory_overcommit"))
+    #: per-host components (the edge) of this namespace live under the client ``host-<namespace>``, with their own
+    #: project, state and defaults (the edge's network ``agencystack_edge-<namespace>``): what a test uses on a
+    #: shared engine so that it never touches the host's real edge (agencystack.testing sets it)
+    host_namespace: Annotated[str, Field(pattern=r"^[a-z0-9]{0,12}$")] = Field(
+        "", validation_alias=AliasChoices("AGENCYSTACK_HOST_NAMESPACE", "host_namespace"))
+
+    @property
+    def host_client(self) -> str:
+        """The client id per-host components live under (``host``, or ``host-<namespace>``)."""
+        return names.host_client(self.host_namespace)
 
     @property
     def state_root(self) -> StateRoot:
@@ -106,7 +116,7 @@ class GlobalSettings(BaseSettings):
     def client_domain(self, client: str | None) -> str:
         """The domain a client's derived defaults see: ``<client>.<DOMAIN>``; the bare ``DOMAIN`` for the client
         ``default`` and for per-host components. Client ids are DNS labels, so the result is a host name."""
-        if client in (None, names.DEFAULT_CLIENT, names.HOST):
+        if client in (None, names.DEFAULT_CLIENT, names.HOST, self.host_client):
             return self.domain
         return names.domain(f"{client}.{self.domain}")
 

@@ -212,11 +212,28 @@ BackupPart = Annotated[PostgresDump | VolumeArchive | CommandDump | EnvFile, Fie
 
 
 class HttpProbe(_Model):
-    """An HTTP check the status and install commands run (``url`` as the operator would open it)."""
+    """An HTTP check the core runs for the component: the default install (``context.deploy()``) waits until it
+    answers, and the default status shows it as a row (``failed`` when it does not answer as expected).
+
+    ``url`` as the operator would open it (a routed host's URL is rewritten to the scheme and port the edge serves);
+    the request goes through this host's edge, so DNS and certificates need not be ready. ``expect_status``: the
+    answer that means healthy. ``timeout``: per request. ``wait``: how long install waits for it (0: install does
+    not wait; status still shows it). ``interval``: between attempts while waiting. ``name``: the status row
+    (default: the URL's path, e.g. ``/_health``).
+    """
 
     url: str
     expect_status: int = 200
     timeout: Seconds = 5
+    wait: Seconds = 300
+    interval: Seconds = Field(default=2, gt=0)
+    name: str | None = None
+
+    @property
+    def label(self) -> str:
+        from urllib.parse import urlsplit
+
+        return self.name or urlsplit(self.url).path or "/"
 
 
 class Stack(_Model):

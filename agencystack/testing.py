@@ -8,22 +8,38 @@ Fixtures:
 * ``agencystack_run`` -- run the CLI in-process like the console script: ``agencystack_run("install", "hello")``
   returns a :class:`CliResult` (exit code, stdout, stderr).
 * ``agencystack_plugins`` -- the loaded :class:`~agencystack.plugins.Plugins` (what ``components list`` sees).
-* ``agencystack_context`` -- ``agencystack_context("hello", client="acme")``: a
-  :class:`~agencystack.LifecycleContext` over those plugins, as the CLI builds one (see :func:`open_context`).
+* ``agencystack_context`` -- a factory of :class:`~agencystack.LifecycleContext`:
+  ``agencystack_context("demo", client="t1")`` (action ``plan`` unless given; ``flags`` as ``--set`` would give
+  them), for testing a stack, its settings or a hook without the CLI. Nothing is written.
+* ``agencystack_engine`` -- a real engine for this test (skipped when none answers; a failure under ``CI=true``):
+  sets ``DOCKER_HOST`` (yours, or the default socket), and a **host namespace of its own**
+  (``AGENCYSTACK_HOST_NAMESPACE``): per-host components the test installs -- the edge -- live under
+  ``host-<namespace>`` with their own project, network (``agencystack_edge-<namespace>``) and free loopback ports
+  (``EDGE_HTTP_PORT``/``EDGE_HTTPS_PORT``), so a test never touches the edge that serves the engine's real tenants.
+  At teardown everything the test installed in its root is uninstalled with its data, then its edge network
+  removed. Returns a :class:`TestEngine` (``client``: a client id of the test's own, ``url(host, path)`` as the
+  test's edge serves it, ``get(url)``, ``exec(component, service, *command, client=...)``).
 
 Plain functions, for module-scoped fixtures and helpers that a fixture cannot serve: :func:`use_root` (what
 ``agencystack_env`` does, on any ``MonkeyPatch``; :func:`root_environment` for a process), :func:`run_cli`,
-:func:`open_context` and :func:`free_port`.
+:func:`open_context`, :func:`free_port`, :func:`assert_idempotent` (a second install changes nothing) and
+:func:`assert_backup_roundtrip` (backup, destroy with --purge, restore, the data is back).
 
-Nothing here runs at import time; the plugin costs nothing in test sessions that do not use it.
+Images: the engine fixture pulls nothing itself. A test engine without a registry (CI, offline machines) sets the
+image settings in the environment (``DEMO_WEB_IMAGE=...``, ``EDGE_IMAGE=...``): the environment layer of the
+settings reaches every install the test makes. Nothing here runs at import time; the plugin costs nothing in test
+sessions that do not use it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
+import json
+import os
+import secrets
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -50,6 +66,9 @@ class CliResult:
     def __iter__(self) -> Iterator[Any]:
         return iter((self.exit_code, self.output))
 
+    def json(self) -> Any:
+        return json.loads(self.stdout)
+
 
 def run_cli(*args: str) -> CliResult:
     """The agencystack CLI, in-process, exactly as the console script runs it (in this process's environment)."""
@@ -66,7 +85,8 @@ def root_environment(root: Path) -> dict[str, str | None]:
     (``cache``) beside it, and no stray ``DOMAIN``/``CLIENT_ID`` (``None``: unset). For a CLI run as a process."""
     env: dict[str, str | None] = {"AGENCYSTACK_ROOT": str(root), "AGENCYSTACK_LOG_DIR": str(root.parent / "log"),
                                   "XDG_CACHE_HOME": str(root.parent / "cache")}  # plugin discovery cache
-    env.update(dict.fromkeys(("DOMAIN", "CLIENT_ID", "AGENCYSTACK_DOMAIN", "AGENCYSTACK_CLIENT_ID")))
+    env.update(dict.fromkeys(("DOMAIN", "CLIENT_ID", "AGENCYSTACK_DOMAIN", "AGENCYSTACK_CLIENT_ID",
+                              "AGENCYSTACK_HOST_NAMESPACE")))
     return env
 
 
@@ -102,13 +122,21 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "engine: needs a reachable container engine (agencystack_engine)")
+
+
 @pytest.fixture
 def agencystack_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return use_root(monkeypatch, tmp_path / "agency_stack")
 
 
 @pytest.fixture
-def agencystack_run(agencystack_env: Path):
+def agencystack_run(agencystack_env: Path) -> Callable[..., CliResult]:
     return run_cli
 
 
@@ -121,7 +149,160 @@ def agencystack_plugins(agencystack_env: Path):
 
 @pytest.fixture
 def agencystack_context(agencystack_plugins):
-    def context(component: str, action: str = "plan", **kwargs: Any) -> LifecycleContext:
-        return open_context(agencystack_plugins, component, action, **kwargs)
+    """``agencystack_context(component, action="plan", client=None, flags=None, domain=None, plugins=None)``."""
+
+    def context(component: str, action: str = "plan", *, plugins: Plugins | None = None,
+                **kwargs: Any) -> LifecycleContext:
+        return open_context(plugins or agencystack_plugins, component, action, **kwargs)
 
     return context
+
+
+# -- the engine ----------------------------------------------------------------------------------------------------
+@dataclass
+class TestEngine:
+    """The engine a test runs on, and the test's own host namespace on it."""
+
+    __test__ = False  # not a test class, for pytest's collector
+
+    docker_host: str
+    namespace: str
+    edge_http_port: int
+    edge_https_port: int
+    root: Path
+
+    @property
+    def client(self) -> str:
+        """A client id of this test's own: engine projects are ``<client>_<component>``, so installing for it
+        never meets a real tenant's project on a shared engine (a fixed id such as ``t1`` would, and be refused)."""
+        return self.namespace
+
+    @property
+    def edge_network(self) -> str:
+        return f"agencystack_edge-{self.namespace}"
+
+    def url(self, host: str, path: str = "/") -> str:
+        """``host`` + ``path`` as users reach it through the test's edge (scheme and published port)."""
+        from agencystack.edge.routing import Edge, public_url
+
+        return public_url(f"http://{host}{path}", Edge(network=self.edge_network, http_port=self.edge_http_port,
+                                                       https_port=self.edge_https_port))
+
+    def get(self, url: str, timeout: float = 5) -> tuple[int, str]:
+        """GET ``url`` through the test's edge (its host name as the Host header): (status, body)."""
+        import http.client
+        import ssl
+        from urllib.parse import urlsplit
+
+        from agencystack.probes import edge_address
+
+        parts = urlsplit(url)
+        via = edge_address(self.docker_host)
+        if parts.scheme == "https":
+            context = ssl._create_unverified_context()  # the test edge has no ACME certificate
+            conn = http.client.HTTPSConnection(via, parts.port or 443, timeout=timeout, context=context)
+        else:
+            conn = http.client.HTTPConnection(via, parts.port or 80, timeout=timeout)
+        try:
+            conn.request("GET", (parts.path or "/") + (f"?{parts.query}" if parts.query else ""),
+                         headers={"Host": parts.netloc})
+            response = conn.getresponse()
+            return response.status, response.read().decode(errors="replace")
+        finally:
+            conn.close()
+
+    def exec(self, component: str, service: str, *command: str, client: str | None = None) -> str:
+        """Run ``command`` in the running container of ``service``; its output (AssertionError unless exit 0)."""
+        from agencystack.plugins import load
+
+        context = open_context(load(), component, "status", client=client)
+        out, err = io.BytesIO(), io.BytesIO()
+        code = context.engine.exec(context.deployment(), service, list(command), stdout=out, stderr=err)
+        assert code == 0, f"{' '.join(command)} in {service} exited {code}: {err.getvalue().decode(errors='replace')}"
+        return out.getvalue().decode(errors="replace")
+
+
+@pytest.fixture
+def agencystack_engine(agencystack_env: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestEngine]:
+    from agencystack.engine import connect
+    from agencystack.errors import AgencyStackError
+
+    docker_host = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+    driver = connect(docker_host)
+    try:
+        driver.ping()
+    except AgencyStackError as exc:
+        if in_ci():
+            pytest.fail(f"CI=true and no engine answers: {exc}", pytrace=False)
+        pytest.skip(f"no container engine: {exc}")
+    engine = TestEngine(docker_host=docker_host, namespace=f"t{secrets.token_hex(4)}", edge_http_port=free_port(),
+                        edge_https_port=free_port(), root=agencystack_env)
+    monkeypatch.setenv("DOCKER_HOST", docker_host)
+    monkeypatch.setenv("AGENCYSTACK_HOST_NAMESPACE", engine.namespace)
+    monkeypatch.setenv("EDGE_HTTP_PORT", str(engine.edge_http_port))
+    monkeypatch.setenv("EDGE_HTTPS_PORT", str(engine.edge_https_port))
+    monkeypatch.setenv("EDGE_BIND_ADDRESS", "127.0.0.1")
+    yield engine
+    _clean_up(engine, driver)
+
+
+def _clean_up(engine: TestEngine, driver: Any) -> None:
+    """Uninstall (with data) everything the test installed in its own root, per-host components last, then remove
+    its edge network (which no uninstall removes: on a real host, tenants may still be attached to it)."""
+    import warnings
+
+    from agencystack.errors import AgencyStackError
+    from agencystack.state import StateRoot
+
+    installed = [(found.client, found.component) for found in StateRoot(engine.root).installed()]
+    host_client = f"host-{engine.namespace}"
+    for client, component in sorted(installed, key=lambda item: item[0] == host_client):
+        client_args = [] if client == host_client else ["-c", client]
+        result = run_cli("uninstall", component, *client_args, "--purge", "--yes", "--force")
+        if result.exit_code != 0:
+            warnings.warn(f"test clean-up: uninstall {component} {' '.join(client_args)}: {result.stderr.strip()}",
+                          stacklevel=1)
+    remove = getattr(getattr(driver, "client", None), "remove_network", None)
+    if remove is not None:
+        with contextlib.suppress(AgencyStackError):
+            remove(engine.edge_network)
+
+
+# -- assertions ----------------------------------------------------------------------------------------------------
+def _containers(component: str, client: str) -> dict[str, str]:
+    result = run_cli("status", component, "-c", client, "--json")
+    return {s["name"]: s["container"] for s in result.json()[0]["services"] if s.get("container")}
+
+
+def assert_idempotent(component: str, client: str, *install_args: str) -> None:
+    """Install ``component`` for ``client`` (if it is not yet), then again: the second install changes nothing
+    (says "no changes", same containers) and ``plan`` shows nothing to change."""
+    first = run_cli("install", component, "-c", client, *install_args)
+    assert first.exit_code == 0, first.output
+    before = _containers(component, client)
+    assert before, f"{component} for {client} runs no container after install"
+    second = run_cli("install", component, "-c", client, *install_args)
+    assert second.exit_code == 0, second.output
+    assert "no changes" in second.stdout, f"a second install changed something: {second.stdout}"
+    assert _containers(component, client) == before, "a second install replaced containers"
+    plan = run_cli("plan", component, "-c", client, *install_args, "--json")
+    assert plan.exit_code == 0, plan.output
+    assert all(c["kind"] == "unchanged" for c in plan.json()["changes"]), plan.stdout
+
+
+def assert_backup_roundtrip(component: str, client: str, *, write: Callable[[], Any], read: Callable[[], Any]) -> None:
+    """``write()`` data into the installed component (returns what ``read()`` must give back), back it up,
+    destroy it (uninstall --purge: containers, volumes, settings), restore the archive into the same client and
+    check that ``read()`` gives back what was written."""
+    expected = write()
+    assert read() == expected, "read() does not see what write() wrote"
+    backup = run_cli("backup", component, "-c", client, "--json")
+    assert backup.exit_code == 0, backup.output
+    archive = backup.json()["archive"]
+    purged = run_cli("uninstall", component, "-c", client, "--purge", "--yes", "--force")
+    assert purged.exit_code == 0, purged.output
+    gone = run_cli("status", component, "-c", client, "--json")
+    assert gone.json()[0]["state"] == "absent", gone.stdout
+    restored = run_cli("restore", component, "-c", client, "--from", archive)
+    assert restored.exit_code == 0, restored.output
+    assert read() == expected, "the restored component does not hold the data written before the backup"

@@ -97,7 +97,7 @@ def test_traefik_sees_the_socket_read_only(edge, docker_client):
 
 def test_posthog_health_probe_goes_through_the_local_edge(edge, backends):
     """The install's health wait reaches a real domain through this host's edge, before DNS or ACME are done."""
-    from agencystack_posthog.health import probe
+    from agencystack.probes import probe
 
     dev, real = backends
     assert probe(f"https://{real}:{edge.https_port}/_health") == (True, "200")

@@ -67,7 +67,7 @@ def backup(context: LifecycleContext, *, dest: Path | None = None, keep_last: in
     from agencystack.backup import files
     from agencystack.backup.archive import ArchiveWriter
     from agencystack.backup.crypto import EncryptingWriter, key_file_too_open, load_key
-    from agencystack.lifecycle import run
+    from agencystack import lifecycle
 
     check_retention(keep_last, keep_days)
     key = load_key(key_file) if key_file else None
@@ -88,7 +88,7 @@ def backup(context: LifecycleContext, *, dest: Path | None = None, keep_last: in
         with files.AtomicFile(final) as target:
             sink = EncryptingWriter(target.handle, key) if key is not None else target.handle
             writer = ArchiveWriter(sink, _meta(context, created), **options)
-            outcome = run(context, "backup", archive=writer)
+            outcome = lifecycle.backup(context, writer)
             if not writer.parts:
                 raise BackupError("the backup hook wrote no part")
             manifest = writer.finish()
@@ -216,7 +216,7 @@ def restore(context: LifecycleContext, path: Path, *, key_file: Path | None = No
     """Verify the whole archive, check it fits, then run the restore hook (lock held) and report."""
     from agencystack.backup.archive import open_archive
     from agencystack.backup.crypto import load_key
-    from agencystack.lifecycle import run
+    from agencystack import lifecycle
 
     key = load_key(key_file) if key_file else None
     if key is not None:
@@ -230,7 +230,7 @@ def restore(context: LifecycleContext, path: Path, *, key_file: Path | None = No
         for problem in problems:
             context.log.warning(f"restoring despite: {problem}")
         try:
-            outcome = run(context, "restore", archive=reader)
+            outcome = lifecycle.restore(context, reader)
         except (UsageError, LockTimeout, EngineUnreachable, KeyboardInterrupt):
             raise
         except Exception as exc:

@@ -11,7 +11,7 @@ import sys
 import typer
 
 from agencystack import __version__
-from agencystack.cli import backup, components, doctor, lifecycle, render, sso
+from agencystack.cli import backup, components, doctor, lifecycle, render, settings, sso
 from agencystack.cli.session import Session
 
 app = typer.Typer(
@@ -35,10 +35,35 @@ def _root(
     ctx: typer.Context,
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show debug log lines."),
+    json_output: bool = typer.Option(False, "--json", help="Machine-readable output on stdout (the sub-command's "
+                                     "--json, given before it)."),
 ) -> None:
     if not isinstance(ctx.obj, Session):  # Typer's test runner calls the app without main()
         ctx.obj = Session()
     ctx.obj.verbose = verbose
+    if json_output:
+        _json_by_default(ctx)
+
+
+def _json_by_default(ctx: typer.Context) -> None:
+    """``agencystack --json status``: the sub-command's own ``--json`` defaults to on (click's default_map reaches
+    every sub-command, also of groups such as ``backup list``); bad input when the sub-command has none."""
+    from agencystack.errors import UsageError
+
+    def defaults(command) -> dict:
+        found = {}
+        for name, sub in getattr(command, "commands", {}).items():
+            if getattr(sub, "commands", None):
+                nested = defaults(sub)
+                if nested:
+                    found[name] = nested
+            elif any(p.name == "json_output" for p in sub.params):
+                found[name] = {"json_output": True}
+        return found
+
+    ctx.default_map = defaults(ctx.command)
+    if ctx.invoked_subcommand and ctx.invoked_subcommand not in ctx.default_map:
+        raise UsageError(f"'agencystack {ctx.invoked_subcommand}' has no --json output")
 
 
 lifecycle.register(app)
@@ -46,6 +71,7 @@ components.register(app)
 doctor.register(app)
 backup.register(app)
 render.register(app)
+settings.register(app)
 sso.register(app)
 
 

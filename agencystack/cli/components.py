@@ -1,16 +1,41 @@
-"""``agencystack components list``: what plugins provide, and which plugins are broken and why."""
+"""``agencystack components list``: what plugins provide, and which plugins are broken and why;
+``agencystack component new NAME``: a new component distribution to start from (agencystack.scaffold)."""
 
 # No `from __future__ import annotations`: Typer would eval every string annotation at start-up.
+
+from pathlib import Path
 
 import typer
 
 from agencystack.cli import options
 
 components_app = typer.Typer(help="Components provided by installed plugins.", no_args_is_help=True)
+component_app = typer.Typer(help="Write a new component (for plugin authors).", no_args_is_help=True)
 
 
 def register(app: typer.Typer) -> None:
     app.add_typer(components_app, name="components")
+    app.add_typer(component_app, name="component")
+
+
+@component_app.command("new")
+def new(name: str = typer.Argument(..., help="The component's name: lowercase letters, digits and dashes.",
+                                   show_default=False),
+        directory: Path | None = typer.Option(None, "--dir", metavar="DIR", show_default=False,
+                                              help="Where to write the distribution (default: ./NAME); new or "
+                                                   "empty.")) -> None:
+    """Write a complete component distribution: pyproject with the entry point, plugin, settings with a generated
+    secret, a stack (web service, PostgreSQL, route, backups, probe), a dashboard entry and tests."""
+    from agencystack import scaffold
+    from agencystack.cli.output import say
+
+    target = directory if directory is not None else Path(name)
+    written = scaffold.create(name, target)
+    say(f"wrote {len(written)} files to {target}:")
+    for path in written:
+        say(f"  {path.relative_to(target)}")
+    say(f"next: pip install -e {target}  (then: agencystack components list; agencystack install {name}; "
+        f"pytest {target})")
 
 
 @components_app.command("list")

@@ -17,34 +17,15 @@ def register(app: typer.Typer) -> None:
 def install(ctx: typer.Context, component: options.Component, client_id: options.ClientId = None,
             domain: options.Domain = None, set_: options.Set = None, json_output: options.Json = False) -> None:
     """Install COMPONENT for a client, or converge it; re-running with nothing changed changes nothing."""
-    from agencystack.lifecycle import run
+    from agencystack import lifecycle
 
     session = Session.of(ctx, json_output)
     context = session.context(component, "install", client=client_id, flags=set_, domain=domain)
-    _install_requirements(session, context.component, context.client)
-    outcome = run(context, "install")
+    outcome = lifecycle.install(context)  # what the component requires first (the core resolves it)
     if json_output:
         emit_json(outcome, session.redactor)
     else:
         say(outcome.summary + (f"\n{outcome.url}" if outcome.url else ""))
-
-
-def _install_requirements(session, component, client: str, seen: tuple[str, ...] = ()) -> None:
-    """Install each component ``component`` requires (depth first) that is not installed yet, saying so."""
-    from agencystack.lifecycle import run
-
-    for name in component.requires:
-        if name in seen:
-            continue
-        context = session.context(name, "install", client=client)
-        if context.dir.installed:
-            continue
-        _install_requirements(session, context.component, client, (*seen, component.name))
-        if not session.json_output:
-            say(f"{component.name} requires {name}, which is not installed: installing it first")
-        outcome = run(context, "install")
-        if not session.json_output:
-            say(outcome.summary)
 
 
 def plan(ctx: typer.Context, component: options.Component, client_id: options.ClientId = None,
@@ -97,8 +78,8 @@ def status(ctx: typer.Context, component: options.OptionalComponent = None, clie
            all_: bool = typer.Option(False, "--all", "-a", help="Every client and component, in one engine query."),
            json_output: options.Json = False) -> None:
     """Show the state of COMPONENT for a client (or of everything with --all)."""
+    from agencystack import lifecycle
     from agencystack.errors import UsageError
-    from agencystack.lifecycle import run
 
     session = Session.of(ctx, json_output)
     if all_:
@@ -106,7 +87,7 @@ def status(ctx: typer.Context, component: options.OptionalComponent = None, clie
 
         statuses = status_all(session)
     elif component:
-        statuses = [run(session.context(component, "status", client=client_id), "status")]
+        statuses = [lifecycle.status(session.context(component, "status", client=client_id))]
     else:
         raise UsageError("name a component, or use --all")
     if json_output:
@@ -125,7 +106,7 @@ def logs(ctx: typer.Context, component: options.Component, client_id: options.Cl
     """Stream COMPONENT's logs, each line prefixed with its service."""
     import sys
 
-    from agencystack.lifecycle import run
+    from agencystack import lifecycle
     from agencystack.results import LogRequest
 
     session = Session.of(ctx)
@@ -134,7 +115,7 @@ def logs(ctx: typer.Context, component: options.Component, client_id: options.Cl
     _require_installed(context)
     _require_services(context, request.services)
     width = max((len(s.name) for s in context.stack().services), default=0)
-    for line in run(context, "logs", request=request):
+    for line in lifecycle.logs(context, request):
         sys.stdout.write(f"{line.service:<{width}} | {session.redactor.text(line.text)}\n")
         sys.stdout.flush()
 
@@ -163,26 +144,28 @@ def restart(ctx: typer.Context, component: options.Component, client_id: options
             service: list[str] | None = typer.Option(None, "--service", help="Only this service (repeatable)."),
             json_output: options.Json = False) -> None:
     """Restart COMPONENT's services one by one, in dependency order, waiting for health."""
-    from agencystack.lifecycle import run
-
-    from agencystack import names
+    from agencystack import lifecycle, names
 
     session = Session.of(ctx, json_output)
     services = names.service_names(tuple(service or ()))  # bad input stops before the lock
     context = session.context(component, "restart", client=client_id)
-    outcome = run(context, "restart", services=services)
+    outcome = lifecycle.restart(context, services)
     emit_json(outcome, session.redactor) if json_output else say(outcome.summary)
 
 
 def uninstall(ctx: typer.Context, component: options.Component, client_id: options.ClientId = None,
               purge: bool = typer.Option(False, "--purge", help="Also delete volumes (data) and the settings."),
+              force: bool = typer.Option(False, "--force", help="Remove it even though installed components "
+                                         "require it (they stop working)."),
               yes: options.Yes = False, json_output: options.Json = False) -> None:
-    """Remove COMPONENT's containers and networks for a client; data is kept unless --purge."""
+    """Remove COMPONENT's containers and networks for a client; data is kept unless --purge. Refused while other
+    installed components require it, unless --force."""
+    from agencystack import lifecycle
     from agencystack.errors import UsageError
-    from agencystack.lifecycle import run
 
     session = Session.of(ctx, json_output)
     context = session.context(component, "uninstall", client=client_id)
+    lifecycle.check_uninstall(context, force=force)  # refused before the operator is asked anything
     if purge and not yes:
         import sys
 
@@ -190,5 +173,5 @@ def uninstall(ctx: typer.Context, component: options.Component, client_id: optio
             raise UsageError("--purge deletes data: confirm with --yes")
         typer.confirm(f"Delete {context.component.name}'s data and settings for client {context.client}?",
                       abort=True)
-    outcome = run(context, "uninstall", purge=purge)
+    outcome = lifecycle.uninstall(context, purge, force=force)
     emit_json(outcome, session.redactor) if json_output else say(outcome.summary)

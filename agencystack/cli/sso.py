@@ -31,7 +31,7 @@ def _admin(ctx: typer.Context, client_id, action: str):
     if not context.dir.installed:
         raise UsageError(f"{providers[0]} is not installed for {context.client}: "
                          f"agencystack install {providers[0]} -c {context.client}")
-    admin = session.plugins.call("sso_admin", providers[0], context=context)
+    admin = session.plugins.sso_admin(context)
     if admin is None:
         raise UsageError(f"{providers[0]} does not manage users")
     return session, context, admin
@@ -97,12 +97,12 @@ def users_remove(ctx: typer.Context, email: str = typer.Argument(..., help="The 
 @sso_app.command("rotate")
 def rotate(ctx: typer.Context, component: options.Component, client_id: options.ClientId = None) -> None:
     """Give COMPONENT's OIDC client a new secret, then converge COMPONENT so its gate uses it."""
+    from agencystack import lifecycle
     from agencystack.cli.output import say
-    from agencystack.lifecycle import run
 
     session, context, admin = _admin(ctx, client_id, "sso")
     target = session.context(component, "install", client=context.client)
     admin.rotate(target.component.name)
     context.log.info(f"sso client secret of {target.component.name} rotated")
-    outcome = run(target, "install")
+    outcome = lifecycle.install(target)
     say(f"rotated the client secret of {target.component.name} for {context.client}; {outcome.summary}")

@@ -1,7 +1,8 @@
 """The edge: one Traefik per host in front of every client's routes (a core plugin, loaded with the core).
 
 * ``edge`` is a per-host component (:attr:`agencystack.Component.per_host`): its state lives under the reserved
-  client :data:`agencystack.names.HOST`, its project is ``host_edge``.
+  client :data:`agencystack.names.HOST`, its project is ``host_edge`` (in a host namespace, a test's:
+  ``host-<namespace>``, project ``host-<namespace>_edge``, network ``agencystack_edge-<namespace>``).
 * Its ``modify_stack`` turns every stack's ``routes`` into Traefik labels (:mod:`agencystack.edge.routing`) and
   attaches the shared edge network to the routed services.
 * Its install creates the shared network first (owned by the ``agencystack`` project, see
@@ -78,15 +79,18 @@ def name_health_settings(message: str, settings) -> str:
 
 def host_settings(global_settings):
     """The edge's settings as installed on this host (its .env, the environment, defaults)."""
-    from agencystack import names, settings
+    from agencystack import settings
     from agencystack.edge.settings import EdgeSettings
 
-    return settings.load(EdgeSettings, global_settings, global_settings.state_root.component(names.HOST, NAME).env_file,
-                         client=names.HOST).values
+    client = global_settings.host_client  # "host", or "host-<namespace>" (AGENCYSTACK_HOST_NAMESPACE)
+    return settings.load(EdgeSettings, global_settings, global_settings.state_root.component(client, NAME).env_file,
+                         client=client).values
 
 
 def ensure_network(context) -> None:
     """Create the shared edge network if missing: a deployment of its own that holds only this network."""
+    import dataclasses
+
     from agencystack.edge.settings import NETWORK_OWNER
     from agencystack.engine import Deployment
     from agencystack.stack import Network, Stack
@@ -96,5 +100,11 @@ def ensure_network(context) -> None:
                         stack=Stack(networks=[Network(name=key)]), env={}, directory=context.dir.path,
                         version=context.component.version or "")
     plan = context.engine.plan(holder)
+    if plan.remove_networks:
+        # the project holds the network of every edge on this engine (other state roots', other host namespaces'):
+        # they stay declared, so ensuring ours never removes theirs (it cut the host's real edge off its tenants)
+        others = [Network(name=name.removeprefix(f"{NETWORK_OWNER}_")) for name in plan.remove_networks]
+        holder = dataclasses.replace(holder, stack=Stack(networks=[Network(name=key), *others]))
+        plan = context.engine.plan(holder)
     if not plan.is_noop:
         context.engine.apply(holder, plan, context.progress)

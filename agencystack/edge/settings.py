@@ -34,5 +34,10 @@ class EdgeSettings(ComponentSettings):
 
     @classmethod
     def derived_defaults(cls, global_settings: Any) -> dict[str, Any]:
-        host = global_settings.docker_host
-        return {"docker_socket": host.removeprefix("unix://")} if host.startswith("unix://") else {}
+        host, derived = global_settings.docker_host, {}
+        if host.startswith("unix://"):
+            derived["docker_socket"] = host.removeprefix("unix://")
+        namespace = getattr(global_settings, "host_namespace", "")
+        if namespace:  # a test's edge: its own network, so the host's edge never routes it (and vice versa)
+            derived["network"] = f"{NETWORK_OWNER}_edge-{namespace}"
+        return derived

@@ -8,17 +8,13 @@ NAME = "keycloak"
 
 def asking(context) -> list[str]:
     """Installed components of the client whose stack has a route asking for SSO."""
-    from agencystack import LifecycleContext
-
     found = []
-    for cdir in context.state_root.installed(context.client):
-        client, component = cdir.client, cdir.component
+    for component in context.installed_components():
         if component == NAME or component not in context.plugins.components:
             continue
         if context.plugins.components[component].per_host:
             continue
-        probe = LifecycleContext.open(plugins=context.plugins, global_settings=context.global_settings,
-                                      component=component, action="plan", redactor=context.redactor, client=client)
+        probe = context.sibling(component, "plan")
         try:
             if any(r.sso and not r.public for r in probe.stack().routes):
                 found.append(component)
@@ -28,7 +24,7 @@ def asking(context) -> list[str]:
 
 
 def converge(context, outcome, *, warn_unprotected: bool = False) -> None:
-    from agencystack import LifecycleContext, run
+    from agencystack import lifecycle
 
     names = asking(context)
     if not names:
@@ -37,10 +33,7 @@ def converge(context, outcome, *, warn_unprotected: bool = False) -> None:
     for component in names:
         context.progress(component, "converging SSO")
         try:
-            target = LifecycleContext.open(plugins=context.plugins, global_settings=context.global_settings,
-                                           component=component, action="install", redactor=context.redactor,
-                                           client=context.client, progress=context.progress)
-            run(target, "install")
+            lifecycle.install(context.sibling(component, "install"))
             done.append(component)
         except Exception as exc:
             failed.append(f"{component} ({exc})")

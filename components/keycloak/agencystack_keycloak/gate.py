@@ -35,13 +35,9 @@ class Keycloak:
     """The client's installed Keycloak, seen from another component's context (or its own)."""
 
     def __init__(self, context):
-        from agencystack import LifecycleContext
-
         self.client = context.client
         self.dir = context.state_root.component(context.client, NAME)
-        self.settings = (context.settings if context.component.name == NAME else LifecycleContext.open(
-            plugins=context.plugins, global_settings=context.global_settings, component=NAME, action=context.action,
-            redactor=context.redactor, client=context.client).settings)
+        self.settings = context.settings if context.component.name == NAME else context.sibling(NAME).settings
         context.redactor.add(*self.settings.secret_values())
         self.realm = self.settings.realm_name(context.client)
         self.public_url = context.public_url(self.settings.domain).rstrip("/")

@@ -1,7 +1,6 @@
 """Keycloak's hook implementations (the identity provider side of the SSO integration)."""
 
-from agencystack import hookimpl
-from agencystack import Component, Resources
+from agencystack import Component, Resources, hookimpl
 
 NAME = "keycloak"
 READY_TIMEOUT = 420

@@ -1,12 +1,8 @@
 """PostHog's hook implementations. Kept light: the settings model and the stack load only when a command needs them."""
 
-from agencystack import hookimpl
-from agencystack import Component, Resources
+from agencystack import Component, Resources, hookimpl
 
 NAME = "posthog"
-HEALTH_TIMEOUT = 45 * 60  # upstream's installer waits this long on first boot (ClickHouse + Django migrations)
-HEALTH_INTERVAL = 3
-PROGRESS_EVERY = 15
 
 
 @hookimpl
@@ -47,10 +43,9 @@ def stack(context):
 @hookimpl
 def install(context):
     from agencystack import Outcome
-    from agencystack_posthog import geoip, health, node_image, rust_images, upstream
+    from agencystack_posthog import geoip, node_image, rust_images, upstream
     from agencystack_posthog.stack import write_files
 
-    health.check_resources(context)
     s, root = context.settings, context.state_root
     context.dir.ensure()
     upstream.materialize(s, root, context.progress)
@@ -58,10 +53,8 @@ def install(context):
     node_image.resolve(s, root, context.engine, context.progress)  # before anything builds the stack: it names it
     rust_images.resolve(s, root, context.engine, context.progress)  # likewise
     write_files(_inputs(context).scripts)
-    outcome = context.deploy()
+    outcome = context.deploy()  # the core waits for the /_health probe (HEALTH_WAIT, stack.py)
     url = context.stack().probes[0].url
-    health.wait(url, via=health.edge_address(context.global_settings.docker_host), timeout=HEALTH_TIMEOUT,
-                interval=HEALTH_INTERVAL, every=PROGRESS_EVERY, progress=context.progress)
     site = url.removesuffix("/_health")
     context.facts["url"] = site
     return Outcome(summary=f"{outcome.summary}; healthy at {site}", url=site, changes=outcome.changes,
@@ -70,15 +63,10 @@ def install(context):
 
 @hookimpl(wrapper=True)
 def status(context):
-    """The engine's view (the core's default), plus PostHog's /_health through the edge."""
-    from agencystack import ComponentStatus, ServiceStatus, State
-    from agencystack_posthog import health
+    """The core's status (containers, and the /_health probe through the edge) with PostHog's URL."""
+    from agencystack import State
 
     result = yield
-    if result.state == State.ABSENT:
-        return result
-    url = context.stack().probes[0].url
-    ok, detail = health.probe(url, via=health.edge_address(context.global_settings.docker_host))
-    services = [*result.services, ServiceStatus("/_health", State.RUNNING if ok else State.FAILED, f"{detail} {url}")]
-    return ComponentStatus.from_services(result.client, result.component, services, message=result.message,
-                                         url=url.removesuffix("/_health"))
+    if result.state != State.ABSENT and context.stack().probes:
+        result.url = context.stack().probes[0].url.removesuffix("/_health")
+    return result

@@ -20,6 +20,7 @@ from agencystack import (CommandDump, EnvFile, HealthCheck, HttpProbe, Limits, M
                          Stack, Volume, VolumeArchive, ref)
 
 PG_USER = PG_DB = "posthog"
+HEALTH_WAIT = 45 * 60  # install waits this long for /_health, as upstream's installer (ClickHouse + migrations)
 PG_URL = f"postgres://{PG_USER}:{ref('POSTHOG_POSTGRES_PASSWORD')}@db:5432/{PG_DB}"
 OBJECT_STORAGE_USER = "object_storage_root_user"
 VOLUMES = ("postgres-data", "redis7-data", "clickhouse-data", "zookeeper-data", "zookeeper-datalog",
@@ -458,7 +459,7 @@ def build(s, inputs: Inputs) -> Stack:
     listed = services(s, inputs)
     limits.apply(listed, limits.DEFAULTS if inputs.limits is None else inputs.limits)
     return Stack(services=listed, volumes=[Volume(name=v) for v in VOLUMES],
-                 routes=routes(s), backups=backups(), probes=[HttpProbe(url=f"https://{s.domain}/_health")])
+                 routes=routes(s), backups=backups(), probes=[HttpProbe(url=f"https://{s.domain}/_health", wait=HEALTH_WAIT, interval=3)])
 
 
 def write_files(scripts_dir: Path) -> bool:

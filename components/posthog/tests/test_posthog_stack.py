@@ -402,6 +402,6 @@ def test_start_scripts_and_clickhouse_overrides(tmp_path):
     ("ssh://ops@engine.internal", "engine.internal"),
 ])
 def test_health_probe_goes_to_the_engines_host(docker_host, address):
-    from agencystack_posthog.health import edge_address
+    from agencystack.probes import edge_address
 
     assert edge_address(docker_host) == address

@@ -1,0 +1,25 @@
+"""``--json`` is accepted before the sub-command too (as ``-v`` is after it), as git and docker take global options."""
+
+from __future__ import annotations
+
+import json
+
+
+def test_json_before_the_sub_command_is_the_sub_commands_json(agencystack_run):
+    before = agencystack_run("--json", "components", "list")
+    after = agencystack_run("components", "list", "--json")
+    assert before.exit_code == after.exit_code == 0, before.output
+    assert json.loads(before.stdout) == json.loads(after.stdout)
+
+
+def test_json_before_a_command_of_a_group_and_before_bad_input(agencystack_run):
+    listed = agencystack_run("--json", "backup", "list")
+    assert listed.exit_code == 0 and json.loads(listed.stdout) == []
+    bad = agencystack_run("--json", "status", "posthog", "-c", "Not Valid")
+    assert bad.exit_code == 2 and bad.stderr.startswith("error: invalid client id")
+
+
+def test_json_before_a_command_without_json_output_is_bad_input(agencystack_run):
+    result = agencystack_run("--json", "logs", "posthog")
+    assert result.exit_code == 2
+    assert result.stderr == "error: 'agencystack logs' has no --json output\n"

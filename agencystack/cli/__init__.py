@@ -14,7 +14,7 @@ from agencystack import __version__
 from agencystack.cli import backup, components, doctor, lifecycle, render, sso
 from agencystack.cli.session import Session
 
-app = typer.Typer(
+SETTINGS: dict = dict(
     name="agencystack",
     help="Install and operate self-hosted components (PostHog, Keycloak, ...) for many clients on Docker.",
     no_args_is_help=True,
@@ -22,6 +22,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+app = typer.Typer(**SETTINGS)
 
 
 def _version(value: bool) -> None:
@@ -51,23 +52,32 @@ sso.register(app)
 
 def command() -> typer.core.TyperGroup:
     """The click command of the app, with the global ``-v/--verbose`` also accepted after any sub-command (as git
-    and docker accept theirs): click parses it as each command's own option, so ``--set -v`` stays a value."""
+    and docker accept theirs): click parses it as each command's own option, so ``--set -v`` stays a value.
+
+    Only the sub-command an invocation runs is built (see agencystack.cli.group): building all of them costs more
+    than parsing, and ``--help`` lists them from their registrations."""
     from typer.core import TyperOption
+
+    from agencystack.cli.group import LazyGroup
 
     def _set_verbose(ctx: typer.Context, _param: object, value: bool) -> None:
         if value and isinstance(ctx.find_root().obj, Session):
             ctx.find_root().obj.verbose = True
 
-    def _add(cmd: object) -> None:
+    def _add(cmd: typer.core.TyperCommand | typer.core.TyperGroup) -> None:
+        if not any("--verbose" in p.opts for p in cmd.params):
+            cmd.params.append(TyperOption(param_decls=["--verbose", "-v"], is_flag=True, default=False,
+                                          expose_value=False, callback=_set_verbose, help="Show debug log lines."))
         for sub in getattr(cmd, "commands", {}).values():
-            if not any("--verbose" in p.opts for p in sub.params):
-                sub.params.append(TyperOption(param_decls=["--verbose", "-v"], is_flag=True, default=False,
-                                              expose_value=False, callback=_set_verbose,
-                                              help="Show debug log lines."))
             _add(sub)
 
-    root = typer.main.get_command(app)
-    _add(root)
+    shell = typer.Typer(cls=LazyGroup, **SETTINGS)  # the root group alone: its callback, options and completion
+    shell.registered_callback = app.registered_callback
+    root = typer.main.get_command(shell)
+    root.on_build = _add  # each sub-command as it is built (the root has its own --verbose)
+    for info in [*app.registered_commands, *app.registered_groups]:
+        root.defer(info, pretty_exceptions_short=app.pretty_exceptions_short, rich_markup_mode=app.rich_markup_mode,
+                   suggest_commands=app.suggest_commands)
     return root
 
 

@@ -279,7 +279,7 @@ class LifecycleContext:
         from agencystack import hosts
         from agencystack.engine import compose
         from agencystack.results import Outcome
-        from agencystack.state import atomic_write, hosts_lock
+        from agencystack.state import hosts_lock
 
         deployment = self.deployment()
         self.check_owner()
@@ -291,7 +291,7 @@ class LifecycleContext:
             hosts.refuse(self.host_conflicts(), self.component.name, self.client)
             self.dir.ensure()
             saved = self.save_settings()
-            atomic_write(self.dir.compose_file, compose.render(deployment))
+            _write_if_changed(self.dir.compose_file, compose.render(deployment))
         if not plan.is_noop:
             try:
                 self.engine.apply(deployment, plan, self.progress)
@@ -318,6 +318,21 @@ class LifecycleContext:
             if self.sso.state in ("unprotected", "pending"):
                 summary += f"; SSO {self.sso.state}: {self.sso.detail}"
         return Outcome(summary=summary, changes=changes, details=details)
+
+
+def _write_if_changed(path: Any, text: str) -> None:
+    """Write ``text`` to ``path`` (atomically, 0600) unless the file already holds exactly that: a no-op install
+    leaves the rendered compose file as it is (an edited one is overwritten)."""
+    import os
+
+    from agencystack.state import SECRET_FILE_MODE, atomic_write
+
+    try:
+        if os.stat(path).st_mode & 0o777 == SECRET_FILE_MODE and path.read_text() == text:
+            return
+    except (OSError, UnicodeDecodeError):
+        pass
+    atomic_write(path, text)
 
 
 def _stack_error(exc: Any) -> str:

@@ -9,11 +9,14 @@ from agencystack.results import ComponentStatus, State
 
 
 def status_all(session: Any) -> list[ComponentStatus]:
-    """Aggregate every managed project's containers (one engine list call) plus installed-but-empty clients."""
-    from agencystack.engine import connect
+    """Aggregate every managed project's containers plus installed-but-empty clients. The engine is asked once
+    (a snapshot of every project, see ``Driver.snapshot``): whatever asks it for a project's status while the
+    snapshot is held is answered from it."""
+    with session.engine().snapshot() as by_project:
+        return _statuses(session, by_project)
 
-    engine = connect(session.global_settings.docker_host)
-    by_project = engine.status(None)
+
+def _statuses(session: Any, by_project: dict[str, list]) -> list[ComponentStatus]:
     seen = set()
     statuses = []
     for client, component in state.installed(session.global_settings.root):

@@ -18,7 +18,9 @@ messages (what errors quote from the engine is masked by the deployment's redact
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import IO, Any
 
 import docker
@@ -44,6 +46,7 @@ class DockerDriver:
         self.client = EngineClient(address, self._connect)
         self.converge = Converger(self.client)
         self.streams = Streams(self.client)
+        self._snapshot: dict[str, list[ServiceStatus]] | None = None
 
     # -- connection --------------------------------------------------------------------------------------------
     def _connect(self) -> docker.APIClient:
@@ -105,7 +108,19 @@ class DockerDriver:
         return published(self.client, image)
 
     # -- status, logs, exec ------------------------------------------------------------------------------------
+    @contextmanager
+    def snapshot(self) -> Iterator[dict[str, list[ServiceStatus]]]:
+        taken = self.status(None)
+        self._snapshot = taken
+        try:
+            yield taken
+        finally:
+            self._snapshot = None
+
     def status(self, project: str | None = None) -> dict[str, list[ServiceStatus]]:
+        if self._snapshot is not None:  # inside snapshot(): no engine call
+            wanted = self._snapshot if project is None else {project: self._snapshot.get(project, [])}
+            return {p: [dataclasses.replace(s) for s in found] for p, found in wanted.items()}
         with self.client.guard():
             found = [c for c in containers(self.client, labels.managed_filter(project))
                      if not c.is_oneoff and c.project]

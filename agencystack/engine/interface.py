@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Literal, Protocol
 
 if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
+
     from agencystack.logging import Redactor
     from agencystack.results import LogLine, LogRequest, ServiceStatus
     from agencystack.stack import Stack
@@ -112,6 +114,11 @@ class Driver(Protocol):
         constant number of engine calls, with each one's memory use and limit (``memory_used``/``memory_limit``,
         no engine call per container) and whether the kernel OOM-killed it (``oom_killed``; only the containers
         that look OOM-killed are inspected)."""
+
+    def snapshot(self) -> AbstractContextManager[dict[str, list[ServiceStatus]]]:
+        """While inside, :meth:`status` answers from one engine query for every project, made on entry (and
+        yielded): a host-wide view (``status --all``) asks the engine once, however many components' status hooks
+        then ask for their own project. Each answer is a copy: a hook may amend what it gets."""
 
     def placed(self) -> tuple[int, dict[str, dict[str, int | None]]]:
         """(the engine host's memory in bytes, {project: {service: memory limit, None when unlimited}}) for every

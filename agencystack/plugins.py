@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import sys
+import types
 import zlib
 from dataclasses import dataclass, field
 from importlib import import_module
@@ -125,9 +126,29 @@ class Plugins:
         return [entry for answer in self._pm.hook.dashboard_entries(context=context) for entry in answer]
 
 
+class _PluginManager(pluggy.PluginManager):
+    """pluggy's manager, looking for hooks in a module plugin's own namespace first: pluggy asks
+    ``inspect.getattr_static`` about every name ``dir()`` lists (imports, constants, classes), which was most of the
+    cost of loading the plugins (of ``components list``). A name that is no function, method, staticmethod or
+    classmethod there cannot be a hook; the others get pluggy's own lookup, unchanged."""
+
+    _HOOKABLE = (types.FunctionType, types.MethodType, staticmethod, classmethod)
+
+    def parse_hookimpl_opts(self, plugin: Any, name: str) -> Any:
+        if isinstance(plugin, types.ModuleType) and not isinstance(vars(plugin).get(name), self._HOOKABLE):
+            return None
+        return super().parse_hookimpl_opts(plugin, name)
+
+    def parse_hookspec_opts(self, module_or_class: Any, name: str) -> Any:
+        if isinstance(module_or_class, types.ModuleType) and not isinstance(vars(module_or_class).get(name),
+                                                                            self._HOOKABLE):
+            return None
+        return super().parse_hookspec_opts(module_or_class, name)
+
+
 def load(only: Iterable[str] | None = None) -> Plugins:
     """Build the PluginManager: core plugins first, then every entry point (filtered by AGENCYSTACK_PLUGINS)."""
-    pm = pluggy.PluginManager("agencystack")
+    pm = _PluginManager("agencystack")
     pm.add_hookspecs(hookspecs)
     records: list[PluginRecord] = []
     owners: dict[str, object] = {}

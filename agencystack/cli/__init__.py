@@ -1,5 +1,8 @@
 """The ``agencystack`` command: a Typer app assembled from one module per command group.
 
+A command's module is imported when the command runs (or ``--help`` lists it): ``components list`` imports the
+components module only. ``app`` (the whole Typer app, which Typer's test runner drives) is assembled on first use.
+
 ``main()`` turns every expected failure into one ``error: ...`` line on stderr with a documented exit code:
 2 bad input, 3 engine unreachable, 4 lock busy, 5 backup damaged, 1 other component failures, 130 interrupted.
 """
@@ -7,11 +10,11 @@
 from __future__ import annotations
 
 import sys
+from functools import cache
 
 import typer
 
 from agencystack import __version__
-from agencystack.cli import backup, components, doctor, lifecycle, render, sso
 from agencystack.cli.session import Session
 
 SETTINGS: dict = dict(
@@ -22,7 +25,49 @@ SETTINGS: dict = dict(
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-app = typer.Typer(**SETTINGS)
+#: every command and command group in the order --help lists them (Typer's order: commands, then groups), with
+#: the module of agencystack.cli that registers it
+COMMANDS = {"install": "lifecycle", "plan": "lifecycle", "status": "lifecycle", "logs": "lifecycle",
+            "restart": "lifecycle", "uninstall": "lifecycle", "doctor": "doctor", "restore": "backup",
+            "render": "render", "components": "components", "backup": "backup", "sso": "sso"}
+MODULES = ("lifecycle", "components", "doctor", "backup", "render", "sso")  # in registration order
+
+
+def __getattr__(name: str) -> typer.Typer:
+    if name != "app":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    app = typer.Typer(**SETTINGS)
+    app.callback()(_root)
+    for module in MODULES:
+        _module(module).register(app)
+    globals()["app"] = app
+    return app
+
+
+def _module(name: str):
+    from importlib import import_module
+
+    return import_module(f"agencystack.cli.{name}")
+
+
+@cache
+def _registered(module: str) -> typer.Typer:
+    """A scratch app holding what ``module`` registers."""
+    scratch = typer.Typer()
+    _module(module).register(scratch)
+    return scratch
+
+
+def _registration(module: str, name: str) -> typer.models.CommandInfo | typer.models.TyperInfo:
+    """The registration of command ``name`` (Typer's CommandInfo, or TyperInfo for a group) by ``module``."""
+    scratch = _registered(module)
+    for command in scratch.registered_commands:
+        if (command.name or typer.main.get_command_name(command.callback.__name__)) == name:
+            return command
+    for group in scratch.registered_groups:
+        if typer.main.solve_typer_info_defaults(group).name == name:
+            return group
+    raise LookupError(f"agencystack.cli.{module} registers no command {name!r}")
 
 
 def _version(value: bool) -> None:
@@ -31,7 +76,6 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-@app.callback()
 def _root(
     ctx: typer.Context,
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
@@ -41,13 +85,6 @@ def _root(
         ctx.obj = Session()
     ctx.obj.verbose = verbose
 
-
-lifecycle.register(app)
-components.register(app)
-doctor.register(app)
-backup.register(app)
-render.register(app)
-sso.register(app)
 
 
 def command() -> typer.core.TyperGroup:
@@ -72,12 +109,13 @@ def command() -> typer.core.TyperGroup:
             _add(sub)
 
     shell = typer.Typer(cls=LazyGroup, **SETTINGS)  # the root group alone: its callback, options and completion
-    shell.registered_callback = app.registered_callback
+    shell.callback()(_root)
     root = typer.main.get_command(shell)
     root.on_build = _add  # each sub-command as it is built (the root has its own --verbose)
-    for info in [*app.registered_commands, *app.registered_groups]:
-        root.defer(info, pretty_exceptions_short=app.pretty_exceptions_short, rich_markup_mode=app.rich_markup_mode,
-                   suggest_commands=app.suggest_commands)
+    for name, module in COMMANDS.items():
+        root.defer(name, lambda module=module, name=name: _registration(module, name),
+                   pretty_exceptions_short=shell.pretty_exceptions_short, rich_markup_mode=shell.rich_markup_mode,
+                   suggest_commands=shell.suggest_commands)
     return root
 
 

@@ -1,10 +1,10 @@
-"""The root command group: each sub-command is built from the app's registrations when it is first asked for.
+"""The root command group: each sub-command is built when it is first asked for.
 
 Typer builds the click command of every registered command (its parameters, their types and convertors) before it
-parses anything; for one invocation only one sub-command runs. :class:`LazyGroup` keeps the registrations and
-builds a sub-command when click resolves it (or shell completion lists it). Its help lists every sub-command with
-the short help Typer would show, taken from the registration (the callback's docstring or the group's help)
-without building the sub-command.
+parses anything; for one invocation only one sub-command runs. :class:`LazyGroup` knows each sub-command by name
+and how to get its registration (importing the module that makes it), and builds it when click resolves it (or
+shell completion lists it). Its help lists every sub-command with the short help Typer would show, taken from the
+registration (the callback's docstring or the group's help) without building the sub-command.
 """
 
 from __future__ import annotations
@@ -21,36 +21,38 @@ from typer.models import CommandInfo, TyperInfo
 class LazyGroup(TyperGroup):
     def __init__(self, **attrs: Any) -> None:
         super().__init__(**attrs)
-        self._pending: dict[str, tuple[Callable[[], Any], Any]] = {}  # name -> (build, a help-only stand-in)
+        self._pending: dict[str, tuple[Callable[[], Any], dict[str, Any], bool]] = {}  # name -> how to build it
         self.on_build: Callable[[Any], None] = lambda command: None
 
-    def defer(self, info: CommandInfo | TyperInfo, *, pretty_exceptions_short: bool, rich_markup_mode: Any,
-              suggest_commands: bool = True) -> None:
-        """Register ``info`` (an ``app.command()`` or ``app.add_typer()`` registration) to be built on first use."""
+    def defer(self, name: str, registration: Callable[[], CommandInfo | TyperInfo], *,
+              pretty_exceptions_short: bool, rich_markup_mode: Any, suggest_commands: bool = True) -> None:
+        """Add sub-command ``name``, built on first use from ``registration()`` (what ``app.command()`` or
+        ``app.add_typer()`` records; asked for only when the command runs or help lists it)."""
+        self._pending[name] = (registration, dict(pretty_exceptions_short=pretty_exceptions_short,
+                                                  rich_markup_mode=rich_markup_mode),
+                               suggest_commands)
+
+    def _build(self, name: str) -> Any:
+        registration, options, suggest_commands = self._pending.pop(name)
+        info = registration()
         if isinstance(info, CommandInfo):
-            name = info.name or typer_main.get_command_name(info.callback.__name__)  # type: ignore[union-attr]
+            return typer_main.get_command_from_info(info, **options)
+        return typer_main.get_group_from_info(info, suggest_commands=suggest_commands, **options)
+
+    def _stand_in(self, name: str) -> TyperCommand:
+        """A help-only command with the help Typer gives the registration (nothing built)."""
+        info = self._pending[name][0]()
+        if isinstance(info, CommandInfo):
             text = inspect.getdoc(info.callback) if info.help is None else inspect.cleandoc(info.help)
-            stand_in = TyperCommand(name=name, help=text, short_help=info.short_help, hidden=info.hidden,
-                                     deprecated=info.deprecated)
-
-            def build() -> Any:
-                return typer_main.get_command_from_info(info, pretty_exceptions_short=pretty_exceptions_short,
-                                                        rich_markup_mode=rich_markup_mode)
-        else:
-            solved = typer_main.solve_typer_info_defaults(info)
-            name = solved.name
-            stand_in = TyperCommand(name=name, help=solved.help, short_help=solved.short_help, hidden=solved.hidden,
-                                     deprecated=solved.deprecated)
-
-            def build() -> Any:
-                return typer_main.get_group_from_info(info, pretty_exceptions_short=pretty_exceptions_short,
-                                                      rich_markup_mode=rich_markup_mode,
-                                                      suggest_commands=suggest_commands)
-        self._pending[name] = (build, stand_in)
+            return TyperCommand(name=name, help=text, short_help=info.short_help, hidden=info.hidden,
+                                deprecated=info.deprecated)
+        solved = typer_main.solve_typer_info_defaults(info)
+        return TyperCommand(name=name, help=solved.help, short_help=solved.short_help, hidden=solved.hidden,
+                            deprecated=solved.deprecated)
 
     def get_command(self, ctx: Any, cmd_name: str) -> Any:
         if cmd_name not in self.commands and cmd_name in self._pending:
-            built = self._pending.pop(cmd_name)[0]()
+            built = self._build(cmd_name)
             self.on_build(built)
             self.commands[cmd_name] = built
         return super().get_command(ctx, cmd_name)
@@ -66,7 +68,7 @@ class LazyGroup(TyperGroup):
 
     def format_commands(self, ctx: Any, formatter: Any) -> None:
         """Typer's command list, from the stand-ins of the sub-commands not built yet."""
-        rows = [(name, self.commands.get(name) or self._pending[name][1]) for name in self.list_commands(ctx)]
+        rows = [(name, self.commands.get(name) or self._stand_in(name)) for name in self.list_commands(ctx)]
         rows = [(name, cmd) for name, cmd in rows if not cmd.hidden]
         if not rows:
             return

@@ -2,8 +2,7 @@
 
 The only module of agencystack that makes the docker SDK's client objects; the driver composes the engine's rooms:
 
-- **connection** (:mod:`~agencystack.engine.client`): one API handle, errors in one line naming the address,
-  container exits one at a time;
+- **connection** (:mod:`~agencystack.engine.client`): one API handle, errors in one line naming the address;
 - **observation** (:mod:`~agencystack.engine.observe`): a constant number of label-filtered list calls, no
   per-container inspect; ``status`` is one list call for all projects;
 - **desired vs actual** (:mod:`~agencystack.engine.diff`): by labels, config hash, image id and network
@@ -188,9 +187,10 @@ class DockerDriver:
         left: list[str] = []
         with self.client.guard():
             actual = self.observe(project, images=False)
-            # Stop dependents first (the exits queue on the client), then remove one at a time: removing many
-            # containers of one network at once leaves Docker 20.10 counting endpoints that are gone (measured: 4
-            # of 34 uninstalls of 37 services; 0 of 30 with serial removal), and then the network cannot be removed.
+            # Stop as docker compose's down does: dependents first (orphans before everything), a level's containers
+            # in parallel. Then remove them one at a time: removing many containers of one network at once leaves
+            # Docker 20.10 counting endpoints that are gone, and the network cannot be removed until the engine
+            # restarts (bench/exits.py counts it: see there; compose's down then fails).
             for group in _reverse_levels(deployment, actual.containers):
                 parallel([lambda c=c: self._stop_one(deployment, c, progress) for c in group
                           if c.state in RUNNING_STATES])
@@ -198,23 +198,25 @@ class DockerDriver:
                 progress(c.service or c.name, "removing")
                 self.client.gone(c.id)
             external_nets = {n.name for n in deployment.stack.networks if n.external}
-            for name, net in actual.networks.items():
-                if name in external_nets or (net.get("Labels") or {}).get(labels.PROJECT) != project:
-                    continue
-                if not self.client.remove_network(name):
+            ours = [name for name, net in actual.networks.items()
+                    if name not in external_nets and (net.get("Labels") or {}).get(labels.PROJECT) == project]
+            for name, released in zip(ours, parallel([lambda n=n: self.client.remove_network(n) for n in ours]),
+                                      strict=True):
+                if not released:
                     left.append(f"network {name} is left behind: {STALE_ENDPOINTS}; it is empty, a re-install "
                                 f"reuses it, and after the engine's next restart 'docker network rm {name}' removes it")
                     progress("network", left[-1])
             if purge:
                 external_vols = {v.name for v in deployment.stack.volumes if v.external}
-                for name, vol in actual.volumes.items():
-                    if name in external_vols or (vol.get("Labels") or {}).get(labels.PROJECT) != project:
-                        continue
-                    try:
-                        self.api.remove_volume(name)
-                    except docker.errors.NotFound:
-                        pass
+                parallel([lambda n=name: self._remove_volume(n) for name, vol in actual.volumes.items()
+                          if name not in external_vols and (vol.get("Labels") or {}).get(labels.PROJECT) == project])
         return left
+
+    def _remove_volume(self, name: str) -> None:
+        try:
+            self.api.remove_volume(name)
+        except docker.errors.NotFound:
+            pass
 
     # -- volumes -----------------------------------------------------------------------------------------------
     def volume_export(self, deployment: Deployment, volume: str, stdout: IO[bytes]) -> None:

@@ -9,13 +9,12 @@ directory as a third party's would be:
   ``agencystack render benchstack -c Y`` printed (the same stack: images, commands, health checks, dependencies);
 - **no-op re-install**: the same two commands again;
 - **uninstall with the data**: ``agencystack uninstall benchstack -c X --purge --yes`` vs ``docker-compose down -v``;
-- **status of 50 projects**: ``agencystack status --all`` vs ``docker-compose -p P ps -a --format json`` for each of
-  the 50 (a fleet of 2-service projects whose status hook GETs a probe URL served here: the probes the status
+- **status of 50 projects**: ``agencystack status --all`` vs ``docker-compose -p P ps -a`` for each of the 50 (a fleet of 2-service projects whose status hook GETs a probe URL served here: the probes the status
   hooks ran are counted, and the target asks for them);
 - **curves**: ``status --all`` and the no-op re-install, milliseconds and engine API calls, over 10 -> 200 projects
   and 10 -> 40 services.
 
-Every command is a fresh process (``agencystack`` from this interpreter's bin, plugins and all; bytecode compiled
+Every command is a fresh process typed as an operator types it (human output, no --json) (``agencystack`` from this interpreter's bin, plugins and all; bytecode compiled
 first, as a pip install does), ours and the peer's interleaved in pairs whose order alternates; a figure's ratio is
 the median of its pairs' ratios, so load on a shared machine hits both sides of a pair alike. Engine API calls are
 counted in separate, untimed runs through a counting unix-socket proxy (HTTP requests, for ours and compose alike).
@@ -287,11 +286,11 @@ def paired(bench: Bench, runs: int, figures: dict[str, Any]) -> None:
         directory = bench.render(theirs)
         project = f"{theirs}_{COMPONENT}"
         steps = {
-            "fresh": (lambda: bench.cli("install", COMPONENT, "-c", ours, "--json"),
+            "fresh": (lambda: bench.cli("install", COMPONENT, "-c", ours),
                       lambda: bench.compose(project, "up", "-d", directory=directory)),
-            "noop": (lambda: bench.cli("install", COMPONENT, "-c", ours, "--json"),
+            "noop": (lambda: bench.cli("install", COMPONENT, "-c", ours),
                      lambda: bench.compose(project, "up", "-d", directory=directory)),
-            "uninstall": (lambda: bench.cli("uninstall", COMPONENT, "-c", ours, "--purge", "--yes", "--json"),
+            "uninstall": (lambda: bench.cli("uninstall", COMPONENT, "-c", ours, "--purge", "--yes"),
                           lambda: bench.compose(project, "down", "-v", directory=directory)),
         }
         for key, (mine, peer) in steps.items():
@@ -337,13 +336,13 @@ def fleet_status(bench: Bench, warm: Warm, runs: int, figures: dict[str, Any], c
         status_s, noop_s = [], []
         for _ in range(runs):
             bench.probes.take()
-            status_s.append(bench.cli("status", "--all", "--json"))
+            status_s.append(bench.cli("status", "--all"))
             probes = bench.probes.take()
-            noop_s.append(bench.cli("install", COMPONENT, "-c", first, "--json"))
+            noop_s.append(bench.cli("install", COMPONENT, "-c", first))
         bench.counter.take()
-        bench.cli("status", "--all", "--json", counted=True)
+        bench.cli("status", "--all", counted=True)
         status_calls = bench.counter.take()
-        bench.cli("install", COMPONENT, "-c", first, "--json", counted=True)
+        bench.cli("install", COMPONENT, "-c", first, counted=True)
         noop_calls = bench.counter.take()
         warm_status = statistics.median(warm.run("status", "--all", "--json") for _ in range(runs))
         point = {"projects": size, "status_all_ms": ms(statistics.median(status_s)), "status_all_calls": status_calls,
@@ -357,10 +356,10 @@ def fleet_status(bench: Bench, warm: Warm, runs: int, figures: dict[str, Any], c
             ours_s, peer_s = [], []
             for run in range(runs):
                 def peer() -> float:
-                    return sum(bench.compose(p, "ps", "-a", "--format", "json") for p in projects)
+                    return sum(bench.compose(p, "ps", "-a") for p in projects)
 
                 def mine() -> float:
-                    return bench.cli("status", "--all", "--json")
+                    return bench.cli("status", "--all")
 
                 first_, second = (mine, peer) if run % 2 == 0 else (peer, mine)
                 a, b = first_(), second()
@@ -368,7 +367,7 @@ def fleet_status(bench: Bench, warm: Warm, runs: int, figures: dict[str, Any], c
                 peer_s.append(b if first_ is mine else a)
             bench.counter.take()
             for p in projects:
-                bench.compose(p, "ps", "-a", "--format", "json", counted=True)
+                bench.compose(p, "ps", "-a", counted=True)
             peer_calls = bench.counter.take()
             figures["status_all"] = figure(
                 "status_all", ours_s, peer_s, (status_calls, peer_calls),
@@ -384,13 +383,13 @@ def services_curve(bench: Bench, runs: int, curves: dict[str, Any], sizes: tuple
     curve = curves.setdefault("services", [])
     for size in sizes:
         client = bench.client(f"s{size}")
-        fresh = bench.cli("install", COMPONENT, "-c", client, "--set", f"BENCHSTACK_SERVICES={size}", "--json")
-        noop_s = [bench.cli("install", COMPONENT, "-c", client, "--json") for _ in range(runs)]
-        status_s = [bench.cli("status", "--all", "--json") for _ in range(runs)]
+        fresh = bench.cli("install", COMPONENT, "-c", client, "--set", f"BENCHSTACK_SERVICES={size}")
+        noop_s = [bench.cli("install", COMPONENT, "-c", client) for _ in range(runs)]
+        status_s = [bench.cli("status", "--all") for _ in range(runs)]
         bench.counter.take()
-        bench.cli("install", COMPONENT, "-c", client, "--json", counted=True)
+        bench.cli("install", COMPONENT, "-c", client, counted=True)
         noop_calls = bench.counter.take()
-        bench.cli("status", "--all", "--json", counted=True)
+        bench.cli("status", "--all", counted=True)
         status_calls = bench.counter.take()
         point = {"services": size, "fresh_ms": ms(fresh), "noop_ms": ms(statistics.median(noop_s)),
                  "noop_calls": noop_calls, "status_all_ms": ms(statistics.median(status_s)),
@@ -398,7 +397,7 @@ def services_curve(bench: Bench, runs: int, curves: dict[str, Any], sizes: tuple
         curve.append(point)
         print(f"  {size} services: no-op {point['noop_ms']} ms, {noop_calls} calls; status --all "
               f"{point['status_all_ms']} ms, {status_calls} calls  load {point['load']}", file=sys.stderr)
-        bench.cli("uninstall", COMPONENT, "-c", client, "--purge", "--yes", "--json")
+        bench.cli("uninstall", COMPONENT, "-c", client, "--purge", "--yes")
 
 
 def warm_figures(bench: Bench, warm: Warm, runs: int) -> dict[str, Any]:

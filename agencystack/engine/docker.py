@@ -18,7 +18,7 @@ messages (what errors quote from the engine is masked by the deployment's redact
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
 from typing import IO, Any
 
@@ -170,10 +170,10 @@ class DockerDriver:
                 self.converge.await_ready(deployment, service, container.id, Action(Change(name, "start")), True,
                                           progress)
 
-    def stop(self, deployment: Deployment, progress: Progress = no_progress) -> None:
+    def stop(self, deployment: Deployment, progress: Progress = no_progress, keep: Collection[str] = ()) -> None:
         with self.client.guard():
             running = [c for c in containers(self.client, labels.project_filter(deployment.project))
-                       if c.state in RUNNING_STATES]
+                       if c.state in RUNNING_STATES and c.service not in keep]
             for group in _reverse_levels(deployment, running):
                 parallel([lambda c=c: self._stop_one(deployment, c, progress) for c in group])
 

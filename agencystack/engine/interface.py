@@ -10,7 +10,7 @@ Labels identify everything a driver owns (see :mod:`agencystack.engine.labels`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Literal, Protocol
@@ -138,8 +138,9 @@ class Driver(Protocol):
     def restart(self, deployment: Deployment, services: tuple[str, ...], progress: Progress = no_progress) -> None:
         """Restart services (all when empty) one at a time in dependency order, each gated on health."""
 
-    def stop(self, deployment: Deployment, progress: Progress = no_progress) -> None:
-        """Stop every container of the project (kept, so that ``apply`` starts them again)."""
+    def stop(self, deployment: Deployment, progress: Progress = no_progress, keep: Collection[str] = ()) -> None:
+        """Stop every container of the project but those of the services in ``keep`` (kept, so that ``apply``
+        starts them again)."""
 
     def remove(self, deployment: Deployment, purge: bool = False, progress: Progress = no_progress) -> list[str]:
         """Remove the project's containers and networks; its volumes too when ``purge``. Returns warnings: what

@@ -27,6 +27,7 @@ test:  ## the whole suite in the same environment (engine tests skip without an 
 bench:  ## benchmarks against their peers; each prints its figures and one JSON line
 	$(PYTHON) bench/cli_startup.py
 	$(PYTHON) bench/engine.py
+	$(PYTHON) bench/backup.py
 	$(PYTHON) bench/sso.py
 
 engine:  ## install Debian's docker.io if missing, start the local test engine (real dockerd, vfs), print its DOCKER_HOST

@@ -8,6 +8,7 @@ saved while this one waited (a generated secret above all) is what this call use
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -40,7 +41,8 @@ class LifecycleContext:
 
     def __init__(self, *, client: str, component: Component, action: str, global_settings: GlobalSettings,
                  plugins: Plugins, redactor: Redactor, loaded: LoadedSettings, progress: Progress,
-                 engine: Driver | None = None, flags: dict[str, str] | None = None):
+                 engine: Driver | None = None, flags: dict[str, str] | None = None,
+                 connect: Callable[[], Driver] | None = None):
         self.client = client
         self.component = component
         self.action = action
@@ -53,6 +55,7 @@ class LifecycleContext:
         self.dir = self.state_root.component(client, component.name)
         self.project = names.project(client, component.name)
         self._engine = engine
+        self._connect = connect  # how to reach the engine on first use, when given no driver
         self._stack: Stack | None = None
         self.flags = dict(flags or {})  # this call's --set/--domain values, as .env keys
         self.facts: dict[str, Any] = {}  # what the lifecycle wrapper records in the manifest after the action
@@ -62,8 +65,11 @@ class LifecycleContext:
     @classmethod
     def open(cls, *, plugins: Plugins, global_settings: GlobalSettings, component: str, action: str, redactor: Redactor,
              client: str | None = None, flags: dict[str, str] | None = None, domain: str | None = None,
-             progress: Progress | None = None, engine: Driver | None = None) -> LifecycleContext:
-        """Validate the request and load settings (generating missing secrets in memory only)."""
+             progress: Progress | None = None, engine: Driver | None = None,
+             connect: Callable[[], Driver] | None = None) -> LifecycleContext:
+        """Validate the request and load settings (generating missing secrets in memory only). The engine is
+        ``engine``, else what ``connect()`` returns when first needed (contexts of one invocation share its driver),
+        else a driver of its own for ``global_settings.docker_host``, pinged on first use."""
         from agencystack import settings as settings_mod
         from agencystack.engine import no_progress
 
@@ -81,7 +87,8 @@ class LifecycleContext:
         loaded = settings_mod.load(model, global_settings, env_file, flags, client=client)
         redactor.add(*loaded.values.secret_values())
         return cls(client=client, component=spec, action=action, global_settings=global_settings, plugins=plugins,
-                   redactor=redactor, loaded=loaded, progress=progress or no_progress, engine=engine, flags=flags)
+                   redactor=redactor, loaded=loaded, progress=progress or no_progress, engine=engine, flags=flags,
+                   connect=connect)
 
     # -- settings -----------------------------------------------------------------------------------------------
     @property
@@ -210,6 +217,8 @@ class LifecycleContext:
     # -- engine -------------------------------------------------------------------------------------------------
     @property
     def engine(self) -> Driver:
+        if self._engine is None and self._connect is not None:
+            self._engine = self._connect()
         if self._engine is None:
             from agencystack.engine import connect
 
@@ -265,6 +274,7 @@ class LifecycleContext:
         manifest. A component's own ``install`` calls it, then adds its steps. It is the core's default ``install``
         implementation (:func:`agencystack.defaults.deploy`), asked of the plugin host like any hook."""
         return self.plugins.default("install", context=self)
+
 
 
 def _stack_error(exc: Any) -> str:

@@ -35,7 +35,6 @@ def deploy(context):
     from agencystack.engine import compose
     from agencystack.errors import ComponentError
     from agencystack.results import Outcome
-    from agencystack.state import atomic_write
 
     deployment = context.deployment()
     context.check_owner()
@@ -47,7 +46,7 @@ def deploy(context):
         hosts.refuse(context.host_conflicts(), context.component.name, context.client)
         context.dir.ensure()
         saved = context.save_settings()
-        atomic_write(context.dir.compose_file, compose.render(deployment))
+        _write_if_changed(context.dir.compose_file, compose.render(deployment))
     if not plan.is_noop:
         try:
             context.engine.apply(deployment, plan, context.progress)
@@ -75,6 +74,21 @@ def deploy(context):
         if context.sso.state in ("unprotected", "pending"):
             summary += f"; SSO {context.sso.state}: {context.sso.detail}"
     return Outcome(summary=summary, changes=changes, details=details)
+
+def _write_if_changed(path, text: str) -> None:
+    """Write ``text`` to ``path`` (atomically, 0600) unless the file already holds exactly that: a no-op install
+    leaves the rendered compose file as it is (an edited one is overwritten)."""
+    import os
+
+    from agencystack.state import SECRET_FILE_MODE, atomic_write
+
+    try:
+        if os.stat(path).st_mode & 0o777 == SECRET_FILE_MODE and path.read_text() == text:
+            return
+    except (OSError, UnicodeDecodeError):
+        pass
+    atomic_write(path, text)
+
 
 
 def _check_capacity(context, deployment) -> None:

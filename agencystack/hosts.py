@@ -37,12 +37,19 @@ class Conflict:
 
 
 def routed_hosts(compose_file: Path) -> set[str]:
-    """The hosts of every Traefik router rule in a rendered compose file (empty if it has none or is unreadable)."""
+    """The hosts of every Traefik router rule in a rendered compose file (empty if it has none or is unreadable).
+    A file that never mentions a router is not parsed (each install reads every component's file)."""
+    try:
+        text = compose_file.read_text()
+    except OSError:
+        return set()
+    if "traefik.http.routers." not in text:
+        return set()
     import yaml
 
     try:
-        data = yaml.safe_load(compose_file.read_text()) or {}
-    except (OSError, yaml.YAMLError):
+        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}
+    except yaml.YAMLError:
         return set()
     hosts: set[str] = set()
     for service in (data.get("services") or {}).values():
@@ -66,6 +73,9 @@ def holders(root: StateRoot) -> dict[str, tuple[str, str]]:
 
 def conflicts(root: StateRoot, client: str, component: str, hosts: Iterable[str]) -> list[Conflict]:
     """The hosts among ``hosts`` that another client or component already routes."""
+    hosts = list(hosts)
+    if not hosts:  # routes nothing: nothing to read
+        return []
     held = holders(root)
     found = []
     for host in sorted({h.lower() for h in hosts}):

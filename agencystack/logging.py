@@ -3,6 +3,10 @@
 * Console: structlog's ConsoleRenderer on stderr (quiet with ``--json``: warnings and errors only).
 * File: every event bound to a component is appended as one JSON line to ``<log dir>/components/<component>.log``
   (client, component, action, duration, outcome, ...).
+* Loggers (:func:`get_logger`) have structlog's interface and run its processors' steps (log level, ISO UTC
+  timestamp, redaction, the file sink, the console filter); structlog itself (its console renderer pulls rich's
+  tracebacks and asyncio: ~100 ms of a start) is imported only when a line is printed on the console. A command
+  that only records file lines (a no-op install) never imports it.
 * Redaction: the :class:`Redactor` knows every secret value loaded in this process (settings fields that are
   secrets, generated or read from a .env) and replaces it with ``***`` in every event, before any renderer or sink
   sees it. The CLI passes error messages through the same redactor, and the engine driver masks what it quotes from
@@ -15,7 +19,9 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -80,28 +86,107 @@ class ComponentFileSink:
         return event_dict
 
 
+_LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50}
+_PRINT_LOCK = threading.Lock()
+_config: _Config | None = None
+
+
+class _Config:
+    def __init__(self, state_root: StateRoot, redactor: Redactor, level: int):
+        self.redactor, self.sink, self.console = redactor, ComponentFileSink(state_root), _ConsoleFilter(level)
+        self._renderer: Any = None
+
+    def render(self, method: str, event_dict: dict[str, Any]) -> None:
+        """Print an event that passed the console filter with structlog's console renderer (imported now)."""
+        if self._renderer is None:
+            from structlog.dev import ConsoleRenderer
+
+            self._renderer = ConsoleRenderer(colors=sys.stderr.isatty(), timestamp_key=None, sort_keys=False)
+        line = self._renderer(None, method, event_dict)
+        with _PRINT_LOCK:
+            print(line, file=sys.stderr, flush=True)  # sys.stderr as it is now: a closed redirect leaves nothing
+
+
 def configure(state_root: StateRoot, redactor: Redactor, quiet: bool = False, verbose: bool = False) -> None:
-    """Set up structlog for this process: redaction, then the file sink, then the console renderer."""
-    import logging as stdlib_logging
+    """Set up logging for this process: redaction, then the file sink, then the console (quiet: warnings and errors;
+    verbose: debug lines too)."""
+    global _config
+    level = 30 if quiet else (10 if verbose else 20)
+    _config = _Config(state_root, redactor, level)
 
-    import structlog
 
-    level = stdlib_logging.WARNING if quiet else (stdlib_logging.DEBUG if verbose else stdlib_logging.INFO)
-    structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True, key="ts"),
-            redactor,
-            ComponentFileSink(state_root),
-            _ConsoleFilter(level),
-            structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty(), timestamp_key=None, sort_keys=False),
-        ],
-        # sys.stderr as it is when a logger is made, not when logging was configured: an embedding program (or a
-        # test) that redirects and later closes stderr leaves no dead stream behind
-        logger_factory=lambda *args: structlog.PrintLogger(file=sys.stderr),
-        cache_logger_on_first_use=False,
-    )
+class BoundLogger:
+    """A logger bound to context (client, component, action, ...), with structlog's methods: ``bind``, ``new``,
+    ``unbind``, ``try_unbind``, ``debug``, ``info``, ``warning``/``warn``, ``error``/``err``, ``exception``,
+    ``critical``/``fatal``, ``msg``, ``log(level, ...)``. Before :func:`configure`, structlog's defaults log."""
+
+    def __init__(self, context: dict[str, Any]):
+        self._context = context
+
+    def bind(self, **new_values: Any) -> BoundLogger:
+        return BoundLogger({**self._context, **new_values})
+
+    def new(self, **new_values: Any) -> BoundLogger:
+        return BoundLogger(dict(new_values))
+
+    def unbind(self, *keys: str) -> BoundLogger:
+        context = dict(self._context)
+        for key in keys:
+            del context[key]
+        return BoundLogger(context)
+
+    def try_unbind(self, *keys: str) -> BoundLogger:
+        return BoundLogger({k: v for k, v in self._context.items() if k not in keys})
+
+    def _emit(self, method: str, event: Any, args: tuple[Any, ...], kw: dict[str, Any]) -> None:
+        if args:  # structlog's interpolation: log.info("%s done", x), or one dict for %(name)s
+            event = event % (args[0] if len(args) == 1 and isinstance(args[0], dict) and args[0] else args)
+        if _config is None:
+            import structlog
+
+            getattr(structlog.get_logger("agencystack").bind(**self._context), method)(event, **kw)
+            return
+        event_dict = {**self._context, **kw}
+        if event is not None:
+            event_dict["event"] = event
+        contextvars = sys.modules.get("structlog.contextvars")
+        if contextvars is not None:  # values bound with structlog.contextvars.bind_contextvars
+            event_dict = contextvars.merge_contextvars(None, method, event_dict)
+        event_dict["level"] = method
+        event_dict["ts"] = datetime.now(tz=UTC).isoformat().replace("+00:00", "Z")
+        event_dict = _config.redactor(None, method, event_dict)
+        event_dict = _config.sink(None, method, event_dict)
+        if _config.console.shows(method, event_dict):
+            _config.render(method, _config.console(None, method, event_dict))
+
+    def debug(self, event: Any = None, *args: Any, **kw: Any) -> None:
+        self._emit("debug", event, args, kw)
+
+    def info(self, event: Any = None, *args: Any, **kw: Any) -> None:
+        self._emit("info", event, args, kw)
+
+    def warning(self, event: Any = None, *args: Any, **kw: Any) -> None:
+        self._emit("warning", event, args, kw)
+
+    def error(self, event: Any = None, *args: Any, **kw: Any) -> None:
+        self._emit("error", event, args, kw)
+
+    def critical(self, event: Any = None, *args: Any, **kw: Any) -> None:
+        self._emit("critical", event, args, kw)
+
+    def exception(self, event: Any = None, *args: Any, **kw: Any) -> None:
+        kw.setdefault("exc_info", True)
+        self._emit("error", event, args, kw)
+
+    def log(self, level: int, event: Any = None, *args: Any, **kw: Any) -> None:
+        name = next((n for n, v in _LEVELS.items() if v == level), None)
+        if name is not None:
+            self._emit(name, event, args, kw)
+
+    warn = warning
+    err = error
+    fatal = critical
+    msg = info
 
 
 class _ConsoleFilter:
@@ -112,18 +197,18 @@ class _ConsoleFilter:
     def __init__(self, level: int):
         self.level = level
 
-    def __call__(self, logger: Any, method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
-        import structlog
+    def shows(self, method: str, event_dict: dict[str, Any]) -> bool:
+        """False for file-only events (``console=False``: the CLI prints outcomes and errors itself) and for levels
+        below the console's."""
+        return event_dict.get("console", True) is not False and self._LEVELS.get(method, 20) >= self.level
 
-        if event_dict.pop("console", True) is False or self._LEVELS.get(method, 20) < self.level:
-            raise structlog.DropEvent  # file-only events (the CLI prints outcomes and errors itself)
+    def __call__(self, logger: Any, method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+        event_dict.pop("console", None)
         event_dict.pop("ts", None)
         for key in ("client", "component", "action"):
             event_dict.pop(key, None)
         return event_dict
 
 
-def get_logger(**context: Any) -> Any:
-    import structlog
-
-    return structlog.get_logger("agencystack").bind(**context)
+def get_logger(**context: Any) -> BoundLogger:
+    return BoundLogger(dict(context))

@@ -1,8 +1,8 @@
 """Host-wide views across every client and component: ``status --all``.
 
-The engine is asked once for every managed container; each installed component's status then goes through its
-``status`` hooks (the core's default and the component's own: PostHog's ``/_health``, Keycloak's admin API, every
-declared :class:`~agencystack.HttpProbe`), answered from that one listing instead of one engine query each. A
+The engine is asked once for every managed container (a snapshot); each installed component's status then goes
+through its ``status`` hooks (the core's default and the component's own: PostHog's ``/_health``, Keycloak's admin
+API, every declared :class:`~agencystack.HttpProbe`), answered from that snapshot instead of one engine query each. A
 component whose plugin is not loaded, or whose status hook fails, is still shown, from the containers alone.
 """
 
@@ -14,37 +14,24 @@ from agencystack import names
 from agencystack.results import ComponentStatus, State
 
 
-class _Listed:
-    """The engine, with ``status`` answered from one listing of every project (other calls pass through)."""
-
-    def __init__(self, engine: Any, by_project: dict[str, list]):
-        self._engine, self._by_project = engine, by_project
-
-    def status(self, project: str | None = None) -> dict[str, list]:
-        if project is None:
-            return self._by_project
-        return {project: self._by_project[project]} if project in self._by_project else {}
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._engine, name)
-
-
 def status_all(session: Any) -> list[ComponentStatus]:
     """Every installed (client, component) through its status hooks, plus the engine's projects this root does
-    not know (another root's, or left behind)."""
-    from agencystack.engine import connect
+    not know (another root's, or left behind). The engine is asked once (``Driver.snapshot``): every status hook
+    that asks for its project's containers while the snapshot is held is answered from it."""
+    engine = session.engine()
+    with engine.snapshot() as by_project:
+        session.start_logging()  # each status hook logs its outcome, as 'status COMPONENT' does
+        return _statuses(session, engine, by_project)
 
-    engine = connect(session.global_settings.docker_host)
-    by_project = engine.status(None)
-    listed = _Listed(engine, by_project)
-    session.start_logging()  # each status hook logs its outcome, as 'status COMPONENT' does
+
+def _statuses(session: Any, engine: Any, by_project: dict[str, list]) -> list[ComponentStatus]:
     seen = set()
     statuses = []
     for found in session.global_settings.state_root.installed():
         client, component = found.client, found.component
         project = names.project(client, component)
         seen.add(project)
-        statuses.append(_through_hooks(session, listed, client, component)
+        statuses.append(_through_hooks(session, engine, client, component)
                         or _from_containers(session, client, component, by_project.get(project, [])))
     for project, services in sorted(by_project.items()):
         if project not in seen:

@@ -19,9 +19,9 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import sys
+import types
 import zlib
 from dataclasses import dataclass, field
 from importlib import import_module
@@ -170,9 +170,29 @@ class Plugins:
         return [entry for answer in self._pm.hook.dashboard_entries(context=context) for entry in answer]
 
 
+class _PluginManager(pluggy.PluginManager):
+    """pluggy's manager, looking for hooks in a module plugin's own namespace first: pluggy asks
+    ``inspect.getattr_static`` about every name ``dir()`` lists (imports, constants, classes), which was most of the
+    cost of loading the plugins (of ``components list``). A name that is no function, method, staticmethod or
+    classmethod there cannot be a hook; the others get pluggy's own lookup, unchanged."""
+
+    _HOOKABLE = (types.FunctionType, types.MethodType, staticmethod, classmethod)
+
+    def parse_hookimpl_opts(self, plugin: Any, name: str) -> Any:
+        if isinstance(plugin, types.ModuleType) and not isinstance(vars(plugin).get(name), self._HOOKABLE):
+            return None
+        return super().parse_hookimpl_opts(plugin, name)
+
+    def parse_hookspec_opts(self, module_or_class: Any, name: str) -> Any:
+        if isinstance(module_or_class, types.ModuleType) and not isinstance(vars(module_or_class).get(name),
+                                                                            self._HOOKABLE):
+            return None
+        return super().parse_hookspec_opts(module_or_class, name)
+
+
 def load(only: Iterable[str] | None = None) -> Plugins:
     """Build the PluginManager: core plugins first, then every entry point (filtered by AGENCYSTACK_PLUGINS)."""
-    pm = pluggy.PluginManager("agencystack")
+    pm = _PluginManager("agencystack")
     pm.add_hookspecs(hookspecs)
     records: list[PluginRecord] = []
     owners: dict[str, object] = {}
@@ -210,17 +230,18 @@ def discover() -> list[dict[str, str]]:
 
     Scanning every installed distribution (importlib.metadata) costs more than the rest of ``components list``;
     the answer is cached per interpreter and search path, keyed by the modification times of the sys.path
-    directories, which change whenever a distribution is installed or removed there.
+    directories, which change whenever a distribution is installed or removed there. The cache is plain text
+    (tab-separated; no field of an entry point holds a tab or a newline), so reading it imports nothing.
     """
     dirs = [p for p in dict.fromkeys(sys.path) if p and os.path.isdir(p)]
-    key = [[p, os.stat(p).st_mtime_ns] for p in dirs]
-    digest = f"{zlib.crc32(json.dumps([sys.executable, dirs]).encode()):08x}"  # names the file; the key decides
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "agencystack" / f"ep-{digest}.json"
+    key = "".join(f"{p}\t{os.stat(p).st_mtime_ns}\n" for p in [sys.executable, *dirs])
+    digest = f"{zlib.crc32(chr(0).join([sys.executable, *dirs]).encode()):08x}"  # names the file; the key decides
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "agencystack" / f"ep-{digest}.tsv"
     try:
-        cached = json.loads(cache.read_text())
-        if cached["key"] == key:
-            return cached["entry_points"]
-    except (OSError, ValueError, KeyError, TypeError):
+        cached_key, _, body = cache.read_text().partition("\n\n")
+        if cached_key + "\n" == key:
+            return [dict(zip(_EP_FIELDS, line.split("\t"), strict=True)) for line in body.splitlines()]
+    except (OSError, ValueError):
         pass
     from importlib.metadata import entry_points
 
@@ -228,14 +249,19 @@ def discover() -> list[dict[str, str]]:
                      "distribution": ep.dist.name if ep.dist else "?",
                      "version": ep.dist.version if ep.dist else "?"}
                     for ep in entry_points(group=ENTRY_POINT_GROUP)), key=lambda e: e["name"])
-    try:
-        from agencystack.state import atomic_write
+    lines = ["\t".join(e[f] for f in _EP_FIELDS) for e in found]
+    if all(line.count("\t") == len(_EP_FIELDS) - 1 and "\n" not in line for line in lines) and "\n\n" not in key:
+        try:
+            from agencystack.state import atomic_write
 
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(cache, json.dumps({"key": key, "entry_points": found}), mode=0o644)
-    except OSError:
-        pass  # a read-only home only costs speed
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write(cache, key + "\n" + "".join(f"{line}\n" for line in lines), mode=0o644)
+        except OSError:
+            pass  # a read-only home only costs speed
     return found
+
+
+_EP_FIELDS = ("name", "value", "distribution", "version")
 
 
 def _register(pm: pluggy.PluginManager, record: PluginRecord, owners: dict[str, object], loader,

@@ -50,8 +50,9 @@ def ensure_dir(path: Path, mode: int = SECRET_DIR_MODE) -> Path:
     return path
 
 
-def atomic_write(path: Path, data: bytes | str, mode: int = SECRET_FILE_MODE) -> None:
-    """Write ``data`` to ``path`` so readers see the old or the new file, never a part: temp, fsync, rename."""
+def atomic_write(path: Path, data: bytes | str, mode: int = SECRET_FILE_MODE, *, durable: bool = True) -> None:
+    """Write ``data`` to ``path`` so readers see the old or the new file, never a part: temp, fsync, rename.
+    ``durable=False`` skips the fsyncs, for a file nothing needs after a crash (who holds a lock)."""
     payload = data.encode() if isinstance(data, str) else data
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -59,13 +60,15 @@ def atomic_write(path: Path, data: bytes | str, mode: int = SECRET_FILE_MODE) ->
         with os.fdopen(fd, "wb") as handle:
             handle.write(payload)
             handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
-    fsync_dir(path.parent)
+    if durable:
+        fsync_dir(path.parent)
 
 
 def fsync_dir(path: Path) -> None:
@@ -310,7 +313,7 @@ def _held(path: Path, action: str, timeout: float, *, busy: str) -> Iterator[Non
     try:
         info = {"pid": os.getpid(), "host": socket.gethostname(), "action": action,
                 "command": " ".join(["agencystack", *sys.argv[1:3]]), "since": now(), "t": time.time()}
-        atomic_write(holder, json.dumps(info))
+        atomic_write(holder, json.dumps(info), durable=False)  # it names the holder; a crash frees the lock anyway
         yield
     finally:
         for leftover in (holder, path):  # nothing is left behind: a lock file exists only while it is held

@@ -131,3 +131,15 @@ def test_verbose_is_accepted_after_the_sub_command_too(with_plugins, agencystack
     quiet = agencystack_run("install", "hello", "-c", "acme", "--set", "HELLO_GREETING=fail")
     assert "Traceback" not in quiet.stderr and "run with -v" in quiet.stderr
     assert agencystack_run("install", "hello", "-c", "acme", "--set", "-v").exit_code == 2  # a value stays a value
+
+
+def test_help_lists_every_command_as_typer_would():
+    """The CLI builds only the sub-command it runs; its --help still lists every command with Typer's short help."""
+    import typer
+
+    from agencystack.cli import app, command
+
+    def help_text(cmd):
+        return cmd.get_help(typer.Context(cmd, info_name="agencystack"))
+
+    assert help_text(command()) == help_text(typer.main.get_command(app))

@@ -886,6 +886,17 @@ def test_status_is_two_calls_list_and_oom_events_for_all_projects(driver, engine
     assert list(driver.status(projects[0])) == [projects[0]]
     assert len(calls.calls) == 2
     assert driver.status(engine.name("nothing")) == {engine.name("nothing"): []}
+    # status --all: one snapshot, then every project's status (as each component's status hook asks) from it
+    calls.clear()
+    with driver.snapshot() as taken:
+        assert len(calls.calls) == 2
+        for p in projects:
+            mine = driver.status(p)
+            assert mine == {p: taken[p]} and mine[p] is not taken[p]  # a copy: a hook may amend it
+            mine[p][0].detail += " (amended)"
+        assert driver.status(engine.name("nothing")) == {engine.name("nothing"): []}
+        assert len(calls.calls) == 2
+    assert [s.detail for s in driver.status(projects[0])[projects[0]]] == ["running", "exited (0)"]
 
 
 @pytest.mark.engine

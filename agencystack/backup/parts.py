@@ -18,7 +18,8 @@ Restore (the archive was verified whole before this runs; see :func:`agencystack
 
 1. check, before any change: each archive part is declared by the stack with the same kind; the .env the restore
    would write loads as valid settings;
-2. stop the component;
+2. stop the component, but for the services the dumps are loaded through (and what they depend on) when no volume
+   is restored: a database is not restarted only to be started again in step 5;
 3. the .env: written back as it was for the same client. Restoring into ANOTHER client id clones: every setting
    carries over (secrets included: data is encrypted or signed with them) EXCEPT the client's own identity --
    settings named ``domain`` or ``*_domain`` (the clone keeps its own, or ``--domain``, or the default) -- and the
@@ -246,8 +247,12 @@ def restore_parts(context: LifecycleContext, archive: ArchiveReader) -> Outcome:
 
     # -- from here on, things change --------------------------------------------------------------------------
     context.facts["restored_from"] = archive.name
+    volumes = [p for p in todo if kinds[p.name] == "volume"]
+    dumps = [p for p in todo if kinds[p.name] in ("postgres", "command")]
+    # with a volume to restore, step 4 removes every container anyway; without one, the database keeps running
+    keep = set() if volumes else _needed(stack, {p.service for p in dumps})
     context.progress("restore", "stopping the component")
-    context.engine.stop(context.deployment(), context.progress)
+    context.engine.stop(context.deployment(), context.progress, keep=keep)
     generated: list[str] = []
     if planned_env is not None:
         from agencystack.state import atomic_write
@@ -259,14 +264,12 @@ def restore_parts(context: LifecycleContext, archive: ArchiveReader) -> Outcome:
     stack = context.stack()
     deployment = context.deployment()
 
-    volumes = [p for p in todo if kinds[p.name] == "volume"]
     if volumes:
         context.engine.apply(_with_only(deployment, set()), progress=context.progress)  # volumes exist, all down
         for part in volumes:
             context.progress(part.name, f"restoring volume {part.volume}")
             context.engine.volume_import(deployment, part.volume, archive.open(part.name))
 
-    dumps = [p for p in todo if kinds[p.name] in ("postgres", "command")]
     if dumps:
         context.engine.apply(_with_only(deployment, _needed(stack, {p.service for p in dumps})),
                              progress=context.progress)

@@ -1,5 +1,8 @@
 """The ``agencystack`` command: a Typer app assembled from one module per command group.
 
+A command's module is imported when the command runs (or ``--help`` lists it): ``components list`` imports the
+components module only. ``app`` (the whole Typer app, which Typer's test runner drives) is assembled on first use.
+
 ``main()`` turns every expected failure into one ``error: ...`` line on stderr with a documented exit code:
 2 bad input, 3 engine unreachable, 4 lock busy, 5 backup damaged, 1 other component failures, 130 interrupted.
 """
@@ -7,14 +10,14 @@
 from __future__ import annotations
 
 import sys
+from functools import cache
 
 import typer
 
 from agencystack import __version__
-from agencystack.cli import backup, components, doctor, lifecycle, render, settings, sso
 from agencystack.cli.session import Session
 
-app = typer.Typer(
+SETTINGS: dict = dict(
     name="agencystack",
     help="Install and operate self-hosted components (PostHog, Keycloak, ...) for many clients on Docker.",
     no_args_is_help=True,
@@ -22,6 +25,50 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+#: every command and command group in the order --help lists them (Typer's order: commands, then groups), with
+#: the module of agencystack.cli that registers it
+COMMANDS = {"install": "lifecycle", "plan": "lifecycle", "status": "lifecycle", "logs": "lifecycle",
+            "restart": "lifecycle", "uninstall": "lifecycle", "doctor": "doctor", "restore": "backup",
+            "render": "render", "components": "components", "component": "components", "backup": "backup",
+            "settings": "settings", "sso": "sso"}
+MODULES = ("lifecycle", "components", "doctor", "backup", "render", "settings", "sso")  # in registration order
+
+
+def __getattr__(name: str) -> typer.Typer:
+    if name != "app":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    app = typer.Typer(**SETTINGS)
+    app.callback()(_root)
+    for module in MODULES:
+        _module(module).register(app)
+    globals()["app"] = app
+    return app
+
+
+def _module(name: str):
+    from importlib import import_module
+
+    return import_module(f"agencystack.cli.{name}")
+
+
+@cache
+def _registered(module: str) -> typer.Typer:
+    """A scratch app holding what ``module`` registers."""
+    scratch = typer.Typer()
+    _module(module).register(scratch)
+    return scratch
+
+
+def _registration(module: str, name: str) -> typer.models.CommandInfo | typer.models.TyperInfo:
+    """The registration of command ``name`` (Typer's CommandInfo, or TyperInfo for a group) by ``module``."""
+    scratch = _registered(module)
+    for command in scratch.registered_commands:
+        if (command.name or typer.main.get_command_name(command.callback.__name__)) == name:
+            return command
+    for group in scratch.registered_groups:
+        if typer.main.solve_typer_info_defaults(group).name == name:
+            return group
+    raise LookupError(f"agencystack.cli.{module} registers no command {name!r}")
 
 
 def _version(value: bool) -> None:
@@ -30,7 +77,6 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-@app.callback()
 def _root(
     ctx: typer.Context,
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
@@ -47,7 +93,8 @@ def _root(
 
 def _json_by_default(ctx: typer.Context) -> None:
     """``agencystack --json status``: the sub-command's own ``--json`` defaults to on (click's default_map reaches
-    every sub-command, also of groups such as ``backup list``); bad input when the sub-command has none."""
+    every sub-command, also of groups such as ``backup list``); bad input when the sub-command has none. Click has
+    resolved (and so built) the invoked sub-command before this callback runs; only it is looked at."""
     from agencystack.errors import UsageError
 
     def defaults(command) -> dict:
@@ -61,39 +108,42 @@ def _json_by_default(ctx: typer.Context) -> None:
                 found[name] = {"json_output": True}
         return found
 
-    ctx.default_map = defaults(ctx.command)
-    if ctx.invoked_subcommand and ctx.invoked_subcommand not in ctx.default_map:
-        raise UsageError(f"'agencystack {ctx.invoked_subcommand}' has no --json output")
-
-
-lifecycle.register(app)
-components.register(app)
-doctor.register(app)
-backup.register(app)
-render.register(app)
-settings.register(app)
-sso.register(app)
+    name = ctx.invoked_subcommand
+    sub = ctx.command.get_command(ctx, name) if name else None
+    ctx.default_map = defaults(type("Root", (), {"commands": {name: sub}})) if sub is not None else {}
+    if name and name not in ctx.default_map:
+        raise UsageError(f"'agencystack {name}' has no --json output")
 
 
 def command() -> typer.core.TyperGroup:
     """The click command of the app, with the global ``-v/--verbose`` also accepted after any sub-command (as git
-    and docker accept theirs): click parses it as each command's own option, so ``--set -v`` stays a value."""
+    and docker accept theirs): click parses it as each command's own option, so ``--set -v`` stays a value.
+
+    Only the sub-command an invocation runs is built (see agencystack.cli.group): building all of them costs more
+    than parsing, and ``--help`` lists them from their registrations."""
     from typer.core import TyperOption
+
+    from agencystack.cli.group import LazyGroup
 
     def _set_verbose(ctx: typer.Context, _param: object, value: bool) -> None:
         if value and isinstance(ctx.find_root().obj, Session):
             ctx.find_root().obj.verbose = True
 
-    def _add(cmd: object) -> None:
+    def _add(cmd: typer.core.TyperCommand | typer.core.TyperGroup) -> None:
+        if not any("--verbose" in p.opts for p in cmd.params):
+            cmd.params.append(TyperOption(param_decls=["--verbose", "-v"], is_flag=True, default=False,
+                                          expose_value=False, callback=_set_verbose, help="Show debug log lines."))
         for sub in getattr(cmd, "commands", {}).values():
-            if not any("--verbose" in p.opts for p in sub.params):
-                sub.params.append(TyperOption(param_decls=["--verbose", "-v"], is_flag=True, default=False,
-                                              expose_value=False, callback=_set_verbose,
-                                              help="Show debug log lines."))
             _add(sub)
 
-    root = typer.main.get_command(app)
-    _add(root)
+    shell = typer.Typer(cls=LazyGroup, **SETTINGS)  # the root group alone: its callback, options and completion
+    shell.callback()(_root)
+    root = typer.main.get_command(shell)
+    root.on_build = _add  # each sub-command as it is built (the root has its own --verbose)
+    for name, module in COMMANDS.items():
+        root.defer(name, lambda module=module, name=name: _registration(module, name),
+                   pretty_exceptions_short=shell.pretty_exceptions_short, rich_markup_mode=shell.rich_markup_mode,
+                   suggest_commands=shell.suggest_commands)
     return root
 
 

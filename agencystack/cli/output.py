@@ -1,15 +1,18 @@
-"""How results reach the terminal: JSON on stdout for scripts, short human lines (and tables) otherwise."""
+"""How results reach the terminal: JSON on stdout for scripts, short human lines (and tables) otherwise.
+
+Imported by every command module at start-up: what only some commands use (json, rich) is imported where used.
+"""
 
 from __future__ import annotations
 
-import json
 import sys
-from dataclasses import asdict, is_dataclass
 from enum import Enum
 from typing import Any
 
 
 def _plain(value: Any) -> Any:
+    from dataclasses import asdict, is_dataclass
+
     if is_dataclass(value) and not isinstance(value, type):
         return _plain(asdict(value))
     if isinstance(value, dict):
@@ -22,6 +25,8 @@ def _plain(value: Any) -> Any:
 
 
 def emit_json(value: Any, redactor: Any = None) -> None:
+    import json
+
     data = _plain(value)
     if redactor is not None:
         data = redactor.scrub(data)

@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     import typer
 
     from agencystack.context import LifecycleContext
+    from agencystack.engine import Driver
     from agencystack.logging import Redactor
     from agencystack.plugins import Plugins
     from agencystack.settings import GlobalSettings
@@ -22,6 +23,7 @@ class Session:
         self.json_output = json_output
         self.verbose = verbose
         self._logging_ready = False
+        self._engine: Driver | None = None
 
     @cached_property
     def redactor(self) -> Redactor:
@@ -41,6 +43,17 @@ class Session:
 
         return load()
 
+    def engine(self) -> Driver:
+        """The engine driver every context of this invocation shares (one connection, pinged once, at the first
+        use; ``status --all`` takes its one snapshot of every project on it)."""
+        if self._engine is None:
+            from agencystack.engine import connect
+
+            engine = connect(self.global_settings.docker_host)
+            engine.ping()
+            self._engine = engine
+        return self._engine
+
     def start_logging(self) -> None:
         if not self._logging_ready:
             from agencystack.logging import configure
@@ -58,7 +71,7 @@ class Session:
         context = LifecycleContext.open(
             plugins=self.plugins, global_settings=self.global_settings, component=component, action=action,
             redactor=self.redactor, client=client, flags=names.setting_pairs(flags), domain=domain,
-            progress=None if self.json_output else console_progress(),
+            progress=None if self.json_output else console_progress(), connect=self.engine,
         )
         self.start_logging()
         return context

@@ -6,7 +6,7 @@ the SDK's client objects. The rooms:
 - ``interface.py``: :class:`Deployment`, :class:`Plan`, :class:`Change` and the :class:`Driver` protocol;
 - ``labels.py``: label keys, names and selectors (no dependencies: the compose renderer uses them too);
 - ``compose.py``: a deployment rendered as ``compose.yaml`` for the operator;
-- ``client.py``: the engine API handle, error translation, the serialised container exits, network removal;
+- ``client.py``: the engine API handle, error translation, container exits, network removal;
 - ``observe.py``: what the engine holds, from label-filtered list calls;
 - ``diff.py``: desired against actual, per service (pure);
 - ``converge.py``: making it so (gates, images, networks, volumes, create, start);

@@ -1,13 +1,18 @@
-"""The engine API handle: connection, error translation, the serialised container exits, network removal.
+"""The engine API handle: connection, error translation, container exits, network removal.
 
 :class:`EngineClient` wraps the docker SDK's low-level API object, which ``docker.py`` (the driver) makes and hands
 over on first use. Every room of the engine talks to the engine through it, so that:
 
 - a lost or refused connection becomes one :class:`~agencystack.errors.EngineUnreachable` naming the address
   (:meth:`EngineClient.guard`);
-- containers exit one at a time (:attr:`EngineClient.exits`): Debian 12's docker.io 20.10.24 deadlocks in
-  libnetwork when two containers of one network exit at once;
 - a network the engine will not release (Docker 20.10's stale endpoint count) is reported, not fatal.
+
+Containers exit in parallel, as docker compose stops them on the same engine. They once queued on one lock here,
+after an engine wedged in a CI run during parallel stops; bench/exits.py runs that pattern (parallel stops on one
+network, and stops while other containers start on it) against Debian 12's docker.io 20.10.24 and saw no hang (the
+figures are in its docstring). Docker 20.10's known lock-order deadlock (libnetwork's getSvcRecords against
+processEndpointDelete, fixed in 20.10.27) needs a container joining a network while another leaves it: a lock in one
+process cannot prevent that anyway (another client's install joins the shared edge network at any time).
 """
 
 from __future__ import annotations
@@ -96,11 +101,6 @@ class EngineClient:
         self._api: Any = None
         self.fresh = False  # connected just now (the version negotiation was the ping)
         self._lock = threading.Lock()
-        # Container exits, one at a time: Debian 12's docker.io 20.10.24 deadlocks in libnetwork when two containers
-        # of one network exit at once (network and store locks taken in opposite orders by their endpoint Leave;
-        # seen here in a goroutine dump, after which every call touching those containers hung until a restart).
-        # Creates and starts stay parallel; only stops, kills and forced removals of running containers queue here.
-        self.exits = threading.Lock()
 
     @property
     def api(self) -> Any:
@@ -132,10 +132,9 @@ class EngineClient:
 
     # -- container exits ---------------------------------------------------------------------------------------
     def stop(self, container: str, grace: int) -> bool:
-        """Stop a container with its grace period, queued on :attr:`exits`; False if it is gone."""
+        """Stop a container with its grace period; False if it is gone."""
         try:
-            with self.exits:
-                self.api.stop(container, timeout=grace)
+            self.api.stop(container, timeout=grace)
         except docker.errors.NotFound:
             return False
         except docker.errors.APIError as exc:
@@ -144,15 +143,13 @@ class EngineClient:
         return True
 
     def restart(self, container: str, grace: int) -> None:
-        with self.exits:
-            self.api.restart(container, timeout=grace)
+        self.api.restart(container, timeout=grace)
 
     def gone(self, container: str, timeout: float = 60) -> None:
         """Remove a container (by id or name) and return once the engine no longer has it. A removal still in
         progress (e.g. requested by an apply that was killed) is waited for, so that its name is free."""
         try:
-            with self.exits:  # a forced removal of a running container is an exit too
-                self.api.remove_container(container, v=False, force=True)
+            self.api.remove_container(container, v=False, force=True)
             return
         except docker.errors.NotFound:
             return

@@ -77,7 +77,7 @@ def grace(deployment: Deployment, service: str) -> int:
 
 
 def stop_container(client: EngineClient, deployment: Deployment, c: Observed) -> bool:
-    """Stop ``c`` if it runs, with its service's grace period, queued on the client's exits; False if it is gone."""
+    """Stop ``c`` if it runs, with its service's grace period; False if it is gone."""
     if c.state not in RUNNING_STATES:
         return True
     return client.stop(c.id, grace(deployment, c.service))

@@ -2,8 +2,7 @@
 
 The only module of agencystack that makes the docker SDK's client objects; the driver composes the engine's rooms:
 
-- **connection** (:mod:`~agencystack.engine.client`): one API handle, errors in one line naming the address,
-  container exits one at a time;
+- **connection** (:mod:`~agencystack.engine.client`): one API handle, errors in one line naming the address;
 - **observation** (:mod:`~agencystack.engine.observe`): a constant number of label-filtered list calls, no
   per-container inspect; ``status`` is one list call for all projects;
 - **desired vs actual** (:mod:`~agencystack.engine.diff`): by labels, config hash, image id and network
@@ -19,7 +18,9 @@ messages (what errors quote from the engine is masked by the deployment's redact
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import dataclasses
+from collections.abc import Collection, Iterator, Mapping
+from contextlib import contextmanager
 from typing import IO, Any
 
 import docker
@@ -47,6 +48,7 @@ class DockerDriver:
         self.readiness = Readiness(self.client)
         self.converge = Converger(self.client, self.readiness)
         self.streams = Streams(self.client)
+        self._snapshot: dict[str, list[ServiceStatus]] | None = None
 
     # -- connection --------------------------------------------------------------------------------------------
     def _connect(self) -> docker.APIClient:
@@ -108,7 +110,19 @@ class DockerDriver:
         return published(self.client, image)
 
     # -- status, logs, exec ------------------------------------------------------------------------------------
+    @contextmanager
+    def snapshot(self) -> Iterator[dict[str, list[ServiceStatus]]]:
+        taken = self.status(None)
+        self._snapshot = taken
+        try:
+            yield taken
+        finally:
+            self._snapshot = None
+
     def status(self, project: str | None = None) -> dict[str, list[ServiceStatus]]:
+        if self._snapshot is not None:  # inside snapshot(): no engine call
+            wanted = self._snapshot if project is None else {project: self._snapshot.get(project, [])}
+            return {p: [dataclasses.replace(s) for s in found] for p, found in wanted.items()}
         with self.client.guard():
             found = [c for c in containers(self.client, labels.managed_filter(project))
                      if not c.is_oneoff and c.project]
@@ -159,10 +173,10 @@ class DockerDriver:
                 self.readiness.await_ready(deployment, service, container.id, Action(Change(name, "start")), True,
                                            progress)
 
-    def stop(self, deployment: Deployment, progress: Progress = no_progress) -> None:
+    def stop(self, deployment: Deployment, progress: Progress = no_progress, keep: Collection[str] = ()) -> None:
         with self.client.guard():
             running = [c for c in containers(self.client, labels.project_filter(deployment.project))
-                       if c.state in RUNNING_STATES]
+                       if c.state in RUNNING_STATES and c.service not in keep]
             for group in _reverse_levels(deployment, running):
                 parallel([lambda c=c: self._stop_one(deployment, c, progress) for c in group])
 
@@ -176,9 +190,10 @@ class DockerDriver:
         left: list[str] = []
         with self.client.guard():
             actual = self.observe(project, images=False)
-            # Stop dependents first (the exits queue on the client), then remove one at a time: removing many
-            # containers of one network at once leaves Docker 20.10 counting endpoints that are gone (measured: 4
-            # of 34 uninstalls of 37 services; 0 of 30 with serial removal), and then the network cannot be removed.
+            # Stop as docker compose's down does: dependents first (orphans before everything), a level's containers
+            # in parallel. Then remove them one at a time: removing many containers of one network at once leaves
+            # Docker 20.10 counting endpoints that are gone, and the network cannot be removed until the engine
+            # restarts (bench/exits.py counts it: see there; compose's down then fails).
             for group in _reverse_levels(deployment, actual.containers):
                 parallel([lambda c=c: self._stop_one(deployment, c, progress) for c in group
                           if c.state in RUNNING_STATES])
@@ -186,23 +201,25 @@ class DockerDriver:
                 progress(c.service or c.name, "removing")
                 self.client.gone(c.id)
             external_nets = {n.name for n in deployment.stack.networks if n.external}
-            for name, net in actual.networks.items():
-                if name in external_nets or (net.get("Labels") or {}).get(labels.PROJECT) != project:
-                    continue
-                if not self.client.remove_network(name):
+            ours = [name for name, net in actual.networks.items()
+                    if name not in external_nets and (net.get("Labels") or {}).get(labels.PROJECT) == project]
+            for name, released in zip(ours, parallel([lambda n=n: self.client.remove_network(n) for n in ours]),
+                                      strict=True):
+                if not released:
                     left.append(f"network {name} is left behind: {STALE_ENDPOINTS}; it is empty, a re-install "
                                 f"reuses it, and after the engine's next restart 'docker network rm {name}' removes it")
                     progress("network", left[-1])
             if purge:
                 external_vols = {v.name for v in deployment.stack.volumes if v.external}
-                for name, vol in actual.volumes.items():
-                    if name in external_vols or (vol.get("Labels") or {}).get(labels.PROJECT) != project:
-                        continue
-                    try:
-                        self.api.remove_volume(name)
-                    except docker.errors.NotFound:
-                        pass
+                parallel([lambda n=name: self._remove_volume(n) for name, vol in actual.volumes.items()
+                          if name not in external_vols and (vol.get("Labels") or {}).get(labels.PROJECT) == project])
         return left
+
+    def _remove_volume(self, name: str) -> None:
+        try:
+            self.api.remove_volume(name)
+        except docker.errors.NotFound:
+            pass
 
     # -- volumes -----------------------------------------------------------------------------------------------
     def volume_export(self, deployment: Deployment, volume: str, stdout: IO[bytes]) -> None:

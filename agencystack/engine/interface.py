@@ -10,12 +10,14 @@ Labels identify everything a driver owns (see :mod:`agencystack.engine.labels`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Literal, Protocol
 
 if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
+
     from agencystack.logging import Redactor
     from agencystack.results import LogLine, LogRequest, ServiceStatus
     from agencystack.stack import Stack
@@ -113,6 +115,11 @@ class Driver(Protocol):
         no engine call per container) and whether the kernel OOM-killed it (``oom_killed``; only the containers
         that look OOM-killed are inspected)."""
 
+    def snapshot(self) -> AbstractContextManager[dict[str, list[ServiceStatus]]]:
+        """While inside, :meth:`status` answers from one engine query for every project, made on entry (and
+        yielded): a host-wide view (``status --all``) asks the engine once, however many components' status hooks
+        then ask for their own project. Each answer is a copy: a hook may amend what it gets."""
+
     def placed(self) -> tuple[int, dict[str, dict[str, int | None]]]:
         """(the engine host's memory in bytes, {project: {service: memory limit, None when unlimited}}) for every
         managed container that holds memory: what the overcommit check adds up."""
@@ -131,8 +138,9 @@ class Driver(Protocol):
     def restart(self, deployment: Deployment, services: tuple[str, ...], progress: Progress = no_progress) -> None:
         """Restart services (all when empty) one at a time in dependency order, each gated on health."""
 
-    def stop(self, deployment: Deployment, progress: Progress = no_progress) -> None:
-        """Stop every container of the project (kept, so that ``apply`` starts them again)."""
+    def stop(self, deployment: Deployment, progress: Progress = no_progress, keep: Collection[str] = ()) -> None:
+        """Stop every container of the project but those of the services in ``keep`` (kept, so that ``apply``
+        starts them again)."""
 
     def remove(self, deployment: Deployment, purge: bool = False, progress: Progress = no_progress) -> list[str]:
         """Remove the project's containers and networks; its volumes too when ``purge``. Returns warnings: what

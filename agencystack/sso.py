@@ -8,6 +8,8 @@ For every stack built (install, plan, status, backup ...), before the edge label
   the stack and returns an :class:`~agencystack.SsoGrant`, whose middleware the core attaches to every protected
   route: state **protected**, or **pending** when the provider is installed but not converged (the middleware is
   attached all the same, so protected paths fail closed until a re-run completes it);
+* the application carries the edge's addresses (:func:`edge_addresses`), so a gate takes forwarded headers
+  (X-Forwarded-Host/-Uri/-Proto/-For) from the edge only, never from another container on the shared network;
 * no provider answers: state **unprotected**, a warning, and ``plan``/``install``/``status`` say so. The routes are
   served as they are: an operator who installs no identity provider keeps a reachable application.
 
@@ -32,9 +34,10 @@ def modify_stack(context, stack):
         context.sso = SsoState(DISABLED, f"opted out ({type(context.settings).env_key('sso')}=false)", names)
         return
     grants = {}
+    edge = edge_addresses(context)
     for host in dict.fromkeys(r.host for r in asking):
         application = SsoApplication(client=context.client, component=context.component.name, host=host,
-                                     url=context.public_url(host).rstrip("/"))
+                                     url=context.public_url(host).rstrip("/"), edge_addresses=edge)
         grants[host] = context.plugins.sso_protect(context, application, stack)
     if any(g is None for g in grants.values()):
         context.sso = SsoState(UNPROTECTED, f"no identity provider is installed for {context.client}: "
@@ -53,3 +56,22 @@ def modify_stack(context, stack):
                                names, first.issuer_url)
     else:
         context.sso = SsoState(PROTECTED, f"login via {first.issuer_url}", names, first.issuer_url)
+
+
+def edge_addresses(context) -> tuple[str, ...]:
+    """The address the host's edge (Traefik) has on the edge network, as the engine reports it now; empty for
+    ``render`` (no engine) or when the edge does not run. A recreated edge may get a new address: the next
+    install of a protected component picks it up (until then its gate distrusts the edge's forwarded headers,
+    which loses the page a login returns to, never the protection)."""
+    if context.action == "render":
+        return ()
+    from agencystack import names
+    from agencystack.edge import NAME, host_settings
+    from agencystack.errors import EngineUnreachable
+
+    network = host_settings(context.global_settings).network
+    try:
+        found = context.engine.addresses(names.project(names.HOST, NAME), "traefik")
+    except EngineUnreachable:  # the command itself reports the engine when it needs it
+        return ()
+    return tuple(address for name, address in found.items() if name == network)

@@ -130,3 +130,29 @@ def test_sso_commands_need_an_installed_identity_provider(agencystack_run, cmd):
 def test_sso_users_add_refuses_a_non_address(agencystack_run):
     result = agencystack_run("sso", "users", "add", "-c", "acme", "not-an-address")
     assert result.exit_code == 2 and "not an e-mail address" in result.output
+
+
+def test_edge_addresses_come_from_the_engine_list_call_and_render_asks_no_engine(agencystack_env, monkeypatch):
+    """The address a gate trusts forwarded headers from: Traefik's on the edge network, as one container list call
+    reports it (running containers only); ``render`` never asks the engine."""
+    from types import SimpleNamespace
+
+    from agencystack.engine.observe import Observed
+    from agencystack.sso import edge_addresses
+
+    listed = Observed.from_list({"Id": "x", "Names": ["/host_edge-traefik-1"], "State": "running", "Labels": {},
+                                 "NetworkSettings": {"Networks": {"agencystack_edge": {"IPAddress": "10.9.0.2"},
+                                                                  "other": {"IPAddress": ""}}}})
+    assert listed.addresses == {"agencystack_edge": "10.9.0.2"}
+    asked = []
+
+    class Engine:
+        def addresses(self, project, service):
+            asked.append((project, service))
+            return {"agencystack_edge": "10.9.0.2", "agencystack_elsewhere": "10.8.0.2"}
+
+    from agencystack.settings import GlobalSettings
+
+    context = SimpleNamespace(action="install", engine=Engine(), global_settings=GlobalSettings.load())
+    assert edge_addresses(context) == ("10.9.0.2",) and asked == [("host_edge", "traefik")]
+    assert edge_addresses(SimpleNamespace(action="render")) == ()

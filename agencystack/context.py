@@ -307,6 +307,11 @@ class LifecycleContext:
         if self.sso is not None:
             from dataclasses import asdict
 
+            from agencystack.sso import wait_for_gate
+
+            if self.sso.state == "protected":  # not before the edge really sends the UI to the login
+                wait_for_gate(self, self.sso.provider)
+
             self.facts["sso"] = asdict(self.sso)
         changes = plan.by_kind()
         summary = (f"{self.component.name} for {self.client}: no changes" if plan.is_noop else

@@ -276,7 +276,6 @@ class LifecycleContext:
         return self.plugins.default("install", context=self)
 
 
-
 def _stack_error(exc: Any) -> str:
     """A pydantic error of a stack as ``Service.start_timeout: Input should be ...`` (first error; how many more)."""
     errors = exc.errors()

@@ -63,6 +63,10 @@ def deploy(context):
     if context.sso is not None:
         from dataclasses import asdict
 
+        from agencystack.sso import wait_for_gate
+
+        if context.sso.state == "protected":  # not before the edge really sends the UI to the login
+            wait_for_gate(context, context.sso.provider)
         context.facts["sso"] = asdict(context.sso)
     changes = plan.by_kind()
     summary = (f"{context.component.name} for {context.client}: no changes" if plan.is_noop else

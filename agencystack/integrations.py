@@ -20,6 +20,9 @@ class SsoApplication:
     redirect_path: str = "/oauth2/callback"
     roles: tuple[str, ...] = ()  # optional realm roles allowed in (empty: any authenticated user)
     url: str = ""  # the public origin as the edge serves it (scheme, host, published port), e.g. https://x.com
+    #: the addresses the host's edge connects from on its network (Traefik's container): the only peers a gate may
+    #: take X-Forwarded-* from. Empty when unknown (render: no engine; the edge not running): trust no one then.
+    edge_addresses: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,14 @@ For every stack built (install, plan, status, backup ...), before the edge label
   the stack and returns an :class:`~agencystack.SsoGrant`, whose middleware the core attaches to every protected
   route: state **protected**, or **pending** when the provider is installed but not converged (the middleware is
   attached all the same, so protected paths fail closed until a re-run completes it);
+* the application carries the edge's addresses (:func:`edge_addresses`), so a gate takes forwarded headers
+  (X-Forwarded-Host/-Uri/-Proto/-For) from the edge only, never from another container on the shared network;
 * no provider answers: state **unprotected**, a warning, and ``plan``/``install``/``status`` say so. The routes are
   served as they are: an operator who installs no identity provider keeps a reachable application.
+
+After a protected component's deploy (install, restore), the edge is asked until it sends each protected route to
+the provider's login (:func:`wait_for_gate`, called by ``LifecycleContext.deploy``): the edge applies changed labels some time after the containers changed, and until
+then it may still route the old, open way; ``install`` must not say "protected" while the UI is open.
 
 The outcome lands in ``context.sso`` (:class:`~agencystack.SsoState`), which deploy records in the manifest and
 the outcome, and status shows as the ``sso`` row.
@@ -18,6 +24,9 @@ the outcome, and status shows as the ``sso`` row.
 from __future__ import annotations
 
 from agencystack.markers import hookimpl
+
+GATE_TIMEOUT = 180  # seconds the edge may take to apply a new gate (it reloads on engine events; slow when loaded)
+PROBE_PATH = "/agencystack-sso-check"  # for a catch-all route: a path no public (exact-path) route claims
 
 
 @hookimpl(tryfirst=True)
@@ -32,9 +41,10 @@ def modify_stack(context, stack):
         context.sso = SsoState(DISABLED, f"opted out ({type(context.settings).env_key('sso')}=false)", names)
         return
     grants = {}
+    edge = edge_addresses(context)
     for host in dict.fromkeys(r.host for r in asking):
         application = SsoApplication(client=context.client, component=context.component.name, host=host,
-                                     url=context.public_url(host).rstrip("/"))
+                                     url=context.public_url(host).rstrip("/"), edge_addresses=edge)
         grants[host] = context.plugins.sso_protect(context, application, stack)
     if any(g is None for g in grants.values()):
         context.sso = SsoState(UNPROTECTED, f"no identity provider is installed for {context.client}: "
@@ -53,3 +63,84 @@ def modify_stack(context, stack):
                                names, first.issuer_url)
     else:
         context.sso = SsoState(PROTECTED, f"login via {first.issuer_url}", names, first.issuer_url)
+
+
+def edge_addresses(context) -> tuple[str, ...]:
+    """The address the host's edge (Traefik) has on the edge network, as the engine reports it now; empty for
+    ``render`` (no engine) or when the edge does not run. A recreated edge may get a new address: the next
+    install of a protected component picks it up (until then its gate distrusts the edge's forwarded headers,
+    which loses the page a login returns to, never the protection)."""
+    if context.action == "render":
+        return ()
+    from agencystack import names
+    from agencystack.edge import NAME, host_settings
+    from agencystack.errors import EngineUnreachable
+
+    network = host_settings(context.global_settings).network
+    try:
+        found = context.engine.addresses(names.project(names.HOST, NAME), "traefik")
+    except EngineUnreachable:  # the command itself reports the engine when it needs it
+        return ()
+    return tuple(address for name, address in found.items() if name == network)
+
+
+def wait_for_gate(context, issuer: str, timeout: float = GATE_TIMEOUT) -> None:
+    """Until the edge answers a request (no cookie) to every protected route with a redirect to ``issuer`` (the
+    login), bounded by ``timeout``; progress every 20 s. ComponentError naming the last answer otherwise."""
+    import time
+
+    from tenacity import RetryError, retry, retry_if_result, stop_after_delay, wait_fixed
+
+    from agencystack.errors import ComponentError
+
+    started = time.monotonic()
+
+    def report(state) -> None:
+        if state.attempt_number % 10 == 0:
+            context.progress("sso", f"waiting for the edge to put the login in front "
+                                    f"({int(time.monotonic() - started)}s, last: {state.outcome.result()})")
+
+    for route in [r for r in context.stack().routes if r.sso and not r.public]:
+        url = context.public_url(route.host, (route.paths or route.prefixes or [PROBE_PATH])[0])
+        try:
+            retry(retry=retry_if_result(lambda found: found != "login"), stop=stop_after_delay(timeout),
+                  wait=wait_fixed(2), before_sleep=report)(_edge_answer)(url, issuer, context.global_settings)
+        except RetryError as exc:
+            raise ComponentError(f"{context.component.name} for {context.client}: the edge does not send {url} to "
+                                 f"the login within {int(timeout)}s (last: {exc.last_attempt.result()}); re-run "
+                                 f"'agencystack install {context.component.name} -c {context.client}'") from None
+    context.progress("sso", f"login in front ({int(time.monotonic() - started)}s)")
+
+
+def _edge_answer(url: str, issuer: str, global_settings) -> str:
+    """"login" when this host's edge answers ``url`` with a redirect into ``issuer``; else what it answered.
+    Asked at the edge's address (the engine's host) with the URL's Host header and TLS server name, so that DNS
+    and certificates need not be in place yet."""
+    import http.client
+    import socket
+    import ssl
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    engine = urlsplit(global_settings.docker_host)
+    via = engine.hostname if engine.scheme in ("tcp", "ssh", "http", "https") and engine.hostname else "127.0.0.1"
+    try:
+        if parts.scheme == "https":
+            tls = ssl.create_default_context()
+            tls.check_hostname, tls.verify_mode = False, ssl.CERT_NONE  # the edge is ours; ACME may lag
+            conn = http.client.HTTPSConnection(via, parts.port or 443, timeout=10, context=tls)
+            conn.sock = tls.wrap_socket(socket.create_connection((via, parts.port or 443), timeout=10),
+                                        server_hostname=parts.hostname)
+        else:
+            conn = http.client.HTTPConnection(via, parts.port or 80, timeout=10)
+        try:
+            conn.request("GET", parts.path or "/", headers={"Host": parts.netloc})
+            response = conn.getresponse()
+            location = response.getheader("Location") or ""
+        finally:
+            conn.close()
+    except (OSError, http.client.HTTPException) as exc:
+        return type(exc).__name__
+    if 300 <= response.status < 400 and location.startswith(issuer.rstrip("/") + "/"):
+        return "login"
+    return f"HTTP {response.status}" + (" (served without login)" if response.status == 200 else "")

@@ -1,7 +1,8 @@
 """A browser-like login through the real edge, for the SSO engine tests: an HTTP client that keeps cookies the
 way a browser does on ``*.localhost`` (Keycloak 26 sets its login cookies ``Secure; SameSite=None`` even over
 plain HTTP, which browsers accept on localhost names and Python's http.cookiejar drops), follows redirects by hand
-and fills Keycloak's login (and, for a one-time password, update-password) forms.
+and fills Keycloak's forms as a new user does: login, then (one-time password) update-password, then (Keycloak
+26's user profile wants a first and last name, which ``sso users add`` does not ask for) update-profile.
 
 Every request goes to the edge on 127.0.0.1 with the Host header of the URL: no DNS for ``*.localhost`` needed.
 """
@@ -14,7 +15,8 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
-FORM = re.compile(r'<form[^>]*id="(kc-form-login|kc-passwd-update-form)"[^>]*action="([^"]+)"', re.S)
+FORM = re.compile(r'<form[^>]*id="(kc-form-login|kc-passwd-update-form|kc-update-profile-form)"[^>]*action="([^"]+)"',
+                  re.S)
 
 
 class Browser:
@@ -55,17 +57,20 @@ class Browser:
     def login(self, app_url: str, username: str, password: str, new_password: str | None = None
               ) -> tuple[str, httpx.Response]:
         """Open ``app_url``, get sent to the realm's login form, submit it (and the update-password form a
-        one-time password leads to); returns where the browser ends up and the answer there."""
+        one-time password leads to, and the profile form of a user without a name); returns where the browser ends
+        up and the answer there."""
         url, page = self.get(app_url)
-        for _ in range(3):
+        for _ in range(4):
             found = FORM.search(page.text) if page.status_code == 200 else None
             if found is None:
                 return url, page
             action = html.unescape(found.group(2))
             if found.group(1) == "kc-form-login":
                 fields = {"username": username, "password": password, "credentialId": ""}
-            else:
+            elif found.group(1) == "kc-passwd-update-form":
                 fields = {"password-new": new_password or password, "password-confirm": new_password or password}
+            else:
+                fields = {"email": username, "firstName": "Test", "lastName": "User"}
             response = self.send("POST", urljoin(url, action), data=fields)
             if response.status_code in (301, 302, 303):
                 url, page = self.get(urljoin(url, response.headers["location"]))

@@ -128,3 +128,78 @@ def test_sso_commands_need_an_installed_identity_provider(agencystack_run, cmd):
 def test_sso_users_add_refuses_a_non_address(agencystack_run):
     result = agencystack_run("sso", "users", "add", "-c", "acme", "not-an-address")
     assert result.exit_code == 2 and "not an e-mail address" in result.output
+
+
+def test_edge_addresses_come_from_the_engine_list_call_and_render_asks_no_engine(agencystack_env, monkeypatch):
+    """The address a gate trusts forwarded headers from: Traefik's on the edge network, as one container list call
+    reports it (running containers only); ``render`` never asks the engine."""
+    from types import SimpleNamespace
+
+    from agencystack.engine.observe import Observed
+    from agencystack.sso import edge_addresses
+
+    listed = Observed.from_list({"Id": "x", "Names": ["/host_edge-traefik-1"], "State": "running", "Labels": {},
+                                 "NetworkSettings": {"Networks": {"agencystack_edge": {"IPAddress": "10.9.0.2"},
+                                                                  "other": {"IPAddress": ""}}}})
+    assert listed.addresses == {"agencystack_edge": "10.9.0.2"}
+    asked = []
+
+    class Engine:
+        def addresses(self, project, service):
+            asked.append((project, service))
+            return {"agencystack_edge": "10.9.0.2", "agencystack_elsewhere": "10.8.0.2"}
+
+    from agencystack.settings import GlobalSettings
+
+    context = SimpleNamespace(action="install", engine=Engine(), global_settings=GlobalSettings.load())
+    assert edge_addresses(context) == ("10.9.0.2",) and asked == [("host_edge", "traefik")]
+    assert edge_addresses(SimpleNamespace(action="render")) == ()
+
+
+def test_install_waits_until_the_edge_sends_the_ui_to_the_login():
+    """The edge applies new labels after the containers changed: until a protected route answers with the redirect
+    into the issuer, deploy waits (bounded); an edge that keeps serving the UI without login is one error line."""
+    import http.server
+    import threading
+    from types import SimpleNamespace
+
+    import pytest
+
+    from agencystack import ComponentError, Route
+    from agencystack.sso import wait_for_gate
+
+    issuer = "http://auth.acme.localhost/realms/acme"
+    answers = ["open", "open", "login"]
+    seen = []
+
+    class Edge(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            seen.append((self.headers["Host"], self.path))
+            gated = (answers.pop(0) if answers else "open") == "login"
+            self.send_response(302 if gated else 200)
+            if gated:
+                self.send_header("Location", f"{issuer}/protocol/openid-connect/auth?client_id=posthog")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Edge)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = server.server_address[1]
+    routes = [Route(name="web", service="web", port=8000, host="app.acme.localhost", sso=True),
+              Route(name="e", service="capture", port=3000, host="app.acme.localhost", paths=["/e"], public=True)]
+    progress = []
+    context = SimpleNamespace(stack=lambda: SimpleNamespace(routes=routes), client="acme",
+                              component=SimpleNamespace(name="posthog"), progress=lambda *a: progress.append(a),
+                              public_url=lambda host, path: f"http://{host}:{port}{path}",
+                              global_settings=SimpleNamespace(docker_host="unix:///var/run/docker.sock"))
+    try:
+        wait_for_gate(context, issuer, timeout=30)
+        assert seen == [(f"app.acme.localhost:{port}", "/agencystack-sso-check")] * 3  # never a public route
+        assert progress[-1][0] == "sso" and progress[-1][1].startswith("login in front")
+        with pytest.raises(ComponentError, match=r"the edge does not send .* to the login within 3s "
+                                                 r"\(last: HTTP 200 \(served without login\)\); re-run"):
+            wait_for_gate(context, issuer, timeout=3)
+    finally:
+        server.shutdown()

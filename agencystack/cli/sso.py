@@ -20,10 +20,11 @@ def register(app: typer.Typer) -> None:
     app.add_typer(sso_app, name="sso")
 
 
-def _admin(ctx: typer.Context, client_id, action: str):
+def _admin(ctx: typer.Context, client_id, action: str, json_output: bool = False):
+    from agencystack.cli.session import Session
     from agencystack.errors import UsageError
 
-    session = ctx.obj
+    session = Session.of(ctx, json_output)  # --json: the console log is quiet (warnings and errors only)
     providers = [c.name for c in session.plugins.components.values() if "sso" in c.provides]
     if not providers:
         raise UsageError("no identity provider plugin is installed (e.g. agencystack-keycloak)")
@@ -42,7 +43,7 @@ def users_list(ctx: typer.Context, client_id: options.ClientId = None, json_outp
     """List the realm's users."""
     from agencystack.cli.output import emit_json, say
 
-    session, _, admin = _admin(ctx, client_id, "sso")
+    session, _, admin = _admin(ctx, client_id, "sso", json_output)
     users = admin.list_users()
     if json_output:
         emit_json(users, session.redactor)
@@ -65,7 +66,7 @@ def users_add(ctx: typer.Context, email: str = typer.Argument(..., help="The use
 
     if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", email):
         raise UsageError(f"not an e-mail address: {email!r}")
-    session, context, admin = _admin(ctx, client_id, "sso")
+    session, context, admin = _admin(ctx, client_id, "sso", json_output)
     password = admin.add_user(email.lower(), temporary=not permanent)
     context.log.info(f"sso user {email.lower()} added")
     # shown once, on stdout only: deliberately not through the redactor or the log

@@ -135,6 +135,12 @@ class DockerDriver:
             grouped.setdefault(c.project, []).append(status)
         return grouped
 
+    def addresses(self, project: str, service: str) -> dict[str, str]:
+        with self.client.guard():
+            found = containers(self.client, labels.project_filter(project))
+        running = [c for c in found if c.service == service and c.state == "running" and not c.is_oneoff]
+        return dict(running[0].addresses) if running else {}
+
     def placed(self) -> tuple[int, dict[str, dict[str, int | None]]]:
         with self.client.guard():
             found = containers(self.client, labels.managed_filter(None))

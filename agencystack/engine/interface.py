@@ -120,6 +120,10 @@ class Driver(Protocol):
         yielded): a host-wide view (``status --all``) asks the engine once, however many components' status hooks
         then ask for their own project. Each answer is a copy: a hook may amend what it gets."""
 
+    def addresses(self, project: str, service: str) -> dict[str, str]:
+        """{network name: IPv4 address} of the service's running container (empty when none runs), in one list
+        call: the address a peer on that network sees its connections come from."""
+
     def placed(self) -> tuple[int, dict[str, dict[str, int | None]]]:
         """(the engine host's memory in bytes, {project: {service: memory limit, None when unlimited}}) for every
         managed container that holds memory: what the overcommit check adds up."""

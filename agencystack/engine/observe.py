@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from agencystack.engine import labels
@@ -41,6 +41,7 @@ class Observed:
     image: str
     image_id: str
     networks: frozenset[str]
+    addresses: Mapping[str, str] = field(default_factory=dict)  # network name -> IPv4 address (running only)
 
     @property
     def config_hash(self) -> str:
@@ -66,13 +67,14 @@ class Observed:
         health = None if match is None else ("starting" if match.group(1) == "health: starting" else match.group(1))
         exited = _EXIT.match(status)
         names = entry.get("Names") or []
-        networks = ((entry.get("NetworkSettings") or {}).get("Networks") or {}).keys()
+        attached = (entry.get("NetworkSettings") or {}).get("Networks") or {}
         return cls(id=entry["Id"], name=(names[0].lstrip("/") if names else ""),
                    project=found.get(labels.PROJECT, ""), service=found.get(labels.SERVICE, ""),
                    state=(entry.get("State") or "").lower(), status=status, health=health,
                    exit_code=int(exited.group(1)) if exited else None, labels=found,
                    image=entry.get("Image") or "", image_id=entry.get("ImageID") or "",
-                   networks=frozenset(networks))
+                   networks=frozenset(attached),
+                   addresses={n: a["IPAddress"] for n, a in attached.items() if (a or {}).get("IPAddress")})
 
 
 def service_status(container: Observed) -> ServiceStatus:

@@ -28,6 +28,7 @@ NAME = "keycloak"
 PROXY = "sso-proxy"
 PROXY_PORT = 4180
 SECRET_KEY, COOKIE_KEY = "SSO_CLIENT_SECRET", "SSO_COOKIE_SECRET"
+NO_PROXY = "127.0.0.1/32"  # --trusted-proxy-ip when the edge's address is unknown: nobody on the network
 ROUTE_PRIORITY = 200  # above the public ingestion routes (100) and the UI catch-all (10)
 
 
@@ -162,7 +163,12 @@ def proxy_service(keycloak: Keycloak, application, grant: SsoGrant, roles: tuple
         "OAUTH2_PROXY_VALIDATE_URL": f"{oidc}/userinfo",
         "OAUTH2_PROXY_REDIRECT_URL": f"{application.url}{application.redirect_path}",
         "OAUTH2_PROXY_HTTP_ADDRESS": f"0.0.0.0:{PROXY_PORT}",
+        # behind the edge: X-Forwarded-Host/-Uri/-Proto (where a login returns to) and -For are taken from the
+        # edge's address only; another container on the shared edge network cannot forge them. Unknown edge
+        # (render; edge down): loopback, i.e. no one -- oauth2-proxy's own default would be to trust everyone.
         "OAUTH2_PROXY_REVERSE_PROXY": "true",
+        "OAUTH2_PROXY_TRUSTED_PROXY_IPS": ",".join(application.edge_addresses) or NO_PROXY,
+        "OAUTH2_PROXY_REAL_CLIENT_IP_HEADER": "X-Forwarded-For",
         "OAUTH2_PROXY_UPSTREAMS": "static://202",
         "OAUTH2_PROXY_EMAIL_DOMAINS": "*",
         "OAUTH2_PROXY_SET_XAUTHREQUEST": "true",

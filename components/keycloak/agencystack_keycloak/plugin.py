@@ -57,6 +57,23 @@ def converge_dependents_after_install(context):
     return outcome
 
 
+@hookimpl(wrapper=True, specname="restore")
+def converge_dependents_after_restore(context, archive):
+    """A restored Keycloak (after a destroy, or on a new host) gives the client's components their gate back: once
+    its admin API answers through the edge, each component that asks for SSO is converged (its OIDC client and
+    secret come from the restored database; a cookie secret lost with the old state is made anew, which only
+    ends sessions older than the restore)."""
+    outcome = yield
+    if context.component.name == NAME:
+        from agencystack_keycloak.dependents import converge
+        from agencystack_keycloak.gate import Keycloak
+
+        with Keycloak(context).admin() as admin:
+            admin.wait_ready(max(READY_TIMEOUT, context.settings.start_timeout), context.progress)
+        converge(context, outcome)
+    return outcome
+
+
 @hookimpl(wrapper=True, specname="uninstall")
 def converge_dependents_after_uninstall(context, purge):
     """After Keycloak is gone, components that asked for SSO are re-converged without the gate, and named."""

@@ -45,6 +45,7 @@ def test_converged_gate_from_saved_state(agencystack_plugins, agencystack_env, m
     from agencystack.engine import compose
 
     monkeypatch.setenv("DOMAIN", "localhost")  # default hosts: <component>.<client>.<DOMAIN>
+    monkeypatch.setattr("agencystack.sso.edge_addresses", lambda context: ("10.9.0.2",))
     secrets = {"SSO_CLIENT_SECRET": "client-secret-value-123", "SSO_COOKIE_SECRET": "cookie-secret-value-0123456789ab"}
     keycloak_installed(agencystack_env, secrets)
     ctx = posthog(agencystack_plugins)
@@ -59,6 +60,8 @@ def test_converged_gate_from_saved_state(agencystack_plugins, agencystack_env, m
     assert env["OAUTH2_PROXY_REDIRECT_URL"] == "http://posthog.acme.localhost/oauth2/callback"
     assert env["OAUTH2_PROXY_COOKIE_SECURE"] == "false"
     assert env["OAUTH2_PROXY_CLIENT_SECRET"] == "${SSO_CLIENT_SECRET}" and not proxy.command
+    # forwarded headers from the edge's address only (the engine's answer, as the core passes it on)
+    assert env["OAUTH2_PROXY_REVERSE_PROXY"] == "true" and env["OAUTH2_PROXY_TRUSTED_PROXY_IPS"] == "10.9.0.2"
     labels = proxy.labels
     assert labels["traefik.http.middlewares.acme-posthog-sso.forwardauth.address"] == \
         "http://acme_posthog-sso-proxy-1:4180/"
@@ -95,3 +98,13 @@ def test_allowed_roles_setting(agencystack_plugins, agencystack_env, monkeypatch
     kdir.save_env({"KEYCLOAK_ALLOWED_ROLES": "posthog=analyst,admin;other=x"})
     stack = posthog(agencystack_plugins).stack()
     assert stack.service("sso-proxy").environment["OAUTH2_PROXY_ALLOWED_ROLES"] == "analyst,admin"
+
+
+def test_an_unknown_edge_address_trusts_no_forwarded_headers(agencystack_plugins, agencystack_env, monkeypatch):
+    """No edge address (render has no engine; the edge is down): oauth2-proxy's own default would trust every peer;
+    the gate trusts loopback only, i.e. no one on the network."""
+    monkeypatch.setenv("DOMAIN", "localhost")
+    monkeypatch.setattr("agencystack.sso.edge_addresses", lambda context: ())
+    keycloak_installed(agencystack_env, {"SSO_CLIENT_SECRET": "x" * 20, "SSO_COOKIE_SECRET": "y" * 32})
+    stack = posthog(agencystack_plugins).stack()
+    assert stack.service("sso-proxy").environment["OAUTH2_PROXY_TRUSTED_PROXY_IPS"] == "127.0.0.1/32"

@@ -9,7 +9,6 @@ No registry is reachable here: the images are set in the environment (``DEMO_WEB
 
 from __future__ import annotations
 
-import contextlib
 import os
 import subprocess
 import sys
@@ -18,29 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from agencystack.lifecycle import run
-from components.posthog.tests.helpers import domain, posthog_host
+from components.posthog.tests.helpers import acme, domain, host  # noqa: F401 - fixtures: the PostHog test stack
 from tests.engine.helpers import engine_host
 from tests.helpers import request, served_by
 
 pytestmark = [pytest.mark.engine, pytest.mark.timeout(1800)]  # a PostHog stack, then the author's path
-
-
-@pytest.fixture(scope="module")
-def host(images, engine_run_id, tmp_path_factory):
-    """The PostHog test stack the new component must not disturb."""
-    with posthog_host(tmp_path_factory.mktemp("posthog"), images, engine_run_id) as host:
-        yield host
-
-
-@pytest.fixture(scope="module")
-def acme(host, engine_run_id):
-    client = f"acme-{engine_run_id}"
-    outcome = host.install(client)
-    yield client, outcome
-    with contextlib.suppress(Exception):
-        run(host.context(client, "uninstall"), "uninstall", purge=True)
-
 
 AGENCYSTACK = ["-c", "import sys; from agencystack.cli import main; sys.exit(main())"]
 

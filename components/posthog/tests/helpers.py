@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from agencystack import HealthCheck, LifecycleContext, hookimpl, run
 from agencystack.engine import labels
 from agencystack.engine.docker import DockerDriver
@@ -209,3 +211,21 @@ def posthog_host(tmp: Path, images: dict[str, str], run_id: str, kind: type[Host
     upstream = fake_upstream(tmp / "upstream")
     with edge_host(tmp, images, run_id) as edge:
         yield kind(tmp / "root", upstream, images, edge)
+
+
+@pytest.fixture(scope="module")
+def host(images, engine_run_id, tmp_path_factory):
+    """The PostHog test stack, module-wide (import it as a fixture: ``from components.posthog.tests.helpers import
+    acme, host``)."""
+    with posthog_host(tmp_path_factory.mktemp("posthog"), images, engine_run_id) as host:
+        yield host
+
+
+@pytest.fixture(scope="module")
+def acme(host, engine_run_id):
+    """One client installed (module-wide: the install is the expensive part): (client, install outcome)."""
+    client = f"acme-{engine_run_id}"
+    outcome = host.install(client)
+    yield client, outcome
+    with contextlib.suppress(Exception):
+        run(host.context(client, "uninstall"), "uninstall", purge=True)

@@ -9,7 +9,6 @@ the install hook with its health wait through the edge, status, backup and resto
 
 from __future__ import annotations
 
-import contextlib
 import re
 from pathlib import Path
 
@@ -17,26 +16,12 @@ import pytest
 
 from agencystack.engine import labels
 from agencystack.lifecycle import run
-from components.posthog.tests.helpers import ROUTED, SERVICES, TO_WEB, domain, posthog_host
+from components.posthog.tests.helpers import ROUTED, SERVICES, TO_WEB, acme, domain, host  # noqa: F401 - fixtures
 from tests.engine.helpers import engine_env, wait_until
 from tests.helpers import request, served_by
 
 pytestmark = pytest.mark.engine
 
-@pytest.fixture(scope="module")
-def host(images, engine_run_id, tmp_path_factory):
-    with posthog_host(tmp_path_factory.mktemp("posthog"), images, engine_run_id) as host:
-        yield host
-
-
-@pytest.fixture(scope="module")
-def acme(host, engine_run_id):
-    """One client installed (module-wide: the install is the expensive part)."""
-    client = f"acme-{engine_run_id}"
-    outcome = host.install(client)
-    yield client, outcome
-    with contextlib.suppress(Exception):
-        run(host.context(client, "uninstall"), "uninstall", purge=True)
 
 
 def test_install_reports_the_url_after_health_through_the_edge(host, acme, docker_client):

@@ -165,9 +165,9 @@ def status(context):
 
     for service in services:
         oom_hint(service, type(context.settings).prefix())
-    services.extend(context.probe_rows())  # the stack's HttpProbes, through the edge
     if context.sso is not None:  # set while the stack was built (agencystack.sso)
         services.append(sso_row(context.sso))
+    services.extend(context.probe_rows())  # the stack's HttpProbes, through the edge: last, as users reach it
     return ComponentStatus.from_services(context.client, context.component.name, services)
 
 

@@ -251,6 +251,14 @@ class LifecycleContext:
             raise UsageError(f"{self.project} on this engine belongs to another state root ({root}): set "
                              f"AGENCYSTACK_ROOT={root} to manage it, or uninstall it there first")
 
+    @property
+    def edge_address(self) -> str:
+        """Where this host's edge answers (the engine's host; loopback for a local engine): the address to send a
+        request for a routed URL to, with the URL's host as ``Host`` header."""
+        from agencystack.probes import edge_address
+
+        return edge_address(self.global_settings.docker_host)
+
     def wait_for_probes(self, stack: Stack) -> None:
         """Wait until every :class:`~agencystack.HttpProbe` of ``stack`` answers (each bounded by its ``wait``);
         ComponentError naming the probe otherwise. :meth:`deploy` calls it: the default install waits for them."""
@@ -259,7 +267,7 @@ class LifecycleContext:
         from agencystack import probes
 
         which = self.component.name + ("" if self.component.per_host else f" -c {self.client}")
-        probes.wait(stack.probes, via=probes.edge_address(self.global_settings.docker_host),
+        probes.wait(stack.probes, via=self.edge_address,
                     who=f"{self.component.name} for {self.client}", progress=self.progress,
                     hint=f"; see 'agencystack logs {which}'")
 
@@ -267,7 +275,7 @@ class LifecycleContext:
         """One :class:`~agencystack.ServiceStatus` row per probe of the stack, as the default status shows them."""
         from agencystack import probes
 
-        return probes.rows(self.stack().probes, probes.edge_address(self.global_settings.docker_host))
+        return probes.rows(self.stack().probes, self.edge_address)
 
     def deploy(self) -> Outcome:
         """The default install: save settings, render the compose file, apply the plan, record the facts for the

@@ -30,27 +30,40 @@ def edge_address(docker_host: str) -> str:
     return parts.hostname if parts.scheme in ("tcp", "ssh", "http", "https") and parts.hostname else "127.0.0.1"
 
 
+#: what a request through the edge raises when nothing (or nothing HTTP) answers
+UNANSWERED = (OSError, http.client.HTTPException)
+
+
+def through_edge(url: str, *, via: str = "127.0.0.1",
+                 timeout: float = 5) -> tuple[int, http.client.HTTPMessage, bytes]:
+    """GET ``url`` at this host's edge (address ``via``) with the URL's host name as ``Host`` header and TLS server
+    name, certificates not checked (the edge is ours; ACME may lag): (status, headers (case-insensitive), body).
+    Raises one of :data:`UNANSWERED` when nothing answers."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.scheme == "https":
+        context = ssl.create_default_context()
+        context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+        raw = socket.create_connection((via, parts.port or 443), timeout=timeout)
+        conn = http.client.HTTPSConnection(host, parts.port or 443, timeout=timeout, context=context)
+        conn.sock = context.wrap_socket(raw, server_hostname=host)
+    else:
+        conn = http.client.HTTPConnection(via, parts.port or 80, timeout=timeout)
+    try:
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        conn.request("GET", target, headers={"Host": parts.netloc})
+        response = conn.getresponse()
+        return response.status, response.headers, response.read()
+    finally:
+        conn.close()
+
+
 def probe(url: str, *, via: str = "127.0.0.1", expect: int = 200, timeout: float = 5) -> tuple[bool, str]:
     """GET ``url`` through the edge at address ``via``. Returns (True, "200") when it answers ``expect``, else
     (False, what happened: the status code, or the connection error in one line)."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
     try:
-        if parts.scheme == "https":
-            context = ssl.create_default_context()
-            context.check_hostname, context.verify_mode = False, ssl.CERT_NONE  # the edge is ours; ACME may lag
-            raw = socket.create_connection((via, parts.port or 443), timeout=timeout)
-            conn = http.client.HTTPSConnection(host, parts.port or 443, timeout=timeout, context=context)
-            conn.sock = context.wrap_socket(raw, server_hostname=host)
-        else:
-            conn = http.client.HTTPConnection(via, parts.port or 80, timeout=timeout)
-        try:
-            target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-            conn.request("GET", target, headers={"Host": parts.netloc})
-            status = conn.getresponse().status
-        finally:
-            conn.close()
-    except (OSError, http.client.HTTPException) as exc:
+        status, _, _ = through_edge(url, via=via, timeout=timeout)
+    except UNANSWERED as exc:
         return False, f"{type(exc).__name__}: {exc}"
     return status == expect, str(status)
 

@@ -14,8 +14,9 @@ For every stack built (install, plan, status, backup ...), before the edge label
   served as they are: an operator who installs no identity provider keeps a reachable application.
 
 After a protected component's deploy (install, restore), the edge is asked until it sends each protected route to
-the provider's login (:func:`wait_for_gate`, called by ``LifecycleContext.deploy``): the edge applies changed labels some time after the containers changed, and until
-then it may still route the old, open way; ``install`` must not say "protected" while the UI is open.
+the provider's login (:func:`wait_for_gate`, called by the default install, ``defaults.deploy``): the edge applies
+changed labels some time after the containers changed, and until then it may still route the old, open way;
+``install`` must not say "protected" while the UI is open.
 
 The outcome lands in ``context.sso`` (:class:`~agencystack.SsoState`), which deploy records in the manifest and
 the outcome, and status shows as the ``sso`` row.
@@ -104,7 +105,7 @@ def wait_for_gate(context, issuer: str, timeout: float = GATE_TIMEOUT) -> None:
         url = context.public_url(route.host, (route.paths or route.prefixes or [PROBE_PATH])[0])
         try:
             retry(retry=retry_if_result(lambda found: found != "login"), stop=stop_after_delay(timeout),
-                  wait=wait_fixed(2), before_sleep=report)(_edge_answer)(url, issuer, context.global_settings)
+                  wait=wait_fixed(2), before_sleep=report)(_edge_answer)(url, issuer, context.edge_address)
         except RetryError as exc:
             raise ComponentError(f"{context.component.name} for {context.client}: the edge does not send {url} to "
                                  f"the login within {int(timeout)}s (last: {exc.last_attempt.result()}); re-run "
@@ -112,35 +113,15 @@ def wait_for_gate(context, issuer: str, timeout: float = GATE_TIMEOUT) -> None:
     context.progress("sso", f"login in front ({int(time.monotonic() - started)}s)")
 
 
-def _edge_answer(url: str, issuer: str, global_settings) -> str:
-    """"login" when this host's edge answers ``url`` with a redirect into ``issuer``; else what it answered.
-    Asked at the edge's address (the engine's host) with the URL's Host header and TLS server name, so that DNS
-    and certificates need not be in place yet."""
-    import http.client
-    import socket
-    import ssl
-    from urllib.parse import urlsplit
+def _edge_answer(url: str, issuer: str, via: str) -> str:
+    """"login" when this host's edge (at ``via``) answers ``url`` with a redirect into ``issuer``; else what it
+    answered (:func:`agencystack.probes.through_edge`: DNS and certificates need not be in place yet)."""
+    from agencystack import probes
 
-    parts = urlsplit(url)
-    engine = urlsplit(global_settings.docker_host)
-    via = engine.hostname if engine.scheme in ("tcp", "ssh", "http", "https") and engine.hostname else "127.0.0.1"
     try:
-        if parts.scheme == "https":
-            tls = ssl.create_default_context()
-            tls.check_hostname, tls.verify_mode = False, ssl.CERT_NONE  # the edge is ours; ACME may lag
-            conn = http.client.HTTPSConnection(via, parts.port or 443, timeout=10, context=tls)
-            conn.sock = tls.wrap_socket(socket.create_connection((via, parts.port or 443), timeout=10),
-                                        server_hostname=parts.hostname)
-        else:
-            conn = http.client.HTTPConnection(via, parts.port or 80, timeout=10)
-        try:
-            conn.request("GET", parts.path or "/", headers={"Host": parts.netloc})
-            response = conn.getresponse()
-            location = response.getheader("Location") or ""
-        finally:
-            conn.close()
-    except (OSError, http.client.HTTPException) as exc:
+        status, headers, _ = probes.through_edge(url, via=via, timeout=10)
+    except probes.UNANSWERED as exc:
         return type(exc).__name__
-    if 300 <= response.status < 400 and location.startswith(issuer.rstrip("/") + "/"):
+    if 300 <= status < 400 and (headers.get("Location") or "").startswith(issuer.rstrip("/") + "/"):
         return "login"
-    return f"HTTP {response.status}" + (" (served without login)" if response.status == 200 else "")
+    return f"HTTP {status}" + (" (served without login)" if status == 200 else "")

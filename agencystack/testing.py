@@ -190,26 +190,10 @@ class TestEngine:
 
     def get(self, url: str, timeout: float = 5) -> tuple[int, str]:
         """GET ``url`` through the test's edge (its host name as the Host header): (status, body)."""
-        import http.client
-        import ssl
-        from urllib.parse import urlsplit
+        from agencystack.probes import edge_address, through_edge
 
-        from agencystack.probes import edge_address
-
-        parts = urlsplit(url)
-        via = edge_address(self.docker_host)
-        if parts.scheme == "https":
-            context = ssl._create_unverified_context()  # the test edge has no ACME certificate
-            conn = http.client.HTTPSConnection(via, parts.port or 443, timeout=timeout, context=context)
-        else:
-            conn = http.client.HTTPConnection(via, parts.port or 80, timeout=timeout)
-        try:
-            conn.request("GET", (parts.path or "/") + (f"?{parts.query}" if parts.query else ""),
-                         headers={"Host": parts.netloc})
-            response = conn.getresponse()
-            return response.status, response.read().decode(errors="replace")
-        finally:
-            conn.close()
+        status, _, body = through_edge(url, via=edge_address(self.docker_host), timeout=timeout)
+        return status, body.decode(errors="replace")
 
     def exec(self, component: str, service: str, *command: str, client: str | None = None) -> str:
         """Run ``command`` in the running container of ``service``; its output (AssertionError unless exit 0)."""

@@ -193,7 +193,7 @@ def test_install_waits_until_the_edge_sends_the_ui_to_the_login():
     context = SimpleNamespace(stack=lambda: SimpleNamespace(routes=routes), client="acme",
                               component=SimpleNamespace(name="posthog"), progress=lambda *a: progress.append(a),
                               public_url=lambda host, path: f"http://{host}:{port}{path}",
-                              global_settings=SimpleNamespace(docker_host="unix:///var/run/docker.sock"))
+                              edge_address="127.0.0.1")
     try:
         wait_for_gate(context, issuer, timeout=30)
         assert seen == [(f"app.acme.localhost:{port}", "/agencystack-sso-check")] * 3  # never a public route

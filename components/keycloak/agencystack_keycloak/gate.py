@@ -44,7 +44,7 @@ class Keycloak:
         self.public_url = context.public_url(self.settings.domain).rstrip("/")
         self.issuer = f"{self.public_url}/realms/{self.realm}"
         self.internal = f"http://{context.client}_{NAME}-keycloak-1:8080/realms/{self.realm}"
-        self.via = edge_address(context.global_settings.docker_host)
+        self.via = context.edge_address
 
     @classmethod
     def installed(cls, context) -> Keycloak | None:
@@ -102,12 +102,6 @@ class Keycloak:
                                      f"(install {component} first)")
             secret = admin.rotate_secret(self.realm, found["id"])
         self.save_secrets(component, {SECRET_KEY: secret})
-
-
-def edge_address(docker_host: str) -> str:
-    """Where this host's edge answers: the engine's host (loopback for a local socket)."""
-    parts = urlsplit(docker_host)
-    return parts.hostname if parts.scheme in ("tcp", "ssh", "http", "https") and parts.hostname else "127.0.0.1"
 
 
 def protect(context, application, stack):

@@ -23,7 +23,7 @@ class Browser:
     def __init__(self, edge_port: int):
         self.edge_port = edge_port
         self.jar: dict[str, dict[str, str]] = {}  # host -> cookie name -> value (paths ignored: one app per host)
-        self.http = httpx.Client(timeout=20, follow_redirects=False)
+        self.http = httpx.Client(timeout=60, follow_redirects=False)  # Keycloak on a loaded two-core host
 
     def close(self) -> None:
         self.http.close()

@@ -1,7 +1,7 @@
 """What the SSO gate costs on the request path, through the real edge, on the real engine (one run, ratios).
 
-Set-up: the edge, and PostHog's stack (echo backends, tests/test_posthog_engine.EchoImages) for two clients on it:
-``open`` has no identity provider, ``gated`` gets Keycloak (the local pre-built image), which puts the gate
+Set-up: the edge, and PostHog's stack (echo backends, components/posthog/tests/helpers.EchoImages) for two clients
+on it: ``open`` has no identity provider, ``gated`` gets Keycloak (the local pre-built image), which puts the gate
 (Traefik forwardAuth -> oauth2-proxy) in front of its UI; a user logs in (tests/sso_login.Browser) and the session
 cookie is kept. Then, in each of N rounds, one request of each kind below, the order rotated per round, so a load
 spike on the shared host hits both sides of a comparison alike:
@@ -35,9 +35,7 @@ sys.path.insert(0, str(REPO))
 from agencystack.lifecycle import run  # noqa: E402
 from tests.images import build  # noqa: E402
 from tests.sso_login import Browser  # noqa: E402
-from tests.test_edge_traefik import edge_host  # noqa: E402
-from tests.test_posthog_engine import domain  # noqa: E402
-from tests.test_posthog_stack import fake_upstream  # noqa: E402
+from components.posthog.tests.helpers import domain, posthog_host  # noqa: E402
 from tests.test_sso_engine import SsoHost  # noqa: E402
 
 N = 300
@@ -88,9 +86,8 @@ def main() -> int:
     opened, gated = f"bench{stamp}", f"bench{stamp}-sso"
     with tempfile.TemporaryDirectory(prefix="bench-sso-") as tmp:
         tmp = Path(tmp)
-        with edge_host(tmp, images, "bench") as edge:
-            host = SsoHost(tmp / "root", fake_upstream(tmp / "upstream"), images, edge)
-            port = edge.http_port
+        with posthog_host(tmp, images, "bench", SsoHost) as host:
+            port = host.edge.http_port
             try:
                 say(f"installing PostHog (echo backends) for {opened} and {gated}")
                 host.install(opened)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Collection, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import IO, Any
 
@@ -188,15 +189,21 @@ class DockerDriver:
         with self.client.guard():
             actual = self.observe(project, images=False)
             # Stop as docker compose's down does: dependents first (orphans before everything), a level's containers
-            # in parallel. Then remove them one at a time: removing many containers of one network at once leaves
-            # Docker 20.10 counting endpoints that are gone, and the network cannot be removed until the engine
-            # restarts (bench/exits.py counts it: see there; compose's down then fails).
-            for group in _reverse_levels(deployment, actual.containers):
-                parallel([lambda c=c: self._stop_one(deployment, c, progress) for c in group
-                          if c.state in RUNNING_STATES])
-            for c in actual.containers:
-                progress(c.service or c.name, "removing")
-                self.client.gone(c.id)
+            # in parallel; each container is removed as soon as it has stopped, but one at a time (one remover):
+            # removing many containers of one network at once leaves Docker 20.10 counting endpoints that are gone
+            # more often, and the network then stays until the engine restarts (bench/exits.py counts it).
+            with ThreadPoolExecutor(max_workers=1) as remover:
+                removals: list[Future[None]] = []
+
+                def take_down(c: Observed) -> None:
+                    if c.state in RUNNING_STATES:
+                        self._stop_one(deployment, c, progress)
+                    removals.append(remover.submit(self._remove_one, c, progress))
+
+                for group in _reverse_levels(deployment, actual.containers):
+                    parallel([lambda c=c: take_down(c) for c in group])
+                for removal in removals:
+                    removal.result()
             external_nets = {n.name for n in deployment.stack.networks if n.external}
             ours = [name for name, net in actual.networks.items()
                     if name not in external_nets and (net.get("Labels") or {}).get(labels.PROJECT) == project]
@@ -211,6 +218,10 @@ class DockerDriver:
                 parallel([lambda n=name: self._remove_volume(n) for name, vol in actual.volumes.items()
                           if name not in external_vols and (vol.get("Labels") or {}).get(labels.PROJECT) == project])
         return left
+
+    def _remove_one(self, c: Observed, progress: Progress) -> None:
+        progress(c.service or c.name, "removing")
+        self.client.gone(c.id)
 
     def _remove_volume(self, name: str) -> None:
         try:

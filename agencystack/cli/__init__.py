@@ -86,7 +86,6 @@ def _root(
     ctx.obj.verbose = verbose
 
 
-
 def command() -> typer.core.TyperGroup:
     """The click command of the app, with the global ``-v/--verbose`` also accepted after any sub-command (as git
     and docker accept theirs): click parses it as each command's own option, so ``--set -v`` stays a value.

@@ -9,14 +9,16 @@ directory as a third party's would be:
   ``agencystack render benchstack -c Y`` printed (the same stack: images, commands, health checks, dependencies);
 - **no-op re-install**: the same two commands again;
 - **uninstall with the data**: ``agencystack uninstall benchstack -c X --purge --yes`` vs ``docker-compose down -v``;
-- **status of 50 projects**: ``agencystack status --all`` vs ``docker-compose -p P ps -a`` for each of the 50 (a fleet of 2-service projects whose status hook GETs a probe URL served here: the probes the status
-  hooks ran are counted, and the target asks for them);
+- **status of 50 projects**: ``agencystack status --all`` vs ``docker-compose -p P ps -a`` for each of the 50 (a
+  fleet of 2-service projects whose status hook GETs a probe URL served here: the probes the status hooks ran are
+  counted, and the target asks for them);
 - **curves**: ``status --all`` and the no-op re-install, milliseconds and engine API calls, over 10 -> 200 projects
   and 10 -> 40 services.
 
-Every command is a fresh process typed as an operator types it (human output, no --json) (``agencystack`` from this interpreter's bin, plugins and all; bytecode compiled
-first, as a pip install does), ours and the peer's interleaved in pairs whose order alternates; a figure's ratio is
-the median of its pairs' ratios, so load on a shared machine hits both sides of a pair alike. Engine API calls are
+Every command is a fresh process typed as an operator types it (human output, no --json: ``agencystack`` from this
+interpreter's bin, plugins and all; bytecode compiled first, as a pip install does), ours and the peer's
+interleaved in pairs whose order alternates; a figure's ratio is the median of its pairs' ratios, so load on a
+shared machine hits both sides of a pair alike. Engine API calls are
 counted in separate, untimed runs through a counting unix-socket proxy (HTTP requests, for ours and compose alike).
 Figures "in a warm interpreter" (``agencystack.cli.main`` called again in one process: no start-up, no imports)
 follow, labelled as such; no target applies to them. The load average is printed with the figures.
@@ -156,7 +158,8 @@ class Bench:
         result = subprocess.run([self.script, *args], env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL)
         elapsed = time.perf_counter() - started
         if check and result.returncode != 0:
-            raise RuntimeError(f"agencystack {' '.join(args)} exited {result.returncode}: {result.stderr.strip()[-800:]}")
+            raise RuntimeError(f"agencystack {' '.join(args)} exited {result.returncode}: "
+                               f"{result.stderr.strip()[-800:]}")
         return elapsed
 
     def compose(self, project: str, *args: str, directory: Path | None = None, counted: bool = False) -> float:

@@ -2,9 +2,9 @@
 """Reproducer: how may containers of one network be taken down on this engine? (Not part of ``make bench``.)
 
 The driver's uninstall (DockerDriver.remove) once stopped containers one at a time, after an engine wedged in a CI
-run while a dependency level was stopped in parallel. docker compose's ``down`` stops a level in parallel on the
-same engine. This script runs rounds of "N containers on two networks, started; then taken down" and reports, per
-way of taking them down:
+run while a dependency level was stopped in parallel. docker compose's ``down`` stops containers in parallel (each
+once what depends on it has stopped) on the same engine. This script runs rounds of "N containers on two networks,
+started; then taken down" and reports, per way of taking them down:
 
 - hangs: any engine call that does not return within --hang seconds (the wedge: calls on those containers hang);
 - networks left behind: the network cannot be removed although nothing is attached ("has active endpoints"):
@@ -14,9 +14,9 @@ way of taking them down:
 Ways (``--ways``, rotated round by round so that load hits each alike):
 
 - ``serial``         stop one at a time, then remove one at a time (the driver before this change);
-- ``pstop-sremove``  stop all in parallel, then remove one at a time (the driver now: per dependency level);
+- ``pstop-sremove``  stop all in parallel, then remove one at a time;
 - ``pipeline``       stop all in parallel; one thread removes each container, one at a time, as soon as its stop
-                     returns (removals overlap the stops, never each other);
+                     returns (removals overlap the stops, never each other: what the driver does);
 - ``compose``        stop and remove each container in its own thread (what compose's down does);
 - ``pstop-premove``  stop all in parallel, then remove all in parallel;
 - ``mixed``          stop all in parallel while as many new containers start on the same networks (join vs leave:
@@ -38,11 +38,11 @@ from this script (``--rounds 50 --containers 20 --ways pipeline,pstop-sremove``)
     pipeline        25 x 20 (2 networks)           0            0                 2.6
     pstop-sremove   25 x 20 (2 networks)           0            1                 3.4
 
-No way hung in 310 rounds: the serialisation of stops was dropped (the driver stops a dependency level in
-parallel, as compose does). Parallel stops can leave a stale endpoint count whatever the removals do (1 of 50 with
-serial removal after them), parallel removal more often (4 of 160; 4 of 34 uninstalls of a 37-service stack
-measured before); the driver removes each container as soon as it has stopped, one at a time (``pipeline``: 0 of
-25, and the fastest), and reports a network the engine keeps as left behind.
+No way hung in 310 rounds: the serialisation of stops was dropped (the driver stops containers in parallel, each
+once what depends on it has stopped, as compose does). Parallel stops can leave a stale endpoint count whatever
+the removals do (1 of 50 with serial removal after them), parallel removal more often (4 of 160; 4 of 34
+uninstalls of a 37-service stack measured before); the driver removes each container as soon as it has stopped,
+one at a time (``pipeline``: 0 of 25, and the fastest), and reports a network the engine keeps as left behind.
 
 Usage: python bench/exits.py [--rounds 40] [--containers 20] [--ways serial,pstop-sremove,compose] [--hang 120]
 """

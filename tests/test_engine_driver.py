@@ -287,7 +287,8 @@ def test_take_down_order_dependents_first_in_parallel_and_stops_below_a_failure(
                                                 for i in range(1, MAX_WORKERS + 8)]
     taken: list[str] = []
     _in_reverse_dependency_order(deployment("q", Stack(services=chain)),
-                                 [Observed.from_list(entry("q", s.name)) for s in chain], lambda c: taken.append(c.service))
+                                 [Observed.from_list(entry("q", s.name)) for s in chain],
+                                 lambda c: taken.append(c.service))
     assert taken == [s.name for s in reversed(chain)]
 
     def fail_on_api(c: Observed) -> None:

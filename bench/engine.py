@@ -9,14 +9,16 @@ directory as a third party's would be:
   ``agencystack render benchstack -c Y`` printed (the same stack: images, commands, health checks, dependencies);
 - **no-op re-install**: the same two commands again;
 - **uninstall with the data**: ``agencystack uninstall benchstack -c X --purge --yes`` vs ``docker-compose down -v``;
-- **status of 50 projects**: ``agencystack status --all`` vs ``docker-compose -p P ps -a`` for each of the 50 (a fleet of 2-service projects whose status hook GETs a probe URL served here: the probes the status
-  hooks ran are counted, and the target asks for them);
+- **status of 50 projects**: ``agencystack status --all`` vs ``docker-compose -p P ps -a`` for each of the 50 (a
+  fleet of 2-service projects whose status hook GETs a probe URL served here: the probes the status hooks ran are
+  counted, and the target asks for them);
 - **curves**: ``status --all`` and the no-op re-install, milliseconds and engine API calls, over 10 -> 200 projects
   and 10 -> 40 services.
 
-Every command is a fresh process typed as an operator types it (human output, no --json) (``agencystack`` from this interpreter's bin, plugins and all; bytecode compiled
-first, as a pip install does), ours and the peer's interleaved in pairs whose order alternates; a figure's ratio is
-the median of its pairs' ratios, so load on a shared machine hits both sides of a pair alike. Engine API calls are
+Every command is a fresh process typed as an operator types it (human output, no --json: ``agencystack`` from this
+interpreter's bin, plugins and all; bytecode compiled first, as a pip install does), ours and the peer's
+interleaved in pairs whose order alternates; a figure's ratio is the median of its pairs' ratios, so load on a
+shared machine hits both sides of a pair alike. Engine API calls are
 counted in separate, untimed runs through a counting unix-socket proxy (HTTP requests, for ours and compose alike).
 Figures "in a warm interpreter" (``agencystack.cli.main`` called again in one process: no start-up, no imports)
 follow, labelled as such; no target applies to them. The load average is printed with the figures.
@@ -156,7 +158,8 @@ class Bench:
         result = subprocess.run([self.script, *args], env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL)
         elapsed = time.perf_counter() - started
         if check and result.returncode != 0:
-            raise RuntimeError(f"agencystack {' '.join(args)} exited {result.returncode}: {result.stderr.strip()[-800:]}")
+            raise RuntimeError(f"agencystack {' '.join(args)} exited {result.returncode}: "
+                               f"{result.stderr.strip()[-800:]}")
         return elapsed
 
     def compose(self, project: str, *args: str, directory: Path | None = None, counted: bool = False) -> float:
@@ -409,6 +412,34 @@ def warm_figures(bench: Bench, warm: Warm, runs: int) -> dict[str, Any]:
     return {"fresh_ms": ms(fresh), "noop_ms": ms(noop), "uninstall_ms": ms(purge)}
 
 
+def report(figures: dict[str, Any], curves: dict[str, Any], in_process: dict[str, Any], runs: int,
+           started_load: list[float]) -> None:
+    print(f"\n{'command':<32} {'ours ms':>9} {'peer ms':>9} {'ratio':>6} {'target':>7} {'met':>4} "
+          f"{'calls':>6} {'peer calls':>10}  peer")
+    for key in ("fresh", "noop", "uninstall", "status_all"):
+        f = figures[key]
+        print(f"{LABELS[key]:<32} {f['ours_ms']:>9} {f['peer_ms']:>9} {f['ratio']:>6} {'<=' + str(f['target']):>7} "
+              f"{'yes' if f['met'] else 'NO':>4} {f['ours_calls']:>6} {f['peer_calls']:>10}  {f['peer']}")
+        if f.get("note"):
+            print(f"  ({f['note']})")
+    print("\nstatus --all and no-op re-install by number of projects (fleet of 2-service projects):")
+    for p in curves["projects"]:
+        print(f"  {p['projects']:>4} projects: status --all {p['status_all_ms']:>7} ms {p['status_all_calls']:>3} calls"
+              f" ({p['status_probes_run']} probes); no-op {p['noop_ms']:>7} ms {p['noop_calls']:>3} calls")
+    print("no-op re-install and status --all by number of services (one project):")
+    for p in curves["services"]:
+        print(f"  {p['services']:>4} services: no-op {p['noop_ms']:>7} ms {p['noop_calls']:>3} calls; "
+              f"status --all {p['status_all_ms']:>7} ms {p['status_all_calls']:>3} calls")
+    print(f"in a warm interpreter (no start-up; no target): fresh {in_process['fresh_ms']} ms, no-op "
+          f"{in_process['noop_ms']} ms, uninstall --purge {in_process['uninstall_ms']} ms")
+    ended_load = load()
+    print(f"load average: {started_load} at the start, {ended_load} at the end ({os.cpu_count()} CPUs)")
+    met = all(figures[k]["met"] for k in TARGETS)
+    print(json.dumps({"bench": "engine", "runs": runs, "all_targets_met": met, "figures": figures, "curves": curves,
+                      "in_warm_interpreter_ms": in_process, "load_average": {"start": started_load, "end": ended_load},
+                      "cpus": os.cpu_count()}))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, help="pairs per figure (default 5; --quick: 3)")
@@ -442,37 +473,13 @@ def main() -> int:
         print("projects curve", file=sys.stderr)
         fleet_status(bench, warm, runs, figures, curves, project_sizes)
         in_process = warm_figures(bench, warm, runs)
+        report(figures, curves, in_process, runs, started_load)  # before the clean-up, which takes a while
     finally:
         warm.close()
         clean_engine(host, tag)
         bench.proxy.cut()
         bench.probes.close()
         shutil.rmtree(work, ignore_errors=True)
-
-    print(f"\n{'command':<32} {'ours ms':>9} {'peer ms':>9} {'ratio':>6} {'target':>7} {'met':>4} "
-          f"{'calls':>6} {'peer calls':>10}  peer")
-    for key in ("fresh", "noop", "uninstall", "status_all"):
-        f = figures[key]
-        print(f"{LABELS[key]:<32} {f['ours_ms']:>9} {f['peer_ms']:>9} {f['ratio']:>6} {'<=' + str(f['target']):>7} "
-              f"{'yes' if f['met'] else 'NO':>4} {f['ours_calls']:>6} {f['peer_calls']:>10}  {f['peer']}")
-        if f.get("note"):
-            print(f"  ({f['note']})")
-    print("\nstatus --all and no-op re-install by number of projects (fleet of 2-service projects):")
-    for p in curves["projects"]:
-        print(f"  {p['projects']:>4} projects: status --all {p['status_all_ms']:>7} ms {p['status_all_calls']:>3} calls"
-              f" ({p['status_probes_run']} probes); no-op {p['noop_ms']:>7} ms {p['noop_calls']:>3} calls")
-    print("no-op re-install and status --all by number of services (one project):")
-    for p in curves["services"]:
-        print(f"  {p['services']:>4} services: no-op {p['noop_ms']:>7} ms {p['noop_calls']:>3} calls; "
-              f"status --all {p['status_all_ms']:>7} ms {p['status_all_calls']:>3} calls")
-    print(f"in a warm interpreter (no start-up; no target): fresh {in_process['fresh_ms']} ms, no-op "
-          f"{in_process['noop_ms']} ms, uninstall --purge {in_process['uninstall_ms']} ms")
-    ended_load = load()
-    print(f"load average: {started_load} at the start, {ended_load} at the end ({os.cpu_count()} CPUs)")
-    met = all(figures[k]["met"] for k in TARGETS)
-    print(json.dumps({"bench": "engine", "runs": runs, "all_targets_met": met, "figures": figures, "curves": curves,
-                      "in_warm_interpreter_ms": in_process, "load_average": {"start": started_load, "end": ended_load},
-                      "cpus": os.cpu_count()}))
     return 0  # a target not met is a figure, printed as such; only a failure to measure is an error
 
 

@@ -2,9 +2,9 @@
 """Reproducer: how may containers of one network be taken down on this engine? (Not part of ``make bench``.)
 
 The driver's uninstall (DockerDriver.remove) once stopped containers one at a time, after an engine wedged in a CI
-run while a dependency level was stopped in parallel. docker compose's ``down`` stops a level in parallel on the
-same engine. This script runs rounds of "N containers on two networks, started; then taken down" and reports, per
-way of taking them down:
+run while a dependency level was stopped in parallel. docker compose's ``down`` stops containers in parallel (each
+once what depends on it has stopped) on the same engine. This script runs rounds of "N containers on two networks,
+started; then taken down" and reports, per way of taking them down:
 
 - hangs: any engine call that does not return within --hang seconds (the wedge: calls on those containers hang);
 - networks left behind: the network cannot be removed although nothing is attached ("has active endpoints"):
@@ -14,28 +14,35 @@ way of taking them down:
 Ways (``--ways``, rotated round by round so that load hits each alike):
 
 - ``serial``         stop one at a time, then remove one at a time (the driver before this change);
-- ``pstop-sremove``  stop all in parallel, then remove one at a time (the driver now: per dependency level);
+- ``pstop-sremove``  stop all in parallel, then remove one at a time;
+- ``pipeline``       stop all in parallel; one thread removes each container, one at a time, as soon as its stop
+                     returns (removals overlap the stops, never each other: what the driver does);
 - ``compose``        stop and remove each container in its own thread (what compose's down does);
 - ``pstop-premove``  stop all in parallel, then remove all in parallel;
 - ``mixed``          stop all in parallel while as many new containers start on the same networks (join vs leave:
                      the known Docker 20.10 deadlock of libnetwork's getSvcRecords and processEndpointDelete, fixed
                      in 20.10.27), then remove serially.
 
-Figures on this machine (Debian 12 docker.io 20.10.24+dfsg1, vfs, 2 shared cores at load 50-130), 2026-11-27,
-busybox containers with init, from this procedure (run as its first drafts):
+Figures on this machine (Debian 12 docker.io 20.10.24+dfsg1, vfs, 2 shared cores at load 30-130), 2026-11-27,
+busybox containers with init; the first five rows from this procedure as its first drafts ran it, the last two
+from this script (``--rounds 50 --containers 20 --ways pipeline,pstop-sremove``):
 
-    way             rounds x containers       hangs  networks left behind  seconds/round
-    serial          25 x 20 (2 networks)        0            0                 7.5
-    pstop-sremove   25 x 20 (2 networks)        0            0                 4.2
-    compose         25 x 20 (2 networks)        0            1                 3.2
-    pstop-premove   25 x 20 (2 networks)        0            1                 3.6
-    pstop-premove   20 x 10, 31 x 20 (1 network) 0           1                 1-2.5
+    way             rounds x containers          hangs  networks left behind  seconds/round
+    serial          25 x 20 (2 networks)           0            0                 7.5
+    pstop-sremove   25 x 20 (2 networks)           0            0                 4.2
+    compose         25 x 20 (2 networks)           0            1                 3.2
+    pstop-premove   25 x 20 (2 networks)           0            1                 3.6
+    pstop-premove   20 x 10, 31 x 20 (1 network)   0            1                 1-2.5
     mixed           20 x 10, 39 x 12 (1 network,
-                    removals in parallel)       0            1                 5-10
+                    removals in parallel)          0            1                 5-10
+    pipeline        25 x 20 (2 networks)           0            0                 2.6
+    pstop-sremove   25 x 20 (2 networks)           0            1                 3.4
 
-No way hung in 260 rounds: the serialisation of stops was dropped. Parallel removal left a stale endpoint count in
-4 of 160 rounds (and in 4 of 34 uninstalls of a 37-service stack measured before), serial removal in none of 50
-(nor of 30 before): removals stay one at a time, after the level-by-level parallel stops.
+No way hung in 310 rounds: the serialisation of stops was dropped (the driver stops containers in parallel, each
+once what depends on it has stopped, as compose does). Parallel stops can leave a stale endpoint count whatever
+the removals do (1 of 50 with serial removal after them), parallel removal more often (4 of 160; 4 of 34
+uninstalls of a 37-service stack measured before); the driver removes each container as soon as it has stopped,
+one at a time (``pipeline``: 0 of 25, and the fastest), and reports a network the engine keeps as left behind.
 
 Usage: python bench/exits.py [--rounds 40] [--containers 20] [--ways serial,pstop-sremove,compose] [--hang 120]
 """
@@ -47,7 +54,7 @@ import json
 import secrets
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -55,7 +62,7 @@ sys.path.insert(0, str(REPO))
 
 from tests.images import build  # noqa: E402
 
-WAYS = ("serial", "pstop-sremove", "compose", "pstop-premove", "mixed")
+WAYS = ("serial", "pstop-sremove", "pipeline", "compose", "pstop-premove", "mixed")
 
 
 def main() -> int:
@@ -104,6 +111,15 @@ def main() -> int:
             par(stop, ids)
             for c in ids:
                 rm(c)
+        elif way == "pipeline":
+            with ThreadPoolExecutor(1) as remover, ThreadPoolExecutor(32) as stoppers:
+                stopping = {stoppers.submit(stop, c): c for c in ids}
+                removed = []
+                for f in as_completed(stopping):
+                    f.result()
+                    removed.append(remover.submit(rm, stopping[f]))
+                for f in removed:
+                    f.result()
         elif way == "compose":
             par(lambda c: (stop(c), rm(c)), ids)
         elif way == "pstop-premove":

@@ -213,6 +213,53 @@ def test_plan_creates_missing_volumes_but_never_external_ones() -> None:
     assert plan.create_volumes == ["p1_data"] and plan.create_networks == ["p1_default"]
 
 
+def test_take_down_order_dependents_first_in_parallel_and_stops_below_a_failure() -> None:
+    """Uninstall's order (as compose's down): a container goes once what depends on it has gone, independent ones
+    at once; a chain longer than the driver's thread pool still finishes; a dependent that cannot be taken down
+    keeps what it depends on."""
+    from agencystack.engine.client import MAX_WORKERS
+    from agencystack.engine.docker import _in_reverse_dependency_order
+
+    stack = Stack(services=[Service(name="db", image=IMG), Service(name="cache", image=IMG),
+                            Service(name="api", image=IMG, depends_on={"db": "healthy", "cache": "started"}),
+                            Service(name="web", image=IMG, depends_on={"api": "started"}),
+                            Service(name="metrics", image=IMG)])
+    dep = deployment("p", stack)
+    found = [Observed.from_list(entry("p", name)) for name in ("db", "cache", "api", "web", "metrics")]
+    found.append(Observed.from_list(entry("p", "gone", name="p-gone-1")))  # an orphan
+    started, finished, lock = {}, {}, threading.Lock()
+
+    def take(c: Observed) -> None:
+        with lock:
+            started[c.service] = time.monotonic()
+        time.sleep(0.3)
+        with lock:
+            finished[c.service] = time.monotonic()
+
+    _in_reverse_dependency_order(dep, found, take)
+    assert finished["web"] <= started["api"] and finished["api"] <= min(started["db"], started["cache"])
+    leaves = ("web", "metrics", "gone")
+    assert max(started[s] for s in leaves) < min(finished[s] for s in leaves)  # together, at once
+
+    chain = [Service(name="s0", image=IMG)] + [Service(name=f"s{i}", image=IMG, depends_on={f"s{i - 1}": "started"})
+                                                for i in range(1, MAX_WORKERS + 8)]
+    taken: list[str] = []
+    _in_reverse_dependency_order(deployment("q", Stack(services=chain)),
+                                 [Observed.from_list(entry("q", s.name)) for s in chain],
+                                 lambda c: taken.append(c.service))
+    assert taken == [s.name for s in reversed(chain)]
+
+    def fail_on_api(c: Observed) -> None:
+        if c.service == "api":
+            raise ComponentError("api would not stop")
+        taken.append(c.service)
+
+    taken.clear()
+    with pytest.raises(ComponentError, match="api would not stop"):
+        _in_reverse_dependency_order(dep, found, fail_on_api)
+    assert sorted(taken) == ["gone", "metrics", "web"]  # db and cache kept: api still needs them
+
+
 @pytest.mark.parametrize(("state", "status", "job", "expected", "detail"), [
     ("running", "Up 3 minutes (healthy)", False, State.RUNNING, "healthy"),
     ("running", "Up 3 minutes", False, State.RUNNING, "running"),

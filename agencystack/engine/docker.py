@@ -19,7 +19,9 @@ messages (what errors quote from the engine is masked by the deployment's redact
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Collection, Iterator, Mapping
+import threading
+from collections.abc import Callable, Collection, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import IO, Any
 
@@ -183,8 +185,7 @@ class DockerDriver:
         with self.client.guard():
             running = [c for c in containers(self.client, labels.project_filter(deployment.project))
                        if c.state in RUNNING_STATES and c.service not in keep]
-            for group in _reverse_levels(deployment, running):
-                parallel([lambda c=c: self._stop_one(deployment, c, progress) for c in group])
+            _in_reverse_dependency_order(deployment, running, lambda c: self._stop_one(deployment, c, progress))
 
     def _stop_one(self, deployment: Deployment, c: Observed, progress: Progress) -> None:
         progress(c.service or c.name, "stopping")
@@ -196,16 +197,21 @@ class DockerDriver:
         left: list[str] = []
         with self.client.guard():
             actual = self.observe(project, images=False)
-            # Stop as docker compose's down does: dependents first (orphans before everything), a level's containers
-            # in parallel. Then remove them one at a time: removing many containers of one network at once leaves
-            # Docker 20.10 counting endpoints that are gone, and the network cannot be removed until the engine
-            # restarts (bench/exits.py counts it: see there; compose's down then fails).
-            for group in _reverse_levels(deployment, actual.containers):
-                parallel([lambda c=c: self._stop_one(deployment, c, progress) for c in group
-                          if c.state in RUNNING_STATES])
-            for c in actual.containers:
-                progress(c.service or c.name, "removing")
-                self.client.gone(c.id)
+            # Stop as docker compose's down does: each container once what depends on it has stopped, in parallel
+            # (orphans at once); each is removed as soon as it has stopped, but one at a time (one remover): removing
+            # many containers of one network at once leaves Docker 20.10 counting endpoints that are gone more
+            # often, and the network then stays until the engine restarts (bench/exits.py counts it).
+            with ThreadPoolExecutor(max_workers=1) as remover:
+                removals: list[Future[None]] = []
+
+                def take_down(c: Observed) -> None:
+                    if c.state in RUNNING_STATES:
+                        self._stop_one(deployment, c, progress)
+                    removals.append(remover.submit(self._remove_one, c, progress))
+
+                _in_reverse_dependency_order(deployment, actual.containers, take_down)
+                for removal in removals:
+                    removal.result()
             external_nets = {n.name for n in deployment.stack.networks if n.external}
             ours = [name for name, net in actual.networks.items()
                     if name not in external_nets and (net.get("Labels") or {}).get(labels.PROJECT) == project]
@@ -221,6 +227,10 @@ class DockerDriver:
                           if name not in external_vols and (vol.get("Labels") or {}).get(labels.PROJECT) == project])
         return left
 
+    def _remove_one(self, c: Observed, progress: Progress) -> None:
+        progress(c.service or c.name, "removing")
+        self.client.gone(c.id)
+
     def _remove_volume(self, name: str) -> None:
         try:
             self.api.remove_volume(name)
@@ -235,14 +245,47 @@ class DockerDriver:
         self.streams.volume_import(deployment, volume, stdin)
 
 
-def _reverse_levels(deployment: Deployment, found: list[Observed]) -> list[list[Observed]]:
-    """Containers grouped for stopping: orphans first, then dependents before what they depend on."""
+def _in_reverse_dependency_order(deployment: Deployment, found: list[Observed],
+                                 action: Callable[[Observed], None]) -> None:
+    """Run ``action`` on every container, in parallel, each once every container of the services that depend on its
+    service is done (as compose's down walks the graph): dependents before what they depend on, a service nothing
+    depends on (and an orphan, of no service of the stack) at once. When ``action`` fails on a container, what its
+    service depends on is left alone; the first exception is raised once the rest is done."""
     stack = deployment.stack
     known = {s.name for s in stack.services}
-    groups = [[c for c in found if c.service not in known]]
-    for level in reversed(stack.levels()):
-        groups.append([c for c in found if c.service in level])
-    return [g for g in groups if g]
+    dependents = {name: {s.name for s in stack.services if name in s.depends_on} for name in known}
+    pending = {name: sum(c.service == name for c in found) for name in known}
+    done = {name: threading.Event() for name in known}
+    failed: set[str] = set()
+    lock = threading.Lock()
+    for name, count in pending.items():
+        if count == 0:
+            done[name].set()
+
+    def run(c: Observed) -> None:
+        ok = False
+        try:
+            if c.service in known:
+                for dependent in dependents[c.service]:
+                    done[dependent].wait()
+                if failed & dependents[c.service]:
+                    return  # a dependent could not be taken down: keep what it depends on
+            action(c)
+            ok = True
+        finally:
+            if c.service in known:
+                with lock:
+                    if not ok:
+                        failed.add(c.service)
+                    pending[c.service] -= 1
+                    if pending[c.service] == 0:
+                        done[c.service].set()
+
+    # submitted dependents first (a bounded pool takes them in order): a container only ever waits for containers
+    # submitted before it, which are running or done, so the waits cannot fill the pool
+    level = {name: i for i, names in enumerate(stack.levels()) for name in names}
+    ordered = sorted(found, key=lambda c: -level.get(c.service, 1 << 30))
+    parallel([lambda c=c: run(c) for c in ordered])
 
 
 def _tls_from_env() -> Any:

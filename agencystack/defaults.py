@@ -79,6 +79,7 @@ def deploy(context):
             summary += f"; SSO {context.sso.state}: {context.sso.detail}"
     return Outcome(summary=summary, changes=changes, details=details)
 
+
 def _write_if_changed(path, text: str) -> None:
     """Write ``text`` to ``path`` (atomically, 0600) unless the file already holds exactly that: a no-op install
     leaves the rendered compose file as it is (an edited one is overwritten)."""

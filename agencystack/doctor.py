@@ -94,9 +94,12 @@ def component_checks(components: Iterable[Component], memory: float, n_cpus: int
                                 f" GB memory and {max(need.min_cpus, need.recommended_cpus)} CPUs, or install "
                                 f"{name} on a larger host ('agencystack install' refuses this one)"))
         elif memory < need.recommended_memory_gb * MEMORY_SLACK or n_cpus < need.recommended_cpus:
+            short = ([f"{memory:.1f} GB memory (recommended: {need.recommended_memory_gb:g} GB)"]
+                     if memory < need.recommended_memory_gb * MEMORY_SLACK else [])
+            short += [f"{n_cpus} CPUs (recommended: {need.recommended_cpus})"] if n_cpus < need.recommended_cpus else []
             checks.append(Check(f"resources for {name}", "warn",
-                                f"{memory:.1f} GB / {n_cpus} CPUs is below upstream's recommendation for {name} "
-                                f"({need.recommended_memory_gb:g} GB / {need.recommended_cpus} CPUs)",
+                                f"this host's {' and '.join(short)} {'are' if len(short) > 1 else 'is'} below upstream's "
+                                f"recommendation for {name}",
                                 f"expect a slow first boot; {need.recommended_memory_gb:g} GB and "
                                 f"{need.recommended_cpus} CPUs make {name} comfortable"))
         else:

@@ -81,3 +81,18 @@ def test_port_taken_says_how_to_find_and_free_it(global_settings):
         check = next(c for c in run_checks(global_settings, ports=(port,)) if c.name == f"port {port}")
     assert check.result == "warn"
     assert f"ss -ltnp 'sport = :{port}'" in check.fix and "80 and 443" in check.fix
+
+
+def test_the_recommendation_warning_names_only_what_falls_short():
+    """Plenty of memory but two CPUs: the warning says the CPUs are short, not the memory (it said "23.5 GB / 2
+    CPUs is below the recommendation (16 GB / 4 CPUs)", as if 23.5 GB were too little)."""
+    from agencystack.doctor import component_checks
+
+    big = Component(name="big", description="", resources=Resources(min_memory_gb=1, min_cpus=1,
+                                                                      recommended_memory_gb=16, recommended_cpus=4))
+    (cpus_only,) = component_checks([big], memory=23.5, n_cpus=2)
+    assert cpus_only.result == "warn"
+    assert cpus_only.detail == "this host's 2 CPUs (recommended: 4) is below upstream's recommendation for big"
+    (both,) = component_checks([big], memory=8, n_cpus=2)
+    assert both.detail == ("this host's 8.0 GB memory (recommended: 16 GB) and 2 CPUs (recommended: 4) are below "
+                           "upstream's recommendation for big")

@@ -397,6 +397,50 @@ def test_a_restored_keycloak_still_logs_users_in(host, sso, tmp_path, docker_cli
         browser.close()
 
 
+def test_keycloak_down_at_a_first_converge_installs_pending_closed_and_a_rerun_protects(host, sso, docker_client):
+    """Keycloak down when a component is converged for the first time (its OIDC client not yet saved here: the
+    saved file is moved aside for the test): the install still succeeds, SSO is pending, the UI is closed (the
+    middleware is attached, nothing answers for it) and ingestion answers; Keycloak up again, a re-run of the same
+    install converges the client and the UI is behind the login."""
+    from agencystack_keycloak.gate import Keycloak
+
+    client = sso["client"]
+    saved = Keycloak(host.keycloak(client, "status")).secrets_file("posthog")
+    aside = saved.with_name("posthog.env.aside")
+    keycloak = docker_client.containers.get(f"{client}_keycloak-keycloak-1")
+    keycloak.stop(timeout=20)
+    saved.rename(aside)
+    try:
+        pending = host.install(client)
+        assert pending.details["sso"]["state"] == "pending", pending.summary
+        assert "SSO pending" in pending.summary
+        try:
+            status, headers, _ = request(host.edge.http_port, domain(client), "/insights")
+        except TimeoutError:
+            status, headers = None, {}
+        assert status != 200 and "X-Echo-Service" not in headers
+        assert answered_by(host, client, "/e", "capture")
+        row = next(s for s in run(host.context(client, "status"), "status").services if s.name == "sso")
+        assert row.detail.startswith("pending"), row
+    finally:
+        keycloak.start()
+        if not saved.exists():
+            aside.rename(saved)
+        else:
+            aside.unlink(missing_ok=True)
+
+    def admin_ready() -> bool:
+        kc = run(host.keycloak(client, "status"), "status")
+        return next(s for s in kc.services if s.name == "admin-api").detail.startswith("ready")
+
+    with watching(docker_client, f"{client}_keycloak-keycloak-1"):
+        wait_until(admin_ready, timeout=START_TIMEOUT, interval=3, message="Keycloak's admin API answers again")
+    again = host.install(client)
+    assert again.details["sso"]["state"] == "protected", again.summary
+    status, headers, _ = request(host.edge.http_port, domain(client), "/insights")
+    assert status == 302 and headers["Location"].startswith(f"http://auth.{client}.localhost:"), (status, headers)
+
+
 def test_keycloak_stopped_protected_paths_fail_closed_and_ingestion_stays_up(host, sso, docker_client):
     """Keycloak stopped: the UI sends to a login that does not answer (the edge drops Keycloak's route; until it
     has, a request to it may hang: never the app); then the gate stopped too: the UI answers an error (or, while

@@ -39,7 +39,10 @@ def _compile_bytecode() -> None:
 
 
 def main() -> int:
-    script = shutil.which("agencystack")
+    # the console script of this interpreter's environment (what `make install` made), not whatever PATH finds
+    # first (a pyenv shim is a bash script that starts another interpreter: it would time the shim)
+    beside = os.path.join(os.path.dirname(sys.executable), "agencystack")
+    script = beside if os.path.exists(beside) else shutil.which("agencystack")
     if script is None:
         print("agencystack is not installed: run `make install`", file=sys.stderr)
         return 2

@@ -38,7 +38,7 @@ images:  ## build the local test images (no registry needed; mmdebstrap and busy
 	@bash scripts/apt-install.sh mmdebstrap busybox-static
 	$(PYTHON) tests/images/build.py
 
-images-author:  ## only what a component's own tests need (busybox, Postgres, Traefik): no Maven, no Go; ~1 min cold
+images-author:  ## only what a component's own tests need (busybox, Postgres, Traefik): no Maven, no Go; cold 151 s at load 11-16
 	@bash scripts/apt-install.sh mmdebstrap busybox-static
 	$(PYTHON) tests/images/build.py busybox postgres traefik
 

@@ -99,8 +99,6 @@ class Readiness(EngineRoom):
         return ComponentError(message)
 
 
-
-
 def plain(text: str) -> str:
     """A container's output without terminal escapes (colours, cursor moves) or other control characters: an
     error message quoting it is read in logs, JSON and terminals alike (tabs and newlines are kept)."""

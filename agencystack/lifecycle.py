@@ -174,7 +174,9 @@ def _wrapper(action: str):
                 duration = round(time.monotonic() - started, 3)
                 log.error(f"{action} failed", outcome="failed", duration=duration,
                           error=f"{type(exc).__name__}: {exc}")
-                if locked and context.dir.has_state:
+                # a failed install counts as installed once it wrote its claim (compose.yaml: hosts, containers),
+                # settings or none (a component without settings has no .env to make it so)
+                if locked and (context.dir.has_state or (action == "install" and context.dir.compose_file.is_file())):
                     context.dir.record(action, "failed", error=context.redactor.text(str(exc)), **context.facts)
                 raise
             duration = round(time.monotonic() - started, 3)

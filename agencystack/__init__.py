@@ -59,6 +59,7 @@ _PUBLIC = {
     "SsoGrant": "agencystack.integrations",
     "SsoState": "agencystack.integrations",
     "DashboardEntry": "agencystack.integrations",
+    "DashboardContext": "agencystack.integrations",
     "StateRoot": "agencystack.state",
     "ComponentDir": "agencystack.state",
     "atomic_write": "agencystack.state",
@@ -80,7 +81,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from agencystack.component import Component, Resources
     from agencystack.context import LifecycleContext
     from agencystack.errors import AgencyStackError, ComponentError, UsageError
-    from agencystack.integrations import DashboardEntry, SsoApplication, SsoGrant, SsoState
+    from agencystack.integrations import DashboardContext, DashboardEntry, SsoApplication, SsoGrant, SsoState
     from agencystack.lifecycle import run
     from agencystack.limits import Limits
     from agencystack.markers import hookimpl

@@ -59,7 +59,8 @@ def deploy(context):
                              f"'agencystack logs {which}'; 'agencystack restart {which}' restarts it)")
     context.wait_for_probes(deployment.stack)
     context.facts.update(version=context.component.version, project=context.project,
-                         images={s.name: s.image for s in deployment.stack.services})
+                         images={s.name: s.image for s in deployment.stack.services},
+                         url=context.public_url(deployment.stack.routes[0].host) if deployment.stack.routes else None)
     if context.sso is not None:
         from dataclasses import asdict
 

@@ -9,12 +9,13 @@ Hooks are grouped by phase, in the order one command meets them:
 
 Two kinds of dispatch (see :mod:`agencystack.plugins`):
 
-* **Targeted** hooks (``stack`` and every lifecycle hook) reach only the plugin that registered the target
+* **Targeted** hooks (``stack``, every lifecycle hook, ``dashboard_entries``) reach only the plugin that registered the target
   component, plus the core's wrappers (lock, log context, timing) and the core's default implementations. They are
   ``firstresult``: the first non-``None`` answer wins, and the core's defaults run last (``trylast``), so a component
   that answers ``None`` -- or does not implement the hook at all -- gets the default behaviour, which works from
   the component's :class:`~agencystack.stack.Stack`.
-* **Broadcast** hooks (``components``, ``bundles``, ``modify_stack``, ``dashboard_entries``) reach every plugin; ``sso_protect``
+* **Broadcast** hooks (``components``, ``bundles``, ``modify_stack``) reach every plugin; ``dashboard_entries`` is
+  targeted at the plugin of the component it describes; ``sso_protect``
   reaches every plugin but stops at the first identity provider that answers.
 
 Argument names are part of the contract: an implementation may accept any subset of them, by name. What may change
@@ -235,10 +236,14 @@ def sso_admin(context):
 
 @hookspec
 def dashboard_entries(context):
-    """Describe what the agency dashboard shows for each of this plugin's components installed for the client.
+    """Describe what the agency dashboard shows for one of this plugin's components installed for the client.
 
-    Broadcast. ``context`` is the dashboard's context (client and settings). Read-only and cheap: no engine calls
-    on the request path.
+    Targeted: called on the plugin that provides ``context.component`` (once per installed component, whenever the
+    core rewrites the client's dashboard registry document: after every lifecycle action, see
+    :mod:`agencystack.dashboard_registry`). ``context`` is an :class:`agencystack.DashboardContext`, read-only:
+    ``client``, ``component``, the component's loaded ``settings``, its ``manifest``, its ``url`` and the names of
+    the client's ``installed`` components; a plugin never reads files itself. Cheap: no engine calls, no network.
+    Never put a secret into an entry (the core scrubs known secret values anyway).
 
     Returns: a list of :class:`agencystack.DashboardEntry` (may be empty).
     """

@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 
     from agencystack.bundle import Bundle
     from agencystack.context import LifecycleContext
-    from agencystack.integrations import DashboardEntry, SsoApplication, SsoGrant
+    from agencystack.integrations import DashboardContext, DashboardEntry, SsoApplication, SsoGrant
     from agencystack.results import ComponentStatus, LogLine, LogRequest, Outcome
     from agencystack.stack import Stack
 
@@ -189,8 +189,10 @@ class Plugins:
                     ) -> SsoGrant | None:
         return self._pm.hook.sso_protect(context=context, application=application, stack=stack)
 
-    def dashboard_entries(self, context: LifecycleContext) -> list[DashboardEntry]:
-        return [entry for answer in self._pm.hook.dashboard_entries(context=context) for entry in answer]
+    def dashboard_entries(self, context: DashboardContext | LifecycleContext) -> list[DashboardEntry]:
+        """The tiles of ``context.component``: its own plugin's answer (and the core's), never other plugins'."""
+        answers = self._targeted(self._pm.hook.dashboard_entries, context.component.name, context=context)
+        return [entry for answer in answers or () for entry in answer or ()]
 
 
 class _PluginManager(pluggy.PluginManager):

@@ -27,6 +27,10 @@ def _containers(agencystack_run, client) -> dict[str, str]:
     return {s["component"]: (s["services"] or [{}])[0].get("container", "") for s in shown}
 
 
+def _history(root, client, component) -> list[dict]:
+    return json.loads((root / "clients" / client / component / "manifest.json").read_text())["history"]
+
+
 def test_a_bundle_installs_in_dependency_order_independent_components_at_once(with_plugins, agencystack_engine,
                                                                             agencystack_run, monkeypatch):
     client = agencystack_engine.client
@@ -81,6 +85,13 @@ def test_a_failing_component_skips_only_its_dependents_and_a_rerun_completes_the
     assert backup.exit_code == 0, backup.output
     assert {c["component"] for c in backup.json()["components"] if c["ok"]} == {"tier-base", "tier-left",
                                                                                  "tier-right"}
+
+    document = json.loads((agencystack_engine.root / "clients" / client / "dashboard.json").read_text())
+    shown = {c["name"]: c for c in document["components"]}  # the dashboard registry saw every action
+    assert set(shown) == {"tier-base", "tier-left", "tier-right"}
+    assert shown["tier-left"]["last_action"]["outcome"] == "ok"  # its backup, the last action, went well
+    assert [h["outcome"] for h in _history(agencystack_engine.root, client, "tier-left")] == ["failed", "ok"]
+    assert all(c["last_backup"]["verified"] and c["last_backup"]["size"] > 0 for c in shown.values())
 
     before = _containers(agencystack_run, client)
     monkeypatch.delenv("TIER_LEFT_FAIL")  # the cause fixed: the same command completes what is missing

@@ -76,6 +76,7 @@ def _component(plugins, global_settings, found, names, origin, redactor) -> dict
         "name": found.component,
         "version": manifest.get("version") or "",
         "url": manifest.get("url"),
+        "health": manifest.get("health") if isinstance(manifest.get("health"), dict) else None,
         "last_action": {"action": last.get("action"), "outcome": last.get("outcome"), "at": last.get("at"),
                         "error": manifest.get("error") if last.get("outcome") == "failed" else None},
         "sso": {"state": sso.get("state", ""), "detail": sso.get("detail", "")} if sso else None,

@@ -60,7 +60,7 @@ def deploy(context):
     context.wait_for_probes(deployment.stack)
     context.facts.update(version=context.component.version, project=context.project,
                          images={s.name: s.image for s in deployment.stack.services},
-                         url=context.public_url(deployment.stack.routes[0].host) if deployment.stack.routes else None)
+                         **_where(context, deployment))
     if context.sso is not None:
         from dataclasses import asdict
 
@@ -79,6 +79,21 @@ def deploy(context):
         if context.sso.state in ("unprotected", "pending"):
             summary += f"; SSO {context.sso.state}: {context.sso.detail}"
     return Outcome(summary=summary, changes=changes, details=details)
+
+def _where(context, deployment) -> dict:
+    """Where users reach the component (its first route, as the edge serves it) and where a dashboard on the edge
+    network probes it (the routed service's container, by its name on that network): the manifest's ``url`` and
+    ``health``, which the dashboard registry document carries."""
+    from agencystack.engine.labels import container_name
+
+    if not deployment.stack.routes:
+        return {}
+    route = deployment.stack.routes[0]
+    path = (route.paths or route.prefixes or ["/"])[0]
+    url = context.public_url(route.host, path)
+    return {"url": context.public_url(route.host), "health": {
+        "url": url, "internal": f"http://{container_name(context.project, route.service)}:{route.port}{path}"}}
+
 
 def _write_if_changed(path, text: str) -> None:
     """Write ``text`` to ``path`` (atomically, 0600) unless the file already holds exactly that: a no-op install

@@ -64,6 +64,7 @@ class DashboardEntry:
     url: str | None = None
     description: str = ""
     links: dict[str, str] = field(default_factory=dict)  # label -> URL (admin console, docs, ...)
+    code: str = ""  # a snippet shown ready to copy (e.g. PostHog's posthog.init), never a secret
 
 
 @dataclass(frozen=True)

@@ -87,7 +87,7 @@ elif externally_managed "$PYTHON"; then
 fi
 
 log "installing agencystack, agencystack-posthog, agencystack-keycloak (editable) into $PYTHON"
-"$PYTHON" -m pip install --quiet --disable-pip-version-check -e '.[test]' -e components/posthog -e components/keycloak
+"$PYTHON" -m pip install --quiet --disable-pip-version-check -e '.[test]' -e components/posthog -e components/keycloak -e components/dashboard
 "$PYTHON" -m compileall -q agencystack components  # editable installs are not byte-compiled: keep starts fast
 if $in_venv && [[ -n $BINDIR ]]; then
   link_cli

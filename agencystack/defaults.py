@@ -81,18 +81,25 @@ def deploy(context):
     return Outcome(summary=summary, changes=changes, details=details)
 
 def _where(context, deployment) -> dict:
-    """Where users reach the component (its first route, as the edge serves it) and where a dashboard on the edge
-    network probes it (the routed service's container, by its name on that network): the manifest's ``url`` and
-    ``health``, which the dashboard registry document carries."""
+    """Where users reach the component and where a dashboard on the edge network probes it: the manifest's ``url``
+    (the route serving the whole host, else the first route, as the edge serves it) and ``health`` (the path of
+    the stack's first HttpProbe when a route serves it, else that route's first path; ``internal``: the routed
+    service's container by its name on the edge network), which the dashboard registry document carries."""
+    from urllib.parse import urlsplit
+
     from agencystack.engine.labels import container_name
 
-    if not deployment.stack.routes:
+    routes = deployment.stack.routes
+    if not routes:
         return {}
-    route = deployment.stack.routes[0]
-    path = (route.paths or route.prefixes or ["/"])[0]
-    url = context.public_url(route.host, path)
-    return {"url": context.public_url(route.host), "health": {
-        "url": url, "internal": f"http://{container_name(context.project, route.service)}:{route.port}{path}"}}
+    ui = next((r for r in routes if not r.paths and not r.prefixes), routes[0])
+    probe = urlsplit(deployment.stack.probes[0].url).path if deployment.stack.probes else ""
+    checked = next((r for r in routes if probe and (probe in r.paths or any(
+        probe == p or probe.startswith(p.rstrip("/") + "/") for p in r.prefixes))), ui)
+    path = probe or (checked.paths or checked.prefixes or ["/"])[0]
+    return {"url": context.public_url(ui.host), "health": {
+        "url": context.public_url(checked.host, path),
+        "internal": f"http://{container_name(context.project, checked.service)}:{checked.port}{path}"}}
 
 
 def _write_if_changed(path, text: str) -> None:

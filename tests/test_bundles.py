@@ -95,3 +95,10 @@ def test_install_of_a_bundle_with_bad_input_changes_nothing(with_plugins, agency
     assert not (agencystack_env / "clients").exists()  # nothing written for anyone
     result = agencystack_run("install", "tiers", "--domain", "x.com")
     assert result.exit_code == 2 and "--domain names one component's host" in result.stderr
+
+
+def test_demo_core_installs_the_edge_then_keycloak_then_dashboard_and_posthog_together(agencystack_plugins):
+    waits = resolve(agencystack_plugins, agencystack_plugins.bundle("demo-core"))
+    assert list(waits)[:2] == ["edge", "keycloak"]
+    assert waits["keycloak"] == ("edge",)
+    assert waits["dashboard"] == waits["posthog"] == ("edge", "keycloak")  # neither waits for the other

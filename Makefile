@@ -16,7 +16,7 @@ AGENCYSTACK ?= $(if $(IN_VENV),$(VENV)/bin/agencystack,agencystack)
 
 .PHONY: install test lint bench images images-author engine help
 
-install:  ## .venv (python3-venv from apt if missing) with the core + both component distributions, editable, test tools
+install:  ## .venv (python3-venv from apt if missing) with the core + the component distributions, editable, test tools
 	@PYTHON="$(PYTHON)" VENV="$(VENV)" BASE_PYTHON="$(BASE_PYTHON)" bash scripts/install.sh
 
 test:  ## the whole suite in the same environment (engine tests skip without an engine, and fail under CI=true)
@@ -28,6 +28,7 @@ bench:  ## benchmarks against their peers; each prints its figures and one JSON 
 	$(PYTHON) bench/engine.py
 	$(PYTHON) bench/backup.py
 	$(PYTHON) bench/sso.py
+	$(PYTHON) bench/bulk.py
 
 engine:  ## install Debian's docker.io if missing, start the local test engine (real dockerd, vfs), print its DOCKER_HOST
 	@bash scripts/apt-install.sh docker.io

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make install`: the core and both component distributions (editable) with the test tools, in the project's own
+# `make install`: the core and the component distributions (editable) with the test tools, in the project's own
 # virtualenv. Debian 12's and Ubuntu 24.04's python3 are "externally managed" (PEP 668): pip refuses to install
 # into them, and --break-system-packages is never the answer. So:
 #

@@ -11,6 +11,9 @@ temporary directory as a third party's plugin would be:
   the same 10 installs one after another (``install tiers -c Ci``, each a process); target: <= 0.6 x; the peak RSS
   of the bulk CLI process (its own maximum resident set, from wait4) is reported.
 
+Each measurement starts from an engine without the bench's containers (what is installed is uninstalled, untimed,
+between them): running containers' health checks load the engine and would bias whichever side runs second.
+
 Every command is a fresh process as an operator types it. Everything installed is uninstalled with its data at the
 end. Prints the figures, then ONE JSON line with the ratios (the last line of the output).
 
@@ -49,17 +52,18 @@ class Bench:
                         AGENCYSTACK_HOST_NAMESPACE=f"b{secrets.token_hex(3)}")
         for key in ("CLIENT_ID", "DOMAIN"):
             self.env.pop(key, None)
-        self.clients: set[str] = set()
 
     def run(self, *args: str, delays: dict[str, str] = DELAYS) -> tuple[float, int]:
         """Run the CLI as a process: (seconds, its own peak RSS in KiB). A failure stops the bench."""
         return timed_rss(self, *args, delays=delays)
 
     def cleanup(self) -> None:
-        for client in sorted(self.clients):
-            for component in ("tier-top", "tier-right", "tier-left", "tier-base"):
-                subprocess.run([CLI, "uninstall", component, "-c", client, "--purge", "--yes", "--force"],
-                               env=self.env, capture_output=True)
+        """Uninstall (with data) every component installed so far (untimed)."""
+        from agencystack.state import StateRoot
+
+        for found in list(StateRoot(Path(self.env["AGENCYSTACK_ROOT"])).installed()):
+            subprocess.run([CLI, "uninstall", found.component, "-c", found.client, "--purge", "--yes", "--force"],
+                           env=self.env, capture_output=True)
 
 
 def timed_rss(bench: Bench, *args: str, delays: dict[str, str]) -> tuple[float, int]:
@@ -99,12 +103,14 @@ def main() -> int:
         ratios, pairs = [], []
         for i in range(args.runs):
             chain_client, bundle_client = f"c{tag}{i}", f"b{tag}{i}"
-            bench.clients |= {chain_client, bundle_client}
             order = [("chain", ("install", "tier-top", "-c", chain_client)),
                      ("bundle", ("install", "tiers", "-c", bundle_client))]
             if i % 2:
                 order.reverse()
-            took = {name: bench.run(*argv)[0] for name, argv in order}
+            took = {}
+            for name, argv in order:
+                took[name] = bench.run(*argv)[0]
+                bench.cleanup()  # what runs keeps the engine busy (health checks): each side starts from nothing
             pairs.append({k: round(v, 2) for k, v in took.items()})
             ratios.append(took["bundle"] / took["chain"])
             print(f"pair {i + 1}: bundle {took['bundle']:.2f}s, critical path alone {took['chain']:.2f}s",
@@ -115,13 +121,13 @@ def main() -> int:
 
         many = [f"m{tag}{i}" for i in range(args.clients)]
         seq = [f"s{tag}{i}" for i in range(args.clients)]
-        bench.clients |= {*many, *seq}
         clients_file = work / "clients.yaml"
         clients_file.write_text("clients:\n" + "".join(f"  - id: {c}\n" for c in many))
         started = time.monotonic()
         for client in seq:
             bench.run("install", "tiers", "-c", client, delays=SMALL_DELAYS)
         one_by_one = time.monotonic() - started
+        bench.cleanup()  # the bulk run starts from an engine as empty as the one-by-one run had
         bulk, rss = timed_rss(bench, "install", "tiers", "--clients", str(clients_file), "--clients-parallel", "4",
                               delays=SMALL_DELAYS)
         ratio = bulk / one_by_one

@@ -14,10 +14,9 @@ export DOMAIN
 endif
 AGENCYSTACK ?= $(if $(IN_VENV),$(VENV)/bin/agencystack,agencystack)
 
-.PHONY: install test lint bench images images-author engine posthog posthog-status posthog-logs posthog-restart posthog-backup \
-	keycloak keycloak-status demo-core
+.PHONY: install test lint bench images images-author engine help
 
-install:  ## .venv (python3-venv from apt if missing) with the core + both component distributions, editable, test tools
+install:  ## .venv (python3-venv from apt if missing) with the core + the component distributions, editable, test tools
 	@PYTHON="$(PYTHON)" VENV="$(VENV)" BASE_PYTHON="$(BASE_PYTHON)" bash scripts/install.sh
 
 test:  ## the whole suite in the same environment (engine tests skip without an engine, and fail under CI=true)
@@ -29,6 +28,7 @@ bench:  ## benchmarks against their peers; each prints its figures and one JSON 
 	$(PYTHON) bench/engine.py
 	$(PYTHON) bench/backup.py
 	$(PYTHON) bench/sso.py
+	$(PYTHON) bench/bulk.py
 
 engine:  ## install Debian's docker.io if missing, start the local test engine (real dockerd, vfs), print its DOCKER_HOST
 	@bash scripts/apt-install.sh docker.io
@@ -42,18 +42,35 @@ images-author:  ## only what a component's own tests need (busybox, Postgres, Tr
 	@bash scripts/apt-install.sh mmdebstrap busybox-static
 	$(PYTHON) tests/images/build.py busybox postgres traefik
 
-posthog:
-	$(AGENCYSTACK) install posthog
-posthog-status:
-	$(AGENCYSTACK) status posthog
-posthog-logs:
-	$(AGENCYSTACK) logs posthog
-posthog-restart:
-	$(AGENCYSTACK) restart posthog
-posthog-backup:
-	$(AGENCYSTACK) backup posthog
+# Targets of every installed component distribution and bundle, made from what the plugins provide (asked only
+# when a goal is not one of the fixed targets above): make <c> | <c>-status | <c>-logs | <c>-restart | <c>-backup,
+# make <bundle> (demo-core); CLIENT_ID and DOMAIN reach agencystack through the environment.
+FIXED_GOALS := install test lint bench images images-author engine
+ifneq ($(filter-out $(FIXED_GOALS),$(or $(MAKECMDGOALS),help)),)
+PLUGIN_NAMES := $(shell $(PYTHON) -c "from agencystack.plugins import load; p = load(); print(' '.join(sorted(p.components)) + ' :' + ' '.join(p.bundles()))" 2>/dev/null)
+COMPONENTS := $(shell printf '%s\n' "$(PLUGIN_NAMES)" | cut -d: -f1)
+BUNDLES := $(shell printf '%s\n' "$(PLUGIN_NAMES)" | cut -s -d: -f2)
+endif
+ACTIONS := status logs restart backup
 
-keycloak:
-	$(AGENCYSTACK) install keycloak
-keycloak-status:
-	$(AGENCYSTACK) status keycloak
+define component_targets
+.PHONY: $(1) $(foreach a,$(ACTIONS),$(1)-$(a))
+$(1):  ## install $(1) for CLIENT_ID (DOMAIN)
+	$$(AGENCYSTACK) install $(1)
+$(foreach a,$(ACTIONS),$(1)-$(a):  ## $(a) $(1) for CLIENT_ID
+	$$(AGENCYSTACK) $(a) $(1)
+)
+endef
+$(foreach c,$(COMPONENTS),$(eval $(call component_targets,$(c))))
+
+define bundle_target
+.PHONY: $(1)
+$(1):  ## install the bundle $(1) for CLIENT_ID (DOMAIN): agencystack install $(1)
+	$$(AGENCYSTACK) install $(1)
+endef
+$(foreach b,$(BUNDLES),$(eval $(call bundle_target,$(b))))
+
+help:  ## this list: fixed targets, then every installed component's and bundle's
+	@grep -hE '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 18
+	@for c in $(COMPONENTS); do printf '%-18s%s\n' "$$c" "install $$c for CLIENT_ID (DOMAIN); also $$c-status $$c-logs $$c-restart $$c-backup"; done
+	@for b in $(BUNDLES); do printf '%-18s%s\n' "$$b" "install the bundle $$b for CLIENT_ID (DOMAIN)"; done

@@ -18,6 +18,7 @@ from agencystack.version import __version__
 _PUBLIC = {
     "hookimpl": "agencystack.markers",
     "Component": "agencystack.component",
+    "Bundle": "agencystack.bundle",
     "Resources": "agencystack.component",
     "ComponentSettings": "agencystack.settings",
     "GlobalSettings": "agencystack.settings",
@@ -58,6 +59,7 @@ _PUBLIC = {
     "SsoGrant": "agencystack.integrations",
     "SsoState": "agencystack.integrations",
     "DashboardEntry": "agencystack.integrations",
+    "DashboardContext": "agencystack.integrations",
     "StateRoot": "agencystack.state",
     "ComponentDir": "agencystack.state",
     "atomic_write": "agencystack.state",
@@ -75,10 +77,11 @@ __getattr__, __dir__ = exports(__name__, _PUBLIC, globals())
 
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from agencystack.bundle import Bundle
     from agencystack.component import Component, Resources
     from agencystack.context import LifecycleContext
     from agencystack.errors import AgencyStackError, ComponentError, UsageError
-    from agencystack.integrations import DashboardEntry, SsoApplication, SsoGrant, SsoState
+    from agencystack.integrations import DashboardContext, DashboardEntry, SsoApplication, SsoGrant, SsoState
     from agencystack.lifecycle import run
     from agencystack.limits import Limits
     from agencystack.markers import hookimpl

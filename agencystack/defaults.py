@@ -59,7 +59,8 @@ def deploy(context):
                              f"'agencystack logs {which}'; 'agencystack restart {which}' restarts it)")
     context.wait_for_probes(deployment.stack)
     context.facts.update(version=context.component.version, project=context.project,
-                         images={s.name: s.image for s in deployment.stack.services})
+                         images={s.name: s.image for s in deployment.stack.services},
+                         **_where(context, deployment))
     if context.sso is not None:
         from dataclasses import asdict
 
@@ -78,6 +79,28 @@ def deploy(context):
         if context.sso.state in ("unprotected", "pending"):
             summary += f"; SSO {context.sso.state}: {context.sso.detail}"
     return Outcome(summary=summary, changes=changes, details=details)
+
+
+def _where(context, deployment) -> dict:
+    """Where users reach the component and where a dashboard on the edge network probes it: the manifest's ``url``
+    (the route serving the whole host, else the first route, as the edge serves it) and ``health`` (the path of
+    the stack's first HttpProbe when a route serves it, else that route's first path; ``internal``: the routed
+    service's container by its name on the edge network), which the dashboard registry document carries."""
+    from urllib.parse import urlsplit
+
+    from agencystack.engine.labels import container_name
+
+    routes = deployment.stack.routes
+    if not routes:
+        return {}
+    ui = next((r for r in routes if not r.paths and not r.prefixes), routes[0])
+    probe = urlsplit(deployment.stack.probes[0].url).path if deployment.stack.probes else ""
+    checked = next((r for r in routes if probe and (probe in r.paths or any(
+        probe == p or probe.startswith(p.rstrip("/") + "/") for p in r.prefixes))), ui)
+    path = probe or (checked.paths or checked.prefixes or ["/"])[0]
+    return {"url": context.public_url(ui.host), "health": {
+        "url": context.public_url(checked.host, path),
+        "internal": f"http://{container_name(context.project, checked.service)}:{checked.port}{path}"}}
 
 
 def _write_if_changed(path, text: str) -> None:

@@ -2,19 +2,20 @@
 
 Hooks are grouped by phase, in the order one command meets them:
 
-1. Discovery   -- ``components``
+1. Discovery   -- ``components``, ``bundles``
 2. Building    -- ``stack``, ``modify_stack``
 3. Lifecycle   -- ``install``, ``status``, ``logs``, ``restart``, ``backup``, ``restore``, ``uninstall``
 4. Integration -- ``sso_protect``, ``dashboard_entries``
 
 Two kinds of dispatch (see :mod:`agencystack.plugins`):
 
-* **Targeted** hooks (``stack`` and every lifecycle hook) reach only the plugin that registered the target
+* **Targeted** hooks (``stack``, every lifecycle hook, ``dashboard_entries``) reach only the plugin that registered the target
   component, plus the core's wrappers (lock, log context, timing) and the core's default implementations. They are
   ``firstresult``: the first non-``None`` answer wins, and the core's defaults run last (``trylast``), so a component
   that answers ``None`` -- or does not implement the hook at all -- gets the default behaviour, which works from
   the component's :class:`~agencystack.stack.Stack`.
-* **Broadcast** hooks (``components``, ``modify_stack``, ``dashboard_entries``) reach every plugin; ``sso_protect``
+* **Broadcast** hooks (``components``, ``bundles``, ``modify_stack``) reach every plugin; ``dashboard_entries`` is
+  targeted at the plugin of the component it describes; ``sso_protect``
   reaches every plugin but stops at the first identity provider that answers.
 
 Argument names are part of the contract: an implementation may accept any subset of them, by name. What may change
@@ -44,6 +45,27 @@ def components():
     Returns: a list of :class:`agencystack.Component`. Names must be unique across all plugins: a name two plugins
     claim is *contested* (unusable until the operator keeps one, see :mod:`agencystack.plugins`); a plugin claiming
     a name the core provides (``edge``) is broken.
+    """
+
+
+@hookspec
+def bundles():
+    """List the bundles this plugin contributes: named sets of components installed together.
+
+    Broadcast, called on every plugin when a command names something that is not a component (``agencystack
+    install demo-core``). Cheap and free of side effects, like ``components``. The core contributes ``demo-core``
+    (edge, keycloak, dashboard, posthog); a third party defines its own bundle, or joins one by returning a
+    :class:`agencystack.Bundle` of the same name: the members of every contribution to a name are merged (a member
+    named twice counts once).
+
+    The core installs a bundle's members and everything they ``require`` in dependency order: a component after
+    the components it requires and, when the bundle holds an identity provider (``provides=("sso",)``), every
+    other member after the provider (the SSO relation), except what the provider itself requires. Members that do
+    not depend on each other install in parallel (bounded). A member that fails stops only the members that depend
+    on it (reported as skipped); the others finish.
+
+    Returns: a list of :class:`agencystack.Bundle`. A bundle name must not be a component's name (a name both is
+    means the component: the bundle is never used).
     """
 
 
@@ -214,10 +236,14 @@ def sso_admin(context):
 
 @hookspec
 def dashboard_entries(context):
-    """Describe what the agency dashboard shows for each of this plugin's components installed for the client.
+    """Describe what the agency dashboard shows for one of this plugin's components installed for the client.
 
-    Broadcast. ``context`` is the dashboard's context (client and settings). Read-only and cheap: no engine calls
-    on the request path.
+    Targeted: called on the plugin that provides ``context.component`` (once per installed component, whenever the
+    core rewrites the client's dashboard registry document: after every lifecycle action, see
+    :mod:`agencystack.dashboard_registry`). ``context`` is an :class:`agencystack.DashboardContext`, read-only:
+    ``client``, ``component``, the component's loaded ``settings``, its ``manifest``, its ``url`` and the names of
+    the client's ``installed`` components; a plugin never reads files itself. Cheap: no engine calls, no network.
+    Never put a secret into an entry (the core scrubs known secret values anyway).
 
     Returns: a list of :class:`agencystack.DashboardEntry` (may be empty).
     """

@@ -7,7 +7,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -62,3 +64,34 @@ class DashboardEntry:
     url: str | None = None
     description: str = ""
     links: dict[str, str] = field(default_factory=dict)  # label -> URL (admin console, docs, ...)
+    code: str = ""  # a snippet shown ready to copy (e.g. PostHog's posthog.init), never a secret
+
+
+@dataclass(frozen=True)
+class DashboardContext:
+    """What ``dashboard_entries`` receives: one installed component of one client, read-only.
+
+    ``client``; ``component`` (its :class:`~agencystack.Component`); ``settings`` (its loaded settings: a copy,
+    secrets included -- never put a secret into an entry); ``manifest`` (its manifest.json as a read-only mapping:
+    version, images, last action, facts such as ``sso``); ``url`` (where users reach it, or None);
+    ``installed`` (the names of the components installed for the client). A plugin never reads files itself.
+    """
+
+    client: str
+    component: Any  # agencystack.Component
+    settings: Any  # the component's ComponentSettings (a copy)
+    manifest: Mapping[str, Any]
+    url: str | None = None
+    installed: tuple[str, ...] = ()
+    edge_origin: Mapping[str, Any] = field(default_factory=dict)  # scheme/ports the host's edge publishes
+
+    def installed_components(self) -> list[str]:
+        """The components installed for this client (as :meth:`LifecycleContext.installed_components`)."""
+        return list(self.installed)
+
+    def public_url(self, host: str, path: str = "/") -> str:
+        """``host`` + ``path`` as users reach it through this host's edge (as :meth:`LifecycleContext.public_url`)."""
+        from agencystack.edge.routing import Edge, public_url
+
+        return public_url(f"http://{host}{path}", Edge(**self.edge_origin)) if self.edge_origin else \
+            f"http://{host}{path}"

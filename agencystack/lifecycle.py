@@ -17,7 +17,8 @@ run without the component doing anything:
   nothing changed; below the recommendation: a warning), once, for every component;
 * every action binds the log context (client, component, action), times itself and logs its outcome as one JSON
   line in the component's log;
-* mutating actions record their outcome (and the facts the action gathered) in the component's manifest.
+* mutating actions record their outcome (and the facts the action gathered) in the component's manifest, then
+  rewrite the client's dashboard registry document (:mod:`agencystack.dashboard_registry`).
 """
 
 from __future__ import annotations
@@ -174,18 +175,30 @@ def _wrapper(action: str):
                 duration = round(time.monotonic() - started, 3)
                 log.error(f"{action} failed", outcome="failed", duration=duration,
                           error=f"{type(exc).__name__}: {exc}")
-                if locked and context.dir.has_state:
+                # a failed install counts as installed once it wrote its claim (compose.yaml: hosts, containers),
+                # settings or none (a component without settings has no .env to make it so)
+                if locked and (context.dir.has_state or (action == "install" and context.dir.compose_file.is_file())):
                     context.dir.record(action, "failed", error=context.redactor.text(str(exc)), **context.facts)
+                    _refresh_dashboard(context)
                 raise
             duration = round(time.monotonic() - started, 3)
             summary = getattr(result, "summary", None)
             log.info(summary or f"{action} done", outcome="ok", duration=duration)
             if locked and (context.dir.has_state or action == "install"):  # an install that wrote no settings
                 context.dir.record(action, "ok", **context.facts)  # is installed too: its manifest says so
+            if locked:
+                _refresh_dashboard(context)
             return result
 
     wrapper.__name__ = wrapper.__qualname__ = f"{action}_wrapper"
     return wrapper
+
+
+def _refresh_dashboard(context: LifecycleContext) -> None:
+    """Every mutating action ends by rewriting the client's dashboard registry document."""
+    from agencystack import dashboard_registry
+
+    dashboard_registry.refresh(context)
 
 
 install_wrapper = _wrapper("install")

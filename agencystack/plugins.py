@@ -38,15 +38,16 @@ from agencystack.names import COMPONENT_NAME
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
 
+    from agencystack.bundle import Bundle
     from agencystack.context import LifecycleContext
-    from agencystack.integrations import DashboardEntry, SsoApplication, SsoGrant
+    from agencystack.integrations import DashboardContext, DashboardEntry, SsoApplication, SsoGrant
     from agencystack.results import ComponentStatus, LogLine, LogRequest, Outcome
     from agencystack.stack import Stack
 
 ENTRY_POINT_GROUP = "agencystack.components"
 PLUGINS_ENV = "AGENCYSTACK_PLUGINS"
 DEFAULTS_PLUGIN = "agencystack.defaults"
-CORE_PLUGINS = ("agencystack.lifecycle", DEFAULTS_PLUGIN, "agencystack.edge", "agencystack.sso")
+CORE_PLUGINS = ("agencystack.lifecycle", DEFAULTS_PLUGIN, "agencystack.edge", "agencystack.sso", "agencystack.bundle")
 
 
 @dataclass
@@ -103,6 +104,28 @@ class Plugins:
         if self.broken:
             hint += f"; broken plugins: {', '.join(r.name for r in self.broken)} (see 'agencystack components list')"
         raise UsageError(f"unknown component {name!r} ({hint})")
+
+    def bundles(self) -> dict[str, Bundle]:
+        """Every bundle the plugins contribute (``bundles`` hook), contributions to one name merged; a name that is
+        also a component's is left out (the component wins). A plugin's invalid answer is skipped."""
+        from agencystack.bundle import Bundle
+
+        merged: dict[str, Bundle] = {}
+        for answer in self._pm.hook.bundles():
+            for bundle in answer or ():
+                if not isinstance(bundle, Bundle) or not COMPONENT_NAME.fullmatch(bundle.name):
+                    continue
+                if bundle.name in self.components or bundle.name in self.contested:
+                    continue
+                known = merged.get(bundle.name)
+                members = tuple(dict.fromkeys((*(known.components if known else ()), *bundle.components)))
+                merged[bundle.name] = Bundle(bundle.name, members, (known.description if known else "")
+                                             or bundle.description)
+        return dict(sorted(merged.items()))
+
+    def bundle(self, name: str) -> Bundle | None:
+        """The bundle called ``name``, or None when there is none (or ``name`` is a component)."""
+        return self.bundles().get(name)
 
     def owner(self, component: str) -> PluginRecord:
         """The record of the plugin that provides ``component``."""
@@ -166,8 +189,10 @@ class Plugins:
                     ) -> SsoGrant | None:
         return self._pm.hook.sso_protect(context=context, application=application, stack=stack)
 
-    def dashboard_entries(self, context: LifecycleContext) -> list[DashboardEntry]:
-        return [entry for answer in self._pm.hook.dashboard_entries(context=context) for entry in answer]
+    def dashboard_entries(self, context: DashboardContext | LifecycleContext) -> list[DashboardEntry]:
+        """The tiles of ``context.component``: its own plugin's answer (and the core's), never other plugins'."""
+        answers = self._targeted(self._pm.hook.dashboard_entries, context.component.name, context=context)
+        return [entry for answer in answers or () for entry in answer or ()]
 
 
 class _PluginManager(pluggy.PluginManager):

@@ -117,6 +117,23 @@ class StateRoot:
         """``<root>/clients/<client>``: the directories of the client's components."""
         return self.path / "clients" / client
 
+    def dashboard_file(self, client: str) -> Path:
+        """``<root>/clients/<client>/dashboard.json``: the client's dashboard registry document."""
+        return self.client_dir(client) / "dashboard.json"
+
+    def dashboard_published(self, client: str) -> Path:
+        """``<root>/dashboards/<client>/dashboard.json``: the copy a dashboard container mounts (its directory
+        holds nothing else: no settings, no secrets)."""
+        return self.path / "dashboards" / client / "dashboard.json"
+
+    @contextlib.contextmanager
+    def dashboard_lock(self, client: str, timeout: float) -> Iterator[None]:
+        """Held while the client's dashboard document is rebuilt and written (``locks/<client>.dashboard.lock``;
+        the dot keeps it apart from every component's lock)."""
+        with _held(self.path / "locks" / f"{client}.dashboard.lock", "dashboard", timeout,
+                   busy=f"the dashboard document of client {client} is being written"):
+            yield
+
     def component(self, client: str, component: str) -> ComponentDir:
         """The directory of one (client, component), whether it exists or not."""
         return ComponentDir(self, client, component)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make install`: the core and both component distributions (editable) with the test tools, in the project's own
+# `make install`: the core and the component distributions (editable) with the test tools, in the project's own
 # virtualenv. Debian 12's and Ubuntu 24.04's python3 are "externally managed" (PEP 668): pip refuses to install
 # into them, and --break-system-packages is never the answer. So:
 #
@@ -87,7 +87,7 @@ elif externally_managed "$PYTHON"; then
 fi
 
 log "installing agencystack, agencystack-posthog, agencystack-keycloak (editable) into $PYTHON"
-"$PYTHON" -m pip install --quiet --disable-pip-version-check -e '.[test]' -e components/posthog -e components/keycloak
+"$PYTHON" -m pip install --quiet --disable-pip-version-check -e '.[test]' -e components/posthog -e components/keycloak -e components/dashboard
 "$PYTHON" -m compileall -q agencystack components  # editable installs are not byte-compiled: keep starts fast
 if $in_venv && [[ -n $BINDIR ]]; then
   link_cli

@@ -40,6 +40,10 @@ class Sample:
         self.calls = []
 
     @hookimpl
+    def dashboard_entries(self, context):  # targeted: the plugin of the component it describes
+        return [DashboardEntry(client=context.client, component="sample", title="Sample")]
+
+    @hookimpl
     def components(self):
         return [Component(name="sample", description="every hook")]
 
@@ -99,10 +103,6 @@ class Integrations:
         return SsoGrant(issuer_url=f"https://auth.localhost/realms/{application.client}", client_id=application.host,
                         client_secret_key="KEYCLOAK_CLIENT_SECRET", forward_auth_url="http://sso:4180/",
                         middleware="sso")
-
-    @hookimpl
-    def dashboard_entries(self, context):
-        return [DashboardEntry(client=context.client, component="sample", title="Sample")]
 
 
 @pytest.fixture

@@ -17,7 +17,8 @@ from agencystack.limits import Limits
 
 DOC = (Path(__file__).resolve().parents[1] / "docs" / "plugins.md").read_text()
 HOOKS = {name: fn for name, fn in vars(hookspecs).items() if inspect.isfunction(fn) and hasattr(fn, "agencystack_spec")}
-TARGETED = {"stack", "install", "status", "logs", "restart", "backup", "restore", "uninstall", "sso_admin"}
+TARGETED = {"stack", "install", "status", "logs", "restart", "backup", "restore", "uninstall", "sso_admin",
+            "dashboard_entries"}
 
 
 def section(heading: str) -> str:

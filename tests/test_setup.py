@@ -43,7 +43,7 @@ pytestmark = pytest.mark.skipif(
 def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Every distribution the README's installs need (dependencies, test tools, hatchling for the editable builds,
     pip/setuptools/wheel for pipx's shared libraries), downloaded once with Debian's Python from PyPI."""
-    projects = [REPO, REPO / "components" / "posthog", REPO / "components" / "keycloak"]
+    projects = [REPO, *(REPO / "components" / name for name in ("posthog", "keycloak", "dashboard"))]
     key = hashlib.sha256(b"".join((p / "pyproject.toml").read_bytes() for p in projects)
                          + " ".join(TOOLS).encode()).hexdigest()[:16]
     cache = Path(os.environ.get("AGENCYSTACK_TEST_CACHE", "/var/cache/agencystack-test"))

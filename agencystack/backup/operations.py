@@ -115,6 +115,9 @@ def backup(context: LifecycleContext, *, dest: Path | None = None, keep_last: in
         summary=getattr(outcome, "summary", "") or "", seconds=round(time.monotonic() - started, 3))
     context.log.info("archive written", archive=str(final), size=size, encrypted=result.encrypted,
                      deleted=len(deleted), console=False)  # the command prints the result itself
+    from agencystack import dashboard_registry
+
+    dashboard_registry.refresh(context)  # the archive is complete only now: the dashboard shows its size
     return result
 
 

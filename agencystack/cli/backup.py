@@ -89,7 +89,8 @@ def create(ctx: typer.Context, component: options.Component, client_id: options.
                                                         help="Encrypt the archive (AES-256-GCM) with the key in "
                                                              "FILE (>= 32 bytes; keep it safe, apart)."),
            json_output: options.Json = False) -> None:
-    """Back up COMPONENT for a client: database dumps, volumes and its .env, in one archive."""
+    """Back up COMPONENT (or every installed component of a bundle) for a client: database dumps, volumes and
+    its .env, in one archive each."""
     from agencystack.backup import operations
     from agencystack.errors import UsageError
 
@@ -98,6 +99,12 @@ def create(ctx: typer.Context, component: options.Component, client_id: options.
     operations.check_retention(keep_last, keep_days)
     _existing(encrypt_key_file, "key file")
     session = Session.of(ctx, json_output)
+    from agencystack.cli import bundles
+
+    bundle = bundles.find(session, component)
+    if bundle is not None:
+        raise typer.Exit(bundles.backup(session, bundle, client_id, json_output=json_output, dest=dest,
+                                        keep_last=keep_last, keep_days=keep_days, key_file=encrypt_key_file))
     context = session.context(component, "backup", client=client_id)
     result = operations.backup(context, dest=dest, keep_last=keep_last, keep_days=keep_days,
                                key_file=encrypt_key_file)

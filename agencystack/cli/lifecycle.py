@@ -2,6 +2,8 @@
 
 # No `from __future__ import annotations`: Typer would eval every string annotation at start-up.
 
+from pathlib import Path
+
 import typer
 
 from agencystack.cli import options
@@ -15,11 +17,32 @@ def register(app: typer.Typer) -> None:
 
 
 def install(ctx: typer.Context, component: options.Component, client_id: options.ClientId = None,
-            domain: options.Domain = None, set_: options.Set = None, json_output: options.Json = False) -> None:
-    """Install COMPONENT for a client, or converge it; re-running with nothing changed changes nothing."""
+            domain: options.Domain = None, set_: options.Set = None, json_output: options.Json = False,
+            clients: Path | None = typer.Option(None, "--clients", metavar="FILE", show_default=False,
+                                                help="Install for every client of FILE (YAML: id, domain, "
+                                                     "settings per client), a bounded number at a time."),
+            parallel: int = typer.Option(4, "--parallel", metavar="N",
+                                         help="A bundle's independent components installed at once, per client."),
+            clients_parallel: int = typer.Option(4, "--clients-parallel", metavar="N",
+                                                 help="Clients installed at once (with --clients).")) -> None:
+    """Install COMPONENT (or a bundle such as demo-core) for a client, or converge it; re-running with nothing
+    changed changes nothing."""
     from agencystack import lifecycle
 
     session = Session.of(ctx, json_output)
+    from agencystack.cli import bundles
+
+    bundle = bundles.find(session, component)
+    if bundle is not None or clients is not None:
+        from agencystack.errors import UsageError
+
+        if domain is not None:
+            raise UsageError("--domain names one component's host: for a bundle or --clients give each client's "
+                             "domain (DOMAIN, or 'domain:' in the clients file)")
+        code = bundles.install(session, bundle or bundles.single(session, component), client_id=client_id,
+                               clients_file=clients, flags=set_, parallel=parallel,
+                               clients_parallel=clients_parallel, json_output=json_output)
+        raise typer.Exit(code)
     context = session.context(component, "install", client=client_id, flags=set_, domain=domain)
     outcome = lifecycle.install(context)  # what the component requires first (the core resolves it)
     if json_output:
@@ -77,7 +100,7 @@ def _refuse_conflicts(conflicts, context) -> None:
 def status(ctx: typer.Context, component: options.OptionalComponent = None, client_id: options.ClientId = None,
            all_: bool = typer.Option(False, "--all", "-a", help="Every client and component, in one engine query."),
            json_output: options.Json = False) -> None:
-    """Show the state of COMPONENT for a client (or of everything with --all)."""
+    """Show the state of COMPONENT (or of a bundle's components) for a client (or of everything with --all)."""
     from agencystack import lifecycle
     from agencystack.errors import UsageError
 
@@ -87,7 +110,11 @@ def status(ctx: typer.Context, component: options.OptionalComponent = None, clie
 
         statuses = status_all(session)
     elif component:
-        statuses = [lifecycle.status(session.context(component, "status", client=client_id))]
+        from agencystack.cli import bundles
+
+        bundle = bundles.find(session, component)
+        which = bundles.members(session, bundle) if bundle is not None else [component]
+        statuses = [lifecycle.status(session.context(name, "status", client=client_id)) for name in which]
     else:
         raise UsageError("name a component, or use --all")
     if json_output:
@@ -103,7 +130,7 @@ def logs(ctx: typer.Context, component: options.Component, client_id: options.Cl
          tail: int = typer.Option(100, "--tail", "-n", help="Lines from the end of each service's log (0: all)."),
          since: str | None = typer.Option(None, "--since", help="Only lines since a duration (10m) or timestamp."),
          follow: bool = typer.Option(False, "--follow", "-f", help="Keep streaming new lines.")) -> None:
-    """Stream COMPONENT's logs, each line prefixed with its service."""
+    """Stream COMPONENT's logs (or a bundle's: its installed components'), each line prefixed with its service."""
     import sys
 
     from agencystack import lifecycle
@@ -111,6 +138,12 @@ def logs(ctx: typer.Context, component: options.Component, client_id: options.Cl
 
     session = Session.of(ctx)
     request = LogRequest(services=tuple(service or ()), tail=tail or None, since=since, follow=follow)
+    from agencystack.cli import bundles
+
+    bundle = bundles.find(session, component)
+    if bundle is not None:
+        bundles.logs(session, bundle, client_id, request)
+        return
     context = session.context(component, "logs", client=client_id)
     _require_installed(context)
     _require_services(context, request.services)

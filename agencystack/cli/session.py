@@ -62,16 +62,20 @@ class Session:
             self._logging_ready = True
 
     def context(self, component: str, action: str, *, client: str | None = None,
-                flags: list[str] | None = None, domain: str | None = None) -> LifecycleContext:
-        """Validate input and build the context (nothing is written); then start logging."""
+                flags: list[str] | None = None, domain: str | None = None, progress: Any = None,
+                global_settings: GlobalSettings | None = None, pairs: dict[str, str] | None = None
+                ) -> LifecycleContext:
+        """Validate input and build the context (nothing is written); then start logging. ``progress`` replaces
+        the console's, ``global_settings`` the invocation's (a bulk install's client with a domain of its own),
+        ``pairs`` are flags already split into KEY -> VALUE."""
         from agencystack import names
         from agencystack.cli.progress import console_progress
         from agencystack.context import LifecycleContext
 
         context = LifecycleContext.open(
-            plugins=self.plugins, global_settings=self.global_settings, component=component, action=action,
-            redactor=self.redactor, client=client, flags=names.setting_pairs(flags), domain=domain,
-            progress=None if self.json_output else console_progress(), connect=self.engine,
+            plugins=self.plugins, global_settings=global_settings or self.global_settings, component=component,
+            action=action, redactor=self.redactor, client=client, flags={**names.setting_pairs(flags), **(pairs or {})},
+            domain=domain, progress=progress or (None if self.json_output else console_progress()), connect=self.engine,
         )
         self.start_logging()
         return context

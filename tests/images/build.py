@@ -33,6 +33,9 @@ label is never rebuilt (a changed recipe rebuilds it). Downloads are cached unde
   (``kc.sh build`` with KC_DB=postgres, KC_HEALTH_ENABLED=true, KC_CACHE=local, then committed), so that
   ``start --optimized`` skips the 12-16 s build step on every start. ENTRYPOINT ``kc.sh``, CMD
   ``start --optimized``; bash is there for the /dev/tcp health probe (the image has no curl, like upstream's).
+- ``python`` -> ``agencystack-test/python:3``: a plain Debian bookworm rootfs with Debian's ``python3`` (3.11, the
+  whole standard library; mmdebstrap, cached), ``python3`` on PATH, no application code: the dashboard component
+  mounts its stdlib server read-only into it.
 - ``oauth2-proxy`` -> ``agencystack-test/oauth2-proxy:7``: oauth2-proxy v7.15.6 built with ``go install`` from the
   Go module proxy (static, cached), on the busybox image (wget for health checks), ENTRYPOINT
   ``/bin/oauth2-proxy``.
@@ -108,6 +111,8 @@ REDIS_REF = "agencystack-test/redis:7"
 TRAEFIK_REF = "agencystack-test/traefik:3"
 KEYCLOAK_REF = "agencystack-test/keycloak:26"
 OAUTH2_PROXY_REF = "agencystack-test/oauth2-proxy:7"
+PYTHON_REF = "agencystack-test/python:3"
+PYTHON_PACKAGES = ("python3", "ca-certificates")
 
 KEYCLOAK_VERSION = "26.7.3"  # the newest Maven Central served on 2026-11-27 (26.8.x: not found)
 KEYCLOAK_ARTIFACT = f"org.keycloak:keycloak-quarkus-dist:{KEYCLOAK_VERSION}:tar.gz"
@@ -125,6 +130,7 @@ IMAGES: dict[str, str] = {
     "traefik": TRAEFIK_REF,
     "keycloak": KEYCLOAK_REF,
     "oauth2-proxy": OAUTH2_PROXY_REF,
+    "python": PYTHON_REF,
 }
 
 RECIPE_LABEL = "org.agencystack.test.recipe"
@@ -607,6 +613,38 @@ def jre_rootfs_tar() -> Path:
     return final
 
 
+def _python_recipe() -> str:
+    return _digest("python/1", DEBIAN_SUITE, "apt", *PYTHON_PACKAGES)
+
+
+def python_rootfs_tar() -> Path:
+    """The cached mmdebstrap tarball with Debian's python3 (~30-60 s on two cores)."""
+    final = cache_dir() / "rootfs" / f"{DEBIAN_SUITE}-python3-{_python_recipe()}.tar"
+    if final.exists():
+        return final
+    with _locked("rootfs-python"):
+        if final.exists():
+            return final
+        if not shutil.which("mmdebstrap"):
+            raise RuntimeError("mmdebstrap missing: apt-get install -y mmdebstrap")
+        partial = _atomic_path(final)
+        cmd = ["mmdebstrap", "--variant=apt", "--include=" + ",".join(PYTHON_PACKAGES), "--format=tar",
+               DEBIAN_SUITE, str(partial)]
+        log("mmdebstrap " + DEBIAN_SUITE + " (" + ", ".join(PYTHON_PACKAGES) + ")")
+        try:
+            subprocess.run(cmd, check=True, stdout=sys.stderr)
+            partial.rename(final)
+        finally:
+            partial.unlink(missing_ok=True)
+    return final
+
+
+def _build_python(client: "docker.DockerClient", recipe: str) -> None:
+    config = {"ENV": {"PATH": STD_PATH, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1"},
+              "CMD": ["python3"], "LABEL": _labels("python", recipe)}
+    _import(client, PYTHON_REF, str(python_rootfs_tar()), _changes(config))
+
+
 def keycloak_dist() -> Path:
     """Keycloak's distribution tar.gz from Maven Central, through Maven's own client, cached in the test cache."""
     repo = cache_dir() / "maven"
@@ -846,7 +884,11 @@ def _plan() -> list[tuple[str, str, Callable[[], tuple[str, Callable[..., None],
         recipe = _oauth2_proxy_recipe()
         return recipe, _build_oauth2_proxy, (recipe,)
 
-    return [("busybox", BUSYBOX_REF, busybox), ("postgres", POSTGRES_REF, postgres),
+    def python():
+        recipe = _python_recipe()
+        return recipe, _build_python, (recipe,)
+
+    return [("python", PYTHON_REF, python), ("busybox", BUSYBOX_REF, busybox), ("postgres", POSTGRES_REF, postgres),
             ("redis", REDIS_REF, redis), ("traefik", TRAEFIK_REF, traefik),
             ("keycloak", KEYCLOAK_REF, keycloak), ("oauth2-proxy", OAUTH2_PROXY_REF, oauth2_proxy)]
 

@@ -121,3 +121,20 @@ def sso_admin(context):
     from agencystack_keycloak.people import People
 
     return People(context)
+
+
+@hookimpl
+def dashboard_entries(context):
+    """Keycloak on the agency dashboard: the client's realm and its admin console."""
+    from agencystack import DashboardEntry
+
+    if context.component.name != "keycloak":
+        return []
+    base = (context.url or context.public_url(context.settings.domain)).rstrip("/")
+    realm = context.settings.realm_name(context.client)
+    return [DashboardEntry(client=context.client, component="keycloak", title="Single sign-on",
+                           url=f"{base}/realms/{realm}/account/",
+                           description=f"Realm {realm}: the people who may sign in to this client's services "
+                                       "('agencystack sso users add').",
+                           links={"Admin console": f"{base}/admin/{realm}/console/",
+                                  "Account": f"{base}/realms/{realm}/account/"})]

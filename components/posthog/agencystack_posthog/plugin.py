@@ -70,3 +70,27 @@ def status(context):
     if result.state != State.ABSENT and context.stack().probes:
         result.url = context.stack().probes[0].url.removesuffix("/_health")
     return result
+
+
+@hookimpl
+def dashboard_entries(context):
+    """PostHog's analytics overview on the agency dashboard: the ingestion host, a ready-to-paste ``posthog.init``
+    snippet (the project API key is PostHog's, shown in its project settings: a placeholder here), the links."""
+    from agencystack import DashboardEntry
+
+    if context.component.name != NAME:
+        return []
+    base = (context.url or context.public_url(context.settings.domain)).rstrip("/")
+    snippet = ("<script>\n"
+               "  !function(t,e){/* PostHog's loader: copy it from Project settings > Web snippet */}(document,"
+               "window.posthog||[]);\n"
+               f"  posthog.init('<your project API key>', {{api_host: '{base}', person_profiles: 'identified_only'}})\n"
+               "</script>")
+    return [DashboardEntry(
+        client=context.client, component=NAME, title="Product analytics", url=base + "/",
+        description=(f"Ingestion host: {base} (events, replays and flags are accepted there without login). "
+                     "Paste the snippet with your project's API key (Project settings). Usage figures (events and "
+                     "unique users, 24 h / 7 d) are not shown by this version."),
+        code=snippet,
+        links={"Project settings": f"{base}/project/settings", "Activity": f"{base}/activity/explore",
+               "Docs: JS snippet": "https://posthog.com/docs/libraries/js"})]

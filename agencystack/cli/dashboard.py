@@ -1,0 +1,49 @@
+"""``agencystack dashboard serve``: the client's dashboard page served from this host process, for local use.
+
+The page and its server come from the dashboard component's distribution (agencystack-dashboard, the same code
+its container runs); health is probed through this host's edge, with each component's public host name.
+"""
+
+# No `from __future__ import annotations`: Typer would eval every string annotation at start-up.
+
+import typer
+
+from agencystack.cli import options
+from agencystack.cli.session import Session
+
+dashboard_app = typer.Typer(name="dashboard", no_args_is_help=True, rich_markup_mode=None,
+                            help="The agency dashboard: serve a client's page locally.")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(dashboard_app)
+
+
+@dashboard_app.command("serve")
+def serve(ctx: typer.Context, client_id: options.ClientId = None,
+          listen: str = typer.Option("127.0.0.1:8090", "--listen", metavar="ADDRESS:PORT",
+                                     help="Where to serve the page."),
+          interval: float = typer.Option(10.0, "--interval", help="Seconds between health probes.")) -> None:
+    """Serve CLIENT's dashboard page (and its JSON API) from this process until interrupted."""
+    import importlib
+
+    from agencystack import dashboard_registry, names
+    from agencystack.errors import UsageError
+    from agencystack.probes import edge_address
+
+    session = Session.of(ctx)
+    client = names.client_id(client_id or session.global_settings.client_id)
+    host, sep, port = listen.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise UsageError(f"--listen {listen!r}: expected ADDRESS:PORT, e.g. 127.0.0.1:8090")
+    try:
+        server = importlib.import_module("agencystack_dashboard.web.server")
+    except ImportError:
+        raise UsageError("the dashboard component's distribution is not installed: pip install -e "
+                         "components/dashboard (make install does it)") from None
+    session.start_logging()
+    dashboard_registry.write(session.plugins, session.global_settings, client, redactor=session.redactor)
+    document = session.global_settings.state_root.dashboard_published(client)
+    raise typer.Exit(server.main(["--document", str(document), "--listen", listen, "--probe", "edge",
+                                  "--edge", edge_address(session.global_settings.docker_host),
+                                  "--interval", f"{interval:g}"]))

@@ -1,0 +1,131 @@
+"""The dashboard registry document: one versioned JSON file per client, ``<root>/clients/<client>/dashboard.json``,
+rewritten atomically after every lifecycle action (the lifecycle wrapper calls :func:`refresh`) and after a backup's
+archive is complete. It is what the agency dashboard shows; docs/dashboard.md documents the schema
+(``tests/test_dashboard_registry.py`` checks the document against it).
+
+The document holds no secret: plugin entries pass through the redactor, and settings are never copied into it.
+A copy is published in ``<root>/dashboards/<client>/dashboard.json`` (:meth:`StateRoot.dashboard_published`), a
+directory holding nothing else, so that a dashboard container can mount it read-only without seeing the client's
+settings.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from agencystack.context import LifecycleContext
+    from agencystack.plugins import Plugins
+    from agencystack.settings import GlobalSettings
+
+SCHEMA = "agencystack.dashboard"
+VERSION = 1
+
+
+def refresh(context: LifecycleContext) -> None:
+    """Rewrite the document of ``context.client`` from what the state root holds now. Never fails the action
+    that called it: a problem is logged as a warning."""
+    try:
+        write(context.plugins, context.global_settings, context.client, redactor=context.redactor)
+    except Exception as exc:  # noqa: BLE001 - the dashboard is a view: it must never fail an install
+        context.log.warning(f"dashboard document of client {context.client} not written: {exc}")
+
+
+def write(plugins: Plugins, global_settings: GlobalSettings, client: str, *, redactor: Any = None) -> dict:
+    """Build and write the document (under the client's dashboard lock: the last writer saw the newest state)."""
+    from agencystack.state import atomic_write, ensure_dir
+
+    root = global_settings.state_root
+    with root.dashboard_lock(client, global_settings.lock_timeout):
+        document = build(plugins, global_settings, client, redactor=redactor)
+        text = json.dumps(document, indent=2, sort_keys=True) + "\n"
+        ensure_dir(root.client_dir(client).parent, 0o755)
+        ensure_dir(root.client_dir(client))
+        atomic_write(root.dashboard_file(client), text)
+        published = root.dashboard_published(client)
+        ensure_dir(published.parent.parent, 0o755)
+        ensure_dir(published.parent, 0o755)
+        atomic_write(published, text, mode=0o644)
+    return document
+
+
+def build(plugins: Plugins, global_settings: GlobalSettings, client: str, *, redactor: Any = None) -> dict:
+    """The document of ``client`` (see docs/dashboard.md)."""
+    from agencystack.state import now
+
+    root = global_settings.state_root
+    installed = list(root.installed(client))
+    names = tuple(found.component for found in installed)
+    origin = _edge_origin(global_settings)
+    components = [_component(plugins, global_settings, found, names, origin, redactor) for found in installed]
+    return {"schema": SCHEMA, "version": VERSION, "client": client, "generated_at": now(), "components": components}
+
+
+def _component(plugins, global_settings, found, names, origin, redactor) -> dict[str, Any]:
+    from types import MappingProxyType
+
+    from agencystack import settings as settings_mod
+    from agencystack.integrations import DashboardContext
+
+    manifest = found.read_manifest()
+    last = manifest.get("last_action") or {}
+    sso = manifest.get("sso") if isinstance(manifest.get("sso"), dict) else None
+    entry: dict[str, Any] = {
+        "name": found.component,
+        "version": manifest.get("version") or "",
+        "url": manifest.get("url"),
+        "health": manifest.get("health") if isinstance(manifest.get("health"), dict) else None,
+        "last_action": {"action": last.get("action"), "outcome": last.get("outcome"), "at": last.get("at"),
+                        "error": manifest.get("error") if last.get("outcome") == "failed" else None},
+        "sso": {"state": sso.get("state", ""), "detail": sso.get("detail", "")} if sso else None,
+        "last_backup": _last_backup(manifest),
+        "entries": [],
+        "entries_error": None,
+    }
+    try:
+        spec = plugins.component(found.component)
+        entry["version"] = entry["version"] or spec.version or ""
+        model = spec.settings_model()
+        loaded = settings_mod.load(model, global_settings, found.env_file, client=found.client)
+        if redactor is not None:
+            redactor.add(*loaded.values.secret_values())
+        context = DashboardContext(client=found.client, component=spec, settings=loaded.values.model_copy(),
+                                   manifest=MappingProxyType(json.loads(json.dumps(manifest))),
+                                   url=entry["url"], installed=names, edge_origin=origin)
+        entries = [asdict(e) for e in plugins.dashboard_entries(context)]
+        entry["entries"] = redactor.scrub(entries) if redactor is not None else entries
+    except Exception as exc:  # noqa: BLE001 - one plugin's bug costs its tiles only
+        text = f"{type(exc).__name__}: {exc}"
+        entry["entries_error"] = redactor.text(text) if redactor is not None else text
+    return entry
+
+
+def _last_backup(manifest: dict) -> dict[str, Any] | None:
+    """The last successful backup: when, the archive, its size, and whether it is whole on disk."""
+    from pathlib import Path
+
+    history = manifest.get("history") or []
+    done = next((h for h in reversed(history) if h.get("action") == "backup" and h.get("outcome") == "ok"), None)
+    archive = manifest.get("last_backup")
+    if done is None or not archive:
+        return None
+    path = Path(archive)
+    if not path.is_file():
+        return {"at": done.get("at"), "archive": archive, "size": None, "verified": False, "state": "missing"}
+    from agencystack.backup.operations import describe
+
+    described = describe(path)
+    return {"at": done.get("at"), "archive": archive, "size": described["size"],
+            "verified": described["state"] in ("ok", "encrypted"), "state": described["state"]}
+
+
+def _edge_origin(global_settings) -> dict[str, Any]:
+    try:
+        from agencystack.edge import host_settings
+
+        edge = host_settings(global_settings)
+        return {"network": edge.network, "http_port": edge.http_port, "https_port": edge.https_port}
+    except Exception:  # noqa: BLE001 - without the edge's settings URLs are plain http://host/
+        return {}

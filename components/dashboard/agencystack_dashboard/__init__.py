@@ -1,0 +1,1 @@
+"""The agency dashboard component (public API of agencystack only): see README.md."""

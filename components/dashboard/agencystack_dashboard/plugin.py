@@ -1,0 +1,43 @@
+"""Hooks of the dashboard component (public API only)."""
+
+from agencystack import Component, hookimpl
+
+NAME = "dashboard"
+
+
+@hookimpl
+def components():
+    return [Component(name=NAME, description="The agency dashboard: one page per client, every component live",
+                      settings="agencystack_dashboard.settings:DashboardSettings", requires=("edge",))]
+
+
+@hookimpl
+def stack(context):
+    if context.component.name != NAME:
+        return None
+    from agencystack_dashboard.stack import build
+
+    return build(context)
+
+
+@hookimpl
+def install(context):
+    """The default install, after making sure the published document's directory exists (it is bind-mounted)."""
+    if context.component.name != NAME:
+        return None
+    from agencystack import ensure_dir
+
+    published = context.state_root.dashboard_published(context.client)
+    ensure_dir(published.parent.parent, 0o755)
+    ensure_dir(published.parent, 0o755)
+    return context.deploy()
+
+
+@hookimpl
+def dashboard_entries(context):
+    from agencystack import DashboardEntry
+
+    return [DashboardEntry(client=context.client, component=NAME, title="This dashboard", url=context.url,
+                           description="Every component of this client with its live health, version, single "
+                                       "sign-on and last backup.",
+                           links={"JSON": f"{context.url.rstrip('/')}/api/dashboard.json"} if context.url else {})]

@@ -1,0 +1,24 @@
+"""The dashboard's settings (``DASHBOARD_*``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic_settings import SettingsConfigDict
+
+from agencystack import ComponentSettings, Domain
+
+
+class DashboardSettings(ComponentSettings):
+    model_config = SettingsConfigDict(env_prefix="DASHBOARD_", extra="forbid")
+
+    domain: Domain = "dashboard.localhost"
+    #: a plain Python 3 image (the server uses the standard library only; its code is mounted read-only)
+    image: str = "python:3.12-slim"
+    probe_interval: float = 10.0  # seconds between health probes of the client's components
+    max_age: float = 60.0  # a probe older than this is shown as unknown
+    sso: bool = True  # behind the client's SSO when Keycloak is installed
+
+    @classmethod
+    def derived_defaults(cls, global_settings: Any) -> dict[str, Any]:
+        return {"domain": f"dashboard.{global_settings.domain}"}

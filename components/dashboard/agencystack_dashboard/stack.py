@@ -1,0 +1,33 @@
+"""The dashboard's stack: one stdlib server in a plain Python image, its code and the client's published registry
+document mounted read-only, routed through the edge (behind SSO when the client has an identity provider).
+
+The web-facing container gets no Docker socket and no settings of any component: it reads the published document
+(``<root>/dashboards/<client>/``, no secrets) and probes each component's routed service over the edge network.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from agencystack import HealthCheck, Limits, Mount, Route, Service, Stack
+
+SERVER = Path(__file__).resolve().parent / "web"
+PORT = 8080
+
+
+def build(context) -> Stack:
+    s = context.settings
+    published = context.state_root.dashboard_published(context.client)
+    command = ["python3", "-I", "/app/server.py", "--document", "/data/dashboard.json", "--listen", f"0.0.0.0:{PORT}",
+               "--probe", "internal", "--interval", f"{s.probe_interval:g}", "--max-age", f"{s.max_age:g}"]
+    health = ["CMD", "python3", "-c", f"import urllib.request; urllib.request.urlopen('http://127.0.0.1:{PORT}/healthz', "
+              "timeout=2)"]
+    return Stack(
+        services=[Service(name="web", image=s.image, command=command, user="65534:65534", init=True,
+                          stop_grace_period=2,
+                          volumes=[Mount(source=str(SERVER), target="/app", read_only=True),
+                                   Mount(source=str(published.parent), target="/data", read_only=True)],
+                          healthcheck=HealthCheck(test=health, interval=1, timeout=3, retries=30),
+                          limits=Limits(memory="128m", cpus=0.5, pids=64, min_memory="48m"))],
+        routes=[Route(name="web", service="web", port=PORT, host=s.domain, sso=s.sso)],
+    )

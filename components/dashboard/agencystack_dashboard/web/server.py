@@ -1,0 +1,234 @@
+"""The agency dashboard's web server: Python's standard library only, no framework, nothing from the internet.
+
+Runs in the dashboard container (this directory mounted read-only into a plain Python image, the client's
+published registry document mounted read-only at --document) and on the host (``agencystack dashboard serve``).
+It never talks to the container engine: health is probed over HTTP, server-side, by a background thread every
+--interval seconds (a component answering with a status below 500 is up; no answer, or a 5xx from the edge, is
+failed); a result older than --max-age seconds is shown as unknown, never as healthy.
+
+    GET /                    the page (HTML + /static/style.css; a meta refresh, no JavaScript)
+    GET /api/dashboard.json  what the page shows: the registry document with each component's live health
+    GET /healthz             "ok"
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import http.client
+import json
+import os
+import sys
+import threading
+import time
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+SUPPORTED = ("agencystack.dashboard", 1)
+
+
+class Health:
+    """Each component's last probe: {name: {"state", "detail", "checked_at"}}, refreshed by a thread."""
+
+    def __init__(self, document: Path, *, mode: str, edge: str, interval: float, max_age: float, timeout: float):
+        self.document, self.mode, self.edge = document, mode, edge
+        self.interval, self.max_age, self.timeout = interval, max_age, timeout
+        self.results: dict[str, dict] = {}
+        self.lock = threading.Lock()
+
+    def start(self) -> None:
+        threading.Thread(target=self._loop, daemon=True, name="health").start()
+
+    def _loop(self) -> None:
+        while True:
+            try:
+                self.check_all()
+            except Exception as exc:  # noqa: BLE001 - the prober must outlive any one bad document
+                print(f"health: {exc}", file=sys.stderr)
+            time.sleep(self.interval)
+
+    def check_all(self) -> None:
+        doc = read_document(self.document)
+        for component in doc.get("components", []):
+            target = component.get("health") or {}
+            url = target.get("internal") if self.mode == "internal" else target.get("url")
+            if not url:
+                state, detail = "unknown", "no HTTP route to probe"
+            else:
+                state, detail = self.probe(url)
+            with self.lock:
+                self.results[component["name"]] = {"state": state, "detail": detail, "checked_at": time.time()}
+
+    def probe(self, url: str) -> tuple[str, str]:
+        parts = urllib.parse.urlsplit(url)
+        address, port = parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
+        headers = {"User-Agent": "agencystack-dashboard"}
+        if self.mode == "edge":  # on the host: the request goes to the edge, the URL's host as Host header
+            headers["Host"] = parts.netloc
+            address = self.edge
+        connection_class = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+        kwargs = {}
+        if parts.scheme == "https":
+            import ssl
+
+            kwargs["context"] = ssl._create_unverified_context()  # the edge's own certificate; liveness only
+        try:
+            connection = connection_class(address, port, timeout=self.timeout, **kwargs)
+            connection.request("GET", parts.path or "/", headers=headers)
+            status = connection.getresponse().status
+            connection.close()
+        except OSError as exc:
+            return "failed", f"no answer: {exc.strerror or exc}"
+        except http.client.HTTPException as exc:
+            return "failed", f"bad answer: {type(exc).__name__}"
+        return ("running", f"HTTP {status}") if status < 500 else ("failed", f"HTTP {status}")
+
+    def of(self, name: str) -> dict:
+        with self.lock:
+            found = dict(self.results.get(name) or {})
+        if not found:
+            return {"state": "unknown", "detail": "not probed yet", "checked_at": None, "age": None}
+        age = time.time() - found["checked_at"]
+        found["age"] = round(age, 1)
+        if age > self.max_age:
+            found.update(state="unknown", detail=f"last probe {age:.0f}s ago")
+        return found
+
+
+def read_document(path: Path) -> dict:
+    try:
+        doc = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        return {"components": [], "problem": "no registry document yet (it is written after the next action)"}
+    except (OSError, ValueError) as exc:
+        return {"components": [], "problem": f"registry document unreadable: {exc}"}
+    if (doc.get("schema"), doc.get("version")) != SUPPORTED:
+        return {"components": [], "problem": f"unsupported document {doc.get('schema')} v{doc.get('version')}"}
+    return doc
+
+
+def api(health: Health) -> dict:
+    doc = read_document(health.document)
+    for component in doc.get("components", []):
+        component["live"] = health.of(component["name"])
+    return doc
+
+
+# -- the page --------------------------------------------------------------------------------------------------
+def page(data: dict, refresh: int) -> str:
+    e = html.escape
+    cards = []
+    for c in data.get("components", []):
+        live = c.get("live") or {}
+        state = live.get("state", "unknown")
+        sso = c.get("sso") or {}
+        backup = c.get("last_backup")
+        last = c.get("last_action") or {}
+        rows = [("Version", c.get("version") or "-"),
+                ("Health", f"{state} ({live.get('detail', '')})"),
+                ("Single sign-on", sso.get("state") or "not used"),
+                ("Last action", f"{last.get('action') or '-'} {last.get('outcome') or ''} {last.get('at') or ''}"),
+                ("Last backup", (f"{backup.get('at')}, {_size(backup.get('size'))}, "
+                                 f"{'verified' if backup.get('verified') else 'not verified'}") if backup else
+                 "none yet")]
+        if last.get("error"):
+            rows.append(("Error", last["error"]))
+        body = "".join(f"<dt>{e(k)}</dt><dd>{e(str(v))}</dd>" for k, v in rows)
+        extra = []
+        for entry in c.get("entries") or []:
+            links = "".join(f'<a href="{e(u)}">{e(label)}</a>' for label, u in (entry.get("links") or {}).items())
+            code = f"<pre><code>{e(entry['code'])}</code></pre>" if entry.get("code") else ""
+            extra.append(f'<div class="entry"><h3>{e(entry.get("title", ""))}</h3>'
+                         f'<p>{e(entry.get("description", ""))}</p>{code}<nav>{links}</nav></div>')
+        url = c.get("url")
+        link = f'<a class="url" href="{e(url)}">{e(url)}</a>' if url else '<span class="url">no public URL</span>'
+        cards.append(f'<article class="card {e(state)}" data-component="{e(c["name"])}" data-state="{e(state)}">'
+                     f'<header><h2>{e(c["name"])}</h2><span class="badge">{e(state)}</span></header>{link}'
+                     f'<dl>{body}</dl>{"".join(extra)}</article>')
+    problem = f'<p class="problem">{e(data["problem"])}</p>' if data.get("problem") else ""
+    empty = "" if cards else '<p class="empty">No component is installed for this client yet.</p>'
+    client = e(data.get("client", ""))
+    return (f'<!doctype html><html lang="en"><head><meta charset="utf-8">'
+            f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+            f'<meta http-equiv="refresh" content="{int(refresh)}"><title>{client} · AgencyStack</title>'
+            f'<link rel="stylesheet" href="/static/style.css"></head><body><header class="top"><h1>{client}</h1>'
+            f'<p>Your services, checked every few seconds · updated {e(time.strftime("%H:%M:%S"))}</p></header>'
+            f'<main>{problem}{empty}<section class="cards">{"".join(cards)}</section></main>'
+            f'<footer>AgencyStack dashboard · <a href="/api/dashboard.json">JSON</a></footer></body></html>')
+
+
+def _size(n) -> str:
+    if n is None:
+        return "size unknown"
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TB"
+
+
+def handler(health: Health, refresh: int):
+    class Handler(BaseHTTPRequestHandler):
+        server_version = "agencystack-dashboard"
+
+        def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+            path = urllib.parse.urlsplit(self.path).path
+            if path == "/healthz":
+                return self._send(200, "text/plain; charset=utf-8", b"ok\n")
+            if path == "/api/dashboard.json":
+                return self._send(200, "application/json", json.dumps(api(health), indent=2).encode())
+            if path == "/static/style.css":
+                return self._send(200, "text/css; charset=utf-8", (HERE / "style.css").read_bytes())
+            if path in ("/", "/index.html"):
+                return self._send(200, "text/html; charset=utf-8", page(api(health), refresh).encode())
+            return self._send(404, "text/plain; charset=utf-8", b"not found\n")
+
+        def _send(self, status: int, kind: str, body: bytes) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Cache-Control", "no-store")
+            self.send_header("X-Content-Type-Options", "nosniff")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args) -> None:  # noqa: A002 - the stdlib's signature
+            sys.stderr.write(f"{self.address_string()} {format % args}\n")
+
+    return Handler
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--document", required=True, type=Path, help="the client's dashboard.json")
+    parser.add_argument("--listen", default="127.0.0.1:8090", help="address:port to serve on")
+    parser.add_argument("--probe", choices=("internal", "url", "edge"), default="internal",
+                        help="internal: the component's service on the shared network (in the container); "
+                             "url: its public URL; edge: its public URL sent to --edge with its Host header")
+    parser.add_argument("--edge", default="127.0.0.1", help="where the edge answers (--probe edge)")
+    parser.add_argument("--interval", type=float, default=10.0)
+    parser.add_argument("--max-age", type=float, default=60.0)
+    parser.add_argument("--timeout", type=float, default=3.0)
+    parser.add_argument("--refresh", type=int, default=15, help="seconds between page reloads")
+    args = parser.parse_args(argv)
+    host, _, port = args.listen.rpartition(":")
+    health = Health(args.document, mode=args.probe, edge=args.edge, interval=args.interval, max_age=args.max_age,
+                    timeout=args.timeout)
+    health.start()
+    server = ThreadingHTTPServer((host or "0.0.0.0", int(port)), handler(health, args.refresh))
+    print(f"serving the dashboard of {args.document} on http://{host or '0.0.0.0'}:{port}/", file=sys.stderr,
+          flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
+if __name__ == "__main__":
+    os.umask(0o077)
+    sys.exit(main())

@@ -15,12 +15,13 @@ def register(app: typer.Typer) -> None:
 
 
 def install(ctx: typer.Context, component: options.Component, client_id: options.ClientId = None,
-            domain: options.Domain = None, set_: options.Set = None, json_output: options.Json = False) -> None:
+            domain: options.Domain = None, set_: options.Set = None, host: options.Host = None,
+            json_output: options.Json = False) -> None:
     """Install COMPONENT for a client, or converge it; re-running with nothing changed changes nothing."""
     from agencystack import lifecycle
 
     session = Session.of(ctx, json_output)
-    context = session.context(component, "install", client=client_id, flags=set_, domain=domain)
+    context = session.context(component, "install", client=client_id, flags=set_, domain=domain, host=host)
     outcome = lifecycle.install(context)  # what the component requires first (the core resolves it)
     if json_output:
         emit_json(outcome, session.redactor)
@@ -29,10 +30,11 @@ def install(ctx: typer.Context, component: options.Component, client_id: options
 
 
 def plan(ctx: typer.Context, component: options.Component, client_id: options.ClientId = None,
-         domain: options.Domain = None, set_: options.Set = None, json_output: options.Json = False) -> None:
+         domain: options.Domain = None, set_: options.Set = None, host: options.Host = None,
+         json_output: options.Json = False) -> None:
     """Show what 'install' would change, without changing anything."""
     session = Session.of(ctx, json_output)
-    context = session.context(component, "plan", client=client_id, flags=set_, domain=domain)
+    context = session.context(component, "plan", client=client_id, flags=set_, domain=domain, host=host)
     result = context.plan()
     conflicts = context.host_conflicts()
     settings = {context.settings.env_key(k): src for k, src in sorted(context.loaded.sources.items())}
@@ -75,9 +77,10 @@ def _refuse_conflicts(conflicts, context) -> None:
 
 
 def status(ctx: typer.Context, component: options.OptionalComponent = None, client_id: options.ClientId = None,
-           all_: bool = typer.Option(False, "--all", "-a", help="Every client and component, in one engine query."),
-           json_output: options.Json = False) -> None:
-    """Show the state of COMPONENT for a client (or of everything with --all)."""
+           all_: bool = typer.Option(False, "--all", "-a", help="Every client and component: one engine query per "
+                                     "host, hosts in parallel."),
+           host: options.Host = None, json_output: options.Json = False) -> None:
+    """Show the state of COMPONENT for a client (or of everything with --all; --host: only that host's)."""
     from agencystack import lifecycle
     from agencystack.errors import UsageError
 
@@ -85,9 +88,9 @@ def status(ctx: typer.Context, component: options.OptionalComponent = None, clie
     if all_:
         from agencystack.overview import status_all
 
-        statuses = status_all(session)
+        statuses = status_all(session, host)
     elif component:
-        statuses = [lifecycle.status(session.context(component, "status", client=client_id))]
+        statuses = [lifecycle.status(session.context(component, "status", client=client_id, host=host))]
     else:
         raise UsageError("name a component, or use --all")
     if json_output:
@@ -157,14 +160,14 @@ def uninstall(ctx: typer.Context, component: options.Component, client_id: optio
               purge: bool = typer.Option(False, "--purge", help="Also delete volumes (data) and the settings."),
               force: bool = typer.Option(False, "--force", help="Remove it even though installed components "
                                          "require it (they stop working)."),
-              yes: options.Yes = False, json_output: options.Json = False) -> None:
+              yes: options.Yes = False, host: options.Host = None, json_output: options.Json = False) -> None:
     """Remove COMPONENT's containers and networks for a client; data is kept unless --purge. Refused while other
     installed components require it, unless --force."""
     from agencystack import lifecycle
     from agencystack.errors import UsageError
 
     session = Session.of(ctx, json_output)
-    context = session.context(component, "uninstall", client=client_id)
+    context = session.context(component, "uninstall", client=client_id, host=host)
     lifecycle.check_uninstall(context, force=force)  # refused before the operator is asked anything
     if purge and not yes:
         import sys

@@ -90,7 +90,9 @@ def status(ctx: typer.Context, component: options.OptionalComponent = None, clie
 
         statuses = status_all(session, host)
     elif component:
-        statuses = [lifecycle.status(session.context(component, "status", client=client_id, host=host))]
+        context = session.context(component, "status", client=client_id, host=host)
+        statuses = [lifecycle.status(context)]
+        statuses[0].host = context.host.name
     else:
         raise UsageError("name a component, or use --all")
     if json_output:

@@ -13,6 +13,7 @@ manifest, what "installed" means, and the lifecycle locks.
     <root>/cache/<name>/                     host-wide caches components keep (e.g. PostHog's upstream files)
     <root>/hosts.json                 0600  the registered Docker hosts (agencystack.fleet; absent: the local one only)
     <root>/clients/<client>/placement.json  0600  the host the client is placed on (agencystack.placement)
+    <root>/clients/<client>/move.json       0600  the journal of a move between hosts in progress (agencystack.move)
     <root>/locks/fleet.lock                  present only while the registry or a placement changes
     <log_dir>/components/<component>.log     one JSON line per event of the component
 """
@@ -156,6 +157,10 @@ class StateRoot:
     def placement_file(self, client: str) -> Path:
         """``<root>/clients/<client>/placement.json``: which host the client is placed on (agencystack.placement)."""
         return self.client_dir(client) / "placement.json"
+
+    def move_file(self, client: str) -> Path:
+        """``<root>/clients/<client>/move.json``: the journal of the client's move in progress (agencystack.move)."""
+        return self.client_dir(client) / "move.json"
 
     # -- the fleet ------------------------------------------------------------------------------------------
     @property

@@ -30,8 +30,8 @@ SETTINGS: dict = dict(
 COMMANDS = {"install": "lifecycle", "plan": "lifecycle", "status": "lifecycle", "logs": "lifecycle",
             "restart": "lifecycle", "uninstall": "lifecycle", "doctor": "doctor", "restore": "backup",
             "render": "render", "components": "components", "component": "components", "backup": "backup",
-            "settings": "settings", "sso": "sso", "hosts": "hosts"}
-MODULES = ("lifecycle", "components", "doctor", "backup", "render", "settings", "sso", "hosts")  # in registration order
+            "settings": "settings", "sso": "sso", "hosts": "hosts", "move": "move"}
+MODULES = ("lifecycle", "components", "doctor", "backup", "render", "settings", "sso", "hosts", "move")  # in registration order
 
 
 def __getattr__(name: str) -> typer.Typer:

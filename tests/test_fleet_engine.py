@@ -129,3 +129,35 @@ def test_fleet_status_asks_every_host_and_reports_a_stopped_one(second_engine, w
     finally:
         for client in (here, there):
             agencystack_run("uninstall", "whoami", "-c", client, "--purge", "--yes")
+
+
+def test_each_host_runs_its_own_edge(second_engine, with_plugins, agencystack_run, images, engine):
+    """The edge of h2 (client ``host-h2``, h2's engine, its own ports) routes the clients placed on h2."""
+    from tests.engine.helpers import wait_until
+    from tests.helpers import request, set_args
+    from tests.images import build as _build
+
+    _build.ensure_images(second_engine.client, only=["busybox", "postgres", "traefik"])
+    client = f"e{secrets.token_hex(3)}"
+    http_port = free_port()
+    assert agencystack_run("hosts", "add", "h2", "--docker-host", second_engine.host).exit_code == 0
+    edge = {"EDGE_IMAGE": images["traefik"], "EDGE_BINARY": "/traefik", "EDGE_HTTP_PORT": http_port,
+            "EDGE_HTTPS_PORT": free_port(), "EDGE_BIND_ADDRESS": "127.0.0.1", "EDGE_ACME_EMAIL": "ops@agencystack.test"}
+    try:
+        installed = agencystack_run("install", "edge", "--host", "h2", *set_args(edge))
+        assert installed.exit_code == 0, installed.output
+        assert second_engine.client.containers.get("host-h2_edge-traefik-1").status == "running"
+        notes = agencystack_run("install", "notes", "-c", client, "--host", "h2", "--domain", f"{client}.example.test",
+                                "--set", "NOTES_TITLE=on-h2")
+        assert notes.exit_code == 0, notes.output
+        wait_until(lambda: request(http_port, f"{client}.example.test", "/")[0] == 200, 60, 0.5, "routed by h2's edge")
+        assert "on-h2" in request(http_port, f"{client}.example.test", "/")[2]
+        every = {(r["host"], r["client"], r["component"]): r["state"]
+                 for r in agencystack_run("status", "--all", "--json").json()}
+        assert every[("h2", "host-h2", "edge")] == "running" and every[("h2", client, "notes")] == "running"
+        assert not any(host == "local" and component == "edge" for host, _, component in every)
+    finally:
+        agencystack_run("uninstall", "notes", "-c", client, "--purge", "--yes")
+        agencystack_run("uninstall", "edge", "--host", "h2", "--purge", "--yes")
+        for network in second_engine.client.networks.list(names=["agencystack_edge"]):
+            network.remove()

@@ -50,7 +50,8 @@ class Engine:
         self.run_root = Path(f"/run/agencystack-bench-{name}-{os.getpid()}")
         self.host = f"unix://{self.run_root}/docker.sock"
         self.env = {**os.environ, "DOCKER_HOST": self.host, "AGENCYSTACK_TEST_RUN_ROOT": str(self.run_root),
-                    "AGENCYSTACK_TEST_DATA_ROOT": str(work / name), "AGENCYSTACK_TEST_DOCKERD_LOG": str(work / f"{name}.log"),
+                    "AGENCYSTACK_TEST_DATA_ROOT": str(work / name),
+                    "AGENCYSTACK_TEST_DOCKERD_LOG": str(work / f"{name}.log"),
                     "AGENCYSTACK_TEST_DOCKERD_ARGS": f"--default-address-pool base={pool},size=24"}
 
     def start(self) -> None:
@@ -133,7 +134,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{'figure':<44}{'ms':>10}")
         print(f"{f'status --all --host local (1 x {args.projects})':<44}{one_ms:>10}")
         print(f"{f'status --all ({len(hosts)} x {args.projects}, in parallel)':<44}{fleet_ms:>10}")
-        print(f"{'ratio (median of pairs)':<44}{ratio:>10.2f}   target <= {TARGET}: {'met' if ratio <= TARGET else 'NOT met'}")
+        verdict = "met" if ratio <= TARGET else "NOT met"
+        print(f"{'ratio (median of pairs)':<44}{ratio:>10.2f}   target <= {TARGET}: {verdict}")
         print(f"load average: {load()}")
         print(json.dumps({"bench": "hosts", "hosts": len(hosts), "projects_per_host": args.projects,
                           "one_host_ms": one_ms, "fleet_ms": fleet_ms, "ratio": round(ratio, 3), "target": TARGET,

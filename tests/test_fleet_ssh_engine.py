@@ -1,6 +1,6 @@
-"""A host reached over SSH, for real: Debian's OpenSSH server (``openssh-server``'s /usr/sbin/sshd) on loopback with
-key authentication only, in front of a dockerd of the test's own. AgencyStack reaches it as ``ssh://root@127.0.0.1:PORT``
-with the operator's own keys and known_hosts (``HOME`` is the test's: its ``~/.ssh`` holds a key made here and the
+"""A host reached over SSH, for real: Debian's OpenSSH server (``openssh-server``'s /usr/sbin/sshd) on loopback
+with key authentication only, in front of a dockerd of the test's own. AgencyStack reaches it as
+``ssh://root@127.0.0.1:PORT`` with the operator's own keys and known_hosts (``HOME`` is the test's: its ``~/.ssh`` holds a key made here and the
 server's host key), exactly as the docker CLI does: ``docker system dial-stdio`` on the server. Nothing of the key is
 copied into AgencyStack's files. The sshd and the engine are stopped by the test that started them.
 """
@@ -32,8 +32,10 @@ def _ssh_server(work: Path, docker_host: str, home: Path) -> tuple[subprocess.Po
     if os.geteuid() != 0:
         pytest.skip("sshd needs root here (privilege separation, its own host key)")
     os.makedirs("/run/sshd", mode=0o755, exist_ok=True)  # sshd's privilege separation directory (Debian's path)
-    keygen = lambda path: subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path)],  # noqa: E731
-                                         check=True, capture_output=True)
+    def keygen(path: Path) -> None:
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path)], check=True,
+                       capture_output=True)
+
     server = work / "server"
     server.mkdir(mode=0o700)
     keygen(server / "host_key")
@@ -50,7 +52,8 @@ def _ssh_server(work: Path, docker_host: str, home: Path) -> tuple[subprocess.Po
         f"Port {port}", "ListenAddress 127.0.0.1", f"HostKey {server / 'host_key'}", f"PidFile {server / 'sshd.pid'}",
         f"AuthorizedKeysFile {server / 'authorized_keys'}", "PermitRootLogin prohibit-password",
         "PubkeyAuthentication yes", "PasswordAuthentication no", "KbdInteractiveAuthentication no", "UsePAM no",
-        f"SetEnv DOCKER_HOST={docker_host}", # the test's files live under /tmp (world-writable): StrictModes would refuse the authorized_keys there
+        f"SetEnv DOCKER_HOST={docker_host}",
+        # the test's files live under /tmp (world-writable): StrictModes would refuse the authorized_keys there
         "StrictModes no", "MaxSessions 64", "MaxStartups 64", "LogLevel VERBOSE",
     ]) + "\n")
     subprocess.run([SSHD, "-t", "-f", str(config)], check=True, capture_output=True)  # the config is valid

@@ -17,7 +17,7 @@ the SDK's client objects. The rooms:
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from agencystack.engine.interface import (
     AILING,
@@ -31,7 +31,11 @@ from agencystack.engine.interface import (
     no_progress,
 )
 
-__all__ = ["AILING", "Change", "ChangeKind", "Deployment", "Driver", "EngineInfo", "Plan", "Progress", "connect", "no_progress"]
+if TYPE_CHECKING:
+    from pathlib import Path
+
+__all__ = ["AILING", "Change", "ChangeKind", "Deployment", "Driver", "EngineInfo", "Plan", "Progress", "connect",
+           "no_progress"]
 
 
 def connect(address: str, *, tls_cert_path: Path | None = None, tls_verify: bool = True,

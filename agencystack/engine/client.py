@@ -24,6 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
+from agencystack.engine import sdk  # noqa: F401 - first: the docker SDK without its ssh transport
 import docker.errors
 import requests.exceptions
 import urllib3.exceptions

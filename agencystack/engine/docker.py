@@ -23,6 +23,7 @@ from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
 from typing import IO, Any
 
+from agencystack.engine import sdk  # noqa: F401 - first: the docker SDK without its ssh transport
 import docker
 import docker.errors
 
@@ -54,6 +55,8 @@ class DockerDriver:
 
     # -- connection --------------------------------------------------------------------------------------------
     def _connect(self) -> docker.APIClient:
+        if self.address.startswith("ssh://"):
+            sdk.enable_ssh()
         cert_path, verify, from_env = self._tls
         tls = _tls_from_files(cert_path, verify) if cert_path else _tls_from_env() if from_env else None
         return docker.APIClient(base_url=self.address, version="auto", timeout=self.timeout,

@@ -13,7 +13,7 @@ import secrets
 import pytest
 
 from agencystack.testing import free_port
-from tests.engine.helpers import private_engine
+from tests.engine.helpers import private_engine, wait_until
 
 pytestmark = pytest.mark.engine
 
@@ -54,9 +54,12 @@ def test_a_client_placed_on_a_host_lives_there(second_engine, with_plugins, agen
         assert status.json()[0]["state"] == "running" and status.json()[0]["host"] == "h2"
         again = agencystack_run("install", "whoami", "-c", client)
         assert again.exit_code == 0 and "no changes" in again.stdout, again.output
-        assert agencystack_run("restart", "whoami", "-c", client, "--service", "worker").exit_code == 0
+        restarted = agencystack_run("restart", "whoami", "-c", client, "--service", "worker")
+        assert restarted.exit_code == 0, restarted.output
         logs = agencystack_run("logs", "whoami", "-c", client, "--service", "worker", "--tail", "5")
-        assert logs.exit_code == 0 and "tick" in logs.stdout
+        assert logs.exit_code == 0, logs.output
+        wait_until(lambda: "tick" in agencystack_run("logs", "whoami", "-c", client, "--service", "worker",
+                                                     "--tail", "5").stdout, 30, 0.5, "the worker's log lines from h2")
 
         # another host for a placed client is refused: moving is 'agencystack move'
         elsewhere = agencystack_run("install", "whoami", "-c", client, "--host", "local")
@@ -133,7 +136,6 @@ def test_fleet_status_asks_every_host_and_reports_a_stopped_one(second_engine, w
 
 def test_each_host_runs_its_own_edge(second_engine, with_plugins, agencystack_run, images, engine):
     """The edge of h2 (client ``host-h2``, h2's engine, its own ports) routes the clients placed on h2."""
-    from tests.engine.helpers import wait_until
     from tests.helpers import request, set_args
     from tests.images import build as _build
 

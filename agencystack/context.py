@@ -18,6 +18,7 @@ from agencystack.errors import ComponentError, UsageError
 if TYPE_CHECKING:
     from agencystack.component import Component
     from agencystack.engine import Deployment, Driver, Plan, Progress
+    from agencystack.fleet import DockerHost
     from agencystack.hosts import Conflict
     from agencystack.limits import Limits
     from agencystack.logging import Redactor
@@ -42,7 +43,7 @@ class LifecycleContext:
     def __init__(self, *, client: str, component: Component, action: str, global_settings: GlobalSettings,
                  plugins: Plugins, redactor: Redactor, loaded: LoadedSettings, progress: Progress,
                  engine: Driver | None = None, flags: dict[str, str] | None = None,
-                 connect: Callable[[], Driver] | None = None):
+                 connect: Callable[[DockerHost], Driver] | None = None):
         self.client = client
         self.component = component
         self.action = action
@@ -55,7 +56,7 @@ class LifecycleContext:
         self.dir = self.state_root.component(client, component.name)
         self.project = names.project(client, component.name)
         self._engine = engine
-        self._connect = connect  # how to reach the engine on first use, when given no driver
+        self._connect = connect  # how to reach the host's engine on first use, when given no driver
         self._stack: Stack | None = None
         self.flags = dict(flags or {})  # this call's --set/--domain values, as .env keys
         self.facts: dict[str, Any] = {}  # what the lifecycle wrapper records in the manifest after the action
@@ -66,17 +67,23 @@ class LifecycleContext:
     def open(cls, *, plugins: Plugins, global_settings: GlobalSettings, component: str, action: str, redactor: Redactor,
              client: str | None = None, flags: dict[str, str] | None = None, domain: str | None = None,
              progress: Progress | None = None, engine: Driver | None = None,
-             connect: Callable[[], Driver] | None = None) -> LifecycleContext:
-        """Validate the request and load settings (generating missing secrets in memory only). The engine is
-        ``engine``, else what ``connect()`` returns when first needed (contexts of one invocation share its driver),
-        else a driver of its own for ``global_settings.docker_host``, pinged on first use."""
+             connect: Callable[[DockerHost], Driver] | None = None, host: str | None = None,
+             relocating: bool = False) -> LifecycleContext:
+        """Validate the request and load settings (generating missing secrets in memory only).
+
+        The request goes to the Docker host the client is placed on (:func:`agencystack.placement.place`: its
+        recorded host; ``host`` (``--host``) for a new client, or automatic by free capacity on install; the local
+        engine when the root has no other): ``global_settings`` of the context are that host's. The engine is
+        ``engine``, else what ``connect(host)`` returns when first needed (contexts of one invocation share a
+        driver per host), else a driver of its own for the host, pinged on first use."""
+        from agencystack import placement
         from agencystack import settings as settings_mod
         from agencystack.engine import no_progress
 
         spec = plugins.component(names.component_name(component))
         # a per-host component (the edge) has one instance per host (per host namespace): the reserved client
-        client = global_settings.host_client if spec.per_host else names.client_id(
-            global_settings.client_id if client is None else client)
+        global_settings, client = placement.place(global_settings, spec, client, host=host, action=action,
+                                                  relocating=relocating)
         model = spec.settings_model()
         flags = dict(flags or {})
         if domain is not None:
@@ -126,7 +133,7 @@ class LifecycleContext:
         written. Run an action on it through :mod:`agencystack.lifecycle` (``lifecycle.install(sibling)``)."""
         return LifecycleContext.open(plugins=self.plugins, global_settings=self.global_settings, component=component,
                                      action=action, redactor=self.redactor, client=self.client,
-                                     progress=self.progress, engine=self._engine)
+                                     progress=self.progress, engine=self._engine, connect=self._connect)
 
     def installed_components(self) -> list[str]:
         """The components installed for this client (:attr:`~agencystack.state.ComponentDir.installed`), by name."""
@@ -218,13 +225,18 @@ class LifecycleContext:
     @property
     def engine(self) -> Driver:
         if self._engine is None and self._connect is not None:
-            self._engine = self._connect()
+            self._engine = self._connect(self.host)
         if self._engine is None:
-            from agencystack.engine import connect
+            from agencystack.placement import connect
 
-            self._engine = connect(self.global_settings.docker_host)
+            self._engine = connect(self.host)
             self._engine.ping()
         return self._engine
+
+    @property
+    def host(self) -> DockerHost:
+        """The Docker host this client is placed on (:mod:`agencystack.placement`; the local engine by default)."""
+        return self.global_settings.host
 
     def plan(self) -> Plan:
         """What ``deploy`` would change (no side effects). The stack is built and checked before the engine is

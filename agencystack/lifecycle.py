@@ -14,7 +14,9 @@ run without the component doing anything:
 * mutating actions (install, restart, backup, restore, uninstall) hold the per-(client, component) lock, and load
   the component's settings again once they hold it (a call that waited sees what the one before it saved);
 * install checks the host against the component's :class:`~agencystack.Resources` (below the minimum: refused,
-  nothing changed; below the recommendation: a warning), once, for every component;
+  nothing changed; below the recommendation: a warning), once, for every component (the client's Docker host:
+  this machine's figures for the local engine, the engine's own for another host);
+* install and restore record the client's placement on its host (:mod:`agencystack.placement`);
 * every action binds the log context (client, component, action), times itself and logs its outcome as one JSON
   line in the component's log;
 * mutating actions record their outcome (and the facts the action gathered) in the component's manifest, then
@@ -145,7 +147,11 @@ def check_resources(context: LifecycleContext) -> None:
     from agencystack import doctor
     from agencystack.errors import ComponentError
 
-    for check in doctor.component_checks([context.component], doctor.memory_gb(), doctor.cpus()):
+    memory, cpus = doctor.memory_gb(), doctor.cpus()
+    if not context.host.is_local:  # another machine's engine: its host's figures, as the engine reports them
+        info = context.engine.info()
+        memory, cpus = info.memory / 1024**3, info.cpus
+    for check in doctor.component_checks([context.component], memory, cpus):
         if check.result == "fail":
             raise ComponentError(f"{check.detail}: {check.fix}")
         if check.result == "warn":
@@ -170,6 +176,11 @@ def _wrapper(action: str):
             try:
                 if action == "install":
                     check_resources(context)
+                if action in ("install", "restore"):  # the client lives where it is installed from now on
+                    from agencystack import placement
+
+                    placement.record(context.state_root, context.client, context.host.name,
+                                     timeout=context.global_settings.lock_timeout)
                 result = yield
             except BaseException as exc:
                 duration = round(time.monotonic() - started, 3)

@@ -68,6 +68,7 @@ class ComponentFileSink:
 
     def __init__(self, state_root: StateRoot):
         self.state_root = state_root
+        self._made: set[Path] = set()  # directories made already (a fleet-wide status logs a line per component)
 
     def __call__(self, logger: Any, method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
         component = event_dict.get("component")
@@ -75,7 +76,9 @@ class ComponentFileSink:
             from agencystack.state import ensure_dir
 
             path = self.state_root.component_log(component)
-            ensure_dir(path.parent, 0o750)
+            if path.parent not in self._made:
+                ensure_dir(path.parent, 0o750)
+                self._made.add(path.parent)
             record = {"level": method, **{k: v for k, v in event_dict.items() if k != "console"}}
             line = json.dumps(record, default=str, sort_keys=False) + "\n"
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)

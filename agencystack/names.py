@@ -34,11 +34,12 @@ def client_id(value: str) -> str:
     return value
 
 
-def host_client(namespace: str = "") -> str:
+def host_client(namespace: str = "", host: str = "") -> str:
     """The client id per-host components live under: :data:`HOST`, or ``host-<namespace>`` in a host namespace
     (``AGENCYSTACK_HOST_NAMESPACE``: tests that install per-host components on a shared engine keep them apart,
-    with their own project, network and ports, never touching the host's real ones)."""
-    return f"{HOST}-{namespace}" if namespace else HOST
+    with their own project, network and ports, never touching the host's real ones); on a registered Docker host
+    ``host`` (agencystack.fleet) ``host-<host>`` (``host-<namespace>-<host>``): each host has its own edge."""
+    return "-".join(part for part in (HOST, namespace, host) if part)
 
 
 def component_name(value: str) -> str:

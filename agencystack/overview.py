@@ -1,47 +1,87 @@
-"""Host-wide views across every client and component: ``status --all``.
+"""Fleet-wide views across every host, client and component: ``status --all``.
 
-The engine is asked once for every managed container (a snapshot); each installed component's status then goes
-through its ``status`` hooks (the core's default and the component's own: PostHog's ``/_health``, Keycloak's admin
-API, every declared :class:`~agencystack.HttpProbe`), answered from that snapshot instead of one engine query each. A
-component whose plugin is not loaded, or whose status hook fails, is still shown, from the containers alone.
+Each Docker host (:mod:`agencystack.fleet`: the local engine and every registered one) is asked in parallel, once
+(a snapshot: ``Driver.snapshot``); each installed component placed on that host (:mod:`agencystack.placement`)
+then goes through its ``status`` hooks (the core's default and the component's own: PostHog's ``/_health``,
+Keycloak's admin API, every declared :class:`~agencystack.HttpProbe`), answered from its host's snapshot instead of
+one engine query each. A component whose plugin is not loaded, or whose status hook fails, is still shown, from the
+containers alone. A host that does not answer is reported as such (one failed row per component placed there, or
+one ``engine`` row when none is) while the others answer; a root with only the local engine keeps the one error
+line (exit 3) it always had. ``--host NAME`` asks that host only.
 """
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from agencystack import names
 from agencystack.results import ComponentStatus, State
 
 
-def status_all(session: Any) -> list[ComponentStatus]:
-    """Every installed (client, component) through its status hooks, plus the engine's projects this root does
-    not know (another root's, or left behind). The engine is asked once (``Driver.snapshot``): every status hook
-    that asks for its project's containers while the snapshot is held is answered from it."""
-    engine = session.engine()
-    with engine.snapshot() as by_project:
-        session.start_logging()  # each status hook logs its outcome, as 'status COMPONENT' does
-        return _statuses(session, engine, by_project)
+def status_all(session: Any, host: str | None = None) -> list[ComponentStatus]:
+    """Every installed (client, component) through its status hooks, host by host (in parallel), plus each
+    engine's projects this root does not know (another root's, or left behind)."""
+    from agencystack import placement
+    from agencystack.fleet import Fleet
+
+    fleet = Fleet(session.global_settings)
+    hosts = [fleet.get(host)] if host is not None else fleet.hosts()
+    root = session.global_settings.state_root
+    placed: dict[str, list[Any]] = {}
+    for found in root.installed():
+        placed.setdefault(placement.host_of(root, found.client), []).append(found)
+    session.start_logging()  # each status hook logs its outcome, as 'status COMPONENT' does
+    if len(hosts) == 1:
+        return _on_host(session, hosts[0], placed.get(hosts[0].name, []), strict=fleet.single)
+    with ThreadPoolExecutor(max_workers=min(16, len(hosts))) as pool:
+        answers = list(pool.map(lambda h: _on_host(session, h, placed.get(h.name, [])), hosts))
+    return [status for answer in answers for status in answer]
 
 
-def _statuses(session: Any, engine: Any, by_project: dict[str, list]) -> list[ComponentStatus]:
+def _on_host(session: Any, host: Any, installed: list[Any], strict: bool = False) -> list[ComponentStatus]:
+    """The statuses of what is placed on ``host``, from one snapshot of its engine; an unreachable engine is one
+    failed row per component (raised instead when ``strict``: a single-host root)."""
+    from agencystack.errors import EngineUnreachable
+
+    global_settings = session.global_settings.on_host(host)
+    try:
+        engine = session.engine(host)
+        with engine.snapshot() as by_project:
+            return _statuses(session, global_settings, engine, by_project, installed)
+    except EngineUnreachable as exc:
+        if strict:
+            raise
+        message = f"host {host.name} unreachable: {session.redact(str(exc))}"
+        rows = [ComponentStatus(found.client, found.component, State.FAILED, [], message, host=host.name)
+                for found in installed]
+        return rows or [ComponentStatus(global_settings.host_client, "engine", State.FAILED, [], message,
+                                        host=host.name)]
+
+
+def _statuses(session: Any, global_settings: Any, engine: Any, by_project: dict[str, list],
+              installed: list[Any]) -> list[ComponentStatus]:
     seen = set()
     statuses = []
-    for found in session.global_settings.state_root.installed():
+    host = global_settings.host.name
+    for found in installed:
         client, component = found.client, found.component
         project = names.project(client, component)
         seen.add(project)
-        statuses.append(_through_hooks(session, engine, client, component)
-                        or _from_containers(session, client, component, by_project.get(project, [])))
+        status = (_through_hooks(session, global_settings, engine, client, component)
+                  or _from_containers(session, client, component, by_project.get(project, [])))
+        status.host = host
+        statuses.append(status)
     for project, services in sorted(by_project.items()):
         if project not in seen:
             client, _, component = project.partition("_")
-            statuses.append(ComponentStatus.from_services(client, component, services,
+            statuses.append(ComponentStatus.from_services(client, component, services, host=host,
                                                           message="not in this root's state"))
     return statuses
 
 
-def _through_hooks(session: Any, engine: Any, client: str, component: str) -> ComponentStatus | None:
+def _through_hooks(session: Any, global_settings: Any, engine: Any, client: str,
+                   component: str) -> ComponentStatus | None:
     """The component's status as ``agencystack status COMPONENT -c CLIENT`` shows it; None when its plugin is not
     loaded (the caller falls back to the containers); a failing hook is a failed row with its one-line error."""
     from agencystack import lifecycle
@@ -51,7 +91,7 @@ def _through_hooks(session: Any, engine: Any, client: str, component: str) -> Co
     if component not in session.plugins.components:
         return None
     try:
-        context = LifecycleContext.open(plugins=session.plugins, global_settings=session.global_settings,
+        context = LifecycleContext.open(plugins=session.plugins, global_settings=global_settings,
                                         component=component, action="status", redactor=session.redactor,
                                         client=None if session.plugins.components[component].per_host else client,
                                         engine=engine)

@@ -59,6 +59,7 @@ class ComponentStatus:
     services: list[ServiceStatus] = field(default_factory=list)
     message: str = ""
     url: str | None = None
+    host: str = "local"  # the Docker host it runs on (agencystack.fleet; "local": the engine at DOCKER_HOST)
 
     @classmethod
     def from_services(cls, client: str, component: str, services: list[ServiceStatus], **kw: Any) -> ComponentStatus:

@@ -26,13 +26,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
-from pydantic import AfterValidator, AliasChoices, Field, SecretStr, ValidationError
+from pydantic import AfterValidator, AliasChoices, Field, PrivateAttr, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, DotEnvSettingsSource, EnvSettingsSource, SettingsConfigDict
 
 from agencystack import names
 from agencystack.errors import UsageError
 
 if TYPE_CHECKING:
+    from agencystack.fleet import DockerHost
     from agencystack.state import StateRoot
 
 Domain = Annotated[str, AfterValidator(names.domain)]
@@ -101,10 +102,33 @@ class GlobalSettings(BaseSettings):
     host_namespace: Annotated[str, Field(pattern=r"^[a-z0-9]{0,12}$")] = Field(
         "", validation_alias=AliasChoices("AGENCYSTACK_HOST_NAMESPACE", "host_namespace"))
 
+    #: the Docker host these settings are placed on (agencystack.placement); None: the local engine
+    _host: DockerHost | None = PrivateAttr(None)
+
+    @property
+    def host(self) -> DockerHost:
+        """The Docker host a command goes to (:mod:`agencystack.fleet`): the local engine at ``DOCKER_HOST`` unless
+        these settings were placed on another with :meth:`on_host`."""
+        if self._host is not None:
+            return self._host
+        from agencystack.fleet import local
+
+        return local(self)
+
+    def on_host(self, host: DockerHost) -> GlobalSettings:
+        """These settings with ``host``'s engine address: everything that reads ``docker_host`` (the driver, the
+        edge's address, the edge's socket default) and the per-host client (``host-<name>``) follow it."""
+        if host.is_local and self._host is None:
+            return self
+        placed = self.model_copy(update={"docker_host": host.docker_host})
+        placed._host = None if host.is_local else host
+        return placed
+
     @property
     def host_client(self) -> str:
-        """The client id per-host components live under (``host``, or ``host-<namespace>``)."""
-        return names.host_client(self.host_namespace)
+        """The client id per-host components live under: ``host`` (``host-<namespace>`` in a host namespace), and
+        ``host-<name>`` (``host-<namespace>-<name>``) for a registered host ``name``."""
+        return names.host_client(self.host_namespace, "" if self._host is None else self._host.name)
 
     @property
     def state_root(self) -> StateRoot:

@@ -79,7 +79,7 @@ def edge_addresses(context) -> tuple[str, ...]:
 
     network = host_settings(context.global_settings).network
     try:
-        found = context.engine.addresses(names.project(names.HOST, NAME), "traefik")
+        found = context.engine.addresses(names.project(context.global_settings.host_client, NAME), "traefik")
     except EngineUnreachable:  # the command itself reports the engine when it needs it
         return ()
     return tuple(address for name, address in found.items() if name == network)

@@ -11,6 +11,10 @@ manifest, what "installed" means, and the lifecycle locks.
         backups/          0700  default destination of backup archives
     <root>/locks/<client>_<component>.lock (+ .holder: who holds it), hosts.lock: present only while held
     <root>/cache/<name>/                     host-wide caches components keep (e.g. PostHog's upstream files)
+    <root>/hosts.json                 0600  the registered Docker hosts (agencystack.fleet; absent: the local one only)
+    <root>/clients/<client>/placement.json  0600  the host the client is placed on (agencystack.placement)
+    <root>/clients/<client>/move.json       0600  the journal of a move between hosts in progress (agencystack.move)
+    <root>/locks/fleet.lock                  present only while the registry or a placement changes
     <log_dir>/components/<component>.log     one JSON line per event of the component
 """
 
@@ -166,6 +170,26 @@ class StateRoot:
     def root_of(self, directory: str, client: str, component: str) -> str:
         """The state root that ``directory``, the (client, component) directory of some root, belongs to."""
         return directory.removesuffix("/" + str(self.component(client, component).path.relative_to(self.path)))
+
+    def placement_file(self, client: str) -> Path:
+        """``<root>/clients/<client>/placement.json``: which host the client is placed on (agencystack.placement)."""
+        return self.client_dir(client) / "placement.json"
+
+    def move_file(self, client: str) -> Path:
+        """``<root>/clients/<client>/move.json``: the journal of the client's move in progress (agencystack.move)."""
+        return self.client_dir(client) / "move.json"
+
+    # -- the fleet ------------------------------------------------------------------------------------------
+    @property
+    def fleet_file(self) -> Path:
+        """``<root>/hosts.json``: the registered Docker hosts (agencystack.fleet)."""
+        return self.path / "hosts.json"
+
+    @contextlib.contextmanager
+    def fleet_lock(self, action: str, timeout: float) -> Iterator[None]:
+        """Hold the root's fleet lock: the host registry and placements change under it (see agencystack.fleet)."""
+        with _held(self.path / "locks" / "fleet.lock", action, timeout, busy="the hosts are being changed"):
+            yield
 
     # -- caches and logs ------------------------------------------------------------------------------------
     def cache(self, name: str = "") -> Path:

@@ -29,9 +29,10 @@ SETTINGS: dict = dict(
 #: the module of agencystack.cli that registers it
 COMMANDS = {"install": "lifecycle", "plan": "lifecycle", "status": "lifecycle", "logs": "lifecycle",
             "restart": "lifecycle", "uninstall": "lifecycle", "doctor": "doctor", "restore": "backup",
-            "render": "render", "components": "components", "component": "components", "backup": "backup",
-            "settings": "settings", "sso": "sso", "dashboard": "dashboard"}
-MODULES = ("lifecycle", "components", "doctor", "backup", "render", "settings", "sso", "dashboard")  # in registration order
+            "render": "render", "move": "move", "components": "components", "component": "components",
+            "backup": "backup", "settings": "settings", "sso": "sso", "dashboard": "dashboard", "hosts": "hosts"}
+MODULES = ("lifecycle", "components", "doctor", "backup", "render", "settings", "sso",  # in registration order
+           "dashboard", "hosts", "move")
 
 
 def __getattr__(name: str) -> typer.Typer:

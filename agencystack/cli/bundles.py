@@ -46,7 +46,10 @@ def members(session: Session, bundle: Bundle) -> list[str]:
 
 # -- install -------------------------------------------------------------------------------------------------------
 def install(session: Session, bundle: Bundle, *, client_id: str | None, clients_file: Path | None,
-            flags: list[str] | None, parallel: int, clients_parallel: int, json_output: bool) -> int:
+            flags: list[str] | None, parallel: int, clients_parallel: int, json_output: bool,
+            host: str | None = None) -> int:
+    """Install ``bundle`` for one client or every client of ``clients_file`` (``host``: where new clients are
+    placed, as ``--host``); the exit code: 0 when every component of every client is there, else 1."""
     from agencystack import bulk, names
     from agencystack.bundle import resolve
     from agencystack.clients_file import ClientSpec, load
@@ -65,7 +68,7 @@ def install(session: Session, bundle: Bundle, *, client_id: str | None, clients_
     multi = clients_file is not None
     printer = _Printer(enabled=not json_output, multi=multi)
     session.engine()  # one connection for every thread, made (and pinged) here: exit 3 before anything starts
-    contexts = {spec.id: _contexts(session, spec, waits, common, printer) for spec in specs}  # validates all
+    contexts = {spec.id: _contexts(session, spec, waits, common, printer, host) for spec in specs}  # validates all
     session.start_logging()
 
     def run_one(client: str) -> ClientRun:
@@ -86,7 +89,7 @@ def install(session: Session, bundle: Bundle, *, client_id: str | None, clients_
 
 
 def _contexts(session: Session, spec: Any, waits: dict[str, tuple[str, ...]], common: dict[str, str],
-              printer: _Printer) -> dict[str, Any]:
+              printer: _Printer, host: str | None = None) -> dict[str, Any]:
     """One install context per component for the client ``spec`` (settings loaded: bad ones exit 2 here)."""
     from agencystack.errors import UsageError
 
@@ -110,7 +113,7 @@ def _contexts(session: Session, spec: Any, waits: dict[str, tuple[str, ...]], co
                 if isinstance(value, str) and (value == spec.domain or value.endswith("." + spec.domain)):
                     pairs.setdefault(model.env_key(field), value)
         contexts[name] = session.context(
-            name, "install", client=spec.id, pairs=pairs,
+            name, "install", client=spec.id, pairs=pairs, host=host,
             progress=lambda service, message, name=name: printer.service(spec.id, name, service, message))
     return contexts
 

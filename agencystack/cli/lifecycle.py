@@ -17,7 +17,8 @@ def register(app: typer.Typer) -> None:
 
 
 def install(ctx: typer.Context, component: options.Component, client_id: options.ClientId = None,
-            domain: options.Domain = None, set_: options.Set = None, json_output: options.Json = False,
+            domain: options.Domain = None, set_: options.Set = None, host: options.Host = None,
+            json_output: options.Json = False,
             clients: Path | None = typer.Option(None, "--clients", metavar="FILE", show_default=False,
                                                 help="Install for every client of FILE (YAML: id, domain, "
                                                      "settings per client), a bounded number at a time."),
@@ -40,10 +41,10 @@ def install(ctx: typer.Context, component: options.Component, client_id: options
             raise UsageError("--domain names one component's host: for a bundle or --clients give each client's "
                              "domain (DOMAIN, or 'domain:' in the clients file)")
         code = bundles.install(session, bundle or bundles.single(session, component), client_id=client_id,
-                               clients_file=clients, flags=set_, parallel=parallel,
+                               clients_file=clients, flags=set_, host=host, parallel=parallel,
                                clients_parallel=clients_parallel, json_output=json_output)
         raise typer.Exit(code)
-    context = session.context(component, "install", client=client_id, flags=set_, domain=domain)
+    context = session.context(component, "install", client=client_id, flags=set_, domain=domain, host=host)
     outcome = lifecycle.install(context)  # what the component requires first (the core resolves it)
     if json_output:
         emit_json(outcome, session.redactor)
@@ -52,10 +53,11 @@ def install(ctx: typer.Context, component: options.Component, client_id: options
 
 
 def plan(ctx: typer.Context, component: options.Component, client_id: options.ClientId = None,
-         domain: options.Domain = None, set_: options.Set = None, json_output: options.Json = False) -> None:
+         domain: options.Domain = None, set_: options.Set = None, host: options.Host = None,
+         json_output: options.Json = False) -> None:
     """Show what 'install' would change, without changing anything."""
     session = Session.of(ctx, json_output)
-    context = session.context(component, "plan", client=client_id, flags=set_, domain=domain)
+    context = session.context(component, "plan", client=client_id, flags=set_, domain=domain, host=host)
     result = context.plan()
     conflicts = context.host_conflicts()
     settings = {context.settings.env_key(k): src for k, src in sorted(context.loaded.sources.items())}
@@ -98,9 +100,11 @@ def _refuse_conflicts(conflicts, context) -> None:
 
 
 def status(ctx: typer.Context, component: options.OptionalComponent = None, client_id: options.ClientId = None,
-           all_: bool = typer.Option(False, "--all", "-a", help="Every client and component, in one engine query."),
-           json_output: options.Json = False) -> None:
-    """Show the state of COMPONENT (or of a bundle's components) for a client (or of everything with --all)."""
+           all_: bool = typer.Option(False, "--all", "-a", help="Every client and component: one engine query per "
+                                     "host, hosts in parallel."),
+           host: options.Host = None, json_output: options.Json = False) -> None:
+    """Show the state of COMPONENT (or of a bundle's components) for a client (or of everything with --all;
+    --host: only that host's)."""
     from agencystack import lifecycle
     from agencystack.errors import UsageError
 
@@ -108,13 +112,16 @@ def status(ctx: typer.Context, component: options.OptionalComponent = None, clie
     if all_:
         from agencystack.overview import status_all
 
-        statuses = status_all(session)
+        statuses = status_all(session, host)
     elif component:
         from agencystack.cli import bundles
 
         bundle = bundles.find(session, component)
         which = bundles.members(session, bundle) if bundle is not None else [component]
-        statuses = [lifecycle.status(session.context(name, "status", client=client_id)) for name in which]
+        contexts = [session.context(name, "status", client=client_id, host=host) for name in which]
+        statuses = [lifecycle.status(context) for context in contexts]
+        for context, found in zip(contexts, statuses, strict=True):
+            found.host = context.host.name
     else:
         raise UsageError("name a component, or use --all")
     if json_output:
@@ -190,14 +197,14 @@ def uninstall(ctx: typer.Context, component: options.Component, client_id: optio
               purge: bool = typer.Option(False, "--purge", help="Also delete volumes (data) and the settings."),
               force: bool = typer.Option(False, "--force", help="Remove it even though installed components "
                                          "require it (they stop working)."),
-              yes: options.Yes = False, json_output: options.Json = False) -> None:
+              yes: options.Yes = False, host: options.Host = None, json_output: options.Json = False) -> None:
     """Remove COMPONENT's containers and networks for a client; data is kept unless --purge. Refused while other
     installed components require it, unless --force."""
     from agencystack import lifecycle
     from agencystack.errors import UsageError
 
     session = Session.of(ctx, json_output)
-    context = session.context(component, "uninstall", client=client_id)
+    context = session.context(component, "uninstall", client=client_id, host=host)
     lifecycle.check_uninstall(context, force=force)  # refused before the operator is asked anything
     if purge and not yes:
         import sys

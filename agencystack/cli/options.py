@@ -17,3 +17,5 @@ Set = Annotated[list[str] | None, typer.Option("--set", "-s", metavar="KEY=VALUE
                                                help="Set a component setting (repeatable); saved on install.")]
 Json = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout; no progress.")]
 Yes = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+Host = Annotated[str | None, typer.Option("--host", help="The Docker host (see 'agencystack hosts list'): where a "
+                                          "new client is placed (default: the one with the most free memory).")]

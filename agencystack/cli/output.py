@@ -51,16 +51,17 @@ def status_table(statuses: list[Any]) -> None:
     from rich.table import Table
 
     table = Table(box=None, pad_edge=False, show_header=True, header_style="bold")
-    for column in ("CLIENT", "COMPONENT", "SERVICE", "STATE", "MEMORY", "DETAIL"):
+    fleet = any(getattr(s, "host", "local") != "local" for s in statuses)  # a HOST column once there are several
+    for column in ("HOST",) * fleet + ("CLIENT", "COMPONENT", "SERVICE", "STATE", "MEMORY", "DETAIL"):
         table.add_column(column)
     for status in statuses:
         state = status.state.value
-        table.add_row(status.client, status.component, "", f"[{STATE_STYLE[state]}]{state}[/]", "",
-                      status.message or (status.url or ""))
+        table.add_row(*(status.host,) * fleet, status.client, status.component, "",
+                      f"[{STATE_STYLE[state]}]{state}[/]", "", status.message or (status.url or ""))
         for service in status.services:
             sstate = service.state.value
-            table.add_row("", "", service.name, f"[{STATE_STYLE[sstate]}]{sstate}[/]", memory(service),
-                          service.detail)
+            table.add_row(*("",) * fleet, "", "", service.name, f"[{STATE_STYLE[sstate]}]{sstate}[/]",
+                          memory(service), service.detail)
     Console(highlight=False).print(table)
 
 

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
 
     from agencystack.context import LifecycleContext
     from agencystack.engine import Driver
+    from agencystack.fleet import DockerHost
     from agencystack.logging import Redactor
     from agencystack.plugins import Plugins
     from agencystack.settings import GlobalSettings
@@ -23,7 +24,7 @@ class Session:
         self.json_output = json_output
         self.verbose = verbose
         self._logging_ready = False
-        self._engine: Driver | None = None
+        self._engines: dict[str, Driver] = {}
 
     @cached_property
     def redactor(self) -> Redactor:
@@ -43,16 +44,18 @@ class Session:
 
         return load()
 
-    def engine(self) -> Driver:
-        """The engine driver every context of this invocation shares (one connection, pinged once, at the first
-        use; ``status --all`` takes its one snapshot of every project on it)."""
-        if self._engine is None:
-            from agencystack.engine import connect
+    def engine(self, host: DockerHost | None = None) -> Driver:
+        """The driver of ``host``'s engine (default: the local one) that every context of this invocation on that
+        host shares (one connection per host, pinged once, at the first use; ``status --all`` takes one snapshot of
+        every project on each host)."""
+        host = host or self.global_settings.host
+        if host.name not in self._engines:
+            from agencystack.placement import connect
 
-            engine = connect(self.global_settings.docker_host)
+            engine = connect(host)
             engine.ping()
-            self._engine = engine
-        return self._engine
+            self._engines[host.name] = engine
+        return self._engines[host.name]
 
     def start_logging(self) -> None:
         if not self._logging_ready:
@@ -63,11 +66,11 @@ class Session:
 
     def context(self, component: str, action: str, *, client: str | None = None,
                 flags: list[str] | None = None, domain: str | None = None, progress: Any = None,
-                global_settings: GlobalSettings | None = None, pairs: dict[str, str] | None = None
-                ) -> LifecycleContext:
+                global_settings: GlobalSettings | None = None, pairs: dict[str, str] | None = None,
+                host: str | None = None, relocating: bool = False) -> LifecycleContext:
         """Validate input and build the context (nothing is written); then start logging. ``progress`` replaces
         the console's, ``global_settings`` the invocation's (a bulk install's client with a domain of its own),
-        ``pairs`` are flags already split into KEY -> VALUE."""
+        ``pairs`` are flags already split into KEY -> VALUE; ``host`` places a new client (``--host``)."""
         from agencystack import names
         from agencystack.cli.progress import console_progress
         from agencystack.context import LifecycleContext
@@ -76,6 +79,7 @@ class Session:
             plugins=self.plugins, global_settings=global_settings or self.global_settings, component=component,
             action=action, redactor=self.redactor, client=client, flags={**names.setting_pairs(flags), **(pairs or {})},
             domain=domain, progress=progress or (None if self.json_output else console_progress()), connect=self.engine,
+            host=host, relocating=relocating,
         )
         self.start_logging()
         return context

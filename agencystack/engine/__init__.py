@@ -17,22 +17,32 @@ the SDK's client objects. The rooms:
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from agencystack.engine.interface import (
     AILING,
     Change,
     ChangeKind,
     Deployment,
     Driver,
+    EngineInfo,
     Plan,
     Progress,
     no_progress,
 )
 
-__all__ = ["AILING", "Change", "ChangeKind", "Deployment", "Driver", "Plan", "Progress", "connect", "no_progress"]
+if TYPE_CHECKING:
+    from pathlib import Path
+
+__all__ = ["AILING", "Change", "ChangeKind", "Deployment", "Driver", "EngineInfo", "Plan", "Progress", "connect",
+           "no_progress"]
 
 
-def connect(address: str) -> Driver:
-    """The driver for ``address`` (a DOCKER_HOST value); imports the docker SDK only now."""
+def connect(address: str, *, tls_cert_path: Path | None = None, tls_verify: bool = True,
+            tls_from_env: bool = True) -> Driver:
+    """The driver for ``address`` (a DOCKER_HOST value: ``unix://``, ``tcp://``, ``ssh://user@host``); imports the
+    docker SDK only now. TLS from the files in ``tls_cert_path`` (ca.pem, cert.pem, key.pem), else, when
+    ``tls_from_env``, from DOCKER_TLS_VERIFY / DOCKER_CERT_PATH as the docker CLI reads them."""
     from agencystack.engine.docker import DockerDriver
 
-    return DockerDriver(address)
+    return DockerDriver(address, tls_cert_path=tls_cert_path, tls_verify=tls_verify, tls_from_env=tls_from_env)

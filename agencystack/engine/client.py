@@ -24,6 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
+from agencystack.engine import sdk  # noqa: F401 - first: the docker SDK without its ssh transport
 import docker.errors
 import requests.exceptions
 import urllib3.exceptions
@@ -67,6 +68,8 @@ def failure_reason(exc: BaseException) -> str:
 def is_connection_failure(exc: BaseException) -> bool:
     if isinstance(exc, _CONNECTION_ERRORS):
         return True
+    if any(cls.__module__.startswith("paramiko") for cls in type(exc).__mro__):  # ssh:// (paramiko, imported by
+        return True  # the docker SDK only): refused key, unknown host key, lost session
     return isinstance(exc, docker.errors.DockerException) and not isinstance(exc, docker.errors.APIError) and (
         "Error while fetching server API version" in str(exc) or "Connection" in str(exc))
 

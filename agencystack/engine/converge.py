@@ -17,6 +17,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
+from agencystack.engine import sdk  # noqa: F401 - first: the docker SDK without its ssh transport
 import docker.errors
 from docker.types import LogConfig
 from docker.types import Mount as DockerMount

@@ -25,6 +25,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import IO, Any
 
+from agencystack.engine import sdk  # noqa: F401 - first: the docker SDK without its ssh transport
 import docker
 import docker.errors
 
@@ -32,7 +33,7 @@ from agencystack.engine import labels, resources
 from agencystack.engine.client import MAX_WORKERS, RUNNING_STATES, STALE_ENDPOINTS, EngineClient, parallel
 from agencystack.engine.converge import Converger, published, stop_container
 from agencystack.engine.diff import Action, diff
-from agencystack.engine.interface import Change, Deployment, Plan, Progress, no_progress
+from agencystack.engine.interface import Change, Deployment, EngineInfo, Plan, Progress, no_progress
 from agencystack.engine.observe import Actual, Observed, containers, observe, service_containers, service_status
 from agencystack.engine.readiness import Readiness
 from agencystack.engine.streams import Streams
@@ -43,9 +44,11 @@ from agencystack.results import LogLine, LogRequest, ServiceStatus
 class DockerDriver:
     """:class:`agencystack.engine.Driver` on a Docker Engine at ``address`` (a DOCKER_HOST value)."""
 
-    def __init__(self, address: str, *, timeout: int = 120):
+    def __init__(self, address: str, *, timeout: int = 120, tls_cert_path: Any = None, tls_verify: bool = True,
+                 tls_from_env: bool = True):
         self.address = address
         self.timeout = timeout
+        self._tls = (tls_cert_path, tls_verify, tls_from_env)
         self.client = EngineClient(address, self._connect)
         self.readiness = Readiness(self.client)
         self.converge = Converger(self.client, self.readiness)
@@ -54,8 +57,12 @@ class DockerDriver:
 
     # -- connection --------------------------------------------------------------------------------------------
     def _connect(self) -> docker.APIClient:
+        if self.address.startswith("ssh://"):
+            sdk.enable_ssh()
+        cert_path, verify, from_env = self._tls
+        tls = _tls_from_files(cert_path, verify) if cert_path else _tls_from_env() if from_env else None
         return docker.APIClient(base_url=self.address, version="auto", timeout=self.timeout,
-                                max_pool_size=MAX_WORKERS * 2, tls=_tls_from_env())
+                                max_pool_size=MAX_WORKERS * 2, tls=tls)
 
     @property
     def api(self) -> docker.APIClient:
@@ -71,6 +78,12 @@ class DockerDriver:
 
     def close(self) -> None:
         self.client.close()
+
+    def info(self) -> EngineInfo:
+        with self.client.guard():
+            found = self.api.info()
+        return EngineInfo(version=str(found.get("ServerVersion") or ""), memory=int(found.get("MemTotal") or 0),
+                          cpus=int(found.get("NCPU") or 0))
 
     def observe(self, project: str, images: bool = True) -> Actual:
         return observe(self.client, project, images)
@@ -286,6 +299,16 @@ def _in_reverse_dependency_order(deployment: Deployment, found: list[Observed],
     level = {name: i for i, names in enumerate(stack.levels()) for name in names}
     ordered = sorted(found, key=lambda c: -level.get(c.service, 1 << 30))
     parallel([lambda c=c: run(c) for c in ordered])
+
+
+def _tls_from_files(cert_path: Any, verify: bool) -> Any:
+    """TLS with the client certificate and CA in ``cert_path`` (ca.pem, cert.pem, key.pem), read where they are."""
+    import os
+
+    from docker.tls import TLSConfig
+
+    join = lambda name: os.path.join(str(cert_path), name)  # noqa: E731
+    return TLSConfig(client_cert=(join("cert.pem"), join("key.pem")), ca_cert=join("ca.pem"), verify=verify)
 
 
 def _tls_from_env() -> Any:

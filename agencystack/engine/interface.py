@@ -64,6 +64,15 @@ class Change:
 AILING = ("unhealthy", "restarting")
 
 
+@dataclass(frozen=True)
+class EngineInfo:
+    """What an engine says about itself and its host (``hosts list``, placement, the resources check)."""
+
+    version: str  # the engine's version, e.g. "20.10.24"
+    memory: int  # the host's memory in bytes (0: unknown)
+    cpus: int  # CPUs the engine can use (0: unknown)
+
+
 @dataclass
 class Plan:
     """What ``apply`` would do; ``agencystack plan`` prints it."""
@@ -97,6 +106,9 @@ class Driver(Protocol):
 
     def ping(self) -> str:
         """Return the engine's API version; raise EngineUnreachable naming the address otherwise."""
+
+    def info(self) -> EngineInfo:
+        """The engine's version and its host's memory and CPUs, in one call."""
 
     def directories(self, project: str) -> set[str]:
         """The state directories (compose's working_dir label) of the project's containers: who deployed it."""

@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterable, Iterator, Mapping
 from typing import IO, TYPE_CHECKING, Any
 
+from agencystack.engine import sdk  # noqa: F401 - first: the docker SDK without its ssh transport
 import docker.errors
 from docker.types import Mount as DockerMount
 from docker.utils import socket as docker_socket

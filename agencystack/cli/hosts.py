@@ -1,0 +1,100 @@
+"""``agencystack hosts``: the Docker hosts clients are placed on (add, list, remove); see agencystack.fleet."""
+
+# No `from __future__ import annotations`: Typer would eval every string annotation at start-up.
+
+import typer
+
+from agencystack.cli import options
+
+hosts_app = typer.Typer(help="Docker hosts clients are placed on (the local engine is the default).",
+                        no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(hosts_app, name="hosts")
+
+
+def _fleet(ctx: typer.Context, json_output: bool = False):
+    from agencystack.cli.session import Session
+    from agencystack.fleet import Fleet
+
+    session = Session.of(ctx, json_output)
+    return session, Fleet(session.global_settings)
+
+
+@hosts_app.command("add")
+def add(ctx: typer.Context, name: str = typer.Argument(..., help="A short name: 1-16 of a-z 0-9 -."),
+        docker_host: str = typer.Option(..., "--docker-host", help="ssh://user@host, tcp://host:2376 or "
+                                        "unix:///path/docker.sock (SSH: your agent and keys; TLS: --tls-cert-path)."),
+        tls_cert_path: str | None = typer.Option(None, "--tls-cert-path", help="Directory with ca.pem, cert.pem, "
+                                                 "key.pem (read where it is, never copied)."),
+        no_tls_verify: bool = typer.Option(False, "--no-tls-verify", help="Do not verify the engine's certificate."),
+        json_output: options.Json = False) -> None:
+    """Register a Docker host (checked for reachability; registered even if it does not answer yet)."""
+    from agencystack.cli.output import emit_json, say, warn
+    from agencystack.placement import room
+
+    session, fleet = _fleet(ctx, json_output)
+    host = fleet.add(name, docker_host, tls_cert_path=tls_cert_path, tls_verify=not no_tls_verify)
+    found = room(host)
+    if json_output:
+        emit_json(_row(found, []), session.redactor)
+        return
+    say(f"host {host.name}: added ({host.docker_host})")
+    if found.reachable:
+        say(f"  engine {found.version}, {found.memory / 1024**3:.1f} GB, {found.cpus} CPUs")
+    else:
+        warn(f"host {host.name} does not answer yet: {found.error}")
+
+
+@hosts_app.command("list")
+def list_(ctx: typer.Context, json_output: options.Json = False) -> None:
+    """Every host with its reachability, engine version, RAM/CPUs, placed clients and free capacity (all hosts
+    asked in parallel)."""
+    from agencystack import placement
+    from agencystack.cli.output import emit_json
+
+    session, fleet = _fleet(ctx, json_output)
+    found = placement.rooms(fleet.hosts())
+    placed = placement.clients_on(session.global_settings.state_root)
+    rows = [_row(r, placed.get(r.host.name, [])) for r in found]
+    if json_output:
+        emit_json(rows, session.redactor)
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(box=None, pad_edge=False, show_header=True, header_style="bold")
+    for column in ("HOST", "ADDRESS", "STATE", "ENGINE", "MEMORY", "CPUS", "COMMITTED", "FREE", "CLIENTS"):
+        table.add_column(column)
+    for row in rows:
+        gb = lambda v: "" if v is None else f"{v / 1024**3:.1f} GB"  # noqa: E731
+        state = "[green]reachable[/]" if row["reachable"] else f"[red]unreachable[/] {row['error']}"
+        table.add_row(row["name"], row["docker_host"], state, row["engine_version"] or "", gb(row["memory"]),
+                      "" if row["cpus"] is None else str(row["cpus"]), gb(row["committed_memory"]),
+                      gb(row["free_memory"]), ", ".join(row["clients"]))
+    Console(highlight=False).print(table)
+
+
+def _row(found, clients) -> dict:
+    ok = found.reachable
+    return {"name": found.host.name, "docker_host": found.host.docker_host, "reachable": ok,
+            "error": found.error or None, "engine_version": found.version or None,
+            "memory": found.memory if ok else None, "cpus": found.cpus if ok else None,
+            "committed_memory": found.committed if ok else None, "free_memory": found.free if ok else None,
+            "unlimited_services": found.unlimited if ok else None, "clients": sorted(clients),
+            "tls_cert_path": str(found.host.tls_cert_path) if found.host.tls_cert_path else None}
+
+
+@hosts_app.command("remove")
+def remove(ctx: typer.Context, name: str = typer.Argument(..., help="The host's name."),
+           json_output: options.Json = False) -> None:
+    """Unregister a host; refused while clients are placed there (move or purge them first)."""
+    from agencystack.cli.output import emit_json, say
+
+    session, fleet = _fleet(ctx, json_output)
+    host = fleet.remove(name)
+    if json_output:
+        emit_json({"name": host.name, "removed": True}, session.redactor)
+    else:
+        say(f"host {host.name}: removed")

@@ -67,8 +67,9 @@ def install(session: Session, bundle: Bundle, *, client_id: str | None, clients_
     common = names.setting_pairs(flags)
     multi = clients_file is not None
     printer = _Printer(enabled=not json_output, multi=multi)
-    session.engine()  # one connection for every thread, made (and pinged) here: exit 3 before anything starts
     contexts = {spec.id: _contexts(session, spec, waits, common, printer, host) for spec in specs}  # validates all
+    session.engine()  # after the input is valid: one connection for every thread, pinged here (exit 3 before
+    # anything starts)
     session.start_logging()
 
     def run_one(client: str) -> ClientRun:

@@ -64,6 +64,8 @@ def record(root: StateRoot, client: str, host: str, *, timeout: float, moved_fro
     of one client's components racing) is refused unless this is a move (``moved_from`` names the old host)."""
     from agencystack.state import atomic_write, ensure_dir, now
 
+    if host == LOCAL and moved_from is None and not root.placement_file(client).exists():
+        return  # the local engine, nothing recorded: single-host roots take no lock and write nothing
     with root.fleet_lock("place", timeout):
         current = recorded(root, client)
         if current == host and moved_from is None:

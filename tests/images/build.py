@@ -87,7 +87,7 @@ import tempfile
 import time
 import zipfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
 if TYPE_CHECKING:  # the docker SDK is imported lazily: compose_binary() and echo_command() do not need it
     import docker
@@ -590,24 +590,30 @@ def _jre_key() -> str:
 
 def jre_rootfs_tar() -> Path:
     """The cached mmdebstrap tarball with Debian's JRE 17 (~35-80 s on two cores, ~340 MB)."""
-    final = cache_dir() / "rootfs" / f"{DEBIAN_SUITE}-jre17-{_jre_key()}.tar"
+    return _apt_rootfs("jre17", JRE_PACKAGES, _jre_key())
+
+
+def _apt_rootfs(name: str, packages: Iterable[str], recipe: str) -> Path:
+    """A Debian root file system with ``packages`` (mmdebstrap, apt variant), as a tarball cached under the recipe
+    (built once, by one process at a time; an older recipe's tarball is removed)."""
+    final = cache_dir() / "rootfs" / f"{DEBIAN_SUITE}-{name}-{recipe}.tar"
     if final.exists():
         return final
-    with _locked("rootfs-jre"):
+    with _locked(f"rootfs-{name}"):
         if final.exists():
             return final
         if not shutil.which("mmdebstrap"):
             raise RuntimeError("mmdebstrap missing: apt-get install -y mmdebstrap")
         partial = _atomic_path(final)
-        cmd = ["mmdebstrap", "--variant=apt", "--include=" + ",".join(JRE_PACKAGES), "--format=tar",
+        cmd = ["mmdebstrap", "--variant=apt", "--include=" + ",".join(packages), "--format=tar",
                DEBIAN_SUITE, str(partial)]
-        log("mmdebstrap " + DEBIAN_SUITE + " (" + ", ".join(JRE_PACKAGES) + ")")
+        log("mmdebstrap " + DEBIAN_SUITE + " (" + ", ".join(packages) + ")")
         try:
             subprocess.run(cmd, check=True, stdout=sys.stderr)
             partial.rename(final)
         finally:
             partial.unlink(missing_ok=True)
-        for stale in final.parent.glob(f"{DEBIAN_SUITE}-jre17-*.tar"):
+        for stale in final.parent.glob(f"{DEBIAN_SUITE}-{name}-*.tar"):
             if stale != final:
                 stale.unlink(missing_ok=True)
     return final
@@ -619,24 +625,7 @@ def _python_recipe() -> str:
 
 def python_rootfs_tar() -> Path:
     """The cached mmdebstrap tarball with Debian's python3 (~30-60 s on two cores)."""
-    final = cache_dir() / "rootfs" / f"{DEBIAN_SUITE}-python3-{_python_recipe()}.tar"
-    if final.exists():
-        return final
-    with _locked("rootfs-python"):
-        if final.exists():
-            return final
-        if not shutil.which("mmdebstrap"):
-            raise RuntimeError("mmdebstrap missing: apt-get install -y mmdebstrap")
-        partial = _atomic_path(final)
-        cmd = ["mmdebstrap", "--variant=apt", "--include=" + ",".join(PYTHON_PACKAGES), "--format=tar",
-               DEBIAN_SUITE, str(partial)]
-        log("mmdebstrap " + DEBIAN_SUITE + " (" + ", ".join(PYTHON_PACKAGES) + ")")
-        try:
-            subprocess.run(cmd, check=True, stdout=sys.stderr)
-            partial.rename(final)
-        finally:
-            partial.unlink(missing_ok=True)
-    return final
+    return _apt_rootfs("python3", PYTHON_PACKAGES, _python_recipe())
 
 
 def _build_python(client: "docker.DockerClient", recipe: str) -> None:

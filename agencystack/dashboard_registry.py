@@ -114,7 +114,7 @@ def _last_backup(manifest: dict) -> dict[str, Any] | None:
     path = Path(archive)
     if not path.is_file():
         return {"at": done.get("at"), "archive": archive, "size": None, "verified": False, "state": "missing"}
-    from agencystack.backup.operations import describe
+    from agencystack.backup.files import describe
 
     described = describe(path)
     return {"at": done.get("at"), "archive": archive, "size": described["size"],

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from agencystack.errors import UsageError
 
@@ -192,3 +192,37 @@ def apply_retention(directory: Path, component: str, client: str, *, keep_last: 
             archive.path.unlink()
             deleted.append(archive.path)
     return deleted
+
+
+def describe(path: Path) -> dict[str, Any]:
+    """What ``backup list`` shows for one file: from its name, plus its manifest when it is not encrypted.
+
+    Only the trailer and the manifest are read (use verify to check every byte)."""
+    from agencystack.backup.archive import open_archive, sniff
+    from agencystack.errors import BackupError
+
+    info = parse(path)
+    entry: dict[str, Any] = {
+        "archive": str(path), "name": path.name, "component": info.component if info else None,
+        "client": info.client if info else None,
+        "created": info.created.strftime("%Y-%m-%dT%H:%M:%SZ") if info else None,
+        "size": path.stat().st_size, "encrypted": bool(info and info.encrypted), "state": "ok", "parts": None,
+    }
+    try:
+        kind = sniff(path)
+        if kind == "encrypted":
+            entry.update(encrypted=True, state="encrypted")
+        elif kind == "unknown":
+            entry["state"] = "damaged: not an agencystack archive"
+        else:
+            with open_archive(path) as reader:
+                m = reader.manifest
+                entry.update(component_version=m.get("component_version", ""),
+                             core_version=m.get("core_version", ""),
+                             parts=[{"name": p.name, "kind": p.kind, "size": p.size, "raw_size": p.raw_size}
+                                    for p in reader.parts])
+    except BackupError as exc:
+        entry["state"] = f"damaged: {exc}"
+    except OSError as exc:
+        entry["state"] = f"unreadable: {exc.strerror or exc}"
+    return entry

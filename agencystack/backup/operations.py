@@ -139,40 +139,6 @@ def verify(path: Path, key_file: Path | None = None, progress: Any = None) -> di
                 "images": manifest.get("images", {}), "size": Path(path).stat().st_size, "parts": parts}
 
 
-def describe(path: Path) -> dict[str, Any]:
-    """What ``backup list`` shows for one file: from its name, plus its manifest when it is not encrypted.
-
-    Only the trailer and the manifest are read (use verify to check every byte)."""
-    from agencystack.backup import files
-    from agencystack.backup.archive import open_archive, sniff
-
-    info = files.parse(path)
-    entry: dict[str, Any] = {
-        "archive": str(path), "name": path.name, "component": info.component if info else None,
-        "client": info.client if info else None,
-        "created": info.created.strftime("%Y-%m-%dT%H:%M:%SZ") if info else None,
-        "size": path.stat().st_size, "encrypted": bool(info and info.encrypted), "state": "ok", "parts": None,
-    }
-    try:
-        kind = sniff(path)
-        if kind == "encrypted":
-            entry.update(encrypted=True, state="encrypted")
-        elif kind == "unknown":
-            entry["state"] = "damaged: not an agencystack archive"
-        else:
-            with open_archive(path) as reader:
-                m = reader.manifest
-                entry.update(component_version=m.get("component_version", ""),
-                             core_version=m.get("core_version", ""),
-                             parts=[{"name": p.name, "kind": p.kind, "size": p.size, "raw_size": p.raw_size}
-                                    for p in reader.parts])
-    except BackupError as exc:
-        entry["state"] = f"damaged: {exc}"
-    except OSError as exc:
-        entry["state"] = f"unreadable: {exc.strerror or exc}"
-    return entry
-
-
 def listing(root: StateRoot, client: str, component: str | None = None,
             dest: Path | None = None) -> list[dict[str, Any]]:
     """Archives of ``client`` (one component, or all of the client's components), newest first."""
@@ -187,7 +153,7 @@ def listing(root: StateRoot, client: str, component: str | None = None,
         directories = root.backup_dirs(client, component)
     found = [a for d in directories for a in files.archives(d, component, client)]
     found.sort(key=lambda a: (a.component, a.created, a.seq), reverse=True)
-    return [describe(a.path) for a in found]
+    return [files.describe(a.path) for a in found]
 
 
 # ================================================================================================================

@@ -29,6 +29,7 @@ bench:  ## benchmarks against their peers; each prints its figures and one JSON 
 	$(PYTHON) bench/backup.py
 	$(PYTHON) bench/sso.py
 	$(PYTHON) bench/bulk.py
+	$(PYTHON) bench/hosts.py
 
 engine:  ## install Debian's docker.io if missing, start the local test engine (real dockerd, vfs), print its DOCKER_HOST
 	@bash scripts/apt-install.sh docker.io

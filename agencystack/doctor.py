@@ -97,9 +97,9 @@ def component_checks(components: Iterable[Component], memory: float, n_cpus: int
             short = ([f"{memory:.1f} GB memory (recommended: {need.recommended_memory_gb:g} GB)"]
                      if memory < need.recommended_memory_gb * MEMORY_SLACK else [])
             short += [f"{n_cpus} CPUs (recommended: {need.recommended_cpus})"] if n_cpus < need.recommended_cpus else []
+            verb = "are" if len(short) > 1 else "is"
             checks.append(Check(f"resources for {name}", "warn",
-                                f"this host's {' and '.join(short)} {'are' if len(short) > 1 else 'is'} below upstream's "
-                                f"recommendation for {name}",
+                                f"this host's {' and '.join(short)} {verb} below upstream's recommendation for {name}",
                                 f"expect a slow first boot; {need.recommended_memory_gb:g} GB and "
                                 f"{need.recommended_cpus} CPUs make {name} comfortable"))
         else:

@@ -109,20 +109,11 @@ def _one(open_context: Callable[[str], LifecycleContext], step: Step, report: Re
         changes = outcome.changes or {}
         step.outcome = UNCHANGED if changes and set(changes) <= {"unchanged"} else OK
         step.detail = outcome.summary
-        step.url = outcome.url or _url(context)
+        step.url = outcome.url or context.facts.get("url")  # what the default install recorded (defaults._where)
     step.duration = round(time.monotonic() - started, 2)
     step.finished_at = time.time()
     report(step.component, f"{step.outcome} in {step.duration:.1f}s" + (f": {step.detail}" if step.outcome == FAILED
                                                                           else ""))
-
-
-def _url(context: LifecycleContext) -> str | None:
-    """Where users reach the component: its first route's host, as the edge serves it."""
-    try:
-        routes = context.stack().routes
-    except Exception:  # noqa: BLE001 - a URL is a courtesy of the summary, never a failure
-        return None
-    return context.public_url(routes[0].host) if routes else None
 
 
 def install_clients(clients: list[str], run_one: Callable[[str], ClientRun], *,

@@ -20,7 +20,8 @@ run without the component doing anything:
 * every action binds the log context (client, component, action), times itself and logs its outcome as one JSON
   line in the component's log;
 * mutating actions record their outcome (and the facts the action gathered) in the component's manifest, then
-  rewrite the client's dashboard registry document (:mod:`agencystack.dashboard_registry`).
+  rewrite the client's dashboard registry document (:mod:`agencystack.dashboard_registry`; a successful backup's
+  once its archive is committed, by :func:`agencystack.backup.operations.backup`).
 """
 
 from __future__ import annotations
@@ -197,7 +198,9 @@ def _wrapper(action: str):
             log.info(summary or f"{action} done", outcome="ok", duration=duration)
             if locked and (context.dir.has_state or action == "install"):  # an install that wrote no settings
                 context.dir.record(action, "ok", **context.facts)  # is installed too: its manifest says so
-            if locked:
+            # a backup's archive is complete only once backup.operations has committed it: that refreshes the
+            # document then (here it would be rewritten twice, the first time without the new archive)
+            if locked and action != "backup":
                 _refresh_dashboard(context)
             return result
 

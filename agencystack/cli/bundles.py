@@ -21,9 +21,7 @@ if TYPE_CHECKING:
 
 def find(session: Session, name: str | None) -> Bundle | None:
     """The bundle called ``name`` (None when ``name`` is a component, or nothing: the caller reports it)."""
-    if not name or name in session.plugins.components:
-        return None
-    return session.plugins.bundle(name)
+    return session.plugins.bundle(name) if name else None
 
 
 def single(session: Session, name: str) -> Bundle:

@@ -142,8 +142,6 @@ def _run(session: Any, journal: Journal, path: Path) -> dict[str, Any]:
             operations.verify(Path(archive))
         journal.step = "restore"
         journal.save(path)
-        placement.record(root, client, journal.target, timeout=session.global_settings.lock_timeout,
-                         moved_from=journal.source)
     if journal.step == "restore":
         placement.record(root, client, journal.target, timeout=session.global_settings.lock_timeout,
                          moved_from=journal.source)
@@ -212,7 +210,9 @@ def _rollback(session: Any, journal: Journal, path: Path) -> dict[str, Any]:
 
 def _progress(session: Any):
     if session.json_output:
-        return lambda service, message: None
+        from agencystack.engine import no_progress
+
+        return no_progress
     from agencystack.cli.progress import console_progress
 
     return console_progress()

@@ -29,8 +29,11 @@ def status_all(session: Any, host: str | None = None) -> list[ComponentStatus]:
     hosts = [fleet.get(host)] if host is not None else fleet.hosts()
     root = session.global_settings.state_root
     placed: dict[str, list[Any]] = {}
+    host_of: dict[str, str] = {}  # per client, not per component: each lookup reads the client's directory
     for found in root.installed():
-        placed.setdefault(placement.host_of(root, found.client), []).append(found)
+        if found.client not in host_of:
+            host_of[found.client] = placement.host_of(root, found.client)
+        placed.setdefault(host_of[found.client], []).append(found)
     session.start_logging()  # each status hook logs its outcome, as 'status COMPONENT' does
     if len(hosts) == 1:
         return _on_host(session, hosts[0], placed.get(hosts[0].name, []), strict=fleet.single)

@@ -184,7 +184,7 @@ def place(global_settings: GlobalSettings, spec: Component, client: str | None, 
     if not global_settings.host.is_local and host is None:
         return global_settings, client
     if fleet.single and host in (None, LOCAL):
-        return global_settings.on_host(fleet.get(LOCAL)), client  # no registry: nothing to read, nothing to ask
+        return global_settings, client  # no registry: nothing to read, nothing to ask (already the local host's)
     current = recorded(global_settings.state_root, client)
     if host is not None:
         target = fleet.get(host)

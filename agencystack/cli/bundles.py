@@ -152,29 +152,25 @@ class _Printer:
 
 def summary_table(runs: list[ClientRun], *, multi: bool) -> None:
     """The table (component, outcome, duration, URL) and, below it, one line per failure or skip saying why."""
-    from rich.console import Console
-    from rich.table import Table
+    from agencystack.cli.output import table
 
     style = {"ok": "green", "unchanged": "green", "failed": "red", "skipped": "yellow"}
-    table = Table(box=None, pad_edge=False, show_header=True, header_style="bold")
-    for column in (("CLIENT",) if multi else ()) + ("COMPONENT", "OUTCOME", "DURATION", "URL"):
-        table.add_column(column, no_wrap=True)
+    rows: list[list] = []
     why = []
     for run in runs:
-        who = (run.client,) if multi else ()
+        who = [run.client] if multi else []
         if run.error:
-            table.add_row(*who, "-", "[red]failed[/]", f"{run.duration:.1f}s", "")
+            rows.append([*who, "-", ("failed", "red"), f"{run.duration:.1f}s", ""])
             why.append(f"{run.client}: failed: {run.error}")
         for step in run.steps:
-            table.add_row(*who, step.component, f"[{style.get(step.outcome, 'dim')}]{step.outcome}[/]",
-                          f"{step.duration:.1f}s", step.url or "")
+            rows.append([*who, step.component, (step.outcome, style.get(step.outcome, "dim")), f"{step.duration:.1f}s",
+                         step.url or ""])
             if step.outcome in ("failed", "skipped"):
                 name = f"{run.client}/{step.component}" if multi else step.component
                 why.append(f"{name}: {step.outcome}: {step.detail}")
-    console = Console(highlight=False, soft_wrap=True)
-    console.print(table)
+    table([*(["CLIENT"] if multi else []), "COMPONENT", "OUTCOME", "DURATION", "URL"], rows)
     for line in why:
-        console.print(line, markup=False)
+        print(line)
     failed = [f"{r.client}/{s.component}" if multi else s.component for r in runs for s in r.steps
               if s.outcome == "failed"] + [r.client for r in runs if r.error]
     skipped = [f"{r.client}/{s.component}" if multi else s.component for r in runs for s in r.steps

@@ -61,19 +61,16 @@ def list_(ctx: typer.Context, json_output: options.Json = False) -> None:
     if json_output:
         emit_json(rows, session.redactor)
         return
-    from rich.console import Console
-    from rich.table import Table
+    from agencystack.cli.output import colours, paint, table
 
-    table = Table(box=None, pad_edge=False, show_header=True, header_style="bold")
-    for column in ("HOST", "ADDRESS", "STATE", "ENGINE", "MEMORY", "CPUS", "COMMITTED", "FREE", "CLIENTS"):
-        table.add_column(column)
-    for row in rows:
-        gb = lambda v: "" if v is None else f"{v / 1024**3:.1f} GB"  # noqa: E731
-        state = "[green]reachable[/]" if row["reachable"] else f"[red]unreachable[/] {row['error']}"
-        table.add_row(row["name"], row["docker_host"], state, row["engine_version"] or "", gb(row["memory"]),
-                      "" if row["cpus"] is None else str(row["cpus"]), gb(row["committed_memory"]),
-                      gb(row["free_memory"]), ", ".join(row["clients"]))
-    Console(highlight=False).print(table)
+    def gb(value) -> str:
+        return "" if value is None else f"{value / 1024**3:.1f} GB"
+
+    table(["HOST", "ADDRESS", "STATE", "ENGINE", "MEMORY", "CPUS", "COMMITTED", "FREE", "CLIENTS"],
+          [[row["name"], row["docker_host"],
+            ("reachable", "green") if row["reachable"] else f"{paint('unreachable', 'red', colours())} {row['error']}",
+            row["engine_version"] or "", gb(row["memory"]), "" if row["cpus"] is None else str(row["cpus"]),
+            gb(row["committed_memory"]), gb(row["free_memory"]), ", ".join(row["clients"])] for row in rows])
 
 
 def _row(found, clients) -> dict:

@@ -1,6 +1,6 @@
 """How results reach the terminal: JSON on stdout for scripts, short human lines (and tables) otherwise.
 
-Imported by every command module at start-up: what only some commands use (json, rich) is imported where used.
+Imported by every command module at start-up: what only some commands use (json, tabulate, rich) is imported where used.
 """
 
 from __future__ import annotations
@@ -43,30 +43,54 @@ def warn(text: str) -> None:
 
 STATE_STYLE = {"failed": "red", "starting": "yellow", "stopped": "yellow", "running": "green", "completed": "green",
                "absent": "dim"}
+_ANSI = {"red": "31", "green": "32", "yellow": "33", "cyan": "36", "dim": "2", "bold": "1"}
+
+
+def colours(stream: Any = None) -> bool:
+    """Colour only on a terminal, and never when NO_COLOR is set (https://no-color.org)."""
+    import os
+
+    stream = stream or sys.stdout
+    return not os.environ.get("NO_COLOR") and hasattr(stream, "isatty") and stream.isatty()
+
+
+def paint(text: str, style: str | None, on: bool) -> str:
+    """``text`` in ``style`` (a name of _ANSI) when ``on``; plain text otherwise."""
+    return f"\x1b[{_ANSI[style]}m{text}\x1b[0m" if on and style in _ANSI and text else text
+
+
+def table(headers: list[str], rows: list[list[Any]], *, stream: Any = None) -> None:
+    """Rows under headers in aligned columns, two spaces apart, the way ``docker ps`` prints them.
+
+    Each cell is a string or ``(text, style)``; styles are painted only on a terminal (tabulate aligns around the
+    colour codes). tabulate, not rich: rich's table layout took ~5 ms a row, a third of ``status --all``."""
+    from tabulate import tabulate
+
+    stream = stream or sys.stdout
+    on = colours(stream)
+    cells = [[paint(*c, on) if isinstance(c, tuple) else ("" if c is None else str(c)) for c in row] for row in rows]
+    text = tabulate(cells, headers=[paint(h, "bold", on) for h in headers], tablefmt="plain", disable_numparse=True)
+    stream.write(text + "\n")
 
 
 def status_table(statuses: list[Any]) -> None:
     """Print component statuses (each with its services) as one table."""
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(box=None, pad_edge=False, show_header=True, header_style="bold")
     fleet = any(getattr(s, "host", "local") != "local" for s in statuses)  # a HOST column once there are several
-    for column in ("HOST",) * fleet + ("CLIENT", "COMPONENT", "SERVICE", "STATE", "MEMORY", "DETAIL"):
-        table.add_column(column)
+    rows: list[list[Any]] = []
     for status in statuses:
         state = status.state.value
-        table.add_row(*(status.host,) * fleet, status.client, status.component, "",
-                      f"[{STATE_STYLE[state]}]{state}[/]", "", status.message or (status.url or ""))
+        rows.append([*(status.host,) * fleet, status.client, status.component, "", (state, STATE_STYLE[state]), "",
+                     status.message or (status.url or "")])
         for service in status.services:
             sstate = service.state.value
-            table.add_row(*("",) * fleet, "", "", service.name, f"[{STATE_STYLE[sstate]}]{sstate}[/]",
-                          memory(service), service.detail)
-    Console(highlight=False).print(table)
+            rows.append([*("",) * fleet, "", "", service.name, (sstate, STATE_STYLE[sstate]), memory(service),
+                         service.detail])
+    table([*("HOST",) * fleet, "CLIENT", "COMPONENT", "SERVICE", "STATE", "MEMORY", "DETAIL"], rows)
 
 
-def memory(service: Any) -> str:
-    """``120 MiB / 512 MiB (23%)`` (use against limit), ``120 MiB`` without a limit, ``- / 512 MiB`` unknown use."""
+def memory(service: Any) -> str | tuple[str, str]:
+    """``120 MiB / 512 MiB (23%)`` (use against limit), ``120 MiB`` without a limit, ``- / 512 MiB`` unknown use; a
+    table cell painted red from 90% of the limit."""
     from agencystack.limits import format_size
 
     used, limit = getattr(service, "memory_used", None), getattr(service, "memory_limit", None)
@@ -79,5 +103,5 @@ def memory(service: Any) -> str:
         percent = 100 * used / limit
         text += f" ({percent:.0f}%)"
         if percent >= 90:
-            text = f"[red]{text}[/]"
+            return (text, "red")
     return text

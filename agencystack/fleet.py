@@ -27,7 +27,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from agencystack.errors import UsageError
 
 if TYPE_CHECKING:
-    from agencystack.settings import GlobalSettings
+    from collections.abc import Callable
+
     from agencystack.state import StateRoot
 
 #: the implicit default host: the engine at DOCKER_HOST
@@ -82,9 +83,10 @@ class DockerHost(BaseModel):
         return self.name == LOCAL
 
 
-def local(global_settings: GlobalSettings) -> DockerHost:
-    """The implicit default host: the engine at ``DOCKER_HOST`` (its TLS from DOCKER_CERT_PATH, as before)."""
-    return DockerHost.model_construct(name=LOCAL, docker_host=global_settings.docker_host, tls_cert_path=None,
+def local(docker_host: str) -> DockerHost:
+    """The implicit default host: the engine at ``docker_host`` (the global DOCKER_HOST setting; its TLS from
+    DOCKER_CERT_PATH, as before)."""
+    return DockerHost.model_construct(name=LOCAL, docker_host=docker_host, tls_cert_path=None,
                                       tls_verify=True, added_at="")
 
 
@@ -98,11 +100,11 @@ def _error(exc: ValidationError) -> str:
 
 
 class Fleet:
-    """The hosts of one state root: :data:`LOCAL` (implicit) and the registered ones."""
+    """The hosts of one state root: :data:`LOCAL` (implicit, the engine at ``docker_host``) and the registered ones
+    (``GlobalSettings.fleet()`` gives the configured one)."""
 
-    def __init__(self, global_settings: GlobalSettings):
-        self.global_settings = global_settings
-        self.root: StateRoot = global_settings.state_root
+    def __init__(self, root: StateRoot, docker_host: str, lock_timeout: float):
+        self.root, self.docker_host, self.lock_timeout = root, docker_host, lock_timeout
 
     # -- reading -------------------------------------------------------------------------------------------
     def registered(self) -> list[DockerHost]:
@@ -121,7 +123,7 @@ class Fleet:
 
     def hosts(self) -> list[DockerHost]:
         """Every host: the local one first, then the registered ones."""
-        return [local(self.global_settings), *self.registered()]
+        return [local(self.docker_host), *self.registered()]
 
     def get(self, name: str) -> DockerHost:
         """The host called ``name`` (exit 2 naming the known ones otherwise)."""
@@ -139,7 +141,7 @@ class Fleet:
     # -- changing ------------------------------------------------------------------------------------------
     @contextmanager
     def _changing(self) -> Iterator[list[DockerHost]]:
-        with self.root.fleet_lock("hosts", self.global_settings.lock_timeout):
+        with self.root.fleet_lock("hosts", self.lock_timeout):
             hosts = self.registered()
             yield hosts
             self._save(hosts)
@@ -170,17 +172,16 @@ class Fleet:
             hosts.append(host)
         return host
 
-    def remove(self, name: str) -> DockerHost:
-        """Unregister a host: refused (exit 2) for the local one and while clients are placed there."""
-        from agencystack import placement
-
+    def remove(self, name: str, *, holding: Callable[[str], list[str]]) -> DockerHost:
+        """Unregister a host: refused (exit 2) for the local one and while ``holding(name)`` (asked under the fleet
+        lock) names clients placed there (``placement.remove_host`` passes the placement records' answer)."""
         if name == LOCAL:
             raise UsageError(f"{LOCAL!r} is the local engine (DOCKER_HOST): it cannot be removed")
         with self._changing() as hosts:
             found = next((h for h in hosts if h.name == name), None)
             if found is None:
                 raise UsageError(f"unknown host {name!r} (see 'agencystack hosts list')")
-            placed = placement.clients_on(self.root).get(name, [])
+            placed = holding(name)
             if placed:
                 raise UsageError(f"host {name!r} still holds client(s) {', '.join(placed)}: move them "
                                  "('agencystack move -c CLIENT --to HOST') or uninstall them with --purge first")

@@ -82,11 +82,10 @@ def move(session: Any, client: str, target: str | None, *, finalize: bool = Fals
          rollback: bool = False) -> dict[str, Any]:
     """Move (or resume, finalize, roll back the move of) ``client``; returns what was done."""
     from agencystack import names, placement
-    from agencystack.fleet import Fleet
 
     client = names.client_id(client)
     root = session.global_settings.state_root
-    fleet = Fleet(session.global_settings)
+    fleet = session.global_settings.fleet()
     path = root.move_file(client)
     journal = Journal.load(path)
     if finalize or rollback:
@@ -127,7 +126,7 @@ def _run(session: Any, journal: Journal, path: Path) -> dict[str, Any]:
     root = session.global_settings.state_root
     client = journal.client
     components = list(journal.archives) if journal.step != "backup" else _components(session, client)
-    say = _progress(session)
+    say = session.progress()
     if journal.step == "backup":
         for component in components:
             if component in journal.archives and Path(journal.archives[component]).is_file():
@@ -178,7 +177,7 @@ def _finalize(session: Any, journal: Journal, path: Path) -> dict[str, Any]:
     if journal.step != "stopped":
         raise UsageError(f"the move of {journal.client!r} is not done yet (step {journal.step}): run it again with "
                          f"--to {journal.target} first")
-    say = _progress(session)
+    say = session.progress()
     for component in reversed(list(journal.archives)):
         say(component, f"removing from {journal.source}")
         context = _context(session, component, journal.client, journal.source, "plan")
@@ -192,7 +191,7 @@ def _rollback(session: Any, journal: Journal, path: Path) -> dict[str, Any]:
     from agencystack import lifecycle, placement
 
     root = session.global_settings.state_root
-    say = _progress(session)
+    say = session.progress()
     if journal.step != "backup":
         for component in reversed(list(journal.archives)):
             say(component, f"removing from {journal.target}")
@@ -206,13 +205,3 @@ def _rollback(session: Any, journal: Journal, path: Path) -> dict[str, Any]:
     path.unlink()
     return {"client": journal.client, "from": journal.source, "to": journal.target, "step": "rolled-back",
             "summary": f"{journal.client} stays on {journal.source}; the move was rolled back (archives kept)"}
-
-
-def _progress(session: Any):
-    if session.json_output:
-        from agencystack.engine import no_progress
-
-        return no_progress
-    from agencystack.cli.progress import console_progress
-
-    return console_progress()

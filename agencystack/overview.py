@@ -23,9 +23,8 @@ def status_all(session: Any, host: str | None = None) -> list[ComponentStatus]:
     """Every installed (client, component) through its status hooks, host by host (in parallel), plus each
     engine's projects this root does not know (another root's, or left behind)."""
     from agencystack import placement
-    from agencystack.fleet import Fleet
 
-    fleet = Fleet(session.global_settings)
+    fleet = session.global_settings.fleet()
     hosts = [fleet.get(host)] if host is not None else fleet.hosts()
     root = session.global_settings.state_root
     placed: dict[str, list[Any]] = {}

@@ -59,6 +59,11 @@ def clients_on(root: StateRoot) -> dict[str, list[str]]:
     return placed
 
 
+def remove_host(fleet: Fleet, name: str) -> DockerHost:
+    """Unregister host ``name``: refused (exit 2) while clients are placed there (asked under the fleet lock)."""
+    return fleet.remove(name, holding=lambda host: clients_on(fleet.root).get(host, []))
+
+
 def record(root: StateRoot, client: str, host: str, *, timeout: float, moved_from: str | None = None) -> None:
     """Write ``client``'s placement (under the fleet lock). A client placed elsewhere meanwhile (two first installs
     of one client's components racing) is refused unless this is a move (``moved_from`` names the old host)."""
@@ -175,7 +180,7 @@ def place(global_settings: GlobalSettings, spec: Component, client: str | None, 
     opening the client on its target). Global settings already on a host (a sibling context) stay on it."""
     from agencystack import names
 
-    fleet = Fleet(global_settings)
+    fleet = global_settings.fleet()
     if spec.per_host:
         target = fleet.get(host) if host is not None else global_settings.host
         placed = global_settings.on_host(target)

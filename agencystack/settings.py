@@ -33,7 +33,7 @@ from agencystack import names
 from agencystack.errors import UsageError
 
 if TYPE_CHECKING:
-    from agencystack.fleet import DockerHost
+    from agencystack.fleet import DockerHost, Fleet
     from agencystack.state import StateRoot
 
 Domain = Annotated[str, AfterValidator(names.domain)]
@@ -113,7 +113,7 @@ class GlobalSettings(BaseSettings):
             return self._host
         from agencystack.fleet import local
 
-        return local(self)
+        return local(self.docker_host)
 
     def on_host(self, host: DockerHost) -> GlobalSettings:
         """These settings with ``host``'s engine address: everything that reads ``docker_host`` (the driver, the
@@ -123,6 +123,12 @@ class GlobalSettings(BaseSettings):
         placed = self.model_copy(update={"docker_host": host.docker_host})
         placed._host = None if host.is_local else host
         return placed
+
+    def fleet(self) -> Fleet:
+        """The hosts of this state root: the local engine at ``docker_host`` and the registered ones."""
+        from agencystack.fleet import Fleet
+
+        return Fleet(self.state_root, self.docker_host, self.lock_timeout)
 
     @property
     def host_client(self) -> str:

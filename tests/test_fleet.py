@@ -17,15 +17,15 @@ from agencystack.settings import GlobalSettings
 @pytest.fixture
 def fleet(agencystack_env, monkeypatch) -> Fleet:
     monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
-    return Fleet(GlobalSettings.load())
+    return GlobalSettings.load().fleet()
 
 
 def test_a_root_without_hosts_has_the_local_engine_only_and_writes_nothing(fleet, agencystack_env):
     assert [h.name for h in fleet.hosts()] == [LOCAL]
     assert fleet.hosts()[0].docker_host == "unix:///nonexistent/docker.sock"
     assert fleet.single
-    assert not fleet.global_settings.state_root.fleet_file.exists()
-    assert fleet.global_settings.host_client == "host"  # the local edge keeps its client id
+    assert not fleet.root.fleet_file.exists()
+    assert GlobalSettings.load().host_client == "host"  # the local edge keeps its client id
 
 
 def test_hosts_add_stores_the_address_only_0600(agencystack_run, agencystack_env, tmp_path):

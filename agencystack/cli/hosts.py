@@ -16,10 +16,9 @@ def register(app: typer.Typer) -> None:
 
 def _fleet(ctx: typer.Context, json_output: bool = False):
     from agencystack.cli.session import Session
-    from agencystack.fleet import Fleet
 
     session = Session.of(ctx, json_output)
-    return session, Fleet(session.global_settings)
+    return session, session.global_settings.fleet()
 
 
 @hosts_app.command("add")
@@ -89,8 +88,10 @@ def remove(ctx: typer.Context, name: str = typer.Argument(..., help="The host's 
     """Unregister a host; refused while clients are placed there (move or purge them first)."""
     from agencystack.cli.output import emit_json, say
 
+    from agencystack import placement
+
     session, fleet = _fleet(ctx, json_output)
-    host = fleet.remove(name)
+    host = placement.remove_host(fleet, name)
     if json_output:
         emit_json({"name": host.name, "removed": True}, session.redactor)
     else:

@@ -64,6 +64,16 @@ class Session:
             configure(self.global_settings.state_root, self.redactor, quiet=self.json_output, verbose=self.verbose)
             self._logging_ready = True
 
+    def progress(self) -> Any:
+        """Where long work reports: console lines on stderr, nothing under --json (a script reads stdout)."""
+        if self.json_output:
+            from agencystack.engine import no_progress
+
+            return no_progress
+        from agencystack.cli.progress import console_progress
+
+        return console_progress()
+
     def context(self, component: str, action: str, *, client: str | None = None,
                 flags: list[str] | None = None, domain: str | None = None, progress: Any = None,
                 global_settings: GlobalSettings | None = None, pairs: dict[str, str] | None = None,
@@ -72,13 +82,12 @@ class Session:
         the console's, ``global_settings`` the invocation's (a bulk install's client with a domain of its own),
         ``pairs`` are flags already split into KEY -> VALUE; ``host`` places a new client (``--host``)."""
         from agencystack import names
-        from agencystack.cli.progress import console_progress
         from agencystack.context import LifecycleContext
 
         context = LifecycleContext.open(
             plugins=self.plugins, global_settings=global_settings or self.global_settings, component=component,
             action=action, redactor=self.redactor, client=client, flags={**names.setting_pairs(flags), **(pairs or {})},
-            domain=domain, progress=progress or (None if self.json_output else console_progress()), connect=self.engine,
+            domain=domain, progress=progress or (None if self.json_output else self.progress()), connect=self.engine,
             host=host, relocating=relocating,
         )
         self.start_logging()

@@ -13,7 +13,9 @@ from typing import TYPE_CHECKING
 from agencystack.markers import hookimpl
 
 if TYPE_CHECKING:
-    from agencystack.plugins import Plugins
+    from collections.abc import Mapping
+
+    from agencystack.component import Component
 
 DEMO_CORE = "demo-core"
 
@@ -33,12 +35,12 @@ def bundles():
                    "a client's core stack: the edge, Keycloak SSO, the agency dashboard and PostHog")]
 
 
-def resolve(plugins: Plugins, bundle: Bundle) -> dict[str, tuple[str, ...]]:
-    """Every component to install for ``bundle`` (its members and, transitively, what they require), each with the
-    components it waits for, each after those (dependency order). Unknown members, or requirements in a cycle: UsageError (exit 2)."""
+def resolve(known: Mapping[str, Component], bundle: Bundle) -> dict[str, tuple[str, ...]]:
+    """Every component to install for ``bundle`` (its members and, transitively, what they require) among the
+    ``known`` components (``Plugins.components``), each with the components it waits for, each after those
+    (dependency order). Unknown members, or requirements in a cycle: UsageError (exit 2)."""
     from agencystack.errors import UsageError
 
-    known = plugins.components
     unknown = sorted(m for m in bundle.components if m not in known)
     if unknown:
         raise UsageError(f"bundle {bundle.name!r} names component(s) no plugin provides: {', '.join(unknown)} "

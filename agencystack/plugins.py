@@ -26,7 +26,7 @@ import zlib
 from dataclasses import dataclass, field
 from importlib import import_module
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pluggy
 
@@ -39,8 +39,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
 
     from agencystack.bundle import Bundle
-    from agencystack.context import LifecycleContext
-    from agencystack.integrations import DashboardContext, DashboardEntry, SsoApplication, SsoGrant
+    from agencystack.integrations import DashboardEntry, SsoApplication, SsoGrant
     from agencystack.results import ComponentStatus, LogLine, LogRequest, Outcome
     from agencystack.stack import Stack
 
@@ -66,6 +65,14 @@ class PluginRecord:
     @property
     def label(self) -> str:
         return f"{self.name} ({self.distribution} {self.version})".replace(" )", ")")
+
+
+class Targeted(Protocol):
+    """What a hook is called with: a context naming the component the call is for (``LifecycleContext``, or
+    ``DashboardContext``); a targeted call goes to that component's plugin."""
+
+    @property
+    def component(self) -> Component: ...
 
 
 class Plugins:
@@ -139,32 +146,32 @@ class Plugins:
         return record
 
     # -- targeted calls: one typed method per hook (a misspelt hook is an AttributeError, and a type error) ---
-    def stack(self, context: LifecycleContext) -> Stack:
-        """The target component's ``stack`` hook (validation and integrations: :meth:`LifecycleContext.stack`)."""
+    def stack(self, context: Targeted) -> Stack:
+        """The target component's ``stack`` hook (validation and integrations: ``LifecycleContext.stack``)."""
         return self._targeted(self._pm.hook.stack, context.component.name, context=context)
 
-    def install(self, context: LifecycleContext) -> Outcome:
+    def install(self, context: Targeted) -> Outcome:
         return self._targeted(self._pm.hook.install, context.component.name, context=context)
 
-    def status(self, context: LifecycleContext) -> ComponentStatus:
+    def status(self, context: Targeted) -> ComponentStatus:
         return self._targeted(self._pm.hook.status, context.component.name, context=context)
 
-    def logs(self, context: LifecycleContext, request: LogRequest) -> Iterator[LogLine]:
+    def logs(self, context: Targeted, request: LogRequest) -> Iterator[LogLine]:
         return self._targeted(self._pm.hook.logs, context.component.name, context=context, request=request)
 
-    def restart(self, context: LifecycleContext, services: tuple[str, ...]) -> Outcome:
+    def restart(self, context: Targeted, services: tuple[str, ...]) -> Outcome:
         return self._targeted(self._pm.hook.restart, context.component.name, context=context, services=services)
 
-    def backup(self, context: LifecycleContext, archive: Any) -> Outcome:
+    def backup(self, context: Targeted, archive: Any) -> Outcome:
         return self._targeted(self._pm.hook.backup, context.component.name, context=context, archive=archive)
 
-    def restore(self, context: LifecycleContext, archive: Any) -> Outcome:
+    def restore(self, context: Targeted, archive: Any) -> Outcome:
         return self._targeted(self._pm.hook.restore, context.component.name, context=context, archive=archive)
 
-    def uninstall(self, context: LifecycleContext, purge: bool) -> Outcome:
+    def uninstall(self, context: Targeted, purge: bool) -> Outcome:
         return self._targeted(self._pm.hook.uninstall, context.component.name, context=context, purge=purge)
 
-    def sso_admin(self, context: LifecycleContext) -> Any:
+    def sso_admin(self, context: Targeted) -> Any:
         """The identity provider's people and secrets (``context`` is the provider's own context)."""
         return self._targeted(self._pm.hook.sso_admin, context.component.name, context=context)
 
@@ -182,14 +189,14 @@ class Plugins:
         return self._pm.subset_hook_caller(hook, remove_plugins=others)(**kwargs)
 
     # -- broadcast calls ----------------------------------------------------------------------------------------
-    def modify_stack(self, context: LifecycleContext, stack: Stack) -> None:
+    def modify_stack(self, context: Targeted, stack: Stack) -> None:
         self._pm.hook.modify_stack(context=context, stack=stack)
 
-    def sso_protect(self, context: LifecycleContext, application: SsoApplication, stack: Stack | None = None
+    def sso_protect(self, context: Targeted, application: SsoApplication, stack: Stack | None = None
                     ) -> SsoGrant | None:
         return self._pm.hook.sso_protect(context=context, application=application, stack=stack)
 
-    def dashboard_entries(self, context: DashboardContext | LifecycleContext) -> list[DashboardEntry]:
+    def dashboard_entries(self, context: Targeted) -> list[DashboardEntry]:
         """The tiles of ``context.component``: its own plugin's answer (and the core's), never other plugins'."""
         answers = self._targeted(self._pm.hook.dashboard_entries, context.component.name, context=context)
         return [entry for answer in answers or () for entry in answer or ()]

@@ -49,7 +49,7 @@ def test_contributions_to_one_bundle_merge_and_a_bundle_never_shadows_a_componen
 
 
 def test_requirements_first_and_the_identity_provider_before_what_it_protects(plugins):
-    waits = resolve(plugins, plugins.bundle("suite"))
+    waits = resolve(plugins.components, plugins.bundle("suite"))
     assert set(waits) == {"edge", "idp", "app-a", "app-b", "idp-db"}
     assert waits["edge"] == ()  # per-host, and what the provider itself requires: never after the provider
     assert waits["idp"] == ("edge",)
@@ -61,7 +61,7 @@ def test_requirements_first_and_the_identity_provider_before_what_it_protects(pl
 
 def test_a_bundle_naming_an_unknown_component_is_bad_input(plugins):
     with pytest.raises(UsageError, match="names component\\(s\\) no plugin provides: nosuch"):
-        resolve(plugins, Bundle("broken", ("app-b", "nosuch")))
+        resolve(plugins.components, Bundle("broken", ("app-b", "nosuch")))
 
 
 def test_clients_file(tmp_path):
@@ -98,7 +98,7 @@ def test_install_of_a_bundle_with_bad_input_changes_nothing(with_plugins, agency
 
 
 def test_demo_core_installs_the_edge_then_keycloak_then_dashboard_and_posthog_together(agencystack_plugins):
-    waits = resolve(agencystack_plugins, agencystack_plugins.bundle("demo-core"))
+    waits = resolve(agencystack_plugins.components, agencystack_plugins.bundle("demo-core"))
     assert list(waits)[:2] == ["edge", "keycloak"]
     assert waits["keycloak"] == ("edge",)
     assert waits["dashboard"] == waits["posthog"] == ("edge", "keycloak")  # neither waits for the other
@@ -111,7 +111,7 @@ def test_a_clients_domain_names_its_hosts_and_settings_reach_their_component(age
     from agencystack.clients_file import ClientSpec
 
     session = Session(json_output=True)
-    waits = resolve(session.plugins, session.plugins.bundle("demo-core"))
+    waits = resolve(session.plugins.components, session.plugins.bundle("demo-core"))
     spec = ClientSpec("acme", "acme.com", {"DASHBOARD_PROBE_INTERVAL": "5"})
     contexts = _contexts(session, spec, waits, {}, _Printer(enabled=False, multi=True))
     assert {name: getattr(c.settings, "domain", None) for name, c in contexts.items() if name != "edge"} == {

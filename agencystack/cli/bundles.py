@@ -39,7 +39,7 @@ def members(session: Session, bundle: Bundle) -> list[str]:
     """The bundle's components in dependency order (requirements included)."""
     from agencystack.bundle import resolve
 
-    return list(resolve(session.plugins, bundle))
+    return list(resolve(session.plugins.components, bundle))
 
 
 # -- install -------------------------------------------------------------------------------------------------------
@@ -55,7 +55,7 @@ def install(session: Session, bundle: Bundle, *, client_id: str | None, clients_
 
     if parallel < 1 or clients_parallel < 1:
         raise UsageError("--parallel and --clients-parallel must be at least 1")
-    waits = resolve(session.plugins, bundle)
+    waits = resolve(session.plugins.components, bundle)
     if clients_file is not None:
         if client_id is not None:
             raise UsageError("give --clients FILE or --client-id, not both")

@@ -103,22 +103,22 @@ def _component(plugins, global_settings, found, names, origin, redactor) -> dict
 
 
 def _last_backup(manifest: dict) -> dict[str, Any] | None:
-    """The last successful backup: when, the archive, its size, and whether it is whole on disk."""
+    """The last successful backup as the backup recorded it once its archive was committed (when, the archive, its
+    size, plain or encrypted), and whether that file is still on disk as written: no archive is opened here."""
     from pathlib import Path
 
-    history = manifest.get("history") or []
-    done = next((h for h in reversed(history) if h.get("action") == "backup" and h.get("outcome") == "ok"), None)
-    archive = manifest.get("last_backup")
-    if done is None or not archive:
-        return None
-    path = Path(archive)
-    if not path.is_file():
-        return {"at": done.get("at"), "archive": archive, "size": None, "verified": False, "state": "missing"}
-    from agencystack.backup.files import describe
-
-    described = describe(path)
-    return {"at": done.get("at"), "archive": archive, "size": described["size"],
-            "verified": described["state"] in ("ok", "encrypted"), "state": described["state"]}
+    last = manifest.get("last_backup")
+    if not isinstance(last, dict) or not last.get("archive"):
+        return None  # none yet (or recorded by a version that did not note the archive)
+    entry = {"at": last.get("at"), "archive": last["archive"], "size": last.get("size"), "verified": False,
+             "state": last.get("state", "ok")}
+    try:
+        size = Path(last["archive"]).stat().st_size
+    except OSError:
+        return {**entry, "size": None, "state": "missing"}
+    if size != last.get("size"):
+        return {**entry, "size": size, "state": f"damaged: {size} bytes on disk, {last.get('size')} written"}
+    return {**entry, "verified": True}
 
 
 def _edge_origin(global_settings) -> dict[str, Any]:

@@ -317,6 +317,13 @@ class ComponentDir:
         atomic_write(self.manifest_file, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
         return manifest
 
+    def note(self, **facts: Any) -> None:
+        """Add facts to the manifest outside an action's record (no history entry): what is known only after the
+        action returned, such as a backup archive's size once it is committed."""
+        manifest = self.read_manifest()
+        manifest.update(facts)
+        atomic_write(self.manifest_file, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+
 
 @contextlib.contextmanager
 def _held(path: Path, action: str, timeout: float, *, busy: str) -> Iterator[None]:

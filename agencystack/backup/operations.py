@@ -82,7 +82,6 @@ def backup(context: LifecycleContext, *, dest: Path | None = None, keep_last: in
     started = time.monotonic()
     created = datetime.now(UTC)
     final = files.new_name(directory, context.component.name, context.client, created, key is not None)
-    context.facts["last_backup"] = str(final)
     options = {k: v for k, v in (("level", level), ("threads", threads)) if v is not None}
     try:
         with files.AtomicFile(final) as target:
@@ -116,7 +115,10 @@ def backup(context: LifecycleContext, *, dest: Path | None = None, keep_last: in
     context.log.info("archive written", archive=str(final), size=size, encrypted=result.encrypted,
                      deleted=len(deleted), console=False)  # the command prints the result itself
     from agencystack import dashboard_registry
+    from agencystack.state import now
 
+    context.dir.note(last_backup={"archive": str(final), "at": now(), "size": size,
+                                  "state": "encrypted" if key is not None else "ok"})
     dashboard_registry.refresh(context)  # the archive is complete only now: the dashboard shows its size
     return result
 

@@ -36,10 +36,16 @@ class Redactor:
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         self._secrets: set[str] = set()
+        self._ordered: list[str] = []  # longest first, so that a secret containing another is masked whole
+        self._lock = threading.Lock()  # contexts opened in parallel (a fleet's status) add their secrets
         self.add(*secrets)
 
     def add(self, *values: str) -> None:
-        self._secrets.update(v for v in values if v and len(v) >= MIN_SECRET_LENGTH)
+        new = {v for v in values if v and len(v) >= MIN_SECRET_LENGTH} - self._secrets
+        if new:
+            with self._lock:
+                self._secrets |= new
+                self._ordered = sorted(self._secrets, key=len, reverse=True)
 
     def __call__(self, logger: Any, method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
         return {k: self.scrub(v) for k, v in event_dict.items()}
@@ -56,7 +62,7 @@ class Redactor:
         return value
 
     def text(self, value: str) -> str:
-        for secret in sorted(self._secrets, key=len, reverse=True):
+        for secret in self._ordered:
             if secret in value:
                 value = value.replace(secret, MASK)
         return value

@@ -19,6 +19,9 @@ from agencystack import names
 from agencystack.results import ComponentStatus, State
 
 
+HOOK_WORKERS = 8  # status hooks run at once on one host
+
+
 def status_all(session: Any, host: str | None = None) -> list[ComponentStatus]:
     """Every installed (client, component) through its status hooks, host by host (in parallel), plus each
     engine's projects this root does not know (another root's, or left behind)."""
@@ -63,17 +66,21 @@ def _on_host(session: Any, host: Any, installed: list[Any], strict: bool = False
 
 def _statuses(session: Any, global_settings: Any, engine: Any, by_project: dict[str, list],
               installed: list[Any]) -> list[ComponentStatus]:
-    seen = set()
-    statuses = []
     host = global_settings.host.name
-    for found in installed:
+    seen = {names.project(found.client, found.component) for found in installed}
+
+    def one(found: Any) -> ComponentStatus:
         client, component = found.client, found.component
-        project = names.project(client, component)
-        seen.add(project)
         status = (_through_hooks(session, global_settings, engine, client, component)
-                  or _from_containers(session, client, component, by_project.get(project, [])))
+                  or _from_containers(session, client, component,
+                                      by_project.get(names.project(client, component), [])))
         status.host = host
-        statuses.append(status)
+        return status
+
+    # the hooks in parallel: their engine questions are answered from the snapshot, what they wait on is their
+    # probes (HTTP through the edge), one after another that was most of a fleet's status
+    with ThreadPoolExecutor(max_workers=min(HOOK_WORKERS, len(installed) or 1)) as pool:
+        statuses = list(pool.map(one, installed))
     for project, services in sorted(by_project.items()):
         if project not in seen:
             client, _, component = project.partition("_")

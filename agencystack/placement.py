@@ -186,8 +186,8 @@ def place(global_settings: GlobalSettings, spec: Component, client: str | None, 
         placed = global_settings.on_host(target)
         return placed, placed.host_client
     client = names.client_id(global_settings.client_id if client is None else client)
-    if not global_settings.host.is_local and host is None:
-        return global_settings, client
+    if global_settings.placed and host is None:
+        return global_settings, client  # already on the client's host (a fleet view's, a sibling context's)
     if fleet.single and host in (None, LOCAL):
         return global_settings, client  # no registry: nothing to read, nothing to ask (already the local host's)
     current = recorded(global_settings.state_root, client)

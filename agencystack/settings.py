@@ -104,6 +104,7 @@ class GlobalSettings(BaseSettings):
 
     #: the Docker host these settings are placed on (agencystack.placement); None: the local engine
     _host: DockerHost | None = PrivateAttr(None)
+    _placed: bool = PrivateAttr(False)
 
     @property
     def host(self) -> DockerHost:
@@ -119,10 +120,20 @@ class GlobalSettings(BaseSettings):
         """These settings with ``host``'s engine address: everything that reads ``docker_host`` (the driver, the
         edge's address, the edge's socket default) and the per-host client (``host-<name>``) follow it."""
         if host.is_local and self._host is None:
-            return self
-        placed = self.model_copy(update={"docker_host": host.docker_host})
+            if self._placed:
+                return self
+            placed = self.model_copy()
+        else:
+            placed = self.model_copy(update={"docker_host": host.docker_host})
         placed._host = None if host.is_local else host
+        placed._placed = True
         return placed
+
+    @property
+    def placed(self) -> bool:
+        """Whether these settings were put on a host with :meth:`on_host` (placement found the client's host):
+        a request with them goes there without reading the placement again."""
+        return self._placed
 
     def fleet(self) -> Fleet:
         """The hosts of this state root: the local engine at ``docker_host`` and the registered ones."""
@@ -242,9 +253,10 @@ def load(model: type[ComponentSettings], global_settings: GlobalSettings, env_fi
     flag_values = {(_limit_name(model, k) or model.field_for(k)): v for k, v in flags.items()}
     file_values = DotEnvSettingsSource(model, env_file=env_file)() if env_file.is_file() else {}
     env_values = EnvSettingsSource(model)()
-    if model.prefix():  # only keys with the component's prefix: the environment is everyone's
+    prefix = model.prefix()
+    if prefix:  # only keys with the component's prefix: the environment is everyone's
         env_values.update({name: v for k, v in os.environ.items()
-                           if k.upper().startswith(model.prefix()) and (name := _limit_name(model, k))})
+                           if k.upper().startswith(prefix) and (name := _limit_name(model, k))})
     for where, values in ((f"in {env_file}", file_values), ("in the environment", env_values),
                           ("given with --set", flag_values)):
         _check_values(model, values, where)

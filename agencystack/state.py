@@ -146,9 +146,13 @@ class StateRoot:
         """Every (client, component) directory that holds state (see :attr:`ComponentDir.has_state`), sorted;
         one client's only when ``client`` is given."""
         clients = self.path / "clients"
-        if not clients.is_dir():
+        if client is not None:  # one client: its own directory, not a walk over every client's
+            client_dirs = [clients / client] if (clients / client).is_dir() else []
+        elif clients.is_dir():
+            client_dirs = sorted(p for p in clients.iterdir() if p.is_dir())
+        else:
             return
-        for client_dir in sorted(p for p in clients.iterdir() if p.is_dir() and client in (None, p.name)):
+        for client_dir in client_dirs:
             for comp_dir in sorted(p for p in client_dir.iterdir() if p.is_dir()):
                 found = self.component(client_dir.name, comp_dir.name)
                 if found.has_state:

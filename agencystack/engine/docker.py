@@ -138,11 +138,12 @@ class DockerDriver:
         if self._snapshot is not None:  # inside snapshot(): no engine call
             wanted = self._snapshot if project is None else {project: self._snapshot.get(project, [])}
             return {p: [dataclasses.replace(s) for s in found] for p, found in wanted.items()}
-        with self.client.guard():
+        with self.client.guard(), ThreadPoolExecutor(1) as pool:
+            events = pool.submit(resources.oom_events, self.api)  # beside the list: one round trip, not two
             found = [c for c in containers(self.client, labels.managed_filter(project))
                      if not c.is_oneoff and c.project]
             use = resources.usage(self.address, found)  # the kernel's numbers: no engine call per container
-            oom = resources.oom_killed(self.api, found, resources.oom_events(self.api), use)
+            oom = resources.oom_killed(self.api, found, events.result(), use)
         grouped: dict[str, list[ServiceStatus]] = {project: []} if project is not None else {}
         for c in sorted(found, key=lambda c: (c.project, c.service, c.name)):
             status = service_status(c)

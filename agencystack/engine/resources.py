@@ -141,47 +141,63 @@ class Usage:
     oom_kills: int = 0  # processes the kernel OOM-killed in this container since it started
 
 
-def _read(path: Path) -> str | None:
+def _read(path: str) -> str | None:
     try:
-        return path.read_text()
+        with open(path, "rb") as f:
+            return f.read().decode()
     except OSError:
         return None
 
 
-def _stat(text: str | None) -> dict[str, int]:
-    out = {}
-    for line in (text or "").splitlines():
-        key, _, value = line.partition(" ")
-        if value.strip().lstrip("-").isdigit():
-            out[key] = int(value)
-    return out
+def _stat(text: str | None, key: str, default: int = 0) -> int:
+    """The number of ``key`` in a cgroup stat file (``key value`` lines), ``default`` when absent: found, not
+    parsed whole (memory.stat has some 40 lines, read per container on every status)."""
+    if not text:
+        return default
+    at = 0 if text.startswith(f"{key} ") else text.find(f"\n{key} ")
+    if at < 0:
+        return default
+    start = text.index(" ", at + 1) + 1
+    end = text.find("\n", start)
+    value = text[start:end if end >= 0 else None].strip()
+    return int(value) if value.lstrip("-").isdigit() else default
 
 
-def _cgroup_dir(container_id: str, root: Path) -> tuple[Path, int] | None:
-    """The container's memory cgroup directory and the cgroup version, for the engine's default layouts."""
-    for base, version in ((root / "memory", 1), (root, 2)):
-        for rel in (f"docker/{container_id}", f"system.slice/docker-{container_id}.scope"):
-            path = base / rel
-            if (path / ("memory.usage_in_bytes" if version == 1 else "memory.current")).exists():
-                return path, version
+#: where the engine puts a container's memory cgroup (cgroupfs and systemd drivers), per cgroup version
+_LAYOUTS = (("memory/docker/{}", 1), ("memory/system.slice/docker-{}.scope", 1), ("docker/{}", 2),
+            ("system.slice/docker-{}.scope", 2))
+
+
+def _cgroup_dir(container_id: str, root: Path, first: int = 0) -> tuple[str, int, int] | None:
+    """The container's memory cgroup directory, the cgroup version and the layout's index (try ``first`` first:
+    one engine puts every container the same way)."""
+    order = (first, *(i for i in range(len(_LAYOUTS)) if i != first))
+    for index in order:
+        rel, version = _LAYOUTS[index]
+        path = f"{root}/{rel.format(container_id)}"
+        if os.path.exists(f"{path}/{'memory.usage_in_bytes' if version == 1 else 'memory.current'}"):
+            return path, version, index
     return None
 
 
-def cgroup_usage(container_id: str, root: Path = CGROUP_ROOT) -> Usage | None:
-    """What ``docker stats`` shows for memory, read from the kernel; None when the cgroup is not found here."""
-    found = _cgroup_dir(container_id, root)
+def cgroup_usage(container_id: str, root: Path = CGROUP_ROOT, layout: list[int] | None = None) -> Usage | None:
+    """What ``docker stats`` shows for memory, read from the kernel; None when the cgroup is not found here.
+    ``layout`` (a one-item list) carries the layout found from one call to the next."""
+    found = _cgroup_dir(container_id, root, layout[0] if layout else 0)
     if found is None:
         return None
-    path, version = found
+    path, version, index = found
+    if layout is not None:
+        layout[:] = [index]
     if version == 1:
-        usage, limit = _read(path / "memory.usage_in_bytes"), _read(path / "memory.limit_in_bytes")
-        stat = _stat(_read(path / "memory.stat"))
-        inactive = stat.get("total_inactive_file", stat.get("cache", 0))
-        kills = _stat(_read(path / "memory.oom_control")).get("oom_kill", 0)
+        usage, limit = _read(f"{path}/memory.usage_in_bytes"), _read(f"{path}/memory.limit_in_bytes")
+        stat = _read(f"{path}/memory.stat")
+        inactive = _stat(stat, "total_inactive_file", _stat(stat, "cache"))
+        kills = _stat(_read(f"{path}/memory.oom_control"), "oom_kill")
     else:
-        usage, limit = _read(path / "memory.current"), _read(path / "memory.max")
-        inactive = _stat(_read(path / "memory.stat")).get("inactive_file", 0)
-        kills = _stat(_read(path / "memory.events")).get("oom_kill", 0)
+        usage, limit = _read(f"{path}/memory.current"), _read(f"{path}/memory.max")
+        inactive = _stat(_read(f"{path}/memory.stat"), "inactive_file")
+        kills = _stat(_read(f"{path}/memory.events"), "oom_kill")
     if usage is None or not usage.strip().isdigit():
         return None
     used = max(0, int(usage) - inactive)
@@ -198,10 +214,11 @@ def usage(address: str, containers: Iterable[Any]) -> dict[str, Usage]:
     """{container id: Usage} for running containers: from the kernel when local, else the label's limit only."""
     out: dict[str, Usage] = {}
     local = local_engine(address)
+    layout = [0]
     for c in containers:
         if c.state not in ("running", "paused", "restarting"):
             continue
-        found = cgroup_usage(c.id) if local else None
+        found = cgroup_usage(c.id, layout=layout) if local else None
         if found is None:
             found = Usage(None, Limits.from_token(c.labels.get(labels.LIMITS, "")).get("memory"))
         out[c.id] = found
@@ -282,10 +299,11 @@ def placed(address: str, containers: Iterable[Any]) -> dict[str, dict[str, int |
     or set to restart); the kernel's current limit when local, else the recorded one."""
     out: dict[str, dict[str, int | None]] = {}
     local = local_engine(address)
+    layout = [0]
     for c in containers:
         if not c.project or c.is_oneoff or c.is_job or c.state not in ("running", "restarting", "paused"):
             continue
-        found = cgroup_usage(c.id) if local else None
+        found = cgroup_usage(c.id, layout=layout) if local else None
         limit = found.limit if found is not None else Limits.from_token(c.labels.get(labels.LIMITS, "")).get("memory")
         out.setdefault(c.project, {})[c.service or c.name] = limit
     return out

@@ -8,11 +8,8 @@ What a component author needs as well -- the in-process CLI (``run_cli``), a con
 from __future__ import annotations
 
 import contextlib
-import http.client
 import os
 import secrets
-import socket
-import ssl
 import subprocess
 import sys
 import warnings
@@ -107,24 +104,12 @@ def remove_network(name: str) -> None:
 
 
 def request(port: int, host: str, path: str, *, tls: bool = False) -> tuple[int, dict[str, str], str]:
-    """GET ``path`` from the edge on loopback ``port`` as ``host`` (with SNI for ``tls``): (status, headers, body)."""
-    if tls:
-        context = ssl.create_default_context()
-        context.check_hostname, context.verify_mode = False, ssl.CERT_NONE  # no ACME here: Traefik's default cert
-        conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=10, context=context)
-        conn._tunnel_host = None
-        conn.server_hostname = host
-    else:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    try:
-        if tls:  # SNI: the host name, while connecting to loopback
-            sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-            conn.sock = context.wrap_socket(sock, server_hostname=host)
-        conn.request("GET", path, headers={"Host": host})
-        response = conn.getresponse()
-        return response.status, dict(response.getheaders()), response.read().decode(errors="replace")
-    finally:
-        conn.close()
+    """GET ``path`` from the edge on loopback ``port`` as ``host`` (with SNI for ``tls``): (status, headers, body).
+    The core's own request through the edge (:func:`agencystack.probes.through_edge`), as a test reads it."""
+    from agencystack.probes import through_edge
+
+    status, headers, body = through_edge(f"{'https' if tls else 'http'}://{host}:{port}{path}", timeout=10)
+    return status, dict(headers.items()), body.decode(errors="replace")
 
 
 def served_by(port: int, host: str, path: str, **kw: Any) -> str | None:

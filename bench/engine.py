@@ -12,6 +12,9 @@ directory as a third party's would be:
 - **status of 50 projects**: ``agencystack status --all`` vs ``docker-compose -p P ps -a`` for each of the 50 (a
   fleet of 2-service projects whose status hook GETs a probe URL served here: the probes the status hooks ran are
   counted, and the target asks for them);
+- **the floor**: beside each no-op pair, a process that only imports Typer, pydantic-settings and the docker SDK
+  (what every command needs, the libraries the brief names): what no command can beat on this interpreter, as a
+  ratio of the same compose run;
 - **curves**: ``status --all`` and the no-op re-install, milliseconds and engine API calls, over 10 -> 200 projects
   and 10 -> 40 services.
 
@@ -63,6 +66,7 @@ FLEET_SERVICES = 2  # the fleet's projects: two plain services, no network (addr
 TARGETS = {"fresh": 0.8, "noop": 0.15, "uninstall": 1.0, "status_all": 0.1}
 PEERS = {"fresh": "docker compose up -d", "noop": "docker compose up -d (again)",
          "uninstall": "docker compose down -v", "status_all": f"{STATUS_PROJECTS} x docker compose ps"}
+FLOOR = "import typer, pydantic_settings, docker"  # the start-up every command pays (Bench.floor)
 LABELS = {"fresh": "fresh install (10 services)", "noop": "no-op re-install", "uninstall": "uninstall --purge",
           "status_all": f"status --all ({STATUS_PROJECTS} projects)"}
 
@@ -161,6 +165,13 @@ class Bench:
             raise RuntimeError(f"agencystack {' '.join(args)} exited {result.returncode}: "
                                f"{result.stderr.strip()[-800:]}")
         return elapsed
+
+    def floor(self) -> float:
+        """A process that only imports the libraries every command needs (Typer, pydantic-settings, the docker
+        SDK; the brief names them): no command can start faster on this interpreter."""
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-c", FLOOR], env=self.env, check=True, stdin=subprocess.DEVNULL)
+        return time.perf_counter() - started
 
     def compose(self, project: str, *args: str, directory: Path | None = None, counted: bool = False) -> float:
         env = dict(self.env, DOCKER_HOST=self.proxy.address if counted else self.host)
@@ -284,6 +295,7 @@ def load() -> list[float]:
 def paired(bench: Bench, runs: int, figures: dict[str, Any]) -> None:
     """Fresh install, no-op re-install and uninstall --purge, ours and compose's, interleaved in pairs."""
     samples: dict[str, tuple[list[float], list[float]]] = {k: ([], []) for k in ("fresh", "noop", "uninstall")}
+    floors: list[float] = []
     for run in range(runs):
         ours, theirs = bench.client(f"o{run}"), bench.client(f"c{run}")
         directory = bench.render(theirs)
@@ -303,6 +315,7 @@ def paired(bench: Bench, runs: int, figures: dict[str, Any]) -> None:
             else:
                 samples[key][1].append(peer())
                 samples[key][0].append(mine())
+        floors.append(bench.floor())
         print(f"  run {run + 1}/{runs}: " + ", ".join(f"{k} {ms(o[-1]):.0f}/{ms(p[-1]):.0f} ms"
                                                       for k, (o, p) in samples.items()) + f"  load {load()}",
               file=sys.stderr)
@@ -321,6 +334,9 @@ def paired(bench: Bench, runs: int, figures: dict[str, Any]) -> None:
         calls[key].append(bench.counter.take())
     for key, (o, p) in samples.items():
         figures[key] = figure(key, o, p, (calls[key][0], calls[key][1]))
+    peer = samples["noop"][1]
+    figures["noop"].update(floor_ms=ms(statistics.median(floors)), floor_ratio=round(statistics.median(
+        f / p for f, p in zip(floors, peer, strict=True)), 3), floor=f"python -c '{FLOOR}'")
 
 
 def fleet_status(bench: Bench, warm: Warm, runs: int, figures: dict[str, Any], curves: dict[str, Any],
@@ -422,6 +438,8 @@ def report(figures: dict[str, Any], curves: dict[str, Any], in_process: dict[str
               f"{'yes' if f['met'] else 'NO':>4} {f['ours_calls']:>6} {f['peer_calls']:>10}  {f['peer']}")
         if f.get("note"):
             print(f"  ({f['note']})")
+        if f.get("floor_ms"):
+            print(f"  (the floor, {f['floor']}: {f['floor_ms']} ms, {f['floor_ratio']} x the peer)")
     print("\nstatus --all and no-op re-install by number of projects (fleet of 2-service projects):")
     for p in curves["projects"]:
         print(f"  {p['projects']:>4} projects: status --all {p['status_all_ms']:>7} ms {p['status_all_calls']:>3} calls"

@@ -85,3 +85,20 @@ def test_the_hook_gets_a_read_only_typed_context(with_plugins, agencystack_run, 
         context.client = "other"
     with pytest.raises(TypeError):
         context.manifest["a"] = 2
+
+
+def test_last_backup_is_what_the_backup_noted_and_says_when_the_file_went_or_changed(tmp_path):
+    """The card's backup line comes from the manifest (noted once the archive was committed) and a stat of the file:
+    whole as written, gone, or changed since."""
+    from agencystack.dashboard_registry import _last_backup
+
+    archive = tmp_path / "hello-acme.tar.zst"
+    archive.write_bytes(b"x" * 100)
+    noted = {"archive": str(archive), "at": "2026-11-28T00:00:00Z", "size": 100, "state": "ok"}
+    assert _last_backup({}) is None
+    assert _last_backup({"last_backup": noted}) == {**noted, "verified": True}
+    archive.write_bytes(b"x" * 60)
+    changed = _last_backup({"last_backup": noted})
+    assert changed["verified"] is False and changed["size"] == 60 and changed["state"].startswith("damaged")
+    archive.unlink()
+    assert _last_backup({"last_backup": noted}) == {**noted, "size": None, "verified": False, "state": "missing"}

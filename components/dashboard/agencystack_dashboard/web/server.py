@@ -130,7 +130,8 @@ def _figures(entry: dict) -> str:
     if live.get("state") == "ok":
         rows = "".join(f"<dt>{e(label)}</dt><dd>{value:,}</dd>" for label, value in live["figures"].items())
         return f'<dl class="usage" data-usage="ok">{rows}</dl><p class="usage-age">fetched {live["age"]:.0f}s ago</p>'
-    return f'<p class="usage error" data-usage="{e(live.get("state", ""))}">Usage figures: {e(live.get("error", ""))}</p>'
+    state, error = e(live.get("state", "")), e(live.get("error", ""))
+    return f'<p class="usage error" data-usage="{state}">Usage figures: {error}</p>'
 
 
 # -- the page --------------------------------------------------------------------------------------------------

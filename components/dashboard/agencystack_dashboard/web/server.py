@@ -130,6 +130,8 @@ def _figures(entry: dict) -> str:
     if live.get("state") == "ok":
         rows = "".join(f"<dt>{e(label)}</dt><dd>{value:,}</dd>" for label, value in live["figures"].items())
         return f'<dl class="usage" data-usage="ok">{rows}</dl><p class="usage-age">fetched {live["age"]:.0f}s ago</p>'
+    if live.get("state") == "unknown":
+        return '<p class="usage" data-usage="unknown">Usage figures: being fetched</p>'
     state, error = e(live.get("state", "")), e(live.get("error", ""))
     return f'<p class="usage error" data-usage="{state}">Usage figures: {error}</p>'
 

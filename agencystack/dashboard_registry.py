@@ -7,6 +7,11 @@ The document holds no secret: plugin entries pass through the redactor, and sett
 A copy is published in ``<root>/dashboards/<client>/dashboard.json`` (:meth:`StateRoot.dashboard_published`), a
 directory holding nothing else, so that a dashboard container can mount it read-only without seeing the client's
 settings.
+
+Secrets a tile's server-side fetch needs (``DashboardEntry.secrets``, e.g. PostHog's personal API key for its usage
+figures) never enter the document: they go to ``<root>/dashboards-private/<client>/credentials.json`` (0600, owned
+by the owner of its directory), and only when a dashboard created that directory (its install does, for its
+container's user). Without secrets the file is rewritten empty, so a removed key is gone from it too.
 """
 
 from __future__ import annotations
@@ -39,7 +44,7 @@ def write(plugins: Plugins, global_settings: GlobalSettings, client: str, *, red
 
     root = global_settings.state_root
     with root.dashboard_lock(client, global_settings.lock_timeout):
-        document = build(plugins, global_settings, client, redactor=redactor)
+        document, credentials = _build(plugins, global_settings, client, redactor=redactor)
         text = json.dumps(document, indent=2, sort_keys=True) + "\n"
         ensure_dir(root.client_dir(client).parent, 0o755)
         ensure_dir(root.client_dir(client))
@@ -48,22 +53,45 @@ def write(plugins: Plugins, global_settings: GlobalSettings, client: str, *, red
         ensure_dir(published.parent.parent, 0o755)
         ensure_dir(published.parent, 0o755)
         atomic_write(published, text, mode=0o644)
+        _write_credentials(root.dashboard_credentials(client), credentials)
     return document
+
+
+def _write_credentials(path, credentials: dict[str, dict[str, str]]) -> None:
+    """The secrets of the tiles' fetches, 0600, for the dashboard that prepared ``path``'s directory (if any)."""
+    import os
+
+    from agencystack.state import atomic_write
+
+    if not path.parent.is_dir():
+        return
+    atomic_write(path, json.dumps(credentials, indent=2, sort_keys=True) + "\n", mode=0o600)
+    owner = path.parent.stat()
+    if os.geteuid() == 0 and (owner.st_uid, owner.st_gid) != (0, 0):
+        os.chown(path, owner.st_uid, owner.st_gid)  # the dashboard container's user reads it, nobody else
 
 
 def build(plugins: Plugins, global_settings: GlobalSettings, client: str, *, redactor: Any = None) -> dict:
     """The document of ``client`` (see docs/dashboard.md)."""
+    return _build(plugins, global_settings, client, redactor=redactor)[0]
+
+
+def _build(plugins, global_settings, client: str, *, redactor: Any = None) -> tuple[dict, dict[str, dict[str, str]]]:
+    """The document, and the secrets its tiles' fetches need by component (kept out of the document)."""
     from agencystack.state import now
 
     root = global_settings.state_root
     installed = list(root.installed(client))
     names = tuple(found.component for found in installed)
     origin = _edge_origin(global_settings)
-    components = [_component(plugins, global_settings, found, names, origin, redactor) for found in installed]
-    return {"schema": SCHEMA, "version": VERSION, "client": client, "generated_at": now(), "components": components}
+    credentials: dict[str, dict[str, str]] = {}
+    components = [_component(plugins, global_settings, found, names, origin, redactor, credentials)
+                  for found in installed]
+    return ({"schema": SCHEMA, "version": VERSION, "client": client, "generated_at": now(), "components": components},
+            credentials)
 
 
-def _component(plugins, global_settings, found, names, origin, redactor) -> dict[str, Any]:
+def _component(plugins, global_settings, found, names, origin, redactor, credentials) -> dict[str, Any]:
     from types import MappingProxyType
 
     from agencystack import settings as settings_mod
@@ -95,6 +123,12 @@ def _component(plugins, global_settings, found, names, origin, redactor) -> dict
                                    manifest=MappingProxyType(json.loads(json.dumps(manifest))),
                                    url=entry["url"], installed=names, edge_origin=origin)
         entries = [asdict(e) for e in plugins.dashboard_entries(context)]
+        for tile in entries:  # secrets leave the entry before anything else sees it
+            secrets = {str(k): str(v) for k, v in (tile.pop("secrets", None) or {}).items() if v}
+            if redactor is not None:
+                redactor.add(*secrets.values())
+            if secrets:
+                credentials.setdefault(found.component, {}).update(secrets)
         entry["entries"] = redactor.scrub(entries) if redactor is not None else entries
     except Exception as exc:  # noqa: BLE001 - one plugin's bug costs its tiles only
         text = f"{type(exc).__name__}: {exc}"

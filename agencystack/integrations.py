@@ -65,6 +65,13 @@ class DashboardEntry:
     description: str = ""
     links: dict[str, str] = field(default_factory=dict)  # label -> URL (admin console, docs, ...)
     code: str = ""  # a snippet shown ready to copy (e.g. PostHog's posthog.init), never a secret
+    #: what the dashboard's server fetches for this tile, server-side and cached (e.g. PostHog's usage figures:
+    #: ``kind``, the API's URLs, the request, the figures' labels, and ``credential``: the name of the secret it
+    #: sends). Published in the document: never a secret value (see docs/dashboard.md)
+    usage: dict[str, Any] | None = None
+    #: secret values that fetch needs, by name (e.g. ``{"POSTHOG_PERSONAL_API_KEY": "phx_..."}``). Never published:
+    #: the core writes them only into the client's dashboard credentials file (StateRoot.dashboard_credentials)
+    secrets: dict[str, str] = field(default_factory=dict, repr=False)
 
 
 @dataclass(frozen=True)

@@ -130,6 +130,13 @@ class StateRoot:
         holds nothing else: no settings, no secrets)."""
         return self.path / "dashboards" / client / "dashboard.json"
 
+    def dashboard_credentials(self, client: str) -> Path:
+        """``<root>/dashboards-private/<client>/credentials.json``: the secrets the client's dashboard server needs
+        (``DashboardEntry.secrets``, e.g. PostHog's personal API key), 0600, owned by whoever owns its directory.
+        Written only when that directory exists: the dashboard component's install creates it (0700, owned by its
+        container's user) and mounts it read-only into its container alone."""
+        return self.path / "dashboards-private" / client / "credentials.json"
+
     @contextlib.contextmanager
     def dashboard_lock(self, client: str, timeout: float) -> Iterator[None]:
         """Held while the client's dashboard document is rebuilt and written (``locks/<client>.dashboard.lock``;

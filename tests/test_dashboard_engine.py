@@ -68,11 +68,20 @@ def test_the_json_api_through_the_edge_shows_every_component_live(dashboard, age
     status, page = agencystack_engine.get(dashboard["url"])
     assert status == 200 and "<script" not in page and "https://" not in page.split("<body")[0]  # nothing remote
 
-    container = docker_client.containers.get(f"{dashboard['client']}_dashboard-web-1").attrs
+    found = docker_client.containers.get(f"{dashboard['client']}_dashboard-web-1")
+    container = found.attrs
     mounts = {m["Destination"]: m for m in container["Mounts"]}
-    assert set(mounts) == {"/app", "/data"} and not any(m["RW"] for m in mounts.values())  # read-only, no socket
+    assert set(mounts) == {"/app", "/data", "/private"} and not any(m["RW"] for m in mounts.values())  # no socket
     assert mounts["/data"]["Source"].endswith(f"/dashboards/{dashboard['client']}")  # the published document only
     assert container["Config"]["User"] == "65534:65534"
+    # the cards' secrets (none here): a file only this container's user reads, never in the published directory
+    private = Path(mounts["/private"]["Source"])
+    assert private.name == dashboard["client"] and private.parent.name == "dashboards-private"
+    credentials = private / "credentials.json"
+    assert oct(private.stat().st_mode & 0o777) == "0o700" and oct(credentials.stat().st_mode & 0o777) == "0o600"
+    assert (credentials.stat().st_uid, private.stat().st_uid) == (65534, 65534)
+    code, out = found.exec_run(["python3", "-c", "import json; print(json.load(open('/private/credentials.json')))"])
+    assert (code, out.decode().strip()) == (0, "{}")
 
 
 def test_in_headless_chromium_a_stopped_component_turns_failed_within_60_s(dashboard, agencystack_engine,

@@ -87,6 +87,32 @@ def test_the_hook_gets_a_read_only_typed_context(with_plugins, agencystack_run, 
         context.manifest["a"] = 2
 
 
+def test_an_entrys_secrets_go_to_the_dashboards_credentials_file_only(with_plugins, agencystack_run,
+                                                                      agencystack_env):
+    """DashboardEntry.secrets (e.g. PostHog's personal API key for its usage figures) never reach the document; the
+    core writes them to <root>/dashboards-private/<client>/credentials.json (0600, owned like its directory), and
+    only once a dashboard created that directory."""
+    credentials = agencystack_env / "dashboards-private" / "acme" / "credentials.json"
+    assert agencystack_run("install", "hello", "-c", "acme").exit_code == 0
+    token = dict(line.split("=", 1) for line in
+                 (agencystack_env / "clients" / "acme" / "hello" / ".env").read_text().splitlines()
+                 if line.startswith("HELLO_TOKEN="))["HELLO_TOKEN"]
+    [entry] = _document(agencystack_env)["components"][0]["entries"]
+    assert entry["usage"] == {"kind": "http-json-query", "credential": "HELLO_TOKEN", "path": "/figures"}
+    assert "secrets" not in entry and token not in json.dumps(_document(agencystack_env))
+    assert not credentials.parent.exists()  # no dashboard: the secret is written nowhere else
+
+    credentials.parent.mkdir(parents=True, mode=0o700)  # what the dashboard's install does
+    assert agencystack_run("restart", "hello", "-c", "acme").exit_code == 0
+    assert json.loads(credentials.read_text()) == {"hello": {"HELLO_TOKEN": token}}
+    assert stat.S_IMODE(credentials.stat().st_mode) == 0o600
+    assert credentials.stat().st_uid == credentials.parent.stat().st_uid
+    assert token not in json.dumps(_document(agencystack_env))
+
+    assert agencystack_run("uninstall", "hello", "-c", "acme").exit_code == 0
+    assert json.loads(credentials.read_text()) == {}  # not installed any more: its secret is gone from the file
+
+
 def test_last_backup_is_what_the_backup_noted_and_says_when_the_file_went_or_changed(tmp_path):
     """The card's backup line comes from the manifest (noted once the archive was committed) and a stat of the file:
     whole as written, gone, or changed since."""

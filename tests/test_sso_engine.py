@@ -16,6 +16,7 @@ import contextlib
 import http.client
 import json
 import os
+import re
 import shutil
 import sys
 import threading
@@ -221,6 +222,42 @@ def test_login_with_a_user_from_sso_users_add_reaches_the_ui(host, sso):
     for value in (*secrets.values(), password):
         assert value not in listed and value not in logs and value not in compose
     assert secrets["SSO_CLIENT_SECRET"] not in out
+
+
+def test_the_dashboard_page_sends_anonymous_users_to_the_login_and_shows_the_clients_components_after_it(
+        host, sso):
+    """The agency dashboard of a client with Keycloak: its route asks for SSO (``DASHBOARD_SSO`` defaults to true),
+    so the edge sends an anonymous request to the realm's login; after logging in, the page lists every installed
+    component of the client (posthog, keycloak, the dashboard itself) as a card."""
+    client = sso["client"]
+    page_host = f"dashboard.{client}.localhost"
+    context = open_context(host.plugins(), "dashboard", "install", client=client, domain=page_host,
+                           flags={"DASHBOARD_IMAGE": host.images["python"], "DASHBOARD_PROBE_INTERVAL": "2"},
+                           progress=progress)
+    installed = run(context, "install")
+    assert installed.details["sso"]["state"] == "protected", installed.summary
+    status, headers, _ = request(host.edge.http_port, page_host, "/")
+    assert status == 302, (status, headers)  # the default install waited for the gate (sso.wait_for_gate)
+    code, out = cli("sso", "users", "add", "-c", client, "dash@example.com", "--json")
+    assert code == 0, out
+    password = json.loads(out)["password"]
+    url = f"http://{page_host}:{host.edge.http_port}/"
+    anonymous, browser = Browser(host.edge.http_port), Browser(host.edge.http_port)
+    try:
+        login_url, login_page = anonymous.get(url)
+        assert login_url.startswith(f"http://auth.{client}.localhost:{host.edge.http_port}/realms/{client}/"
+                                    "protocol/openid-connect/auth?"), login_url
+        assert 'id="kc-form-login"' in login_page.text and "data-component" not in login_page.text
+        landed, page = browser.login(url, "dash@example.com", password, new_password=password + "-2")
+        assert page.status_code == 200 and landed.startswith(url), (landed, page.text[:300])
+        cards = set(re.findall(r'<article class="card [^"]*" data-component="([^"]+)"', page.text))
+        assert cards == {"dashboard", "keycloak", "posthog"}, (cards, page.text[:500])
+        assert f"<title>{client} · AgencyStack</title>" in page.text
+    finally:
+        anonymous.close()
+        browser.close()
+        with contextlib.suppress(Exception):
+            run(open_context(host.plugins(), "dashboard", "uninstall", client=client), "uninstall", purge=True)
 
 
 def test_login_in_headless_chromium_leaves_a_screenshot(host, sso):

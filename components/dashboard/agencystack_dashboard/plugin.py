@@ -22,14 +22,25 @@ def stack(context):
 
 @hookimpl
 def install(context):
-    """The default install, after making sure the published document's directory exists (it is bind-mounted)."""
+    """The default install, after making sure the published document's directory and the credentials directory
+    exist (both are bind-mounted read-only). The credentials directory is 0700 and belongs to the container's user:
+    the core writes the cards' secrets there (e.g. PostHog's personal API key), owned like the directory."""
     if context.component.name != NAME:
         return None
+    import os
+
     from agencystack import ensure_dir
+    from agencystack_dashboard.stack import container_user
 
     published = context.state_root.dashboard_published(context.client)
     ensure_dir(published.parent.parent, 0o755)
     ensure_dir(published.parent, 0o755)
+    private = context.state_root.dashboard_credentials(context.client).parent
+    ensure_dir(private.parent, 0o711)  # traversable, not listable: each client's directory is its dashboard's own
+    ensure_dir(private, 0o700)
+    uid, gid = (int(n) for n in container_user().split(":"))
+    if os.geteuid() == 0:
+        os.chown(private, uid, gid)
     return context.deploy()
 
 

@@ -17,6 +17,7 @@ class DashboardSettings(ComponentSettings):
     image: str = "python:3.12-slim"
     probe_interval: float = 10.0  # seconds between health probes of the client's components
     max_age: float = 60.0  # a probe older than this is shown as unknown
+    usage_ttl: float = 300.0  # seconds a card's usage figures (PostHog's query API) are cached by the server
     sso: bool = True  # behind the client's SSO when Keycloak is installed
 
     @classmethod

@@ -75,8 +75,11 @@ def status(context):
 @hookimpl
 def dashboard_entries(context):
     """PostHog's analytics overview on the agency dashboard: the ingestion host, a ready-to-paste ``posthog.init``
-    snippet (the project API key is PostHog's, shown in its project settings: a placeholder here), the links."""
+    snippet (the project API key is PostHog's, shown in its project settings: a placeholder here), the links, and
+    -- with the operator's personal API key saved (``POSTHOG_PERSONAL_API_KEY``) -- the usage figures the dashboard's
+    server asks PostHog's query API for (usage.py); without a key, how to add one."""
     from agencystack import DashboardEntry
+    from agencystack_posthog import usage
 
     if context.component.name != NAME:
         return []
@@ -86,11 +89,15 @@ def dashboard_entries(context):
                "window.posthog||[]);\n"
                f"  posthog.init('<your project API key>', {{api_host: '{base}', person_profiles: 'identified_only'}})\n"
                "</script>")
+    key = context.settings.personal_api_key.get_secret_value()
+    figures = ("Usage figures (events and unique users, 24 h / 7 d) come from PostHog's query API with the saved "
+               "personal API key, refreshed every few minutes." if key else usage.how_to_add(context.client))
     return [DashboardEntry(
         client=context.client, component=NAME, title="Product analytics", url=base + "/",
         description=(f"Ingestion host: {base} (events, replays and flags are accepted there without login). "
-                     "Paste the snippet with your project's API key (Project settings). Usage figures (events and "
-                     "unique users, 24 h / 7 d) are not shown by this version."),
+                     f"Paste the snippet with your project's API key (Project settings). {figures}"),
         code=snippet,
         links={"Project settings": f"{base}/project/settings", "Activity": f"{base}/activity/explore",
-               "Docs: JS snippet": "https://posthog.com/docs/libraries/js"})]
+               "Docs: JS snippet": "https://posthog.com/docs/libraries/js"},
+        usage=usage.spec(base, usage.internal_origin(context.manifest)) if key else None,
+        secrets={usage.CREDENTIAL: key} if key else {})]

@@ -54,6 +54,8 @@ class PostHogSettings(ComponentSettings):
     # -- the operator's own keys for PostHog's AI features (upstream: blank unless set) -------------------------
     anthropic_api_key: SecretStr = SecretStr("")
     openai_api_key: SecretStr = SecretStr("")
+    # -- the operator's PostHog personal API key (scope query:read), for the dashboard's usage figures (usage.py) --
+    personal_api_key: SecretStr = SecretStr("")
 
     # -- upstream files (ClickHouse configs, idl, user scripts, init scripts, topics list) and GeoIP ----------
     upstream_ref: CommitId = UPSTREAM_REF  # a full commit id: git verifies the files against it

@@ -4,7 +4,9 @@ Runs in the dashboard container (this directory mounted read-only into a plain P
 published registry document mounted read-only at --document) and on the host (``agencystack dashboard serve``).
 It never talks to the container engine: health is probed over HTTP, server-side, by a background thread every
 --interval seconds (a component answering with a status below 500 is up; no answer, or a 5xx from the edge, is
-failed); a result older than --max-age seconds is shown as unknown, never as healthy.
+failed); a result older than --max-age seconds is shown as unknown, never as healthy. Cards whose entry asks for
+usage figures (PostHog's events and unique users) get them from that component's API, server-side and cached
+(usage.py), with the secret read from --credentials (a file only this server mounts; never from the document).
 
     GET /                    the page (HTML + /static/style.css; a meta refresh, no JavaScript)
     GET /api/dashboard.json  what the page shows: the registry document with each component's live health
@@ -109,11 +111,29 @@ def read_document(path: Path) -> dict:
     return doc
 
 
-def api(health: Health) -> dict:
+def api(health: Health, usage=None) -> dict:
     doc = read_document(health.document)
     for component in doc.get("components", []):
         component["live"] = health.of(component["name"])
+        for index, entry in enumerate(component.get("entries") or []):
+            if usage is not None and isinstance(entry.get("usage"), dict):
+                entry["figures"] = usage.of(component["name"], index)
     return doc
+
+
+def _figures(entry: dict) -> str:
+    """The usage figures of one card (or the one-line reason they are missing)."""
+    e = html.escape
+    live = entry.get("figures")
+    if not isinstance(entry.get("usage"), dict) or not live:
+        return ""
+    if live.get("state") == "ok":
+        rows = "".join(f"<dt>{e(label)}</dt><dd>{value:,}</dd>" for label, value in live["figures"].items())
+        return f'<dl class="usage" data-usage="ok">{rows}</dl><p class="usage-age">fetched {live["age"]:.0f}s ago</p>'
+    if live.get("state") == "unknown":
+        return '<p class="usage" data-usage="unknown">Usage figures: being fetched</p>'
+    state, error = e(live.get("state", "")), e(live.get("error", ""))
+    return f'<p class="usage error" data-usage="{state}">Usage figures: {error}</p>'
 
 
 # -- the page --------------------------------------------------------------------------------------------------
@@ -141,7 +161,7 @@ def page(data: dict, refresh: int) -> str:
             links = "".join(f'<a href="{e(u)}">{e(label)}</a>' for label, u in (entry.get("links") or {}).items())
             code = f"<pre><code>{e(entry['code'])}</code></pre>" if entry.get("code") else ""
             extra.append(f'<div class="entry"><h3>{e(entry.get("title", ""))}</h3>'
-                         f'<p>{e(entry.get("description", ""))}</p>{code}<nav>{links}</nav></div>')
+                         f'<p>{e(entry.get("description", ""))}</p>{_figures(entry)}{code}<nav>{links}</nav></div>')
         url = c.get("url")
         link = f'<a class="url" href="{e(url)}">{e(url)}</a>' if url else '<span class="url">no public URL</span>'
         cards.append(f'<article class="card {e(state)}" data-component="{e(c["name"])}" data-state="{e(state)}">'
@@ -169,7 +189,7 @@ def _size(n) -> str:
     return f"{n:.1f} TB"
 
 
-def handler(health: Health, refresh: int):
+def handler(health: Health, refresh: int, usage=None):
     class Handler(BaseHTTPRequestHandler):
         server_version = "agencystack-dashboard"
 
@@ -178,11 +198,11 @@ def handler(health: Health, refresh: int):
             if path == "/healthz":
                 return self._send(200, "text/plain; charset=utf-8", b"ok\n")
             if path == "/api/dashboard.json":
-                return self._send(200, "application/json", json.dumps(api(health), indent=2).encode())
+                return self._send(200, "application/json", json.dumps(api(health, usage), indent=2).encode())
             if path == "/static/style.css":
                 return self._send(200, "text/css; charset=utf-8", (HERE / "style.css").read_bytes())
             if path in ("/", "/index.html"):
-                return self._send(200, "text/html; charset=utf-8", page(api(health), refresh).encode())
+                return self._send(200, "text/html; charset=utf-8", page(api(health, usage), refresh).encode())
             return self._send(404, "text/plain; charset=utf-8", b"not found\n")
 
         def _send(self, status: int, kind: str, body: bytes) -> None:
@@ -200,6 +220,17 @@ def handler(health: Health, refresh: int):
     return Handler
 
 
+def _load_usage():
+    """usage.py beside this file, whether it runs as a script (python3 -I: no script directory on sys.path) or as
+    agencystack_dashboard.web.server (agencystack dashboard serve)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("agencystack_dashboard_usage", HERE / "usage.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--document", required=True, type=Path, help="the client's dashboard.json")
@@ -212,12 +243,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-age", type=float, default=60.0)
     parser.add_argument("--timeout", type=float, default=3.0)
     parser.add_argument("--refresh", type=int, default=15, help="seconds between page reloads")
+    parser.add_argument("--credentials", type=Path, default=None,
+                        help="the secrets of the cards' usage requests (credentials.json; never the document)")
+    parser.add_argument("--usage-ttl", type=float, default=300.0, help="seconds usage figures are cached")
+    parser.add_argument("--usage-retry", type=float, default=60.0, help="seconds before a failed fetch is retried")
     args = parser.parse_args(argv)
     host, _, port = args.listen.rpartition(":")
     health = Health(args.document, mode=args.probe, edge=args.edge, interval=args.interval, max_age=args.max_age,
                     timeout=args.timeout)
     health.start()
-    server = ThreadingHTTPServer((host or "0.0.0.0", int(port)), handler(health, args.refresh))
+    usage = _load_usage().Usage(args.document, args.credentials, mode=args.probe, edge=args.edge, ttl=args.usage_ttl,
+                                retry=args.usage_retry, read_document=read_document)
+    usage.start()
+    server = ThreadingHTTPServer((host or "0.0.0.0", int(port)), handler(health, args.refresh, usage))
     print(f"serving the dashboard of {args.document} on http://{host or '0.0.0.0'}:{port}/", file=sys.stderr,
           flush=True)
     try:

@@ -69,15 +69,20 @@ def use_test_engine(monkeypatch: pytest.MonkeyPatch, root: Path) -> Path:
 
 
 @contextlib.contextmanager
-def edge_host(tmp: Path, images: dict[str, str], run_id: str):
+def edge_host(tmp: Path, images: dict[str, str], run_id: str, namespace: str | None = None):
     """An AgencyStack root (``tmp/root``) on the test engine with the edge installed through the CLI on free
-    loopback ports; removed afterwards. For module-scoped fixtures: it sets the environment itself."""
+    loopback ports; removed afterwards. For module-scoped fixtures: it sets the environment itself.
+
+    The edge is per host: it lives in a host namespace of its own (``namespace``, a fresh one by default), so that
+    another run's edge, or one a killed run left behind, is never this one's; ``namespace=""`` is the host's real
+    edge (for a test whose point is that it stays untouched)."""
     from agencystack.edge import routing
 
     http_port, https_port = free_port(), free_port()
     network = f"agencystack_edge-{run_id}-{secrets.token_hex(2)}"  # one per use: a failed cleanup cannot cascade
     with pytest.MonkeyPatch.context() as mp:
         use_test_engine(mp, tmp / "root")
+        mp.setenv("AGENCYSTACK_HOST_NAMESPACE", f"e{secrets.token_hex(4)}" if namespace is None else namespace)
         sets = {"EDGE_IMAGE": images["traefik"], "EDGE_BINARY": "/traefik", "EDGE_HTTP_PORT": http_port,
                 "EDGE_HTTPS_PORT": https_port, "EDGE_BIND_ADDRESS": "127.0.0.1", "EDGE_NETWORK": network,
                 "EDGE_ACME_EMAIL": "ops@agencystack.test"}
@@ -89,6 +94,13 @@ def edge_host(tmp: Path, images: dict[str, str], run_id: str):
             code, out = run_cli("uninstall", "edge", "--purge", "--yes")
             assert code == 0, out
             remove_network(network)
+
+
+def edge_container(namespace: str = "") -> str:
+    """The Traefik container of the edge in host namespace ``namespace`` (``host_edge-traefik-1`` without one)."""
+    from agencystack import names
+
+    return f"{names.project(names.host_client(namespace), 'edge')}-traefik-1"
 
 
 def remove_network(name: str) -> None:

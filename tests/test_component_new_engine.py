@@ -40,7 +40,7 @@ def author(tmp_path_factory, host, images):
            "XDG_CACHE_HOME": str(home / "cache"), "DEMO_WEB_IMAGE": images["busybox"],
            "DEMO_DB_IMAGE": images["postgres"], "EDGE_IMAGE": images["traefik"], "EDGE_BINARY": "/traefik",
            "AGENCYSTACK_LOG_DIR": str(home / "log")}
-    for name in ("PYTHONPATH", "AGENCYSTACK_PLUGINS", "DOMAIN", "CLIENT_ID", "AGENCYSTACK_HOST_NAMESPACE"):
+    for name in ("PYTHONPATH", "AGENCYSTACK_PLUGINS", "DOMAIN", "CLIENT_ID"):  # the host namespace stays: edge_host's
         env.pop(name, None)
     python = str(venv / "bin/python")
 

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.engine
 @pytest.fixture(scope="module")
 def real_edge(images, engine_run_id, tmp_path_factory, docker_client):
     """The engine's 'real' edge: installed from another state root, as on a host with running tenants."""
-    with edge_host(tmp_path_factory.mktemp("real-edge"), images, engine_run_id) as edge:
+    with edge_host(tmp_path_factory.mktemp("real-edge"), images, engine_run_id, namespace="") as edge:
         yield edge, docker_client.containers.get("host_edge-traefik-1").id
 
 

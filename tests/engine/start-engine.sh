@@ -11,7 +11,9 @@
 #         AGENCYSTACK_TEST_RUN_ROOT (default /run/agencystack-test),
 #         AGENCYSTACK_TEST_DOCKERD_LOG (default /var/log/agencystack-test-dockerd.log),
 #         AGENCYSTACK_TEST_DOCKERD_ARGS (extra dockerd arguments, word-split; e.g. a second engine beside the
-#         first needs its own --default-address-pool so that the two do not hand out the same subnets)
+#         first needs its own --default-address-pool so that the two do not hand out the same subnets). Unset:
+#         one pool of 256 /24 networks (10.224.0.0/16): dockerd's defaults hold 31 networks, fewer than the
+#         tests' and bench/bulk.py's clients need at once (each client's stack has its own networks).
 set -euo pipefail
 
 RUN_ROOT="${AGENCYSTACK_TEST_RUN_ROOT:-/run/agencystack-test}"
@@ -72,7 +74,7 @@ setsid nohup dockerd \
   --exec-root "$RUN_ROOT/exec" \
   -H "$DEFAULT_HOST" \
   --pidfile "$PIDFILE" \
-  ${AGENCYSTACK_TEST_DOCKERD_ARGS:-} \
+  ${AGENCYSTACK_TEST_DOCKERD_ARGS:---default-address-pool base=10.224.0.0/16,size=24} \
   >>"$LOG" 2>&1 </dev/null &
 daemon_pid=$!
 

@@ -23,6 +23,7 @@ import os
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
@@ -252,7 +253,7 @@ def load(model: type[ComponentSettings], global_settings: GlobalSettings, env_fi
     flags = dict(flags or {})
     flag_values = {(_limit_name(model, k) or model.field_for(k)): v for k, v in flags.items()}
     file_values = DotEnvSettingsSource(model, env_file=env_file)() if env_file.is_file() else {}
-    env_values = EnvSettingsSource(model)()
+    env_values = _environment(model)
     prefix = model.prefix()
     if prefix:  # only keys with the component's prefix: the environment is everyone's
         env_values.update({name: v for k, v in os.environ.items()
@@ -300,6 +301,18 @@ def load(model: type[ComponentSettings], global_settings: GlobalSettings, env_fi
         sources.setdefault(name, "default")
     return LoadedSettings(instance, sources, to_save, generated,
                           {model.env_key(n): v for n, v in limit_values.items()})
+
+
+def _environment(model: type[ComponentSettings]) -> dict[str, Any]:
+    """``model``'s values from the environment (pydantic-settings' EnvSettingsSource), read once per model and
+    environment in a process: a fleet's status loads one model's settings for every client, and the source walks
+    every field against every variable each time."""
+    return dict(_environment_of(model, tuple(sorted(os.environ.items()))))
+
+
+@lru_cache(maxsize=16)
+def _environment_of(model: type[ComponentSettings], environ: tuple[tuple[str, str], ...]) -> dict[str, Any]:
+    return EnvSettingsSource(model)()
 
 
 def _limit_name(model: type[ComponentSettings], key: str) -> str | None:

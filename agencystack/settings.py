@@ -179,6 +179,14 @@ class ComponentSettings(BaseSettings):
     model_config = SettingsConfigDict(extra="forbid", validate_default=True)
 
     @classmethod
+    def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: Any, env_settings: Any,
+                                   dotenv_settings: Any, file_secret_settings: Any) -> tuple[Any, ...]:
+        """An instance holds what it is given: :func:`load` resolves the layers (defaults, the client's .env, the
+        environment, ``--set``) itself and validates the merged values, so constructing must not read the
+        environment a second time (that second read was most of a fleet status's time per component)."""
+        return (init_settings,)
+
+    @classmethod
     def derived_defaults(cls, global_settings: GlobalSettings) -> dict[str, Any]:
         """Defaults computed from the global settings (e.g. ``{"domain": f"posthog.{global_settings.domain}"}``).
         Never saved."""
@@ -254,10 +262,6 @@ def load(model: type[ComponentSettings], global_settings: GlobalSettings, env_fi
     flag_values = {(_limit_name(model, k) or model.field_for(k)): v for k, v in flags.items()}
     file_values = DotEnvSettingsSource(model, env_file=env_file)() if env_file.is_file() else {}
     env_values = _environment(model)
-    prefix = model.prefix()
-    if prefix:  # only keys with the component's prefix: the environment is everyone's
-        env_values.update({name: v for k, v in os.environ.items()
-                           if k.upper().startswith(prefix) and (name := _limit_name(model, k))})
     for where, values in ((f"in {env_file}", file_values), ("in the environment", env_values),
                           ("given with --set", flag_values)):
         _check_values(model, values, where)
@@ -304,15 +308,19 @@ def load(model: type[ComponentSettings], global_settings: GlobalSettings, env_fi
 
 
 def _environment(model: type[ComponentSettings]) -> dict[str, Any]:
-    """``model``'s values from the environment (pydantic-settings' EnvSettingsSource), read once per model and
-    environment in a process: a fleet's status loads one model's settings for every client, and the source walks
-    every field against every variable each time."""
+    """``model``'s values from the environment (pydantic-settings' EnvSettingsSource) and its services' limit keys
+    (``<PREFIX><SERVICE>_MEMORY``, ...), read once per model and environment in a process: a fleet's status loads
+    one model's settings for every client, and the source walks every field against every variable each time."""
     return dict(_environment_of(model, tuple(sorted(os.environ.items()))))
 
 
 @lru_cache(maxsize=16)
 def _environment_of(model: type[ComponentSettings], environ: tuple[tuple[str, str], ...]) -> dict[str, Any]:
-    return EnvSettingsSource(model)()
+    values = EnvSettingsSource(model)()
+    prefix = model.prefix()
+    if prefix:  # only keys with the component's prefix: the environment is everyone's
+        values.update({name: v for k, v in environ if k.upper().startswith(prefix) and (name := _limit_name(model, k))})
+    return values
 
 
 def _limit_name(model: type[ComponentSettings], key: str) -> str | None:

@@ -142,3 +142,16 @@ def test_in_headless_chromium_a_stopped_component_turns_failed_within_60_s(dashb
         assert driver.save_screenshot(str(shot)) and shot.stat().st_size > 1000
     finally:
         driver.quit()
+
+
+def test_uninstall_purge_removes_the_cards_secrets(dashboard, agencystack_engine, agencystack_run):
+    """The credentials directory (the cards' secrets, e.g. PostHog's personal API key) goes with --purge; a plain
+    uninstall keeps it, as it keeps the data."""
+    private = agencystack_engine.root / "dashboards-private" / dashboard["client"]
+    assert private.is_dir()
+    kept = agencystack_run("uninstall", "dashboard", "-c", dashboard["client"], "--yes")
+    assert kept.exit_code == 0, kept.output
+    assert private.is_dir()
+    purged = agencystack_run("uninstall", "dashboard", "-c", dashboard["client"], "--purge", "--yes")
+    assert purged.exit_code == 0, purged.output
+    assert not private.exists()

@@ -44,6 +44,18 @@ def install(context):
     return context.deploy()
 
 
+@hookimpl(wrapper=True)
+def uninstall(context, purge):
+    """The default uninstall; with ``--purge`` the credentials directory goes too (the secrets the core wrote there
+    for this client's cards: nothing of them stays once the data is gone)."""
+    outcome = yield
+    if purge and context.component.name == NAME:
+        import shutil
+
+        shutil.rmtree(context.state_root.dashboard_credentials(context.client).parent, ignore_errors=True)
+    return outcome
+
+
 @hookimpl
 def dashboard_entries(context):
     from agencystack import DashboardEntry

@@ -339,7 +339,7 @@ def paired(bench: Bench, runs: int, figures: dict[str, Any]) -> None:
         figures[key] = figure(key, o, p, (calls[key][0], calls[key][1]))
     peer = samples["noop"][1]
     figures["noop"].update(floor_ms=ms(statistics.median(floors)), floor_ratio=round(statistics.median(
-        f / p for f, p in zip(floors, peer, strict=True)), 3), floor=f"python -c '{FLOOR}'")
+        f / p for f, p in zip(floors, peer, strict=True)), 3), floor=f'python -c "{FLOOR}"')
 
 
 def fleet_status(bench: Bench, warm: Warm, runs: int, figures: dict[str, Any], curves: dict[str, Any],

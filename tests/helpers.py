@@ -8,8 +8,12 @@ What a component author needs as well -- the in-process CLI (``run_cli``), a con
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import http.client
 import os
 import secrets
+import socket
+import ssl
 import subprocess
 import sys
 import warnings
@@ -19,6 +23,7 @@ from typing import Any
 
 import pytest
 
+from agencystack.edge import routing
 from agencystack.testing import free_port, root_environment, run_cli, use_root
 from tests.engine.helpers import engine_env, engine_host
 
@@ -68,16 +73,22 @@ def use_test_engine(monkeypatch: pytest.MonkeyPatch, root: Path) -> Path:
 
 
 
+@dataclasses.dataclass(frozen=True)
+class EdgeHost(routing.Edge):
+    """The edge :func:`edge_host` installed: what the translation needs, and its Traefik container's name."""
+
+    container: str = ""
+
+
 @contextlib.contextmanager
 def edge_host(tmp: Path, images: dict[str, str], run_id: str, namespace: str | None = None):
     """An AgencyStack root (``tmp/root``) on the test engine with the edge installed through the CLI on free
-    loopback ports; removed afterwards. For module-scoped fixtures: it sets the environment itself.
+    loopback ports (an :class:`EdgeHost`); removed afterwards. For module-scoped fixtures: it sets the environment
+    itself.
 
     The edge is per host: it lives in a host namespace of its own (``namespace``, a fresh one by default), so that
     another run's edge, or one a killed run left behind, is never this one's; ``namespace=""`` is the host's real
     edge (for a test whose point is that it stays untouched)."""
-    from agencystack.edge import routing
-
     http_port, https_port = free_port(), free_port()
     network = f"agencystack_edge-{run_id}-{secrets.token_hex(2)}"  # one per use: a failed cleanup cannot cascade
     with pytest.MonkeyPatch.context() as mp:
@@ -89,7 +100,8 @@ def edge_host(tmp: Path, images: dict[str, str], run_id: str, namespace: str | N
         code, out = run_cli("install", "edge", *set_args(sets))
         assert code == 0, out
         try:
-            yield routing.Edge(network=network, http_port=http_port, https_port=https_port)
+            yield EdgeHost(network=network, http_port=http_port, https_port=https_port,
+                           container=edge_container(os.environ["AGENCYSTACK_HOST_NAMESPACE"]))
         finally:
             code, out = run_cli("uninstall", "edge", "--purge", "--yes")
             assert code == 0, out
@@ -117,11 +129,26 @@ def remove_network(name: str) -> None:
 
 def request(port: int, host: str, path: str, *, tls: bool = False) -> tuple[int, dict[str, str], str]:
     """GET ``path`` from the edge on loopback ``port`` as ``host`` (with SNI for ``tls``): (status, headers, body).
-    The core's own request through the edge (:func:`agencystack.probes.through_edge`), as a test reads it."""
-    from agencystack.probes import through_edge
 
-    status, headers, body = through_edge(f"{'https' if tls else 'http'}://{host}:{port}{path}", timeout=10)
-    return status, dict(headers.items()), body.decode(errors="replace")
+    Not :func:`agencystack.probes.through_edge`, which connects to its URL's own port: a test sends the ``Host``
+    exactly as given (a login URL's ``host:port`` included) to whichever port it names."""
+    if tls:
+        context = ssl.create_default_context()
+        context.check_hostname, context.verify_mode = False, ssl.CERT_NONE  # no ACME here: Traefik's default cert
+        conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=10, context=context)
+        conn._tunnel_host = None
+        conn.server_hostname = host
+    else:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        if tls:  # SNI: the host name, while connecting to loopback
+            sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+            conn.sock = context.wrap_socket(sock, server_hostname=host)
+        conn.request("GET", path, headers={"Host": host})
+        response = conn.getresponse()
+        return response.status, dict(response.getheaders()), response.read().decode(errors="replace")
+    finally:
+        conn.close()
 
 
 def served_by(port: int, host: str, path: str, **kw: Any) -> str | None:

@@ -5,7 +5,6 @@ to HTTPS and served there."""
 from __future__ import annotations
 
 import os
-import secrets
 
 import pytest
 
@@ -14,16 +13,15 @@ from agencystack.stack import Route
 from agencystack.testing import free_port
 from agencystack.testing import run_cli as cli
 from tests.engine.helpers import wait_until
-from tests.helpers import edge_container, edge_host, request, served_by
+from tests.helpers import edge_host, request, served_by
 from tests.images.build import echo_command
 
 pytestmark = pytest.mark.engine
-NAMESPACE = f"e{secrets.token_hex(4)}"  # the module's edge, apart from any other on the engine
 
 
 @pytest.fixture(scope="module")
 def edge(images, engine_run_id, tmp_path_factory):
-    with edge_host(tmp_path_factory.mktemp("edge"), images, engine_run_id, namespace=NAMESPACE) as edge:
+    with edge_host(tmp_path_factory.mktemp("edge"), images, engine_run_id) as edge:
         yield edge
 
 
@@ -84,13 +82,13 @@ def test_a_second_state_root_can_neither_take_over_nor_remove_the_edge(edge, doc
         code, out = cli(*argv)
         assert code == 2, out
         assert out.count("error:") == 1 and f"another state root ({first_root})" in out, out
-    assert docker_client.containers.get(edge_container(NAMESPACE)).status == "running"
+    assert docker_client.containers.get(edge.container).status == "running"
     monkeypatch.setenv("AGENCYSTACK_ROOT", first_root)
     assert cli("status", "edge").exit_code == 0
 
 
 def test_traefik_sees_the_socket_read_only(edge, docker_client):
-    container = docker_client.containers.get(edge_container(NAMESPACE))
+    container = docker_client.containers.get(edge.container)
     mounts = {m["Destination"]: m for m in container.attrs["Mounts"]}
     assert mounts["/var/run/docker.sock"]["RW"] is False
     assert container.attrs["State"]["Health"]["Status"] == "healthy"

@@ -392,7 +392,7 @@ def test_the_gate_takes_forwarded_headers_from_the_edge_only(host, sso, docker_c
         through_edge.close()
     assert status == 302 and landing(headers["Location"]).endswith("/insights"), headers
     proxy = docker_client.containers.get(f"{client}_posthog-sso-proxy-1")
-    edge = docker_client.containers.get("host_edge-traefik-1")
+    edge = docker_client.containers.get(host.edge.container)
     trusted = dict(e.split("=", 1) for e in proxy.attrs["Config"]["Env"])["OAUTH2_PROXY_TRUSTED_PROXY_IPS"]
     assert trusted == edge.attrs["NetworkSettings"]["Networks"][host.edge.network]["IPAddress"]
     forged = ("GET / HTTP/1.0\\r\\nHost: {h}\\r\\nX-Forwarded-Host: {h}\\r\\nX-Forwarded-Uri: /forged\\r\\n\\r\\n"

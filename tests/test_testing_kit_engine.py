@@ -17,7 +17,7 @@ pytestmark = pytest.mark.engine
 def real_edge(images, engine_run_id, tmp_path_factory, docker_client):
     """The engine's 'real' edge: installed from another state root, as on a host with running tenants."""
     with edge_host(tmp_path_factory.mktemp("real-edge"), images, engine_run_id, namespace="") as edge:
-        yield edge, docker_client.containers.get("host_edge-traefik-1").id
+        yield edge, docker_client.containers.get(edge.container).id
 
 
 @pytest.fixture
@@ -43,7 +43,7 @@ def test_a_plugin_test_installs_and_purges_its_own_edge_without_touching_the_rea
 
     purged = agencystack_run("uninstall", "edge", "--purge", "--yes", "--force")
     assert purged.exit_code == 0, purged.output
-    real = docker_client.containers.get("host_edge-traefik-1")
+    real = docker_client.containers.get(edge.container)
     assert (real.id, real.status) == (real_id, "running")  # the real edge: same container, still running
     assert edge.network in real.attrs["NetworkSettings"]["Networks"]
 

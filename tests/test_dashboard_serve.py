@@ -32,6 +32,15 @@ def test_dashboard_serve_shows_the_clients_components(with_plugins, agencystack_
                 time.sleep(0.2)
         [hello] = data["components"]
         assert hello["name"] == "hello" and hello["live"]["state"] == "unknown"
+        credentials = agencystack_env / "dashboards-private" / "acme" / "credentials.json"
+        assert oct(credentials.stat().st_mode & 0o777) == "0o600" and "HELLO_TOKEN" in credentials.read_text()
+        while True:  # the card's usage request is made with its secret (hello has no URL to send it to: an error)
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/dashboard.json", timeout=2) as answer:
+                figures = json.loads(answer.read())["components"][0]["entries"][0]["figures"]
+            if figures["state"] != "unknown" or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert figures["state"] == "failed" and "installed dashboard only" not in figures["error"], figures
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as answer:
             page = answer.read().decode()
         assert 'data-component="hello"' in page and "Hello: hi" in page

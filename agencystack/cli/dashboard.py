@@ -1,7 +1,8 @@
 """``agencystack dashboard serve``: the client's dashboard page served from this host process, for local use.
 
 The page and its server come from the dashboard component's distribution (agencystack-dashboard, the same code
-its container runs); health is probed through this host's edge, with each component's public host name.
+its container runs); health is probed through this host's edge, with each component's public host name, and the
+cards' usage figures are fetched with the secrets the core writes to the client's credentials file (0600).
 """
 
 # No `from __future__ import annotations`: Typer would eval every string annotation at start-up.
@@ -30,6 +31,7 @@ def serve(ctx: typer.Context, client_id: options.ClientId = None,
     from agencystack import dashboard_registry, names
     from agencystack.errors import UsageError
     from agencystack.probes import edge_address
+    from agencystack.state import ensure_dir
 
     session = Session.of(ctx)
     client = names.client_id(client_id or session.global_settings.client_id)
@@ -42,8 +44,12 @@ def serve(ctx: typer.Context, client_id: options.ClientId = None,
         raise UsageError("the dashboard component's distribution is not installed: pip install -e "
                          "components/dashboard (make install does it)") from None
     session.start_logging()
+    root = session.global_settings.state_root
+    credentials = root.dashboard_credentials(client)  # the cards' secrets (usage figures): the core writes them
+    ensure_dir(credentials.parent.parent, 0o711)      # only where a dashboard prepared their directory
+    ensure_dir(credentials.parent, 0o700)
     dashboard_registry.write(session.plugins, session.global_settings, client, redactor=session.redactor)
-    document = session.global_settings.state_root.dashboard_published(client)
+    document = root.dashboard_published(client)
     raise typer.Exit(server.main(["--document", str(document), "--listen", listen, "--probe", "edge",
                                   "--edge", edge_address(session.global_settings.docker_host),
-                                  "--interval", f"{interval:g}"]))
+                                  "--interval", f"{interval:g}", "--credentials", str(credentials)]))

@@ -96,6 +96,8 @@ class Usage:
         """One request: {"state": "ok", "figures": {label: number}} or {"state": "failed", "error": one line}."""
         source = spec.get("source") or "the API"
         base = (spec.get("internal") if self.mode == "internal" else None) or spec.get("url") or ""
+        if not base.startswith(("http://", "https://")):
+            return {"state": "failed", "error": f"{source}: no address to ask (the component has no URL)"}
         url = base.rstrip("/") + spec.get("path", "/")
         headers = {"Authorization": f"Bearer {secret}", "Content-Type": "application/json",
                    "Accept": "application/json", "User-Agent": "agencystack-dashboard"}

@@ -137,6 +137,16 @@ class StateRoot:
         container's user) and mounts it read-only into its container alone."""
         return self.path / "dashboards-private" / client / "credentials.json"
 
+    def prepare_dashboard_credentials(self, client: str) -> Path:
+        """Make the directory of :meth:`dashboard_credentials` (0700; its parent 0711: traversable, not listable,
+        each client's directory is its dashboard's own), so that the core writes the file from now on; returns the
+        file's path. A dashboard's install does it (and gives the directory to its container's user), and so does
+        ``agencystack dashboard serve``."""
+        path = self.dashboard_credentials(client)
+        ensure_dir(path.parent.parent, 0o711)
+        ensure_dir(path.parent, 0o700)
+        return path
+
     @contextlib.contextmanager
     def dashboard_lock(self, client: str, timeout: float) -> Iterator[None]:
         """Held while the client's dashboard document is rebuilt and written (``locks/<client>.dashboard.lock``;
@@ -152,13 +162,11 @@ class StateRoot:
     def components(self, client: str | None = None) -> Iterator[ComponentDir]:
         """Every (client, component) directory that holds state (see :attr:`ComponentDir.has_state`), sorted;
         one client's only when ``client`` is given."""
-        clients = self.path / "clients"
-        if client is not None:  # one client: its own directory, not a walk over every client's
-            client_dirs = [clients / client] if (clients / client).is_dir() else []
-        elif clients.is_dir():
-            client_dirs = sorted(p for p in clients.iterdir() if p.is_dir())
-        else:
+        clients = self.client_dir(client) if client is not None else self.path / "clients"
+        if not clients.is_dir():
             return
+        # one client: its own directory, not a walk over every client's
+        client_dirs = [clients] if client is not None else sorted(p for p in clients.iterdir() if p.is_dir())
         for client_dir in client_dirs:
             for comp_dir in sorted(p for p in client_dir.iterdir() if p.is_dir()):
                 found = self.component(client_dir.name, comp_dir.name)
@@ -325,7 +333,7 @@ class ComponentDir:
         history = manifest.setdefault("history", [])
         history.append({"action": action, "outcome": outcome, "at": stamp})
         del history[:-MANIFEST_HISTORY]
-        atomic_write(self.manifest_file, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+        self._write_manifest(manifest)
         return manifest
 
     def note(self, **facts: Any) -> None:
@@ -333,6 +341,9 @@ class ComponentDir:
         action returned, such as a backup archive's size once it is committed."""
         manifest = self.read_manifest()
         manifest.update(facts)
+        self._write_manifest(manifest)
+
+    def _write_manifest(self, manifest: dict[str, Any]) -> None:
         atomic_write(self.manifest_file, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
 
 

@@ -31,7 +31,6 @@ def serve(ctx: typer.Context, client_id: options.ClientId = None,
     from agencystack import dashboard_registry, names
     from agencystack.errors import UsageError
     from agencystack.probes import edge_address
-    from agencystack.state import ensure_dir
 
     session = Session.of(ctx)
     client = names.client_id(client_id or session.global_settings.client_id)
@@ -45,9 +44,7 @@ def serve(ctx: typer.Context, client_id: options.ClientId = None,
                          "components/dashboard (make install does it)") from None
     session.start_logging()
     root = session.global_settings.state_root
-    credentials = root.dashboard_credentials(client)  # the cards' secrets (usage figures): the core writes them
-    ensure_dir(credentials.parent.parent, 0o711)      # only where a dashboard prepared their directory
-    ensure_dir(credentials.parent, 0o700)
+    credentials = root.prepare_dashboard_credentials(client)  # the cards' secrets (usage figures)
     dashboard_registry.write(session.plugins, session.global_settings, client, redactor=session.redactor)
     document = root.dashboard_published(client)
     raise typer.Exit(server.main(["--document", str(document), "--listen", listen, "--probe", "edge",

@@ -35,9 +35,7 @@ def install(context):
     published = context.state_root.dashboard_published(context.client)
     ensure_dir(published.parent.parent, 0o755)
     ensure_dir(published.parent, 0o755)
-    private = context.state_root.dashboard_credentials(context.client).parent
-    ensure_dir(private.parent, 0o711)  # traversable, not listable: each client's directory is its dashboard's own
-    ensure_dir(private, 0o700)
+    private = context.state_root.prepare_dashboard_credentials(context.client).parent
     uid, gid = (int(n) for n in container_user().split(":"))
     if os.geteuid() == 0:
         os.chown(private, uid, gid)

@@ -49,10 +49,7 @@ def write(plugins: Plugins, global_settings: GlobalSettings, client: str, *, red
         ensure_dir(root.client_dir(client).parent, 0o755)
         ensure_dir(root.client_dir(client))
         atomic_write(root.dashboard_file(client), text)
-        published = root.dashboard_published(client)
-        ensure_dir(published.parent.parent, 0o755)
-        ensure_dir(published.parent, 0o755)
-        atomic_write(published, text, mode=0o644)
+        atomic_write(root.prepare_dashboard_published(client), text, mode=0o644)
         _write_credentials(root.dashboard_credentials(client), credentials)
     return document
 

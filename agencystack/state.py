@@ -130,6 +130,14 @@ class StateRoot:
         holds nothing else: no settings, no secrets)."""
         return self.path / "dashboards" / client / "dashboard.json"
 
+    def prepare_dashboard_published(self, client: str) -> Path:
+        """Make the directory of :meth:`dashboard_published` (0755, readable by a dashboard container's user);
+        returns the document's path."""
+        path = self.dashboard_published(client)
+        ensure_dir(path.parent.parent, 0o755)
+        ensure_dir(path.parent, 0o755)
+        return path
+
     def dashboard_credentials(self, client: str) -> Path:
         """``<root>/dashboards-private/<client>/credentials.json``: the secrets the client's dashboard server needs
         (``DashboardEntry.secrets``, e.g. PostHog's personal API key), 0600, owned by whoever owns its directory.

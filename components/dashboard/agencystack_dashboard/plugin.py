@@ -29,12 +29,9 @@ def install(context):
         return None
     import os
 
-    from agencystack import ensure_dir
     from agencystack_dashboard.stack import container_user
 
-    published = context.state_root.dashboard_published(context.client)
-    ensure_dir(published.parent.parent, 0o755)
-    ensure_dir(published.parent, 0o755)
+    context.state_root.prepare_dashboard_published(context.client)
     private = context.state_root.prepare_dashboard_credentials(context.client).parent
     uid, gid = (int(n) for n in container_user().split(":"))
     if os.geteuid() == 0:

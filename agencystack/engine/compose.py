@@ -148,5 +148,8 @@ def document(deployment: Deployment) -> dict[str, Any]:
 
 def render(deployment: Deployment) -> str:
     """The deployment as compose YAML (valid against the compose specification)."""
-    return HEADER + yaml.safe_dump(document(deployment), sort_keys=False, default_flow_style=False,
-                                   allow_unicode=True, width=120)
+    # libyaml's emitter when PyYAML has it (the same bytes, ~4x faster: PostHog's file takes 64 ms in Python, and
+    # every install, even one with nothing to do, renders it to compare); the safe representer either way
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    return HEADER + yaml.dump(document(deployment), Dumper=dumper, sort_keys=False, default_flow_style=False,
+                              allow_unicode=True, width=120)

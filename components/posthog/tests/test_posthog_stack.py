@@ -405,3 +405,11 @@ def test_health_probe_goes_to_the_engines_host(docker_host, address):
     from agencystack.probes import edge_address
 
     assert edge_address(docker_host) == address
+
+
+def test_rendered_compose_is_the_same_bytes_with_or_without_libyaml(ctx, monkeypatch):
+    """render uses libyaml's emitter when PyYAML has it; an install without libyaml writes the same file (a re-run
+    on such a host must not see a change in compose.yaml)."""
+    with_libyaml = compose.render(ctx.deployment())
+    monkeypatch.delattr(yaml, "CSafeDumper")
+    assert compose.render(ctx.deployment()) == with_libyaml

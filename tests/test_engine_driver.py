@@ -910,6 +910,27 @@ def test_engine_lost_mid_apply_is_engine_unreachable(engine, images, deployed, t
     assert str(result[0]).startswith(f"cannot reach the container engine at {address}: ")
 
 
+@pytest.mark.engine
+def test_connecting_negotiates_the_api_version_with_one_ping_not_version(engine, docker_client, tmp_path) -> None:
+    """The version comes from /_ping's API-Version header, as the docker CLI and compose take it: /version makes
+    the engine ask containerd and runc first, on every command."""
+    target = engine_host()
+    if not target.startswith("unix://"):
+        pytest.skip("needs a unix-socket engine to put a proxy in front of")
+    seen: list[bytes] = []
+    proxy = SocketProxy(str(tmp_path / "proxy.sock"), target[len("unix://"):], observe=lambda: seen.append)
+    fresh = DockerDriver(proxy.address)
+    try:
+        assert fresh.ping() == docker_client.version()["ApiVersion"]
+        time.sleep(0.05)  # the proxy's thread may still be forwarding
+        requests = [line.split(b" ")[1].split(b"?")[0] for chunk in seen for line in chunk.split(b"\r\n")
+                    if line.split(b" ")[0] in (b"GET", b"HEAD")]
+        assert requests == [b"/_ping"], requests
+    finally:
+        fresh.close()
+        proxy.cut()
+
+
 # ================================================================================================================
 # engine: status, logs, exec, restart, volumes, compose oracle
 # ================================================================================================================

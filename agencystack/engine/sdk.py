@@ -30,3 +30,17 @@ def enable_ssh() -> None:
 
         api_client.SSHHTTPAdapter = SSHHTTPAdapter
         transport.SSHHTTPAdapter = SSHHTTPAdapter
+
+
+class APIClient(docker.APIClient):
+    """The SDK's low-level client, negotiating the API version as the docker CLI and compose do: from the
+    ``API-Version`` header of ``/_ping`` (0.4 ms here), not from ``/version``, which asks containerd and runc for their
+    versions first (6 ms, on every command). An engine whose ping has no such header (API < 1.25) is asked the
+    SDK's way; an engine that cannot be reached fails with the SDK's own error."""
+
+    def _retrieve_server_version(self) -> str:
+        try:
+            found = self._get(self._url("/_ping", versioned_api=False)).headers.get("Api-Version")
+        except Exception as exc:  # the SDK's own words, which the engine room reads as "cannot reach the engine"
+            raise docker.errors.DockerException(f"Error while fetching server API version: {exc}") from exc
+        return found or super()._retrieve_server_version()

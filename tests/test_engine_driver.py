@@ -563,6 +563,28 @@ def test_health_gated_dependency_waits_for_healthy(driver, engine, images, deplo
     assert side.attrs["State"]["StartedAt"] < healthy_at  # "started" does not wait for health
 
 
+@pytest.mark.engine
+def test_waiting_for_health_is_woken_by_the_engine_not_by_polling(driver, engine, images, deployed,
+                                                                  docker_client) -> None:
+    """A service healthy after 2 s (checked every 0.3 s): the wait asks the engine a handful of times, however long
+    it lasts (polling asked every 50-250 ms), and the dependent starts soon after the engine said healthy."""
+    project = engine.name("woken")
+    dep = deployment(project, Stack(services=[
+        svc("db", images["busybox"], ready_after(2), healthcheck=READY_CHECK),
+        svc("app", images["busybox"], depends_on={"db": "healthy"})]))
+    deployed(dep)
+    plan = driver.plan(dep)
+    calls = CallLog(driver)
+    driver.apply(dep, plan)
+    db = docker_client.containers.get(f"{project}-db-1")
+    inspects = [p for m, p in calls.calls if m == "GET" and p.endswith(f"/containers/{db.id}/json")]
+    events = [p for m, p in calls.calls if p.endswith("/events")]
+    assert len(inspects) <= 4 and 1 <= len(events) <= 3, calls.calls
+    healthy_at = min(entry["End"] for entry in db.attrs["State"]["Health"]["Log"] if entry["ExitCode"] == 0)
+    app = docker_client.containers.get(f"{project}-app-1")
+    assert app.attrs["State"]["StartedAt"] > healthy_at
+
+
 class Ailing:
     """A test component whose one service turns unhealthy two seconds after it became healthy."""
 

@@ -46,14 +46,18 @@ class Readiness(EngineRoom):
             self._await_job(deployment, service, container_id, progress)
             return
         progress(service.name, "waiting for health")
+        self._await_health(deployment, service, container_id, progress)
+
+    def _await_health(self, deployment: Deployment, service: Service, container_id: str, progress: Progress) -> None:
+        """Until the engine says healthy, bounded by start_timeout. No polling: the engine's own ``health_status``
+        and ``die`` events wake the wait the moment they happen (a stream the engine ends by itself at the
+        deadline, measured on its clock), and an inspect decides: the state is the truth, an event only says when
+        to look again, so a replayed or stale event costs one more look, never a wrong answer."""
         deadline = time.monotonic() + service.start_timeout
-        delay = 0.05
-        if fresh and has_health:
-            # the first check runs one interval after the start: nothing to learn before
-            time.sleep(max(0.0, min(service.healthcheck.interval, service.start_timeout) - 0.05))
-        cap = min(0.5, max(0.1, service.healthcheck.interval / 2)) if has_health else 0.5
+        since = ""
         while True:
-            state = self.api.inspect_container(container_id)["State"]
+            found, engine_now = self.api.inspect_container_dated(container_id)
+            state = found["State"]
             health = (state.get("Health") or {}).get("Status")
             if state.get("Status") in ("exited", "dead"):
                 raise self._failure(deployment, service, container_id,
@@ -63,11 +67,18 @@ class Readiness(EngineRoom):
                 return
             if health == "unhealthy":
                 raise self._failure(deployment, service, container_id, "is unhealthy", state)
-            if time.monotonic() >= deadline:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
                 raise self._failure(deployment, service, container_id,
                                     f"did not become healthy within {service.start_timeout:g}s", state)
-            time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
-            delay = min(cap, delay * 1.5)
+            # from a second before the inspect (the Date header has whole seconds): what happened between the
+            # inspect and the subscription is replayed, not missed
+            since = since or str(int(engine_now) - 1)
+            event = self.api.next_event({"container": [container_id], "event": ["health_status", "die"]}, since,
+                                        until=int(engine_now + remaining) + 1, timeout=remaining + 5)
+            if event is not None:
+                after = int(event.get("timeNano") or 0) + 1  # the next look starts after this event
+                since = f"{after // 10**9}.{after % 10**9:09d}" if after > 1 else since
 
     def _await_job(self, deployment: Deployment, service: Service, container_id: str, progress: Progress) -> None:
         """Block on the engine's wait (no polling) until the one-shot exits; exit 0 means completed."""

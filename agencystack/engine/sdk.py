@@ -9,6 +9,7 @@ engines never pays for it; :func:`enable_ssh` gives the SDK its ssh transport wh
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 if "docker" not in sys.modules and "paramiko" not in sys.modules:
     sys.modules["paramiko"] = None  # type: ignore[assignment]  # the SDK's `import paramiko` fails: it skips ssh
@@ -44,3 +45,31 @@ class APIClient(docker.APIClient):
         except Exception as exc:  # the SDK's own words, which the engine room reads as "cannot reach the engine"
             raise docker.errors.DockerException(f"Error while fetching server API version: {exc}") from exc
         return found or super()._retrieve_server_version()
+
+    def inspect_container_dated(self, container: str) -> tuple[dict[str, Any], float]:
+        """The container's inspect, with the engine's clock at the answer (its ``Date`` header, whole seconds): what
+        ``since`` and ``until`` of :meth:`next_event` are measured in (the engine's clock, not this host's)."""
+        from email.utils import parsedate_to_datetime
+
+        response = self._get(self._url("/containers/{0}/json", container))
+        found = self._result(response, json=True)
+        return found, parsedate_to_datetime(response.headers["Date"]).timestamp()
+
+    def next_event(self, filters: dict[str, Any], since: str, until: int, timeout: float) -> dict[str, Any] | None:
+        """The first event matching ``filters`` from ``since`` (engine time: ``seconds[.nanoseconds]``), or None when
+        the engine ends the stream at ``until`` (engine seconds) first, or says nothing for ``timeout`` seconds.
+        The stream is closed once read, on every transport (the SDK's CancellableStream cannot close over ssh)."""
+        import requests.exceptions
+        from docker.utils import convert_filters
+
+        params = {"since": since, "until": until, "filters": convert_filters(filters)}
+        response = self._get(self._url("/events"), params=params, stream=True, timeout=timeout)
+        try:
+            self._raise_for_status(response)
+            for event in self._stream_helper(response, decode=True):
+                return event
+            return None
+        except requests.exceptions.ReadTimeout:
+            return None
+        finally:
+            response.close()

@@ -23,13 +23,8 @@ test:  ## the whole suite in the same environment (engine tests skip without an 
 	@command -v "$(PYTHON)" >/dev/null || { echo "make test: no $(PYTHON): run 'make install' first" >&2; exit 2; }
 	$(if $(IN_VENV),PATH="$(VENV)/bin:$$PATH" )$(PYTHON) -m pytest
 
-bench:  ## benchmarks against their peers; each prints its figures and one JSON line
-	$(PYTHON) bench/cli_startup.py
-	$(PYTHON) bench/engine.py
-	$(PYTHON) bench/backup.py
-	$(PYTHON) bench/sso.py
-	$(PYTHON) bench/bulk.py
-	$(PYTHON) bench/hosts.py
+bench:  ## every benchmark against its peer, in one run: each prints its figures, then one table and one JSON line for all
+	$(PYTHON) bench/all.py
 
 engine:  ## install Debian's docker.io if missing, start the local test engine (real dockerd, vfs), print its DOCKER_HOST
 	@bash scripts/apt-install.sh docker.io

@@ -61,9 +61,9 @@ def rows(result: dict[str, Any]) -> list[dict[str, Any]]:
     for key, figure in figures.items():
         if not isinstance(figure, dict) or "target" not in figure:
             continue
-        ours = next((figure[k] for k in ("ours_ms", "ours_s", "median_ms", "value", "ours_p50_ms", "overhead_ms")
+        ours = next((figure[k] for k in ("ours_ms", "ours_s", "median_ms", "value", "fleet_ms", "bulk_s")
                      if k in figure), None)
-        peer = next((figure[k] for k in ("peer_ms", "peer_s", "peer_p50_ms") if k in figure), None)
+        peer = next((figure[k] for k in ("peer_ms", "peer_s", "one_host_ms", "one_by_one_s") if k in figure), None)
         found.append({"figure": key, "ours": figure.get("ours", key), "ours_value": ours, "peer": figure.get("peer"),
                       "peer_value": peer, "ratio": figure.get("ratio"), "target": figure["target"],
                       "met": bool(figure.get("met")),

@@ -1,0 +1,65 @@
+"""``make bench`` (bench/all.py): every benchmark's figures with a target reach the one summary line, whatever shape
+each benchmark prints them in, and a benchmark that fails is a failed row, never a missing one."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH_ALL = Path(__file__).resolve().parent.parent / "bench" / "all.py"
+
+
+@pytest.fixture
+def bench_all():
+    spec = importlib.util.spec_from_file_location("bench_all", BENCH_ALL)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# the shapes the benchmarks print (abridged from their real JSON lines)
+ENGINE = {"bench": "engine", "figures": {
+    "noop": {"ours": "agencystack no-op re-install", "peer": "docker compose up -d (again)", "ours_ms": 431.4,
+             "peer_ms": 1872.0, "ratio": 0.231, "target": 0.15, "met": False, "floor_ratio": 0.147}}}
+BACKUP = {"bench": "backup", "figures": {
+    "restore": {"ours": "agencystack restore", "ours_s": 10.09, "peer": "pg_restore", "peer_s": 8.55, "ratio": 0.847,
+                "target": 0.9, "met": False},
+    "rss_growth_mb": {"ours": "peak RSS", "value": 6.4, "peer": None, "target": 50, "met": True}}}
+SSO = {"bench": "sso", "ingest_ratio": 0.992, "ui_overhead_ms": 3.775,
+       "targets": {"ingest_ratio": 1.05, "ui_overhead_ms": 5.0}, "met": True}
+HOSTS = {"bench": "hosts", "one_host_ms": 336.6, "fleet_ms": 440.0, "ratio": 1.312, "target": 1.3, "met": False}
+CLI = {"bench": "cli_startup", "figures": {"baseline: python -c 'import typer'": {"median_ms": 63.0, "ratio": 1.0},
+                                           "agencystack --help": {"median_ms": 61.4, "peer_ms": 63.0, "ratio": 0.976,
+                                                                  "target": 1.15, "met": True}}}
+
+
+def test_every_figure_with_a_target_is_a_row_whatever_its_shape(bench_all) -> None:
+    assert [(r["figure"], r["ours_value"], r["peer_value"], r["target"], r["met"], r.get("floor_ratio"))
+            for r in bench_all.rows(ENGINE)] == [("noop", 431.4, 1872.0, 0.15, False, 0.147)]
+    assert {r["figure"]: (r["ours_value"], r["met"]) for r in bench_all.rows(BACKUP)} == {
+        "restore": (10.09, False), "rss_growth_mb": (6.4, True)}
+    assert {r["figure"]: (r["ours_value"], r["target"], r["met"]) for r in bench_all.rows(SSO)} == {
+        "ingest_ratio": (0.992, 1.05, True), "ui_overhead_ms": (3.775, 5.0, True)}
+    assert [(r["ours_value"], r["peer_value"], r["ratio"], r["met"]) for r in bench_all.rows(HOSTS)] == [
+        (440.0, 336.6, 1.312, False)]
+    assert [r["figure"] for r in bench_all.rows(CLI)] == ["agencystack --help"]  # the baseline has no target
+
+
+def test_a_benchmark_that_fails_is_a_failed_row_and_the_run_exits_1(bench_all, tmp_path, monkeypatch,
+                                                                    capsys) -> None:
+    (tmp_path / "good.py").write_text(f"print('working'); print({json.dumps(json.dumps(HOSTS))})\n")
+    (tmp_path / "broken.py").write_text("import sys; print('set-up failed', file=sys.stderr); sys.exit(1)\n")
+    monkeypatch.setattr(bench_all, "HERE", tmp_path)
+    monkeypatch.setattr(bench_all, "BENCHES", ("good", "broken"))
+    monkeypatch.setattr(sys, "argv", ["all.py"])
+    assert bench_all.main() == 1
+    out = capsys.readouterr().out
+    summary = json.loads(out.strip().splitlines()[-1])
+    assert summary["all_ran"] is False and summary["all_targets_met"] is False
+    assert summary["benches"]["broken"]["ran"] is False and summary["benches"]["broken"]["exit_code"] == 1
+    assert summary["benches"]["good"]["figures"][0]["ratio"] == 1.312
+    assert "working" in out and "(did not run: exit 1)" in out

@@ -73,7 +73,8 @@ def rows(result: dict[str, Any]) -> list[dict[str, Any]]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("names", nargs="*", metavar="NAME", help=f"benchmarks to run: {', '.join(BENCHES)} (default: all)")
+    parser.add_argument("names", nargs="*", metavar="NAME",
+                        help=f"benchmarks to run: {', '.join(BENCHES)} (default: all)")
     parser.add_argument("--quick", action="store_true", help="the engine benchmark's --quick")
     args = parser.parse_args()
     names = args.names or list(BENCHES)

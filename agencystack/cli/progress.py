@@ -24,8 +24,8 @@ def console_progress() -> Progress:
     def progress(service: str, message: str) -> None:
         stream = sys.stderr
         on = colours(stream)
-        done = message in _DONE
-        line = f"  {paint('✓' if done else '…', 'green' if done else 'cyan', on)} {paint(service, 'bold', on)} {message}\n"
+        mark = paint("✓", "green", on) if message in _DONE else paint("…", "cyan", on)
+        line = f"  {mark} {paint(service, 'bold', on)} {message}\n"
         with lock:
             stream.write(line)
             stream.flush()

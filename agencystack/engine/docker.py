@@ -62,7 +62,7 @@ class DockerDriver:
         cert_path, verify, from_env = self._tls
         tls = _tls_from_files(cert_path, verify) if cert_path else _tls_from_env() if from_env else None
         return sdk.APIClient(base_url=self.address, version="auto", timeout=self.timeout,
-                                max_pool_size=MAX_WORKERS * 2, tls=tls)
+                             max_pool_size=MAX_WORKERS * 2, tls=tls)
 
     @property
     def api(self) -> docker.APIClient:

@@ -48,12 +48,15 @@ class APIClient(docker.APIClient):
 
     def inspect_container_dated(self, container: str) -> tuple[dict[str, Any], float]:
         """The container's inspect, with the engine's clock at the answer (its ``Date`` header, whole seconds): what
-        ``since`` and ``until`` of :meth:`next_event` are measured in (the engine's clock, not this host's)."""
+        ``since`` and ``until`` of :meth:`next_event` are measured in (the engine's clock, not this host's; this
+        host's when something between them dropped the header)."""
+        import time
         from email.utils import parsedate_to_datetime
 
         response = self._get(self._url("/containers/{0}/json", container))
         found = self._result(response, json=True)
-        return found, parsedate_to_datetime(response.headers["Date"]).timestamp()
+        date = response.headers.get("Date")
+        return found, parsedate_to_datetime(date).timestamp() if date else time.time()
 
     def next_event(self, filters: dict[str, Any], since: str, until: int, timeout: float) -> dict[str, Any] | None:
         """The first event matching ``filters`` from ``since`` (engine time: ``seconds[.nanoseconds]``), or None when

@@ -34,21 +34,24 @@ def edge_address(docker_host: str) -> str:
 UNANSWERED = (OSError, http.client.HTTPException)
 
 
-def through_edge(url: str, *, via: str = "127.0.0.1",
+def through_edge(url: str, *, via: str = "127.0.0.1", port: int | None = None,
                  timeout: float = 5) -> tuple[int, http.client.HTTPMessage, bytes]:
-    """GET ``url`` at this host's edge (address ``via``) with the URL's host name as ``Host`` header and TLS server
-    name, certificates not checked (the edge is ours; ACME may lag): (status, headers (case-insensitive), body).
-    Raises one of :data:`UNANSWERED` when nothing answers."""
+    """GET ``url`` at this host's edge (address ``via``; port ``port`` when the edge does not listen on the URL's
+    own, as a test's edge on free loopback ports) with the URL's host name as TLS server name and its ``host[:port]``
+    as ``Host`` header, certificates not checked (the edge is ours; ACME may lag): (status, headers
+    (case-insensitive), body). Raises one of :data:`UNANSWERED` when nothing answers."""
     parts = urlsplit(url)
     host = parts.hostname or ""
-    if parts.scheme == "https":
+    tls = parts.scheme == "https"
+    port = port or parts.port or (443 if tls else 80)
+    if tls:
         context = ssl.create_default_context()
         context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
-        raw = socket.create_connection((via, parts.port or 443), timeout=timeout)
-        conn = http.client.HTTPSConnection(host, parts.port or 443, timeout=timeout, context=context)
+        raw = socket.create_connection((via, port), timeout=timeout)
+        conn = http.client.HTTPSConnection(host, port, timeout=timeout, context=context)
         conn.sock = context.wrap_socket(raw, server_hostname=host)
     else:
-        conn = http.client.HTTPConnection(via, parts.port or 80, timeout=timeout)
+        conn = http.client.HTTPConnection(via, port, timeout=timeout)
     try:
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         conn.request("GET", target, headers={"Host": parts.netloc})

@@ -9,11 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import http.client
 import os
 import secrets
-import socket
-import ssl
 import subprocess
 import sys
 import warnings
@@ -24,6 +21,7 @@ from typing import Any
 import pytest
 
 from agencystack.edge import routing
+from agencystack.probes import through_edge
 from agencystack.testing import free_port, root_environment, run_cli, use_root
 from tests.engine.helpers import engine_env, engine_host
 
@@ -128,27 +126,11 @@ def remove_network(name: str) -> None:
 
 
 def request(port: int, host: str, path: str, *, tls: bool = False) -> tuple[int, dict[str, str], str]:
-    """GET ``path`` from the edge on loopback ``port`` as ``host`` (with SNI for ``tls``): (status, headers, body).
-
-    Not :func:`agencystack.probes.through_edge`, which connects to its URL's own port: a test sends the ``Host``
-    exactly as given (a login URL's ``host:port`` included) to whichever port it names."""
-    if tls:
-        context = ssl.create_default_context()
-        context.check_hostname, context.verify_mode = False, ssl.CERT_NONE  # no ACME here: Traefik's default cert
-        conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=10, context=context)
-        conn._tunnel_host = None
-        conn.server_hostname = host
-    else:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    try:
-        if tls:  # SNI: the host name, while connecting to loopback
-            sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-            conn.sock = context.wrap_socket(sock, server_hostname=host)
-        conn.request("GET", path, headers={"Host": host})
-        response = conn.getresponse()
-        return response.status, dict(response.getheaders()), response.read().decode(errors="replace")
-    finally:
-        conn.close()
+    """GET ``path`` from the edge on loopback ``port`` as ``host`` (a login URL's ``host:port`` included, sent as
+    given; with SNI for ``tls``): (status, headers, body). The core's own request through the edge
+    (:func:`agencystack.probes.through_edge`), told which port the test's edge listens on."""
+    status, headers, body = through_edge(f"{'https' if tls else 'http'}://{host}{path}", port=port, timeout=10)
+    return status, dict(headers.items()), body.decode(errors="replace")
 
 
 def served_by(port: int, host: str, path: str, **kw: Any) -> str | None:

@@ -62,6 +62,7 @@ class LifecycleContext:
         self.facts: dict[str, Any] = {}  # what the lifecycle wrapper records in the manifest after the action
         self.sso: Any = None  # an agencystack.integrations.SsoState once the stack asked for SSO
         self._added_env: dict[str, str] = {}
+        self._literal_settings: ComponentSettings | None = None  # set while the stack hooks run
 
     @classmethod
     def open(cls, *, plugins: Plugins, global_settings: GlobalSettings, component: str, action: str, redactor: Redactor,
@@ -89,7 +90,11 @@ class LifecycleContext:
         if domain is not None:
             if "domain" not in model.model_fields:
                 raise UsageError(f"component {spec.name!r} has no domain setting")
-            flags[model.env_key("domain")] = names.domain(domain)
+            domain = names.domain(domain)
+            for key, value in flags.items():  # --set POSTHOG_DOMAIN=... too: both must say the same
+                if _names_field(model, key, "domain") and _same_domain(value) != domain:
+                    raise UsageError(f"--domain {domain} contradicts --set {key}={value}: give one of them")
+            flags[model.env_key("domain")] = domain
         env_file = global_settings.state_root.component(client, spec.name).env_file
         loaded = settings_mod.load(model, global_settings, env_file, flags, client=client)
         redactor.add(*loaded.values.secret_values())
@@ -100,7 +105,9 @@ class LifecycleContext:
     # -- settings -----------------------------------------------------------------------------------------------
     @property
     def settings(self) -> ComponentSettings:
-        return self.loaded.values
+        """The component's settings (while the stack hooks build the stack: with each ``$`` of a text value held
+        as a literal, see :mod:`agencystack.stack`)."""
+        return self._literal_settings if self._literal_settings is not None else self.loaded.values
 
     def reload_settings(self) -> None:
         """Load the settings again (once the lock is held, and after the .env changed, e.g. on restore); this call's
@@ -155,6 +162,12 @@ class LifecycleContext:
 
             from agencystack.stack import Stack
 
+            from agencystack.stack import mark_literal, settle_literals
+
+            values = self.loaded.values
+            self._literal_settings = values.model_copy(update={
+                name: mark_literal(value) for name in type(values).model_fields
+                if isinstance(value := getattr(values, name), str) and "$" in value})
             try:
                 built = self.plugins.stack(self)
                 if not isinstance(built, Stack):
@@ -163,10 +176,12 @@ class LifecycleContext:
                 from agencystack.limits import apply_overrides
 
                 apply_overrides(built.services, self.loaded.limits, type(self.settings).prefix())  # this client's
-                stack = Stack.model_validate(built.model_dump())
+                stack = Stack.model_validate(settle_literals(built.model_dump()))
             except ValidationError as exc:  # the plugin author's bug, not the user's: exit 1, plugin named
                 raise ComponentError(f"plugin {self.plugins.owner(self.component.name).label} built an invalid "
                                      f"stack for component {self.component.name}: {_stack_error(exc)}") from None
+            finally:
+                self._literal_settings = None
             missing = sorted(stack.references() - set(self.env()))
             if missing:
                 raise UsageError(f"{self.component.name} stack references unset setting(s): {', '.join(missing)}")
@@ -294,6 +309,22 @@ class LifecycleContext:
         manifest. A component's own ``install`` calls it, then adds its steps. It is the core's default ``install``
         implementation (:func:`agencystack.defaults.deploy`), asked of the plugin host like any hook."""
         return self.plugins.default("install", context=self)
+
+
+def _names_field(model: type[ComponentSettings], key: str, field: str) -> bool:
+    """Whether ``key`` as a user typed it (``POSTHOG_DOMAIN``, ``domain``) names ``field`` of ``model``."""
+    try:
+        return model.field_for(key) == field
+    except UsageError:
+        return False  # an unknown key: the settings loader names it
+
+
+def _same_domain(value: str) -> str:
+    """``value`` as a domain compares (lowercased, no trailing dot); as typed when it is no domain at all."""
+    try:
+        return names.domain(value)
+    except UsageError:
+        return value
 
 
 def _stack_error(exc: Any) -> str:

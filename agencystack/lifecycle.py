@@ -42,8 +42,14 @@ MUTATING = ("install", "restart", "backup", "restore", "uninstall")
 
 # -- the lifecycle, one typed function per action ----------------------------------------------------------------
 def install(context: LifecycleContext) -> Outcome:
-    """Install (or converge) the target component, after the components it requires that are not installed yet."""
+    """Install (or converge) the target component, after the components it requires that are not installed yet.
+    Public hosts of the target that another client or component routes are refused before the target's install
+    (UsageError: for it nothing is locked, logged or recorded; the default install checks again under the
+    host-wide lock)."""
+    from agencystack import hosts
+
     _install_requirements(context, (context.component.name,))
+    hosts.refuse(context.host_conflicts(), context.component.name, context.client)
     return context.plugins.install(context)
 
 
@@ -56,7 +62,24 @@ def logs(context: LifecycleContext, request: LogRequest) -> Iterator[LogLine]:
 
 
 def restart(context: LifecycleContext, services: tuple[str, ...] = ()) -> Outcome:
+    """Restart the target's ``services`` (all when empty); each must be a service of its stack (UsageError before
+    anything is locked, logged or recorded otherwise)."""
+    check_services(context, services)
     return context.plugins.restart(context, tuple(services))
+
+
+def check_services(context: LifecycleContext, services: tuple[str, ...] | list[str]) -> None:
+    """UsageError (exit 2) naming each of ``services`` that is no service of the target's stack (no engine). A
+    component whose stack runs no service (its own hooks do the work) names its services itself."""
+    from agencystack.errors import UsageError
+    from agencystack.names import service_names
+
+    service_names(tuple(services))
+    known = {s.name for s in context.stack().services}
+    unknown = sorted(set(services) - known)
+    if unknown and known:
+        raise UsageError(f"unknown service(s) {', '.join(unknown)} of {context.component.name} "
+                         f"(known: {', '.join(sorted(known))})")
 
 
 def backup(context: LifecycleContext, archive: Any) -> Outcome:
@@ -209,10 +232,12 @@ def _wrapper(action: str):
 
 
 def _refresh_dashboard(context: LifecycleContext) -> None:
-    """Every mutating action ends by rewriting the client's dashboard registry document."""
+    """Every mutating action ends by rewriting the client's dashboard registry document -- of a client that has a
+    directory: an action on a client never installed (``uninstall`` of a typo) creates nothing for it."""
     from agencystack import dashboard_registry
 
-    dashboard_registry.refresh(context)
+    if context.state_root.client_dir(context.client).is_dir():
+        dashboard_registry.refresh(context)
 
 
 install_wrapper = _wrapper("install")

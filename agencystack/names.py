@@ -1,4 +1,5 @@
-"""Validation of the names a user types: client ids, component names, domains, ports, ``--set`` pairs.
+"""Validation of the names a user types: client ids, component names, domains, ports, ``--set`` pairs, image
+references, and the characters no value may hold.
 
 Each validator returns the cleaned value or raises :class:`~agencystack.errors.UsageError` with one line that
 says what is wrong and what is allowed.
@@ -19,6 +20,39 @@ SERVICE_NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,62}")
 #: the client id under which per-host components (the edge) keep their state: <root>/clients/host/<component>,
 #: project ``host_<component>``. Reserved: no tenant may use it, so nothing of a tenant can collide with it.
 HOST = "host"
+#: client ids the core keeps for itself: :data:`HOST` and every ``host-...`` (per-host namespaces and registered
+#: hosts, see :func:`host_client`)
+RESERVED_PREFIX = f"{HOST}-"
+#: what no value may hold (C0 controls, DEL): a newline or NUL would carry structure into the .env, the compose
+#: file or a terminal (an escape sequence); tabs too (no setting needs one, and a terminal shows it as spaces)
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+# The OCI distribution reference grammar, as distribution/reference (reference.go's grammar, regexp.go's
+# expressions) defines it:
+#   reference        := name [ ":" tag ] [ "@" digest ]
+#   name             := [domain '/'] remote-name
+#   domain           := host [':' port-number]
+#   host             := domain-name | IPv4address | \[ IPv6address \]
+#   domain-name      := domain-component ['.' domain-component]*
+#   domain-component := /([a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])/
+#   port-number      := /[0-9]+/
+#   path-component   := alpha-numeric [separator alpha-numeric]*
+#   remote-name      := path-component ['/' path-component]*
+#   alpha-numeric    := /[a-z0-9]+/
+#   separator        := /[_.]|__|[-]+/
+#   tag              := /[\w][\w.-]{0,127}/
+#   digest           := digest-algorithm ":" digest-hex   (algorithm components /[A-Za-z][A-Za-z0-9]*/ joined by
+#                       /[+._-]/; digest-hex /[0-9a-fA-F]{32,}/)
+# and a name of at most 255 characters (NameTotalLengthMax).
+_ALNUM = r"[a-z0-9]+"
+_PATH_COMPONENT = rf"{_ALNUM}(?:(?:[._]|__|-+){_ALNUM})*"
+_DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
+_DOMAIN = rf"(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*|\[[a-fA-F0-9:]+\])(?::[0-9]+)?"
+_IMAGE_NAME = rf"(?:{_DOMAIN}/)?{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*"
+IMAGE_REFERENCE = re.compile(rf"(?P<name>{_IMAGE_NAME})(?::[\w][\w.-]{{0,127}})?"
+                             r"(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?", re.ASCII)
+IMAGE_NAME_MAX = 255
+
 #: the client id used when none is given; its derived defaults see the bare DOMAIN (others ``<client>.<DOMAIN>``)
 DEFAULT_CLIENT = "default"
 
@@ -29,8 +63,29 @@ def client_id(value: str) -> str:
         raise UsageError(
             f"invalid client id {value!r}: use 1-32 lowercase letters, digits or inner dashes (e.g. 'acme')"
         )
-    if value == HOST:
-        raise UsageError(f"client id {value!r} is reserved for per-host components (the edge); choose another")
+    if value == HOST or value.startswith(RESERVED_PREFIX):
+        raise UsageError(f"client id {value!r} is reserved: {HOST!r} and '{RESERVED_PREFIX}...' are the core's own "
+                         "(per-host components such as the edge); choose another")
+    return value
+
+
+def control_characters(value: str, what: str) -> str:
+    """``value`` unless it holds a control character (C0 or DEL): UsageError naming ``what`` and the first such
+    character by its code point (never the value itself: it may be a secret)."""
+    found = CONTROL.search(value)
+    if found:
+        raise UsageError(f"{what} holds a control character (U+{ord(found.group()):04X} at position "
+                         f"{found.start() + 1}): values are one line of printable text")
+    return value
+
+
+def image_reference(value: str) -> str:
+    """An image reference as the OCI distribution grammar defines it (``name[:tag][@digest]``, e.g.
+    ``postgres:15``, ``ghcr.io/acme/app@sha256:...``); ValueError saying what is allowed otherwise."""
+    found = IMAGE_REFERENCE.fullmatch(value or "")
+    if found is None or len(found.group("name")) > IMAGE_NAME_MAX:
+        raise ValueError(f"{value!r} is not an image reference: expected [registry/]name[:tag][@digest] with a "
+                         "lowercase name (e.g. postgres:15 or ghcr.io/acme/app:1.2)")
     return value
 
 

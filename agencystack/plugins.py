@@ -6,7 +6,8 @@
   *broken* with its error and skipped -- other commands, ``--help`` included, keep working.
 * ``AGENCYSTACK_PLUGINS=name1,name2`` limits which entry points load (empty: none); ``AGENCYSTACK_PLUGINS=-name``
   loads every entry point but the ones named with a ``-``. The core's own plugins (defaults, lifecycle wrappers,
-  the edge) always load: they are registered through the same hooks.
+  the edge) always load: they are registered through the same hooks. A name that is no installed entry point (a
+  typo) changes nothing else: one ``warning:`` line on stderr names it (and ``Plugins.unknown`` lists it).
 * A component name claimed by two plugins never silently picks a winner (entry points load in name order, so
   "first wins" would let any plugin hide another): the component is *contested* -- listed with every claimant and
   its distribution, unusable (``install`` etc. exit 2 naming them) until the operator keeps one, e.g.
@@ -85,6 +86,8 @@ class Plugins:
         self._owners = owners  # component name -> the plugin object that provides it (contested names: none)
         self._claims = claims if claims is not None else {}  # component name -> every plugin claiming it
         self._core = [pm.get_plugin(name) for name in CORE_PLUGINS if pm.get_plugin(name) is not None]
+        #: names in AGENCYSTACK_PLUGINS that no installed entry point has (load warns about them)
+        self.unknown: list[str] = []
 
     # -- discovery ----------------------------------------------------------------------------------------------
     @property
@@ -240,13 +243,19 @@ def load(only: Iterable[str] | None = None) -> Plugins:
     excluded = {n[1:] for n in only or () if n.startswith("-")}
     kept = [n for n in only or () if not n.startswith("-")]
     allowed = set(kept) if only is not None and (kept or not excluded) else None
-    for ep in discover():
+    found = discover()
+    for ep in found:
         if (allowed is not None and ep["name"] not in allowed) or ep["name"] in excluded:
             continue
         record = PluginRecord(name=ep["name"], distribution=ep["distribution"], version=ep["version"])
         _register(pm, record, owners, lambda value=ep["value"]: _load_object(value), claims)
         records.append(record)
-    return Plugins(pm, records, owners, claims)
+    plugins = Plugins(pm, records, owners, claims)
+    plugins.unknown = sorted({*kept, *excluded} - {ep["name"] for ep in found})
+    if plugins.unknown:
+        print(f"warning: {PLUGINS_ENV} names no installed plugin: {', '.join(plugins.unknown)} (installed: "
+              f"{', '.join(ep['name'] for ep in found) or 'none'})", file=sys.stderr)
+    return plugins
 
 
 def contested_message(name: str, claimants: list[PluginRecord]) -> str:

@@ -9,7 +9,8 @@ Layers, highest first (Tutor's model, built on pydantic-settings' own sources):
    client's derived defaults see ``<client>.<DOMAIN>`` as the domain, the client ``default`` the bare ``DOMAIN``, so
    two clients never get the same public host by default)
 
-Values are checked in every layer before the model sees them: an empty value is refused (exit 2) unless the
+Values are checked in every layer before the model sees them: a control character (newline, CR, NUL, ESC, the rest
+of C0, DEL) is refused in any value (exit 2, naming the setting, never showing the value); an empty value is refused unless the
 setting's own default is empty, where empty means "unset" (the default), or the setting is marked
 :class:`EmptyMeans` (its documented meaning of empty); no value may be longer than
 :data:`MAX_VALUE_LENGTH` characters. Defaults are never written to disk. Fields marked ``Annotated[SecretStr | None, generate(...)]`` are secrets: when
@@ -27,7 +28,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
-from pydantic import AfterValidator, AliasChoices, Field, PrivateAttr, SecretStr, ValidationError
+from pydantic import AfterValidator, AliasChoices, Field, PrivateAttr, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, DotEnvSettingsSource, EnvSettingsSource, SettingsConfigDict
 
 from agencystack import names
@@ -38,6 +39,9 @@ if TYPE_CHECKING:
     from agencystack.state import StateRoot
 
 Domain = Annotated[str, AfterValidator(names.domain)]
+#: an image setting: checked against the OCI distribution reference grammar (``name[:tag][@digest]``,
+#: :func:`agencystack.names.image_reference`), so ``x;rm -rf /`` or ``../../etc`` is refused before anything runs
+ImageRef = Annotated[str, AfterValidator(names.image_reference)]
 PortNumber = Annotated[int, Field(ge=1, le=65535)]
 #: the longest value any setting may have (in any layer); a model may set a lower ``max_length`` per field
 MAX_VALUE_LENGTH = 4096
@@ -103,6 +107,20 @@ class GlobalSettings(BaseSettings):
     host_namespace: Annotated[str, Field(pattern=r"^[a-z0-9]{0,12}$")] = Field(
         "", validation_alias=AliasChoices("AGENCYSTACK_HOST_NAMESPACE", "host_namespace"))
 
+    @model_validator(mode="after")
+    def _checked(self) -> GlobalSettings:
+        """No control character in any global setting; ``AGENCYSTACK_ROOT`` and ``AGENCYSTACK_LOG_DIR`` are
+        directories when they exist (a file there is bad input, found before any engine call)."""
+        for name, env_key in (("root", "AGENCYSTACK_ROOT"), ("log_dir", "AGENCYSTACK_LOG_DIR"),
+                              ("docker_host", "DOCKER_HOST")):
+            names.control_characters(str(getattr(self, name)), env_key)
+        for name, env_key in (("root", "AGENCYSTACK_ROOT"), ("log_dir", "AGENCYSTACK_LOG_DIR")):
+            path = getattr(self, name)
+            if path.exists() and not path.is_dir():
+                raise UsageError(f"{env_key}={path} is not a directory: point it at a directory (it is created "
+                                 "when missing)")
+        return self
+
     #: the Docker host these settings are placed on (agencystack.placement); None: the local engine
     _host: DockerHost | None = PrivateAttr(None)
     _placed: bool = PrivateAttr(False)
@@ -166,6 +184,8 @@ class GlobalSettings(BaseSettings):
     def load(cls, **overrides: Any) -> GlobalSettings:
         try:
             return cls(**{k: v for k, v in overrides.items() if v is not None})
+        except UsageError:
+            raise
         except ValidationError as exc:
             raise UsageError(f"invalid global setting: {_first_error(exc)}") from None
 
@@ -348,10 +368,13 @@ def accepts_empty(model: type[ComponentSettings], name: str) -> bool:
 
 def _check_values(model: type[ComponentSettings], values: dict[str, Any], where: str) -> None:
     for name, value in values.items():
-        if not isinstance(value, (str, SecretStr)) or name not in model.model_fields:
+        if not isinstance(value, (str, SecretStr)):
             continue
         text = _as_text(value)
         key = model.env_key(name)
+        names.control_characters(text, f"{key} ({where})")
+        if name not in model.model_fields:
+            continue
         if text == "" and not accepts_empty(model, name):
             raise UsageError(f"{key} is empty ({where}): give it a value, or leave it out to use the default"
                              + (" (a generated secret)" if name in model.generated_fields() else ""))

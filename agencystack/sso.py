@@ -38,6 +38,7 @@ def modify_stack(context, stack):
     if not asking:
         return
     names = tuple(r.name for r in asking)
+    previous = context.sso  # this context's stack built before (install checks it, then builds it under the lock)
     if getattr(context.settings, "sso", True) is False:
         context.sso = SsoState(DISABLED, f"opted out ({type(context.settings).env_key('sso')}=false)", names)
         return
@@ -50,7 +51,7 @@ def modify_stack(context, stack):
     if any(g is None for g in grants.values()):
         context.sso = SsoState(UNPROTECTED, f"no identity provider is installed for {context.client}: "
                                             f"route(s) {', '.join(names)} are served without login", names)
-        if context.action in ("install", "plan"):
+        if context.action in ("install", "plan") and previous != context.sso:  # once: a stack built again says
             context.log.warning(f"{context.component.name} for {context.client}: SSO {context.sso.detail}")
         return
     for route in asking:

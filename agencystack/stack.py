@@ -3,6 +3,14 @@
 A component's ``stack`` hook returns a :class:`Stack`. It can be validated, planned, rendered as a compose file and
 diffed without an engine. Secrets never appear in it: environment values reference the component's .env keys as
 ``${KEY}`` (see :func:`ref`), exactly as compose interpolates them; ``$$`` is a literal dollar.
+
+A setting's value is always literal, wherever the component puts it: while the stack is built
+(:meth:`agencystack.context.LifecycleContext.stack`) each ``$`` of a setting's value is held as
+:data:`SETTING_DOLLAR` (no value may hold a control character, so it stands for nothing else), and once the hooks
+returned :func:`settle_literals` writes it as ``$$`` in environment values (the one place ``${KEY}`` is
+interpolated) and as ``$`` everywhere else (commands, labels, ... are passed to the engine as they are). So a title
+``${POSTHOG_SECRET}`` or ``$(reboot)`` reaches the container as those characters; references come only from
+:func:`ref` (or a ``${KEY}`` the component writes itself).
 """
 
 from __future__ import annotations
@@ -25,6 +33,30 @@ DEFAULT_NETWORK = "default"
 def ref(key: str) -> str:
     """Reference a .env key from an environment value: ``ref("POSTHOG_SECRET")`` -> ``"${POSTHOG_SECRET}"``."""
     return "${" + key + "}"
+
+
+#: what a ``$`` of a setting's value is while a stack is built (see the module docstring): a control character,
+#: which no setting's value may hold (agencystack.settings refuses them in every layer)
+SETTING_DOLLAR = "\x1a"
+
+
+def mark_literal(value: str) -> str:
+    """A setting's value as the stack hook sees it: each ``$`` held as :data:`SETTING_DOLLAR`."""
+    return value.replace("$", SETTING_DOLLAR)
+
+
+def settle_literals(data: object, *, environment: bool = False) -> object:
+    """A stack's data (``Stack.model_dump()``) with every :data:`SETTING_DOLLAR` written as a literal ``$``:
+    ``$$`` (compose's escape) in the values of a service's ``environment``, ``$`` elsewhere."""
+    if isinstance(data, str):
+        return data.replace(SETTING_DOLLAR, "$$" if environment else "$")
+    if isinstance(data, list):
+        return [settle_literals(item, environment=environment) for item in data]
+    if isinstance(data, dict):
+        return {settle_literals(k): settle_literals(v, environment=environment or k == "environment" and
+                                                    isinstance(v, dict))
+                for k, v in data.items()}
+    return data
 
 
 class _Model(BaseModel):

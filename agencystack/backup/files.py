@@ -60,15 +60,47 @@ def new_name(directory: Path, component: str, client: str, when: datetime, encry
     raise UsageError(f"too many backups named {base}* in {directory}")
 
 
-def ensure_destination(path: Path) -> Path:
-    """Create a missing destination (and missing parents) with mode 0700; an existing one is left as it is."""
+def check_destination(path: Path) -> Path:
+    """The destination ``path`` as an absolute path, if a backup can be written there: an existing writable
+    directory, or a missing one whose nearest existing parent is a writable directory. UsageError naming the path
+    otherwise (nothing is created: :func:`ensure_destination` does that)."""
     path = path.expanduser().absolute()
+    probe = path
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir():
+        raise UsageError(f"backup destination {path} is not a directory" if probe == path else
+                         f"cannot create backup destination {path}: {probe} is not a directory")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise UsageError(f"backup destination {path} is not writable" if probe == path else
+                         f"cannot create backup destination {path}: {probe} is not writable")
+    return path
+
+
+def ensure_destination(path: Path) -> Path:
+    """Create a missing destination (and missing parents) with mode 0700; an existing one is left as it is. A
+    destination that cannot be made is bad input (UsageError naming it), and what was made on the way is removed."""
+    path = check_destination(path)
     if path.exists():
-        if not path.is_dir():
-            raise UsageError(f"backup destination {path} is not a directory")
-        if not os.access(path, os.W_OK | os.X_OK):
-            raise UsageError(f"backup destination {path} is not writable")
         return path
+    missing = []
+    probe = path
+    while not probe.exists():
+        missing.append(probe)
+        probe = probe.parent
+    made: list[Path] = []
+    try:
+        for directory in reversed(missing):
+            directory.mkdir(mode=0o700)
+            made.append(directory)
+            os.chmod(directory, 0o700)
+    except OSError as exc:
+        for directory in reversed(made):
+            with contextlib.suppress(OSError):
+                directory.rmdir()
+        reason = "permission denied" if isinstance(exc, PermissionError) else (exc.strerror or type(exc).__name__)
+        raise UsageError(f"cannot create backup destination {path} ({reason.lower()})") from None
+    return path
     missing = []
     probe = path
     while not probe.exists():

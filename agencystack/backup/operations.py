@@ -70,6 +70,8 @@ def backup(context: LifecycleContext, *, dest: Path | None = None, keep_last: in
     from agencystack import lifecycle
 
     check_retention(keep_last, keep_days)
+    if dest is not None:  # bad input, named before anything is read, locked or asked of the engine
+        files.check_destination(Path(dest))
     key = load_key(key_file) if key_file else None
     if key is not None:
         context.redactor.add(*key.text_forms())

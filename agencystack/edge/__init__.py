@@ -7,6 +7,8 @@
   attaches the shared edge network to the routed services.
 * Its install creates the shared network first (owned by the ``agencystack`` project, see
   :mod:`agencystack.edge.settings`), then deploys Traefik and waits for its health check.
+* Its ``uninstall --purge`` removes that network too once Traefik is gone, when no other container is attached
+  to it (a client's routed service still on it keeps it, and the outcome says which).
 
 Core plugins take part in every targeted call, so each lifecycle hook here answers only for the edge itself. No
 submodule may be named like a hook (importing ``agencystack.edge.stack`` would replace the ``stack`` hook on this
@@ -64,6 +66,51 @@ def install(context):
     return outcome
 
 
+@hookimpl
+def uninstall(context, purge):
+    if context.component.name != NAME or not purge:
+        return None
+    outcome = context.plugins.default("uninstall", context=context, purge=purge)
+    network = context.settings.network
+    attached = context.engine.network_attached(network)
+    if attached:
+        outcome.summary += (f"; network {network} kept: {len(attached)} container(s) still attached "
+                            f"({', '.join(attached[:3])}{', ...' if len(attached) > 3 else ''})")
+        outcome.details["network_kept"] = attached
+        return outcome
+    holder, plan = _network_holder(context, keep_ours=False)
+    if plan.remove_networks:
+        context.engine.apply(holder, plan, context.progress)
+    outcome.details["network_removed"] = network
+    return outcome
+
+
+def _network_holder(context, *, keep_ours: bool):
+    """The deployment that holds the shared edge networks (project ``agencystack``) with every other edge's network
+    on this engine declared (other state roots', other host namespaces': never removed), ours only if
+    ``keep_ours``; and its plan."""
+    import dataclasses
+
+    from agencystack.edge.settings import NETWORK_OWNER
+    from agencystack.engine import Deployment
+    from agencystack.stack import Network, Stack
+
+    key = context.settings.network.removeprefix(f"{NETWORK_OWNER}_")  # the setting's pattern ensures the prefix
+    ours = [Network(name=key)] if keep_ours else []
+    holder = Deployment(project=NETWORK_OWNER, client=context.client, component=NAME,
+                        stack=Stack(networks=ours), env={}, directory=context.dir.path,
+                        version=context.component.version or "")
+    plan = context.engine.plan(holder)
+    others = [Network(name=name.removeprefix(f"{NETWORK_OWNER}_")) for name in plan.remove_networks
+              if name != context.settings.network]
+    if others:
+        # the project holds the network of every edge on this engine: they stay declared, so changing ours never
+        # removes theirs (it cut the host's real edge off its tenants)
+        holder = dataclasses.replace(holder, stack=Stack(networks=[*ours, *others]))
+        plan = context.engine.plan(holder)
+    return holder, plan
+
+
 def name_health_settings(message: str, settings) -> str:
     """Add to a failed health wait of Traefik the settings that fix it: its health check runs EDGE_BINARY inside
     EDGE_IMAGE, and an image whose binary lives elsewhere (or is not Traefik) never becomes healthy."""
@@ -89,22 +136,6 @@ def host_settings(global_settings):
 
 def ensure_network(context) -> None:
     """Create the shared edge network if missing: a deployment of its own that holds only this network."""
-    import dataclasses
-
-    from agencystack.edge.settings import NETWORK_OWNER
-    from agencystack.engine import Deployment
-    from agencystack.stack import Network, Stack
-
-    key = context.settings.network.removeprefix(f"{NETWORK_OWNER}_")  # the setting's pattern ensures the prefix
-    holder = Deployment(project=NETWORK_OWNER, client=context.client, component=NAME,
-                        stack=Stack(networks=[Network(name=key)]), env={}, directory=context.dir.path,
-                        version=context.component.version or "")
-    plan = context.engine.plan(holder)
-    if plan.remove_networks:
-        # the project holds the network of every edge on this engine (other state roots', other host namespaces'):
-        # they stay declared, so ensuring ours never removes theirs (it cut the host's real edge off its tenants)
-        others = [Network(name=name.removeprefix(f"{NETWORK_OWNER}_")) for name in plan.remove_networks]
-        holder = dataclasses.replace(holder, stack=Stack(networks=[Network(name=key), *others]))
-        plan = context.engine.plan(holder)
+    holder, plan = _network_holder(context, keep_ours=True)
     if not plan.is_noop:
         context.engine.apply(holder, plan, context.progress)

@@ -169,6 +169,14 @@ class EngineClient:
         raise ComponentError(f"container {container} is still being removed after {timeout:g}s")
 
     # -- networks ----------------------------------------------------------------------------------------------
+    def network_attached(self, name: str) -> list[str]:
+        """The names of the containers attached to network ``name`` (none when it does not exist)."""
+        try:
+            found = self.api.inspect_network(name)
+        except docker.errors.NotFound:
+            return []
+        return sorted(c.get("Name") or cid for cid, c in (found.get("Containers") or {}).items())
+
     def remove_network(self, name: str) -> bool:
         """Remove a project network; False when only the engine's stale endpoint count keeps it."""
         try:

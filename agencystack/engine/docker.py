@@ -206,6 +206,10 @@ class DockerDriver:
         if stop_container(self.client, deployment, c):
             progress(c.service or c.name, "stopped")
 
+    def network_attached(self, name: str) -> list[str]:
+        with self.client.guard():
+            return self.client.network_attached(name)
+
     def remove(self, deployment: Deployment, purge: bool = False, progress: Progress = no_progress) -> list[str]:
         project = deployment.project
         left: list[str] = []

@@ -158,6 +158,9 @@ class Driver(Protocol):
         """Stop every container of the project but those of the services in ``keep`` (kept, so that ``apply``
         starts them again)."""
 
+    def network_attached(self, name: str) -> list[str]:
+        """The names of the containers attached to the network ``name`` (any project's; none when it is absent)."""
+
     def remove(self, deployment: Deployment, purge: bool = False, progress: Progress = no_progress) -> list[str]:
         """Remove the project's containers and networks; its volumes too when ``purge``. Returns warnings: what
         could not be removed although nothing is left in it (an empty network the engine will not let go)."""

@@ -28,6 +28,7 @@ _PUBLIC = {
     "urlsafe_token": "agencystack.settings",
     "Domain": "agencystack.settings",
     "PortNumber": "agencystack.settings",
+    "ImageRef": "agencystack.settings",
     "EmptyMeans": "agencystack.settings",
     "lifecycle": "agencystack.lifecycle",
     "Stack": "agencystack.stack",
@@ -87,8 +88,8 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from agencystack.markers import hookimpl
     from agencystack.results import ComponentStatus, LogLine, LogRequest, Outcome, ServiceStatus, State
     from agencystack import lifecycle
-    from agencystack.settings import (ComponentSettings, Domain, EmptyMeans, GlobalSettings, PortNumber, generate,
-                                      generated_secret, hex_token, urlsafe_token)
+    from agencystack.settings import (ComponentSettings, Domain, EmptyMeans, GlobalSettings, ImageRef, PortNumber,
+                                      generate, generated_secret, hex_token, urlsafe_token)
     from agencystack.stack import (CommandDump, EnvFile, HealthCheck, HttpProbe, Logging, Mount, Network, Port,
                                    PostgresDump, Route, Service, Stack, Volume, VolumeArchive, postgres_healthcheck,
                                    ref)

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from agencystack.settings import ComponentSettings, PortNumber
+from agencystack.settings import ComponentSettings, ImageRef, PortNumber
 
 #: the network Traefik and every routed service share. It belongs to a project of its own, ``agencystack``, not
 #: to the edge's: no component's uninstall removes it from under running clients. Neither name can clash with a
@@ -21,7 +21,7 @@ NetworkName = Annotated[str, Field(pattern=rf"^{NETWORK_OWNER}_[a-z0-9][a-z0-9-]
 class EdgeSettings(ComponentSettings):
     model_config = SettingsConfigDict(env_prefix="EDGE_", extra="forbid")
 
-    image: str = "traefik:v3.6"  # Docker Engine 29 needs Traefik >= 3.6.1
+    image: ImageRef = "traefik:v3.6"  # Docker Engine 29 needs Traefik >= 3.6.1
     binary: str = "traefik"  # the Traefik binary inside the image (its health check runs it)
     http_port: PortNumber = 80
     https_port: PortNumber = 443

@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic_settings import SettingsConfigDict
 
-from agencystack import ComponentSettings, Domain
+from agencystack import ComponentSettings, Domain, ImageRef
 
 
 class DashboardSettings(ComponentSettings):
@@ -14,7 +14,7 @@ class DashboardSettings(ComponentSettings):
 
     domain: Domain = "dashboard.localhost"
     #: a plain Python 3 image (the server uses the standard library only; its code is mounted read-only)
-    image: str = "python:3.12-slim"
+    image: ImageRef = "python:3.12-slim"
     probe_interval: float = 10.0  # seconds between health probes of the client's components
     max_age: float = 60.0  # a probe older than this is shown as unknown
     usage_ttl: float = 300.0  # seconds a card's usage figures (PostHog's query API) are cached by the server

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from agencystack import ComponentSettings, Domain, generated_secret, hex_token, urlsafe_token
+from agencystack import ComponentSettings, Domain, ImageRef, generated_secret, hex_token, urlsafe_token
 from pydantic_settings import SettingsConfigDict
 
 VERSION = "26.7.3"  # the Keycloak release the stack is written for (KC_* options, admin REST semantics)
@@ -15,14 +15,14 @@ class KeycloakSettings(ComponentSettings):
     model_config = SettingsConfigDict(env_prefix="KEYCLOAK_", extra="forbid")
 
     domain: Domain  # default auth.<DOMAIN>; KC_HOSTNAME is its public URL as the edge serves it
-    image: str = f"quay.io/keycloak/keycloak:{VERSION}"
+    image: ImageRef = f"quay.io/keycloak/keycloak:{VERSION}"
     #: true for an image pre-built with `kc.sh build` (KC_DB=postgres, KC_HEALTH_ENABLED, KC_CACHE=local):
     #: `start --optimized` skips the build step; upstream's image is not pre-built, so the default is `start`
     optimized: bool = False
     #: seconds Keycloak may take to become ready (a JVM on a busy two-core host can take minutes)
     start_timeout: float = 600
-    postgres_image: str = "postgres:15.12-alpine"
-    oauth2_proxy_image: str = f"quay.io/oauth2-proxy/oauth2-proxy:{OAUTH2_PROXY_VERSION}"
+    postgres_image: ImageRef = "postgres:15.12-alpine"
+    oauth2_proxy_image: ImageRef = f"quay.io/oauth2-proxy/oauth2-proxy:{OAUTH2_PROXY_VERSION}"
     realm: str = ""  # default: the client id (one realm per client)
     #: realm roles allowed into each protected component, "component=role1,role2;other=role" (empty: any user)
     allowed_roles: str = ""

@@ -13,7 +13,7 @@ import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from agencystack import (ComponentSettings, Domain, EmptyMeans, PortNumber, generated_secret, hex_token,
+from agencystack import (ComponentSettings, Domain, EmptyMeans, ImageRef, PortNumber, generated_secret, hex_token,
                          urlsafe_token)
 from pydantic import AfterValidator, SecretStr
 from pydantic_settings import SettingsConfigDict
@@ -65,28 +65,28 @@ class PostHogSettings(ComponentSettings):
 
     # -- images ---------------------------------------------------------------------------------------------------
     registry_mirror: str = ""  # prefix for every image, e.g. "mirror.example.com/"
-    app_image: str = "posthog/posthog"
+    app_image: ImageRef = "posthog/posthog"
     app_tag: str = UPSTREAM_REF  # a release, a 40-char commit (images exist per commit) or latest
-    node_image: str = "posthog/posthog-node"
+    node_image: ImageRef = "posthog/posthog-node"
     node_tag: str = ""  # empty: the newest Node image at or before upstream_ref (see node_image.py)
     rust_registry: str = "ghcr.io/posthog/posthog"  # capture, feature-flags, ... as <registry>/<name>:<tag>
     rust_tag: str = ""  # empty: per image, the newest sha-<commit> tag at or before upstream_ref (rust_images.py)
-    postgres_image: str = "postgres:15.12-alpine"
-    redis_image: str = "redis:7.2-alpine"
-    valkey_image: str = "valkey/valkey:8.1-alpine"
-    clickhouse_image: str = "clickhouse/clickhouse-server:26.6.2.158"
-    zookeeper_image: str = "zookeeper:3.7.0"
-    redpanda_image: str = "docker.redpanda.com/redpandadata/redpanda:v25.1.9"
-    seaweedfs_image: str = "chrislusf/seaweedfs:4.29"
-    temporal_image: str = "temporalio/auto-setup:1.26.2"
-    temporal_admin_tools_image: str = "temporalio/admin-tools:1.26.2"
-    temporal_ui_image: str = "temporalio/ui:2.47.2"
-    elasticsearch_image: str = "elasticsearch:7.17.28"
+    postgres_image: ImageRef = "postgres:15.12-alpine"
+    redis_image: ImageRef = "redis:7.2-alpine"
+    valkey_image: ImageRef = "valkey/valkey:8.1-alpine"
+    clickhouse_image: ImageRef = "clickhouse/clickhouse-server:26.6.2.158"
+    zookeeper_image: ImageRef = "zookeeper:3.7.0"
+    redpanda_image: ImageRef = "docker.redpanda.com/redpandadata/redpanda:v25.1.9"
+    seaweedfs_image: ImageRef = "chrislusf/seaweedfs:4.29"
+    temporal_image: ImageRef = "temporalio/auto-setup:1.26.2"
+    temporal_admin_tools_image: ImageRef = "temporalio/admin-tools:1.26.2"
+    temporal_ui_image: ImageRef = "temporalio/ui:2.47.2"
+    elasticsearch_image: ImageRef = "elasticsearch:7.17.28"
     # livestream: upstream's hobby file names only the floating :master tag, and no per-commit tag convention for it
     # could be verified from upstream's files here (it is not in the Rust image workflow): pin a digest
     # (ghcr.io/posthog/posthog/livestream@sha256:...) of the ref's period when you can.
-    livestream_image: str = "ghcr.io/posthog/posthog/livestream:master"
-    browserless_image: str = "ghcr.io/browserless/chromium:v2.51.2"
+    livestream_image: ImageRef = "ghcr.io/posthog/posthog/livestream:master"
+    browserless_image: ImageRef = "ghcr.io/browserless/chromium:v2.51.2"
 
     @classmethod
     def derived_defaults(cls, global_settings: Any) -> dict[str, Any]:

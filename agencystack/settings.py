@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 from pydantic import AfterValidator, AliasChoices, Field, PrivateAttr, SecretStr, ValidationError, model_validator
-from pydantic_settings import BaseSettings, DotEnvSettingsSource, EnvSettingsSource, SettingsConfigDict
+from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
 
 from agencystack import names
 from agencystack.errors import UsageError
@@ -280,7 +280,7 @@ def load(model: type[ComponentSettings], global_settings: GlobalSettings, env_fi
 
     flags = dict(flags or {})
     flag_values = {(_limit_name(model, k) or model.field_for(k)): v for k, v in flags.items()}
-    file_values = DotEnvSettingsSource(model, env_file=env_file)() if env_file.is_file() else {}
+    file_values = _file_values(model, env_file) if env_file.is_file() else {}
     env_values = _environment(model)
     for where, values in ((f"in {env_file}", file_values), ("in the environment", env_values),
                           ("given with --set", flag_values)):
@@ -325,6 +325,24 @@ def load(model: type[ComponentSettings], global_settings: GlobalSettings, env_fi
         sources.setdefault(name, "default")
     return LoadedSettings(instance, sources, to_save, generated,
                           {model.env_key(n): v for n, v in limit_values.items()})
+
+
+def _file_values(model: type[ComponentSettings], env_file: Path) -> dict[str, str]:
+    """The client's .env as pydantic-settings' .env source reads it (``<PREFIX><FIELD>`` by field name, other
+    non-empty keys lower-cased), but each value as it was saved (:func:`agencystack.state.parse_env`): a title
+    ``${X}`` read back is still ``${X}``, never X's value."""
+    from agencystack.state import parse_env
+
+    prefix = model.prefix().lower()
+    values = {}
+    for key, value in parse_env(env_file.read_text()).items():
+        lowered = key.lower()
+        field_name = lowered[len(prefix):] if lowered.startswith(prefix) else None
+        if field_name in model.model_fields:
+            values[field_name] = value
+        elif value and lowered not in model.model_fields:
+            values[lowered] = value
+    return values
 
 
 def _environment(model: type[ComponentSettings]) -> dict[str, Any]:

@@ -91,12 +91,13 @@ def _env_line(key: str, value: str) -> str:
 
 
 def parse_env(text: str) -> dict[str, str]:
-    """The ``KEY=value`` pairs of .env text, as docker compose reads them (python-dotenv's parser)."""
+    """The ``KEY=value`` pairs of .env text, as docker compose reads them (python-dotenv's parser), each value as
+    it was saved: no ``${VAR}`` in it is expanded (python-dotenv would, even in single quotes)."""
     import io
 
     from dotenv import dotenv_values
 
-    return {k: v or "" for k, v in dotenv_values(stream=io.StringIO(text)).items()}
+    return {k: v or "" for k, v in dotenv_values(stream=io.StringIO(text), interpolate=False).items()}
 
 
 class StateRoot:

@@ -26,6 +26,33 @@ from agencystack.testing import free_port, root_environment, run_cli, use_root
 from tests.engine.helpers import engine_env, engine_host
 
 
+# -- what is on disk ---------------------------------------------------------------------------------------------
+def state_hash(*roots: Path) -> str:
+    """A digest of everything under ``roots`` (a state root, its log dir): every path, its type and mode, each
+    file's bytes and each link's target; a root that does not exist counts as absent. What an exit 2 (nothing
+    written) leaves unchanged."""
+    import hashlib
+    import stat
+
+    digest = hashlib.sha256()
+    for root in roots:
+        root = Path(root)
+        digest.update(f"root {root}\0".encode())
+        if not root.exists() and not root.is_symlink():
+            digest.update(b"absent\0")
+            continue
+        for path in sorted([root, *root.rglob("*")]):
+            info = path.lstat()
+            digest.update(f"{path.relative_to(root)}\0{stat.S_IFMT(info.st_mode)}\0{stat.S_IMODE(info.st_mode):o}\0"
+                          .encode())
+            if stat.S_ISLNK(info.st_mode):
+                digest.update(os.readlink(path).encode())
+            elif stat.S_ISREG(info.st_mode):
+                digest.update(path.read_bytes())
+            digest.update(b"\0")
+    return digest.hexdigest()
+
+
 # -- the CLI as its own process --------------------------------------------------------------------------------
 def process_env(root: Path, *, pythonpath: Iterable[Path] = (), **extra: str) -> dict[str, str]:
     """The environment of CLI processes on the test engine with the private state root ``root`` (see

@@ -208,3 +208,27 @@ def test_a_taken_domain_is_refused_before_anything_is_locked_logged_or_recorded(
     assert result.exit_code == 2, result.output
     assert "notes.shared.example.com" in result.stderr and "acme" in result.stderr
     assert state_hash(populated, _logs(populated)) == before
+
+
+def test_a_restore_into_a_client_the_component_was_never_installed_for_names_the_archive(populated):
+    """filed bind-mounts files its own install writes (as PostHog does): client a's archive restored into client b,
+    where filed was never installed, is exit 5 naming the archive's client and component and the way that works;
+    nothing is written for b and the engine is never asked."""
+    from agencystack.plugins import load
+    from agencystack.testing import open_context
+
+    a = open_context(load(), "filed", client="a")  # as its install leaves it: settings, manifest, its files
+    a.save_settings()
+    a.dir.record("install", "ok")
+    (a.dir.path / "files").mkdir()
+    backup = run_cli("backup", "filed", "-c", "a", "--json")
+    assert backup.exit_code == 0, backup.output
+    import json
+
+    archive = json.loads(backup.stdout)["archive"]
+    result = run_cli("restore", "filed", "-c", "b", "--from", archive)
+    assert result.exit_code == 5, result.output
+    message = result.stderr.strip().splitlines()[-1]
+    assert "holds filed of client a" in message and "into client b" in message
+    assert "nothing was changed" in message and "agencystack install filed -c b" in message, message
+    assert not (populated / "clients" / "b").exists(), message

@@ -242,6 +242,7 @@ def restore_parts(context: LifecycleContext, archive: ArchiveReader) -> Outcome:
                           f"(archive: {', '.join(archive.part_names) or 'none'}; declared: "
                           f"{', '.join(declared) or 'none'})")
     missing = [name for name in declared if name not in archive.part_names]
+    _check_mounts(context, archive, stack)
     env_parts = [p for p in todo if kinds[p.name] == "env"]
     planned_env, env_info = _planned_env(context, archive, env_parts[0]) if env_parts else (None, {})
 
@@ -291,6 +292,24 @@ def restore_parts(context: LifecycleContext, archive: ArchiveReader) -> Outcome:
                    details={"archive": archive.name, "restored": restored, "skipped": skipped,
                             "not_in_archive": missing, "cloned_from": env_info.get("cloned_from"),
                             "not_carried": env_info.get("kept", []), "generated": generated})
+
+
+def _check_mounts(context: LifecycleContext, archive: ArchiveReader, stack: Any) -> None:
+    """Before anything changes: every file or directory the stack bind-mounts exists on this host. What a
+    component's own install writes (PostHog's start scripts in the client's directory) is not in an archive, and a
+    restore starts the stack without that install: into a client the component was never installed for, it cannot
+    start. BackupError (exit 5) naming the archive's client and component and the way that works."""
+    if not context.host.is_local:  # another machine's paths: its engine checks them
+        return
+    absent = sorted({m.source for s in stack.services if s.replicas for m in s.volumes
+                     if m.is_bind and not os.path.exists(m.source)})
+    if not absent:
+        return
+    name, client = context.component.name, context.client
+    more = f" (and {len(absent) - 1} more)" if len(absent) > 1 else ""
+    raise BackupError(f"{archive.name} holds {archive.component} of client {archive.client}: restoring it into "
+                      f"client {client} needs what {name}'s install writes, and {absent[0]} does not exist{more}: "
+                      f"run 'agencystack install {name} -c {client}' first, then this restore again")
 
 
 def _wait_postgres(context: LifecycleContext, deployment: Any, part: Any, timeout: float = 120) -> None:

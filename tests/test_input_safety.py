@@ -48,6 +48,16 @@ CASES = [
     (["hosts", "remove", "nosuchhost"], "nosuchhost"),
     (["move", "-c", "acme", "--to", "nosuchhost"], "nosuchhost"),
     (["sso", "users", "list", "-c", "host-x"], "reserved"),
+    (["status", "--all", "--host", "nosuchhost"], "nosuchhost"),
+    (["install", "demo-core", "-c", "acme", "--domain", "acme.example.com"], "--domain"),
+    (["install", "whoami", "--clients", "/nonexistent/clients.yaml"], "does not exist"),
+    (["backup", "verify", "/nonexistent/archive.agsb"], "does not exist"),
+    (["restore", "hello", "-c", "acme", "--from", "/etc/hostname", "--key-file", "/nonexistent/key"], "key file"),
+    (["logs", "whoami", "-c", "acme", "--tail=-5"], "--tail"),
+    (["hosts", "add", "Bad Name", "--docker-host", "tcp://127.0.0.1:1"], "invalid host name"),
+    (["dashboard", "serve", "-c", "host-x"], "reserved"),
+    (["component", "new", "Bad_Name"], "Bad_Name"),
+    (["settings", "show", "nope"], "unknown component"),
 ]
 
 

@@ -53,6 +53,9 @@ def test_uninstall_of_a_client_never_installed_creates_nothing_for_it(with_plugi
     never = f"n{secrets.token_hex(4)}"
     done = agencystack_run("uninstall", "whoami", "-c", never)
     assert done.exit_code == 0 and "not installed" in done.stdout, done.output
+    for argv in (["status", "whoami"], ["restart", "whoami"], ["uninstall", "whoami", "--purge", "--yes"],
+                 ["backup", "whoami"], ["logs", "whoami"], ["plan", "whoami"], ["settings", "show", "whoami"]):
+        agencystack_run(*argv, "-c", never)
     assert not (agencystack_env / "clients" / never).exists()
     assert not (agencystack_env / "dashboards" / never).exists()
 

@@ -116,7 +116,11 @@ class GlobalSettings(BaseSettings):
             names.control_characters(str(getattr(self, name)), env_key)
         for name, env_key in (("root", "AGENCYSTACK_ROOT"), ("log_dir", "AGENCYSTACK_LOG_DIR")):
             path = getattr(self, name)
-            if path.exists() and not path.is_dir():
+            try:
+                is_file = path.exists() and not path.is_dir()
+            except OSError:  # not even its parent can be read: whatever writes there says so
+                is_file = False
+            if is_file:
                 raise UsageError(f"{env_key}={path} is not a directory: point it at a directory (it is created "
                                  "when missing)")
         return self

@@ -92,7 +92,8 @@ class LifecycleContext:
                 raise UsageError(f"component {spec.name!r} has no domain setting")
             domain = names.domain(domain)
             for key, value in flags.items():  # --set POSTHOG_DOMAIN=... too: both must say the same
-                if _names_field(model, key, "domain") and _same_domain(value) != domain:
+                if _names_field(model, key, "domain") and _same_domain(names.control_characters(
+                        value, f"--set {key}")) != domain:
                     raise UsageError(f"--domain {domain} contradicts --set {key}={value}: give one of them")
             flags[model.env_key("domain")] = domain
         env_file = global_settings.state_root.component(client, spec.name).env_file
@@ -160,9 +161,7 @@ class LifecycleContext:
         if self._stack is None:
             from pydantic import ValidationError
 
-            from agencystack.stack import Stack
-
-            from agencystack.stack import mark_literal, settle_literals
+            from agencystack.stack import Stack, mark_literal, settle_literals
 
             values = self.loaded.values
             self._literal_settings = values.model_copy(update={

@@ -6,6 +6,8 @@ Public functions, one per lifecycle action (``from agencystack import lifecycle`
   that is not installed for the client (depth first, each through its own install), then the target;
 * :func:`uninstall` refuses (exit 2, nothing changed) to remove a component that installed components require,
   naming them, unless ``force`` is given (then it warns and removes);
+* :func:`restart` refuses (exit 2, before any lock or log line) a service the target's stack does not have;
+* :func:`install` refuses public hosts another client or component routes before the target's own install runs;
 * :func:`status`, :func:`logs`, :func:`restart`, :func:`backup`, :func:`restore` dispatch to the target's hook.
 
 Around every action, the wrappers below (pluggy ``wrapper=True`` hook implementations registered like any plugin)

@@ -10,8 +10,8 @@ Layers, highest first (Tutor's model, built on pydantic-settings' own sources):
    two clients never get the same public host by default)
 
 Values are checked in every layer before the model sees them: a control character (newline, CR, NUL, ESC, the rest
-of C0, DEL) is refused in any value (exit 2, naming the setting, never showing the value); an empty value is refused unless the
-setting's own default is empty, where empty means "unset" (the default), or the setting is marked
+of C0, DEL) is refused in any value (exit 2, naming the setting, never showing the value); an empty value is
+refused unless the setting's own default is empty, where empty means "unset" (the default), or the setting is marked
 :class:`EmptyMeans` (its documented meaning of empty); no value may be longer than
 :data:`MAX_VALUE_LENGTH` characters. Defaults are never written to disk. Fields marked ``Annotated[SecretStr | None, generate(...)]`` are secrets: when
 no layer has a value, one is generated and saved to the .env (0600) once; afterwards the saved value is kept forever,

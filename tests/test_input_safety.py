@@ -197,8 +197,8 @@ def test_a_saved_value_with_dollar_signs_reads_back_as_saved(populated):
 
 
 def test_a_taken_domain_is_refused_before_anything_is_locked_logged_or_recorded(populated):
-    """acme's notes claims its host (settings, manifest, rendered compose file, as an install writes them); globex, which has notes
-    state already, asks for the same host: exit 2 before the engine is asked, and globex's manifest, dashboard and
+    """acme's notes claims its host (settings, manifest, rendered compose file, as an install writes them); globex,
+    which has notes state already, asks for the same host: exit 2 before the engine is asked, and globex's manifest, dashboard and
     the logs are untouched."""
     from agencystack.engine import compose
     from agencystack.plugins import load

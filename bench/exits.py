@@ -19,6 +19,7 @@ Ways (``--ways``, rotated round by round so that load hits each alike):
                      returns (removals overlap the stops, never each other: what the driver does);
 - ``compose``        stop and remove each container in its own thread (what compose's down does);
 - ``pstop-premove``  stop all in parallel, then remove all in parallel;
+- ``premove``        force-remove all in parallel, no stop first (what ``uninstall --purge`` does: the data goes);
 - ``mixed``          stop all in parallel while as many new containers start on the same networks (join vs leave:
                      the known Docker 20.10 deadlock of libnetwork's getSvcRecords and processEndpointDelete, fixed
                      in 20.10.27), then remove serially.
@@ -37,6 +38,10 @@ from this script (``--rounds 50 --containers 20 --ways pipeline,pstop-sremove``)
                     removals in parallel)          0            1                 5-10
     pipeline        25 x 20 (2 networks)           0            0                 2.6
     pstop-sremove   25 x 20 (2 networks)           0            1                 3.4
+
+2026-12-07, the same engine at load ~10 (``--rounds 30 --containers 20 --ways premove,pipeline``): ``premove``
+15 rounds, 0 hangs, 0 networks left behind, 2.54 s/round; ``pipeline`` 15 rounds, 0, 0, 2.07 s/round (busybox with
+init stops at once: the saving of ``premove`` is the graceful stops and the dependency levels of a real stack).
 
 No way hung in 310 rounds: the serialisation of stops was dropped (the driver stops containers in parallel, each
 once what depends on it has stopped, as compose does). Parallel stops can leave a stale endpoint count whatever
@@ -62,7 +67,7 @@ sys.path.insert(0, str(REPO))
 
 from tests.images import build  # noqa: E402
 
-WAYS = ("serial", "pstop-sremove", "pipeline", "compose", "pstop-premove", "mixed")
+WAYS = ("serial", "pstop-sremove", "pipeline", "compose", "pstop-premove", "premove", "mixed")
 
 
 def main() -> int:
@@ -124,6 +129,8 @@ def main() -> int:
             par(lambda c: (stop(c), rm(c)), ids)
         elif way == "pstop-premove":
             par(stop, ids)
+            par(rm, ids)
+        elif way == "premove":
             par(rm, ids)
         else:  # mixed: leaves while others join
             with ThreadPoolExecutor(64) as pool:

@@ -769,6 +769,29 @@ def test_remove_keeps_volumes_unless_purge_and_never_external(driver, engine, im
 
 
 @pytest.mark.engine
+def test_purge_force_removes_every_container_at_once_and_leaves_nothing(driver, engine, images, deployed,
+                                                                        docker_client) -> None:
+    """uninstall --purge destroys the data, so it sends no stop (no graceful stop, no dependency order): every
+    container is force-removed at once, then the networks and volumes; nothing of the project is left."""
+    project = engine.name("purge")
+    stack = Stack(services=[svc("db", images["busybox"], volumes=[Mount(source="data", target="/data")]),
+                            svc("api", images["busybox"], depends_on={"db": "started"}, networks={"front": []}),
+                            svc("web", images["busybox"], depends_on={"api": "started"}, networks={"front": []})],
+                  volumes=[Volume(name="data")], networks=[Network(name="default"), Network(name="front")])
+    dep = deployment(project, stack)
+    deployed(dep)
+    driver.apply(dep, driver.plan(dep))
+    log = CallLog(driver)
+    assert driver.remove(dep, purge=True) == []
+    mutations = log.mutations()
+    assert not [c for c in mutations if c[1].endswith(("/stop", "/kill"))], mutations
+    assert sum(c[0] == "DELETE" and "/containers/" in c[1] for c in mutations) == 3, mutations
+    assert containers_of(docker_client, project) == []
+    assert not docker_client.networks.list(filters={"label": f"{labels.PROJECT}={project}"})
+    assert not docker_client.volumes.list(filters={"label": f"{labels.PROJECT}={project}"})
+
+
+@pytest.mark.engine
 def test_missing_external_network_is_a_clear_error(driver, engine, images, deployed) -> None:
     project = engine.name("ext")
     name = engine.name("absent-edge")

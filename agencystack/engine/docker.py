@@ -215,45 +215,53 @@ class DockerDriver:
         left: list[str] = []
         with self.client.guard():
             actual = self.observe(project, images=False)
-            # Stop as docker compose's down does: each container once what depends on it has stopped, in parallel
-            # (orphans at once); each is removed as soon as it has stopped, but one at a time (one remover): removing
-            # many containers of one network at once leaves Docker 20.10 counting endpoints that are gone more
-            # often, and the network then stays until the engine restarts (bench/exits.py counts it).
-            with ThreadPoolExecutor(max_workers=1) as remover:
-                removals: list[Future[None]] = []
+            if purge:
+                # The data goes: order and graceful stops buy nothing. Every container is force-removed at once
+                # (the engine kills it), as many as there are; a network Docker 20.10 then keeps counting
+                # endpoints on is reported below, as after any removal.
+                parallel([lambda c=c: self._remove_one(c, progress) for c in actual.containers])
+            else:
+                # Stop as docker compose's down does: each container once what depends on it has stopped, in
+                # parallel (orphans at once); each is removed as soon as it has stopped, but one at a time (one
+                # remover): removing many containers of one network at once leaves Docker 20.10 counting endpoints
+                # that are gone more often, and the network then stays until the engine restarts (bench/exits.py).
+                with ThreadPoolExecutor(max_workers=1) as remover:
+                    removals: list[Future[None]] = []
 
-                def take_down(c: Observed) -> None:
-                    if c.state in RUNNING_STATES:
-                        self._stop_one(deployment, c, progress)
-                    removals.append(remover.submit(self._remove_one, c, progress))
+                    def take_down(c: Observed) -> None:
+                        if c.state in RUNNING_STATES:
+                            self._stop_one(deployment, c, progress)
+                        removals.append(remover.submit(self._remove_one, c, progress))
 
-                _in_reverse_dependency_order(deployment, actual.containers, take_down)
-                for removal in removals:
-                    removal.result()
+                    _in_reverse_dependency_order(deployment, actual.containers, take_down)
+                    for removal in removals:
+                        removal.result()
             external_nets = {n.name for n in deployment.stack.networks if n.external}
             ours = [name for name, net in actual.networks.items()
                     if name not in external_nets and (net.get("Labels") or {}).get(labels.PROJECT) == project]
-            for name, released in zip(ours, parallel([lambda n=n: self.client.remove_network(n) for n in ours]),
-                                      strict=True):
+            external_vols = {v.name for v in deployment.stack.volumes if v.external}
+            volumes = [name for name, vol in actual.volumes.items() if purge and name not in external_vols
+                       and (vol.get("Labels") or {}).get(labels.PROJECT) == project]
+            # networks and (with purge) volumes at once: nothing uses them any more
+            done = parallel([lambda n=n: self.client.remove_network(n) for n in ours] +
+                            [lambda n=n: self._remove_volume(n) for n in volumes])
+            for name, released in zip(ours, done, strict=False):
                 if not released:
                     left.append(f"network {name} is left behind: {STALE_ENDPOINTS}; it is empty, a re-install "
                                 f"reuses it, and after the engine's next restart 'docker network rm {name}' removes it")
                     progress("network", left[-1])
-            if purge:
-                external_vols = {v.name for v in deployment.stack.volumes if v.external}
-                parallel([lambda n=name: self._remove_volume(n) for name, vol in actual.volumes.items()
-                          if name not in external_vols and (vol.get("Labels") or {}).get(labels.PROJECT) == project])
         return left
 
     def _remove_one(self, c: Observed, progress: Progress) -> None:
         progress(c.service or c.name, "removing")
         self.client.gone(c.id)
 
-    def _remove_volume(self, name: str) -> None:
+    def _remove_volume(self, name: str) -> bool:
         try:
             self.api.remove_volume(name)
         except docker.errors.NotFound:
             pass
+        return True
 
     # -- volumes -----------------------------------------------------------------------------------------------
     def volume_export(self, deployment: Deployment, volume: str, stdout: IO[bytes]) -> None:

@@ -162,8 +162,10 @@ class Driver(Protocol):
         """The names of the containers attached to the network ``name`` (any project's; none when it is absent)."""
 
     def remove(self, deployment: Deployment, purge: bool = False, progress: Progress = no_progress) -> list[str]:
-        """Remove the project's containers and networks; its volumes too when ``purge``. Returns warnings: what
-        could not be removed although nothing is left in it (an empty network the engine will not let go)."""
+        """Remove the project's containers and networks; its volumes too when ``purge``. Without ``purge`` the
+        containers stop gracefully, dependents first; with it they are force-removed at once (the data goes). Returns
+        warnings: what could not be removed although nothing is left in it (an empty network the engine will not let
+        go)."""
 
     def published(self, image: str) -> bool:
         """Whether the registry of ``image`` (name:tag, as the engine resolves it, mirrors and credentials included)

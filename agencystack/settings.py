@@ -200,7 +200,7 @@ class ComponentSettings(BaseSettings):
     Field ``port`` is read from ``X_PORT`` in the environment and saved as ``X_PORT`` in the .env.
     """
 
-    model_config = SettingsConfigDict(extra="forbid", validate_default=True)
+    model_config = SettingsConfigDict(extra="forbid", validate_default=True, defer_build=True)
 
     @classmethod
     def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: Any, env_settings: Any,

@@ -5,7 +5,13 @@ Runs each script of BENCHES as its own process, one after another (a benchmark n
 another), its output passed through as it comes; each ends with one JSON line (``"bench": NAME``), which is
 kept. The summary lists, per benchmark, every figure that has a target: ours, the peer's, the ratio and whether
 it is met; and, where a benchmark prints it, the floor (what a process that only imports the libraries every
-command needs would reach). A benchmark that fails or prints no JSON line is a failed row, never a skipped one.
+command needs would reach) and the overhead above it (``(ours - floor) / peer``, with its own target). A benchmark
+that fails or prints no JSON line is a failed row, never a skipped one.
+
+Each row of ``benches.<name>.figures[]`` in the JSON line has the keys ``figure``, ``ours`` (the command, a label),
+``ours_value`` (its number), ``peer``, ``peer_value``, ``ratio``, ``floor_ratio``, ``overhead``, ``target`` (on the
+ratio), ``overhead_target``, ``met`` (every target of the figure); a key that does not apply is null. Each
+benchmark has ``load_average`` ``{"start", "end"}`` of its own run (docs/performance.md, "The summary line").
 
 Usage: python bench/all.py [--quick] [NAME ...]   (--quick: the engine benchmark's shorter curves; NAMEs: a subset)
 Exit 0 when every benchmark ran (whether or not its targets are met: "all_targets_met" says), 1 otherwise.
@@ -66,8 +72,8 @@ def rows(result: dict[str, Any]) -> list[dict[str, Any]]:
         peer = next((figure[k] for k in ("peer_ms", "peer_s", "one_host_ms", "one_by_one_s") if k in figure), None)
         found.append({"figure": key, "ours": figure.get("ours", key), "ours_value": ours, "peer": figure.get("peer"),
                       "peer_value": peer, "ratio": figure.get("ratio"), "target": figure["target"],
-                      "met": bool(figure.get("met")),
-                      **({"floor_ratio": figure["floor_ratio"]} if "floor_ratio" in figure else {})})
+                      "met": bool(figure.get("met")), "floor_ratio": figure.get("floor_ratio"),
+                      "overhead": figure.get("overhead"), "overhead_target": figure.get("overhead_target")})
     return found
 
 
@@ -81,16 +87,19 @@ def main() -> int:
     unknown = [n for n in names if n not in BENCHES]
     if unknown:
         parser.error(f"unknown benchmark {', '.join(unknown)} (known: {', '.join(BENCHES)})")
-    started_load = [round(x, 2) for x in os.getloadavg()]
+    started_load = _load()
     results: dict[str, Any] = {}
     for name in names:
+        before = _load()
         result, seconds, code = run(name, args.quick)
         results[name] = {"seconds": round(seconds, 1), "exit_code": code, "ran": result is not None and code == 0,
-                         "figures": rows(result) if result else [], "json": result}
+                         "figures": rows(result) if result else [], "json": result,
+                         "load_average": {"start": before, "end": _load()}}
         results[name]["all_targets_met"] = bool(results[name]["figures"]) and all(
             r["met"] for r in results[name]["figures"])
     print("\n=== make bench: every figure with a target")
-    print(f"{'bench':<12} {'figure':<28} {'ours':>10} {'peer':>10} {'ratio':>7} {'target':>7} {'met':>4} {'floor':>6}")
+    print(f"{'bench':<12} {'figure':<28} {'ours':>10} {'peer':>10} {'ratio':>7} {'target':>7} {'met':>4} {'floor':>6} "
+          f"{'overhead':>8} {'target':>6}")
     for name, result in results.items():
         if not result["ran"]:
             print(f"{name:<12} {'(did not run: exit ' + str(result['exit_code']) + ')':<28}")
@@ -98,14 +107,18 @@ def main() -> int:
         for r in result["figures"]:
             print(f"{name:<12} {r['figure']:<28} {_cell(r['ours_value']):>10} {_cell(r['peer_value']):>10} "
                   f"{_cell(r['ratio']):>7} {_cell(r['target']):>7} {'yes' if r['met'] else 'NO':>4} "
-                  f"{_cell(r.get('floor_ratio')):>6}")
+                  f"{_cell(r['floor_ratio']):>6} {_cell(r['overhead']):>8} {_cell(r['overhead_target']):>6}")
     every = all(r["ran"] and r["all_targets_met"] for r in results.values())
-    ended_load = [round(x, 2) for x in os.getloadavg()]
+    ended_load = _load()
     print(f"load average {started_load} at the start, {ended_load} at the end ({os.cpu_count()} CPUs)")
     print(json.dumps({"bench": "all", "all_targets_met": every, "all_ran": all(r["ran"] for r in results.values()),
                       "benches": {n: {k: v for k, v in r.items() if k != "json"} for n, r in results.items()},
                       "load_average": {"start": started_load, "end": ended_load}, "cpus": os.cpu_count()}))
     return 0 if all(r["ran"] for r in results.values()) else 1
+
+
+def _load() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
 
 
 def _cell(value: Any) -> str:

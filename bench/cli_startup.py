@@ -18,7 +18,8 @@ import sys
 import time
 
 RUNS = 15
-TARGET = 1.15
+TARGETS = {"agencystack --help": 1.05, "agencystack components list": 1.10}
+TARGET = max(TARGETS.values())  # the JSON line's "target_ratio" (kept for readers' scripts): the loosest
 
 
 def _compile_bytecode() -> None:
@@ -47,6 +48,7 @@ def main() -> int:
         print("agencystack is not installed: run `make install`", file=sys.stderr)
         return 2
     _compile_bytecode()
+    started_load = [round(x, 2) for x in os.getloadavg()]
     commands = {
         "baseline: python -c 'import typer'": [sys.executable, "-c", "import typer"],
         "agencystack --help": [script, "--help"],
@@ -69,18 +71,19 @@ def main() -> int:
         # ratio = median over rounds of (this command / the baseline in the same round): the machine's load
         # drifts, and a round's commands run back to back, so each pair sees the same load
         ratio = statistics.median(v / b for v, b in zip(samples[name], samples[base_name]))
-        verdict = "" if name == base_name else ("ok" if ratio <= TARGET else "MISSED")
+        verdict = "" if name == base_name else ("ok" if ratio <= TARGETS[name] else "MISSED")
         print(f"{name:<40} {median * 1000:>10.1f} {min(samples[name]) * 1000:>8.1f} {ratio:>7.2f}  {verdict}")
         figures[name] = {"median_ms": round(median * 1000, 1), "min_ms": round(min(samples[name]) * 1000, 1),
                          "ratio": round(ratio, 3), "ratio_of_medians": round(median / baseline, 3)}
         if name != base_name:
-            figures[name].update(peer="python -c 'import typer'", peer_ms=round(baseline * 1000, 1), target=TARGET,
-                                 met=ratio <= TARGET)
+            figures[name].update(ours=name, peer="python -c 'import typer'", peer_ms=round(baseline * 1000, 1),
+                                 target=TARGETS[name], met=ratio <= TARGETS[name], floor_ratio=None, overhead=None)
     load = [round(x, 2) for x in os.getloadavg()]
-    print(f"load average {load} ({os.cpu_count()} CPUs)")
+    print(f"load average {started_load} at the start, {load} at the end ({os.cpu_count()} CPUs)")
     met = all(f["met"] for n, f in figures.items() if n != base_name)
     print(json.dumps({"bench": "cli_startup", "runs": RUNS, "target_ratio": TARGET, "all_targets_met": met,
-                      "figures": figures, "load_average": load, "cpus": os.cpu_count()}))
+                      "targets": TARGETS, "figures": figures, "load_average": load,
+                      "load_average_start": started_load, "cpus": os.cpu_count()}))
     return 0
 
 

@@ -63,3 +63,30 @@ def test_a_benchmark_that_fails_is_a_failed_row_and_the_run_exits_1(bench_all, t
     assert summary["benches"]["broken"]["ran"] is False and summary["benches"]["broken"]["exit_code"] == 1
     assert summary["benches"]["good"]["figures"][0]["ratio"] == 1.312
     assert "working" in out and "(did not run: exit 1)" in out
+
+
+def test_every_row_has_the_issue_28_keys_and_keeps_the_old_ones(bench_all) -> None:
+    """Readers' scripts compare ``benches.<name>.figures[]`` across versions: ``ours`` stays the command's label and
+    ``ours_value`` its number; ``floor_ratio``, ``overhead`` and ``overhead_target`` are there, null where no floor
+    applies; ``met`` needs the overhead's target too (bench/engine.py decides it)."""
+    noop = dict(ENGINE["figures"]["noop"], overhead=0.061, overhead_target=0.03)
+    [row] = bench_all.rows({"bench": "engine", "figures": {"noop": noop}})
+    assert set(row) == {"figure", "ours", "ours_value", "peer", "peer_value", "ratio", "floor_ratio", "overhead",
+                        "overhead_target", "target", "met"}
+    assert (row["ours"], row["ours_value"], row["overhead"], row["overhead_target"]) == (
+        "agencystack no-op re-install", 431.4, 0.061, 0.03)
+    [hosts] = bench_all.rows(HOSTS)
+    assert hosts["floor_ratio"] is None and hosts["overhead"] is None
+
+
+def test_the_engine_bench_takes_the_overhead_above_the_floor_pair_by_pair() -> None:
+    spec = importlib.util.spec_from_file_location("bench_engine", BENCH_ALL.parent / "engine.py")
+    engine = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(engine)
+    figure = {"ours_samples_ms": [400.0, 420.0, 380.0], "peer_samples_ms": [2000.0, 2000.0, 2000.0], "met": True}
+    engine.with_overhead(figure, "noop", [0.3, 0.3, 0.3])  # the floor, in seconds as measured
+    assert figure["overhead"] == 0.05 and figure["overhead_target"] == 0.03 and figure["met"] is False
+    curve = [{"projects": 10, "status_all_ms": 300.0}, {"projects": 50, "status_all_ms": 320.0},
+             {"projects": 100, "status_all_ms": 900.0}]
+    slope = engine.per_project(curve)
+    assert slope["ours_ms"] == 0.5 and slope["met"] is True

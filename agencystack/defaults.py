@@ -27,18 +27,18 @@ def install(context):
 
 
 def deploy(context):
-    """The default install (``context.deploy()``): refuse a project another state root deployed, plan, check the
-    host's memory, then -- under the root's host-wide lock -- refuse hosts another client or component routes and
-    write the claim (settings, ``compose.yaml``); apply the plan; record the facts for the manifest; say what
-    changed. A re-run that changes nothing still fails when a service is unhealthy or restarting."""
+    """The default install (``context.deploy()``): plan (no change), refuse a project another state root deployed,
+    check the host's memory, then -- under the root's host-wide lock -- refuse hosts another client or component
+    routes and write the claim (settings, ``compose.yaml``); apply the plan; record the facts for the manifest; say
+    what changed. A re-run that changes nothing still fails when a service is unhealthy or restarting."""
     from agencystack import hosts
     from agencystack.engine import compose
     from agencystack.errors import ComponentError
     from agencystack.results import Outcome
 
     deployment = context.deployment()
+    plan = context.engine.plan(deployment)  # changes nothing: before check_owner, whose list the plan's answers
     context.check_owner()
-    plan = context.engine.plan(deployment)
     if not plan.is_noop:
         _check_capacity(context, deployment)
     with context.state_root.hosts_lock(context.action, context.global_settings.lock_timeout):

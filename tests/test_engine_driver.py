@@ -792,6 +792,25 @@ def test_purge_force_removes_every_container_at_once_and_leaves_nothing(driver, 
 
 
 @pytest.mark.engine
+def test_the_owner_check_after_a_plan_is_answered_by_the_plans_listing(driver, engine, images, deployed) -> None:
+    """A no-op install plans, then checks who deployed the project: the plan's container list answers, so the
+    containers are listed once; after an apply (things changed) the driver asks the engine again."""
+    project = engine.name("own")
+    dep = deployment(project, Stack(services=[svc("a", images["busybox"])]))
+    deployed(dep)
+    driver.apply(dep, driver.plan(dep))
+    log = CallLog(driver)
+    assert driver.plan(dep).is_noop
+    listed = sum(path.endswith("/containers/json") for _, path in log.calls)
+    assert driver.directories(project) == {str(dep.directory)}
+    assert sum(path.endswith("/containers/json") for _, path in log.calls) == listed == 1
+    driver.apply(dep, driver.plan(dep))
+    log.clear()
+    assert driver.directories(project) == {str(dep.directory)}
+    assert sum(path.endswith("/containers/json") for _, path in log.calls) == 1
+
+
+@pytest.mark.engine
 def test_missing_external_network_is_a_clear_error(driver, engine, images, deployed) -> None:
     project = engine.name("ext")
     name = engine.name("absent-edge")

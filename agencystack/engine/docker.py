@@ -54,6 +54,7 @@ class DockerDriver:
         self.converge = Converger(self.client, self.readiness)
         self.streams = Streams(self.client)
         self._snapshot: dict[str, list[ServiceStatus]] | None = None
+        self._directories: dict[str, set[str]] = {}  # per project, from the last observation (see directories)
 
     # -- connection --------------------------------------------------------------------------------------------
     def _connect(self) -> docker.APIClient:
@@ -86,9 +87,16 @@ class DockerDriver:
                           cpus=int(found.get("NCPU") or 0))
 
     def observe(self, project: str, images: bool = True) -> Actual:
-        return observe(self.client, project, images)
+        actual = observe(self.client, project, images)
+        self._directories[project] = {c.labels.get(labels.WORKING_DIR, "") for c in actual.containers}
+        return actual
 
     def directories(self, project: str) -> set[str]:
+        """The working directories of the project's containers. Right after a ``plan`` of the project (nothing
+        changed on this driver since), the plan's observation answers: a no-op install lists the containers once."""
+        seen = self._directories.pop(project, None)
+        if seen is not None:
+            return seen
         with self.client.guard():
             found = containers(self.client, labels.project_filter(project))
             return {c.labels.get(labels.WORKING_DIR, "") for c in found}
@@ -103,6 +111,12 @@ class DockerDriver:
     def apply(self, deployment: Deployment, plan: Plan | None = None, progress: Progress = no_progress) -> None:
         """Converge on the deployment. ``plan`` is informational: the driver re-observes, so an apply after a crash
         (or after the engine changed since planning) still does exactly what is needed."""
+        try:
+            self._apply(deployment, progress)
+        finally:
+            self._directories.clear()  # what was observed no longer holds
+
+    def _apply(self, deployment: Deployment, progress: Progress) -> None:
         converge = self.converge
         with self.client.guard():
             actual = self.observe(deployment.project)
@@ -211,6 +225,12 @@ class DockerDriver:
             return self.client.network_attached(name)
 
     def remove(self, deployment: Deployment, purge: bool = False, progress: Progress = no_progress) -> list[str]:
+        try:
+            return self._remove(deployment, purge, progress)
+        finally:
+            self._directories.clear()  # what was observed no longer holds
+
+    def _remove(self, deployment: Deployment, purge: bool, progress: Progress) -> list[str]:
         project = deployment.project
         left: list[str] = []
         with self.client.guard():

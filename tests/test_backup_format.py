@@ -99,7 +99,8 @@ def _damage_points(path: Path, key) -> dict[str, int]:
     return points
 
 
-def test_a_flipped_byte_anywhere_is_detected_by_verify(archive, tmp_path):
+@pytest.mark.parametrize("decompress", [True, False], ids=["deep", "hashes-restore-checks"])
+def test_a_flipped_byte_anywhere_is_detected_by_verify(archive, tmp_path, decompress):
     path, key, _ = archive
     original = path.read_bytes()
     for where, pos in _damage_points(path, key).items():
@@ -109,11 +110,12 @@ def test_a_flipped_byte_anywhere_is_detected_by_verify(archive, tmp_path):
         damaged.write_bytes(bytes(bad))
         with pytest.raises(BackupError) as caught:
             with open_archive(damaged, key) as reader:
-                reader.verify()
+                reader.verify(decompress=decompress)
         assert "\n" not in str(caught.value), where
 
 
-def test_a_flipped_byte_in_a_part_names_the_part(tmp_path):
+@pytest.mark.parametrize("decompress", [True, False], ids=["deep", "hashes-restore-checks"])
+def test_a_flipped_byte_in_a_part_names_the_part(tmp_path, decompress):
     path = tmp_path / "a.agsb"
     write_archive(path, PARTS)
     with open_archive(path) as reader:
@@ -123,10 +125,11 @@ def test_a_flipped_byte_in_a_part_names_the_part(tmp_path):
     path.write_bytes(bytes(bad))
     with pytest.raises(BackupError, match="part 'redis' is damaged"):
         with open_archive(path) as reader:
-            reader.verify()
+            reader.verify(decompress=decompress)
 
 
-def test_a_truncated_archive_is_detected(archive, tmp_path):
+@pytest.mark.parametrize("decompress", [True, False], ids=["deep", "hashes-restore-checks"])
+def test_a_truncated_archive_is_detected(archive, tmp_path, decompress):
     path, key, _ = archive
     original = path.read_bytes()
     for cut in (1, 10, TRAILER.size, TRAILER.size + 1, len(original) // 3, len(original) - 9):
@@ -134,7 +137,7 @@ def test_a_truncated_archive_is_detected(archive, tmp_path):
         truncated.write_bytes(original[:-cut])
         with pytest.raises(BackupError):
             with open_archive(truncated, key) as reader:
-                reader.verify()
+                reader.verify(decompress=decompress)
 
 
 def test_streaming_a_part_that_fails_its_checksum_raises(tmp_path):

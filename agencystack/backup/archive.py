@@ -351,10 +351,15 @@ class ArchiveReader:
         return b"".join(chunks)
 
     # -- verify ------------------------------------------------------------------------------------------------
-    def verify(self, progress: Callable[[str, str], None] | None = None) -> list[dict[str, Any]]:
+    def verify(self, progress: Callable[[str, str], None] | None = None, *,
+               decompress: bool = True) -> list[dict[str, Any]]:
         """Read the whole archive once: every part decompressed and checked, the container checksum too.
 
         Returns one entry per part (name, kind, size, raw_size, ok); raises BackupError at the first damage.
+        ``decompress=False`` (what restore runs before it changes anything) checks the stored bytes only: each
+        part's sha256 (of its compressed bytes, as the backup wrote them) and the container's checksum, which covers
+        the manifest and its sizes; equal hashes mean the very bytes the backup wrote, so decompressing them adds no
+        check, only ~2/3 of the time. The part's stream checks its sha256 and size again as it is read.
         """
         import zstandard
 
@@ -369,10 +374,13 @@ class ArchiveReader:
             region = _Region(self._view, info.offset, info.size, (part_sha, container))
             raw = 0
             try:
-                with zstandard.ZstdDecompressor().stream_reader(region, read_size=READ_SIZE,
-                                                                read_across_frames=False, closefd=False) as z:
-                    while chunk := z.read(READ_SIZE):
-                        raw += len(chunk)
+                if decompress:
+                    with zstandard.ZstdDecompressor().stream_reader(region, read_size=READ_SIZE,
+                                                                    read_across_frames=False, closefd=False) as z:
+                        while chunk := z.read(READ_SIZE):
+                            raw += len(chunk)
+                else:
+                    raw = info.raw_size
             except zstandard.ZstdError as exc:
                 raise BackupError(f"{self.name}: part {info.name!r} is damaged (cannot decompress: {exc})") from None
             region.drain()

@@ -186,7 +186,9 @@ def compatibility(manifest: dict[str, Any], context: LifecycleContext) -> list[s
 
 
 def restore(context: LifecycleContext, path: Path, *, key_file: Path | None = None, force: bool = False) -> Any:
-    """Verify the whole archive, check it fits, then run the restore hook (lock held) and report."""
+    """Verify the whole archive (every stored byte hashed against the manifest, the container checksum: the bytes
+    the backup wrote, without decompressing them, which ``backup verify`` also does), check it fits, then run the
+    restore hook (lock held) and report."""
     from agencystack.backup.archive import open_archive
     from agencystack.backup.crypto import load_key
     from agencystack import lifecycle
@@ -196,7 +198,7 @@ def restore(context: LifecycleContext, path: Path, *, key_file: Path | None = No
         context.redactor.add(*key.text_forms())
     with open_archive(path, key) as reader:
         context.progress("archive", "verifying every part")
-        reader.verify()
+        reader.verify(decompress=False)  # every stored byte hashed before any change; streams check again
         problems = compatibility(reader.manifest, context)
         if problems and not force:
             raise BackupError(f"{Path(path).name}: {'; '.join(problems)} (--force restores it anyway)")

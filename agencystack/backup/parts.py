@@ -14,7 +14,8 @@ Backup (the component runs; nothing stops):
 * :class:`~agencystack.stack.EnvFile` -- the component's .env as it is on disk (its secrets: without them restored
   data may be unreadable).
 
-Restore (the archive was verified whole before this runs; see :func:`agencystack.backup.operations.restore`):
+Restore (every stored byte of the archive was hashed against its manifest before this runs, see
+:func:`agencystack.backup.operations.restore`; each part's stream checks its hash and size again as it is read):
 
 1. check, before any change: each archive part is declared by the stack with the same kind; the .env the restore
    would write loads as valid settings;

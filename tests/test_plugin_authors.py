@@ -120,3 +120,29 @@ def test_a_probe_behind_a_route_asking_for_sso_is_warned_at_plan(with_authors, a
     assert f"health probe http://gated.{client}.localhost/healthz is served by route 'ui', which asks for SSO" \
            in warned[0] and "public=True" in warned[0]
     assert "/ping" not in result.stderr  # served by its public route: nothing to say
+
+
+def test_doctor_warns_about_broken_and_contested_plugins(with_authors, agencystack_run):
+    checks = {c["name"]: c for c in agencystack_run("doctor", "--json").json()}
+    assert checks["plugin bad-args"]["result"] == "warn"
+    assert "hook 'install' has no argument(s) 'ctx'" in checks["plugin bad-args"]["detail"]
+    assert "AGENCYSTACK_PLUGINS=-bad-args" in checks["plugin bad-args"]["fix"]
+    assert checks["component posthog"]["result"] == "warn"
+    assert "AGENCYSTACK_PLUGINS=-aa-impostor" in checks["component posthog"]["detail"]
+
+
+def test_the_route_serving_a_path_is_the_edge_s_choice():
+    from agencystack import HttpProbe, Route, Service, Stack
+    from agencystack.edge.routing import serving
+    from agencystack.sso import gated_probes
+
+    routes = [Route(name="ui", service="web", port=80, host="a.localhost", sso=True),
+              Route(name="health", service="web", port=80, host="a.localhost", paths=["/_health"], public=True),
+              Route(name="api", service="web", port=80, host="a.localhost", prefixes=["/api"])]
+    assert serving(routes, "a.localhost", "/_health").name == "health"
+    assert serving(routes, "a.localhost", "/api/x").name == "api"
+    assert serving(routes, "a.localhost", "/apix").name == "ui"
+    assert serving(routes, "b.localhost", "/") is None
+    stack = Stack(services=[Service(name="web", image="x")], routes=routes,
+                  probes=[HttpProbe(url="http://a.localhost/_health"), HttpProbe(url="http://a.localhost/")])
+    assert [(p.url, r.name) for p, r in gated_probes(stack)] == [("http://a.localhost/", "ui")]

@@ -146,3 +146,39 @@ def test_the_route_serving_a_path_is_the_edge_s_choice():
     stack = Stack(services=[Service(name="web", image="x")], routes=routes,
                   probes=[HttpProbe(url="http://a.localhost/_health"), HttpProbe(url="http://a.localhost/")])
     assert [(p.url, r.name) for p, r in gated_probes(stack)] == [("http://a.localhost/", "ui")]
+
+
+def test_the_documented_status_json_shape_is_the_code_s():
+    import dataclasses
+    import re
+
+    from agencystack.results import ComponentStatus, ServiceStatus
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "plugins.md").read_text()
+    text = doc[doc.index("## `status --json`"):doc.index("## When a plugin is wrong")]
+    component, service = text.split("Each of `services`:")
+    assert set(re.findall(r"^\| `(\w+)` \|", component, re.M)) == {f.name for f in dataclasses.fields(ComponentStatus)}
+    assert set(re.findall(r"^\| `(\w+)` \|", service, re.M)) == {f.name for f in dataclasses.fields(ServiceStatus)}
+
+
+def test_the_documented_test_kit_names_exist():
+    import agencystack.testing as kit
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "plugins.md").read_text()
+    for name in ("run_cli", "use_root", "root_environment", "open_context", "dashboard_context", "free_port",
+                 "assert_idempotent", "assert_backup_roundtrip"):
+        assert f"`{name}(" in doc and callable(getattr(kit, name)), name
+
+
+def test_the_kit_builds_the_dashboard_context_the_core_builds(with_plugins, agencystack_plugins,
+                                                              agencystack_dashboard_context):
+    context = agencystack_dashboard_context("keycloak", client="acme", manifest={"url": "http://x.localhost/"})
+    assert context.client == "acme" and context.component.name == "keycloak" and context.installed == ("keycloak",)
+    assert context.url == "http://x.localhost/" and context.manifest["url"] == "http://x.localhost/"
+    assert context.edge_origin == {"network": "agencystack_edge", "http_port": 80, "https_port": 443}
+    assert context.public_url("auth.acme.localhost") == "http://auth.acme.localhost/"
+    [tile] = agencystack_plugins.dashboard_entries(context)
+    assert tile.links["Admin console"] == "http://x.localhost/admin/acme/console/"  # from context.url
+    hello = agencystack_dashboard_context("hello", client="acme", flags={"HELLO_GREETING": "it's $(x)"},
+                                          manifest={"last_action": {"action": "install"}})
+    assert [t.title for t in agencystack_plugins.dashboard_entries(hello)] == ["Hello: it's $(x)"]

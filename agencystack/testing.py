@@ -26,8 +26,8 @@ Fixtures:
 
 Plain functions, for module-scoped fixtures and helpers that a fixture cannot serve: :func:`use_root` (what
 ``agencystack_env`` does, on any ``MonkeyPatch``; :func:`root_environment` for a process), :func:`run_cli`,
-:func:`open_context`, :func:`dashboard_context`, :func:`free_port`, :func:`assert_idempotent` (a second install changes nothing) and
-:func:`assert_backup_roundtrip` (backup, destroy with --purge, restore, the data is back).
+:func:`open_context`, :func:`dashboard_context`, :func:`free_port`, :func:`assert_idempotent` (a second install
+changes nothing) and :func:`assert_backup_roundtrip` (backup, destroy with --purge, restore, the data is back).
 
 Images: the engine fixture pulls nothing itself. A test engine without a registry (CI, offline machines) sets the
 image settings in the environment (``DEMO_WEB_IMAGE=...``, ``EDGE_IMAGE=...``): the environment layer of the

@@ -80,7 +80,7 @@ def _build(plugins, global_settings, client: str, *, redactor: Any = None) -> tu
     root = global_settings.state_root
     installed = list(root.installed(client))
     names = tuple(found.component for found in installed)
-    origin = _edge_origin(global_settings)
+    origin = edge_origin(global_settings)
     credentials: dict[str, dict[str, str]] = {}
     components = [_component(plugins, global_settings, found, names, origin, redactor, credentials)
                   for found in installed]
@@ -130,7 +130,22 @@ def _component(plugins, global_settings, found, names, origin, redactor, credent
     except Exception as exc:  # noqa: BLE001 - one plugin's bug costs its tiles only
         text = f"{type(exc).__name__}: {exc}"
         entry["entries_error"] = redactor.text(text) if redactor is not None else text
+        _warn_entries_error(plugins, found, entry["entries_error"])
     return entry
+
+
+def _warn_entries_error(plugins, found, error: str) -> None:
+    """Say on the console (a warning: shown under --json too) which plugin's tiles are missing and why: an author
+    must not have to find ``entries_error`` in the document."""
+    from agencystack.logging import get_logger
+
+    try:
+        who = f"plugin {plugins.owner(found.component).label}"
+    except StopIteration:  # its plugin is not loaded (or the name is contested)
+        who = "no loaded plugin"
+    get_logger(client=found.client, component=found.component).warning(
+        f"dashboard: no tile for {found.component} of client {found.client}: {who}: dashboard_entries failed: "
+        f"{' '.join(error.split())}")
 
 
 def _last_backup(manifest: dict) -> dict[str, Any] | None:
@@ -152,7 +167,9 @@ def _last_backup(manifest: dict) -> dict[str, Any] | None:
     return {**entry, "verified": True}
 
 
-def _edge_origin(global_settings) -> dict[str, Any]:
+def edge_origin(global_settings) -> dict[str, Any]:
+    """The scheme-deciding facts of this host's edge (``DashboardContext.edge_origin``): its network and published
+    ports; empty when the edge's settings cannot be read (URLs are then plain ``http://host/``)."""
     try:
         from agencystack.edge import host_settings
 

@@ -88,15 +88,16 @@ def _where(context, deployment) -> dict:
     service's container by its name on the edge network), which the dashboard registry document carries."""
     from urllib.parse import urlsplit
 
+    from agencystack.edge.routing import serving
     from agencystack.engine.labels import container_name
 
     routes = deployment.stack.routes
     if not routes:
         return {}
     ui = next((r for r in routes if not r.paths and not r.prefixes), routes[0])
-    probe = urlsplit(deployment.stack.probes[0].url).path if deployment.stack.probes else ""
-    checked = next((r for r in routes if probe and (probe in r.paths or any(
-        probe == p or probe.startswith(p.rstrip("/") + "/") for p in r.prefixes))), ui)
+    first = urlsplit(deployment.stack.probes[0].url) if deployment.stack.probes else None
+    probe = first.path if first is not None else ""
+    checked = (serving(routes, first.hostname or "", probe) if probe else None) or ui
     path = probe or (checked.paths or checked.prefixes or ["/"])[0]
     return {"url": context.public_url(ui.host), "health": {
         "url": context.public_url(checked.host, path),

@@ -19,6 +19,7 @@ from agencystack.errors import AgencyStackError
 
 if TYPE_CHECKING:
     from agencystack.component import Component
+    from agencystack.plugins import Plugins
 
 MIN_MEMORY_GB = 4  # the seed's documented minimum
 MIN_CPUS = 2
@@ -160,4 +161,19 @@ def run_checks(global_settings, components: Iterable[Component] = (), ports: Ite
         checks.append(Check(f"port {port}", "ok" if free_port else "warn",
                             "free" if free_port else "in use (the edge needs it, unless it is the edge itself)",
                             "" if free_port else port_fix(port)))
+    return checks
+
+
+def plugin_checks(plugins: Plugins) -> list[Check]:
+    """A warning per broken plugin (its entry point, distribution and one-line error) and per contested component
+    (every claimant and how to keep one): what ``components list`` shows, so that ``doctor`` alone tells an operator
+    that a plugin is not loaded."""
+    from agencystack.plugins import contested_message
+
+    checks = [Check(f"plugin {r.name}", "warn", f"{r.label} is broken, not loaded: {r.error}",
+                    f"fix or uninstall {r.distribution}, or skip it with AGENCYSTACK_PLUGINS=-{r.name}")
+              for r in plugins.broken]
+    checks += [Check(f"component {name}", "warn", contested_message(name, claimants),
+                     "keep one plugin (AGENCYSTACK_PLUGINS) or uninstall the other distribution")
+               for name, claimants in plugins.contested.items()]
     return checks

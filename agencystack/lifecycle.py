@@ -208,6 +208,8 @@ def _wrapper(action: str):
                     placement.record(context.state_root, context.client, context.host.name,
                                      timeout=context.global_settings.lock_timeout)
                 result = yield
+                if action == "status" and getattr(result, "url", "") is None and context.dir.installed:
+                    result.url = recorded_url(context)
             except BaseException as exc:
                 duration = round(time.monotonic() - started, 3)
                 log.error(f"{action} failed", outcome="failed", duration=duration,
@@ -231,6 +233,13 @@ def _wrapper(action: str):
 
     wrapper.__name__ = wrapper.__qualname__ = f"{action}_wrapper"
     return wrapper
+
+
+def recorded_url(context: LifecycleContext) -> str | None:
+    """Where users reach the component as its last deploy recorded it (the manifest's ``url``, what
+    ``dashboard.json`` shows too): a status answered without a URL gets this one."""
+    url = context.dir.read_manifest().get("url")
+    return url if isinstance(url, str) and url else None
 
 
 def _refresh_dashboard(context: LifecycleContext) -> None:

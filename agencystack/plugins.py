@@ -11,8 +11,14 @@
 * A component name claimed by two plugins never silently picks a winner (entry points load in name order, so
   "first wins" would let any plugin hide another): the component is *contested* -- listed with every claimant and
   its distribution, unusable (``install`` etc. exit 2 naming them) until the operator keeps one, e.g.
-  ``AGENCYSTACK_PLUGINS=-impostor``. A plugin claiming a name the core itself provides (``edge``) is broken: the
-  core cannot be unloaded, so there is nothing to choose.
+  ``AGENCYSTACK_PLUGINS=-impostor``. The hint names the entry point of a third-party claimant to drop, never
+  a first-party one (:data:`FIRST_PARTY`: the distributions shipped with agencystack). A plugin claiming a name
+  the core itself provides (``edge``) is broken: the core cannot be unloaded, so there is nothing to choose.
+* A plugin's mistakes are one line each, in its record's ``error``: an unknown hook (with the nearest hook's name),
+  an implementation asking for an argument its hook does not have (the hook, the argument, the hook's arguments;
+  never pluggy's multi-line ``PluginValidationError``).
+* ``AGENCYSTACK_TRACE_PLUGINS=1`` logs every hook call to stderr as one JSON line (hook, the plugins it reached,
+  duration, outcome) through pluggy's own hook-call monitoring; unset, nothing is installed and nothing costs.
 * Core code calls hooks only through :class:`Plugins`' typed methods (one per hook, as tox 4 does), never through
   ``pm.hook`` directly and never by a hook's name as a string.
 """
@@ -21,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import sys
 import types
 import zlib
@@ -33,11 +40,11 @@ import pluggy
 
 from agencystack import hookspecs
 from agencystack.component import Component
-from agencystack.errors import UsageError
+from agencystack.errors import AgencyStackError, UsageError
 from agencystack.names import COMPONENT_NAME
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Callable, Iterable, Iterator
 
     from agencystack.bundle import Bundle
     from agencystack.integrations import DashboardEntry, SsoApplication, SsoGrant
@@ -46,6 +53,11 @@ if TYPE_CHECKING:
 
 ENTRY_POINT_GROUP = "agencystack.components"
 PLUGINS_ENV = "AGENCYSTACK_PLUGINS"
+TRACE_ENV = "AGENCYSTACK_TRACE_PLUGINS"
+#: the distributions shipped in agencystack's own repository (canonical names, PEP 503): a contested name's hint
+#: never proposes to drop these. A third party cannot pose as one: installing a distribution of the same name
+#: replaces the first-party one (pip keeps one distribution per name), so both cannot claim at once.
+FIRST_PARTY = frozenset({"agencystack", "agencystack-posthog", "agencystack-keycloak", "agencystack-dashboard"})
 DEFAULTS_PLUGIN = "agencystack.defaults"
 CORE_PLUGINS = ("agencystack.lifecycle", DEFAULTS_PLUGIN, "agencystack.edge", "agencystack.sso", "agencystack.bundle")
 
@@ -54,9 +66,10 @@ CORE_PLUGINS = ("agencystack.lifecycle", DEFAULTS_PLUGIN, "agencystack.edge", "a
 class PluginRecord:
     """One plugin as ``components list`` shows it."""
 
-    name: str
+    name: str  # the entry point's name (what AGENCYSTACK_PLUGINS names), or the core module's
     distribution: str
     version: str
+    value: str = ""  # what the entry point names: ``module`` or ``module:attr``
     ok: bool = True
     error: str = ""
     components: list[Component] = field(default_factory=list)
@@ -66,6 +79,11 @@ class PluginRecord:
     @property
     def label(self) -> str:
         return f"{self.name} ({self.distribution} {self.version})".replace(" )", ")")
+
+    @property
+    def first_party(self) -> bool:
+        """Shipped with agencystack (:data:`FIRST_PARTY`), or the core itself."""
+        return self.core or canonical_name(self.distribution) in FIRST_PARTY
 
 
 class Targeted(Protocol):
@@ -229,6 +247,8 @@ def load(only: Iterable[str] | None = None) -> Plugins:
     """Build the PluginManager: core plugins first, then every entry point (filtered by AGENCYSTACK_PLUGINS)."""
     pm = _PluginManager("agencystack")
     pm.add_hookspecs(hookspecs)
+    if os.environ.get(TRACE_ENV, "").strip().lower() not in ("", "0", "false", "no"):
+        trace(pm)
     records: list[PluginRecord] = []
     owners: dict[str, object] = {}
     claims: dict[str, list[PluginRecord]] = {}
@@ -247,7 +267,8 @@ def load(only: Iterable[str] | None = None) -> Plugins:
     for ep in found:
         if (allowed is not None and ep["name"] not in allowed) or ep["name"] in excluded:
             continue
-        record = PluginRecord(name=ep["name"], distribution=ep["distribution"], version=ep["version"])
+        record = PluginRecord(name=ep["name"], distribution=ep["distribution"], version=ep["version"],
+                              value=ep["value"])
         _register(pm, record, owners, lambda value=ep["value"]: _load_object(value), claims)
         records.append(record)
     plugins = Plugins(pm, records, owners, claims)
@@ -258,12 +279,26 @@ def load(only: Iterable[str] | None = None) -> Plugins:
     return plugins
 
 
+def canonical_name(distribution: str) -> str:
+    """A distribution's name as PEP 503 compares them: ``Agencystack_PostHog`` is ``agencystack-posthog``."""
+    return re.sub(r"[-_.]+", "-", distribution).lower()
+
+
 def contested_message(name: str, claimants: list[PluginRecord]) -> str:
-    """The one line that names every claimant of a contested component and how the operator chooses."""
+    """The one line that names every claimant of a contested component and how the operator chooses: drop the
+    third-party claimants when a first-party plugin claims it too, else each way of keeping one."""
     names = " and ".join(r.label for r in claimants)
-    drop = ",".join(f"-{r.name}" for r in claimants[1:])
-    return (f"component {name!r} is claimed by plugins {names}: choose one with {PLUGINS_ENV} "
-            f"(e.g. {PLUGINS_ENV}={drop}) or uninstall the other distribution")
+    third = [r for r in claimants if not r.first_party]
+    if len(third) < len(claimants):
+        drop = ",".join(f"-{r.name}" for r in third)
+        keep = next(r for r in claimants if r.first_party)
+        how = f"e.g. {PLUGINS_ENV}={drop} keeps {keep.label}"
+    else:
+        how = ", or ".join(f"{PLUGINS_ENV}=" + ",".join(f"-{o.name}" for o in claimants if o is not r)
+                           + f" keeps {r.name}" for r in claimants)
+        how = f"e.g. {how}"
+    return (f"component {name!r} is claimed by plugins {names}: choose one with {PLUGINS_ENV} ({how}) "
+            "or uninstall the other distribution")
 
 
 def discover() -> list[dict[str, str]]:
@@ -315,13 +350,16 @@ def _register(pm: pluggy.PluginManager, record: PluginRecord, owners: dict[str, 
         return
     try:
         pm.register(plugin, name=record.name)
-    except Exception as exc:  # pluggy validates argument names against the specs here
+    except pluggy.PluginValidationError as exc:  # pluggy validates argument names against the specs here
+        record.ok, record.error = False, _unknown_arguments(pm, plugin) or _describe(exc)
+        return
+    except Exception as exc:
         record.ok, record.error = False, _describe(exc)
         return
     try:
         unknown = sorted(c.name for c in pm.get_hookcallers(plugin) or [] if not c.has_spec())
         if unknown:
-            raise UsageError(f"implements unknown hook(s) {', '.join(unknown)} (misspelled?)")
+            raise UsageError(_unknown_hooks(pm, unknown))
         others = [p for p in pm.get_plugins() if p is not plugin]
         caller = pm.subset_hook_caller(pm.hook.components.name, remove_plugins=others)
         found = [c for answer in caller() for c in answer]
@@ -352,6 +390,68 @@ def _register(pm: pluggy.PluginManager, record: PluginRecord, owners: dict[str, 
                 claimant.contested.append(component.name)
 
 
+def _unknown_hooks(pm: pluggy.PluginManager, unknown: list[str]) -> str:
+    """One line for hook implementations no hookspec declares: each with the nearest hook's name."""
+    from difflib import get_close_matches
+
+    known = sorted(name for name in vars(pm.hook) if not name.startswith("_") and getattr(pm.hook, name).has_spec())
+    guesses = [f"{name} (misspelled? did you mean {close[0]}?)" if (close := get_close_matches(name, known, n=1))
+               else f"{name} (misspelled?)" for name in unknown]
+    return f"implements unknown hook(s) {', '.join(guesses)}; the hooks: {', '.join(known)}"
+
+
+def _unknown_arguments(pm: pluggy.PluginManager, plugin: object) -> str:
+    """One line for the first hook implementation of ``plugin`` asking for an argument its hook does not pass
+    (what pluggy refuses with a multi-line PluginValidationError): the hook, the argument, the hook's arguments.
+    Empty when no implementation does (pluggy refused something else)."""
+    import inspect
+
+    for attr in dir(plugin):
+        opts = pm.parse_hookimpl_opts(plugin, attr)
+        caller = getattr(pm.hook, (opts or {}).get("specname") or attr, None) if opts is not None else None
+        if caller is None or caller.spec is None:
+            continue
+        function = getattr(plugin, attr)
+        known = (*caller.spec.argnames, *caller.spec.kwargnames)
+        asked = [p.name for p in inspect.signature(function).parameters.values()
+                 if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        extra = [name for name in asked if name not in known]
+        if extra:
+            where = getattr(function, "__module__", None) or type(plugin).__module__
+            return (f"{attr}({', '.join(asked)}) in {where}: hook {caller.name!r} has no argument(s) "
+                    f"{', '.join(map(repr, extra))} (misspelled? its arguments: {', '.join(known) or 'none'})")
+    return ""
+
+
+def trace(pm: pluggy.PluginManager, stream: Any = None) -> Callable[[], None]:
+    """Log every hook call of ``pm`` to ``stream`` (stderr) as one JSON line: ``hook``, ``component`` (the
+    context's, or null), ``plugin`` (the plugins it reached but the core's, comma-separated, or null), ``plugins``
+    (every implementation it reached, in call order), ``duration_ms`` and ``outcome`` (``ok``, or
+    ``raised <ExceptionType>``: never the message, which may quote a secret), through pluggy's
+    ``add_hookcall_monitoring``. Nested calls (a wrapper's ``stack()`` inside ``install``) and threads each have
+    their own clock. Returns pluggy's undo."""
+    import json
+    import threading
+    import time
+
+    started = threading.local()
+
+    def before(hook_name: str, impls: Any, kwargs: Any) -> None:
+        started.__dict__.setdefault("stack", []).append(time.perf_counter())
+
+    def after(outcome: Any, hook_name: str, impls: Any, kwargs: Any) -> None:
+        duration = (time.perf_counter() - started.stack.pop()) * 1000
+        target = getattr(getattr(kwargs.get("context"), "component", None), "name", None)
+        reached = [impl.plugin_name for impl in reversed(impls)]
+        line = {"trace": "hook", "hook": hook_name, "component": target,
+                "plugin": ",".join(name for name in reached if name not in CORE_PLUGINS) or None,
+                "plugins": reached, "duration_ms": round(duration, 3),
+                "outcome": "ok" if outcome.exception is None else f"raised {type(outcome.exception).__name__}"}
+        print(json.dumps(line), file=stream or sys.stderr, flush=True)
+
+    return pm.add_hookcall_monitoring(before, after)
+
+
 def _load_object(value: str) -> Any:
     """Import an entry point's object: ``module`` or ``module:attr.path`` (errors surface unchanged)."""
     module, _, attrs = value.partition(":")
@@ -362,7 +462,10 @@ def _load_object(value: str) -> Any:
 
 
 def _describe(exc: BaseException) -> str:
+    """One line: the exception's type and message; our own errors (already one line for people) as they are."""
     text = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+    if isinstance(exc, AgencyStackError) and text:
+        return text
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 

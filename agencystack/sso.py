@@ -10,6 +10,8 @@ For every stack built (install, plan, status, backup ...), before the edge label
   attached all the same, so protected paths fail closed until a re-run completes it);
 * the application carries the edge's addresses (:func:`edge_addresses`), so a gate takes forwarded headers
   (X-Forwarded-Host/-Uri/-Proto/-For) from the edge only, never from another container on the shared network;
+* a health probe (``HttpProbe``) that a route asking for SSO serves is named in a warning at ``plan`` and
+  ``install`` (:func:`gated_probes`): once a gate exists it gets the login's redirect and the install fails;
 * no provider answers: state **unprotected**, a warning, and ``plan``/``install``/``status`` say so. The routes are
   served as they are: an operator who installs no identity provider keeps a reachable application.
 
@@ -39,6 +41,11 @@ def modify_stack(context, stack):
         return
     names = tuple(r.name for r in asking)
     previous = context.sso  # this context's stack built before (install checks it, then builds it under the lock)
+    if context.action in ("install", "plan") and previous is None:  # once, at the first build
+        for probe, route in gated_probes(stack):
+            context.log.warning(f"{context.component.name} for {context.client}: health probe {probe.url} is served "
+                                f"by route {route.name!r}, which asks for SSO: it fails (a redirect to the login) "
+                                f"once a gate exists; serve the probe's path on a route of its own with public=True")
     if getattr(context.settings, "sso", True) is False:
         context.sso = SsoState(DISABLED, f"opted out ({type(context.settings).env_key('sso')}=false)", names)
         return
@@ -65,6 +72,24 @@ def modify_stack(context, stack):
                                names, first.issuer_url)
     else:
         context.sso = SsoState(PROTECTED, f"login via {first.issuer_url}", names, first.issuer_url)
+
+
+def gated_probes(stack) -> list[tuple]:
+    """Every (:class:`~agencystack.HttpProbe`, route) of ``stack`` whose request the edge sends to a route that asks
+    for SSO (``sso=True``, not ``public``): behind a gate the probe gets the login's redirect, never its status.
+    The core does not route probes around the gate (that would open the path to everyone): the component serves
+    its health path on a public route, as PostHog's ``/_health``."""
+    from urllib.parse import urlsplit
+
+    from agencystack.edge.routing import serving
+
+    found = []
+    for probe in stack.probes:
+        parts = urlsplit(probe.url)
+        route = serving(stack.routes, parts.hostname or "", parts.path or "/")
+        if route is not None and route.sso and not route.public:
+            found.append((probe, route))
+    return found
 
 
 def edge_addresses(context) -> tuple[str, ...]:

@@ -11,6 +11,10 @@ Fixtures:
 * ``agencystack_context`` -- a factory of :class:`~agencystack.LifecycleContext`:
   ``agencystack_context("demo", client="t1")`` (action ``plan`` unless given; ``flags`` as ``--set`` would give
   them), for testing a stack, its settings or a hook without the CLI. Nothing is written.
+* ``agencystack_dashboard_context`` -- a factory of :class:`~agencystack.DashboardContext`, what
+  ``dashboard_entries`` receives: ``agencystack_dashboard_context("demo", client="t1")`` (see
+  :func:`dashboard_context`), to test a tile without installing anything:
+  ``agencystack_plugins.dashboard_entries(agencystack_dashboard_context("demo"))``.
 * ``agencystack_engine`` -- a real engine for this test (skipped when none answers; a failure under ``CI=true``):
   sets ``DOCKER_HOST`` (yours, or the default socket), and a **host namespace of its own**
   (``AGENCYSTACK_HOST_NAMESPACE``): per-host components the test installs -- the edge -- live under
@@ -22,8 +26,8 @@ Fixtures:
 
 Plain functions, for module-scoped fixtures and helpers that a fixture cannot serve: :func:`use_root` (what
 ``agencystack_env`` does, on any ``MonkeyPatch``; :func:`root_environment` for a process), :func:`run_cli`,
-:func:`open_context`, :func:`free_port`, :func:`assert_idempotent` (a second install changes nothing) and
-:func:`assert_backup_roundtrip` (backup, destroy with --purge, restore, the data is back).
+:func:`open_context`, :func:`dashboard_context`, :func:`free_port`, :func:`assert_idempotent` (a second install
+changes nothing) and :func:`assert_backup_roundtrip` (backup, destroy with --purge, restore, the data is back).
 
 Images: the engine fixture pulls nothing itself. A test engine without a registry (CI, offline machines) sets the
 image settings in the environment (``DEMO_WEB_IMAGE=...``, ``EDGE_IMAGE=...``): the environment layer of the
@@ -47,7 +51,10 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
     from agencystack.context import LifecycleContext
+    from agencystack.integrations import DashboardContext
     from agencystack.plugins import Plugins
 
 
@@ -115,6 +122,31 @@ def open_context(plugins: Plugins, component: str, action: str = "plan", *, clie
                                  action=action, client=client, flags=flags, domain=domain, **options)
 
 
+def dashboard_context(plugins: Plugins, component: str, *, client: str | None = None,
+                      flags: dict[str, str] | None = None, manifest: Mapping[str, Any] | None = None,
+                      installed: Sequence[str] | None = None, url: str | None = None) -> DashboardContext:
+    """A :class:`~agencystack.DashboardContext` as the core builds one for ``dashboard_entries`` after an action:
+    the component's settings as this process's environment and ``flags`` give them (a copy), ``manifest`` (default
+    empty) as a read-only mapping, ``installed`` (default: the component alone), this host's ``edge_origin``, and
+    ``url``: given, else the manifest's ``url``, else the public URL of the settings' ``domain`` (when they have
+    one) as the edge serves it. Nothing is written; no engine is asked."""
+    import json
+    from types import MappingProxyType
+
+    from agencystack.dashboard_registry import edge_origin
+    from agencystack.integrations import DashboardContext
+
+    context = open_context(plugins, component, client=client, flags=flags)
+    manifest = json.loads(json.dumps(dict(manifest or {})))
+    domain = getattr(context.settings, "domain", None)
+    if url is None:
+        url = manifest.get("url") or (context.public_url(str(domain)) if domain else None)
+    return DashboardContext(client=context.client, component=context.component,
+                            settings=context.settings.model_copy(), manifest=MappingProxyType(manifest), url=url,
+                            installed=tuple(installed if installed is not None else (component,)),
+                            edge_origin=edge_origin(context.global_settings))
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket() as sock:
@@ -154,6 +186,17 @@ def agencystack_context(agencystack_plugins):
     def context(component: str, action: str = "plan", *, plugins: Plugins | None = None,
                 **kwargs: Any) -> LifecycleContext:
         return open_context(plugins or agencystack_plugins, component, action, **kwargs)
+
+    return context
+
+
+@pytest.fixture
+def agencystack_dashboard_context(agencystack_plugins):
+    """``agencystack_dashboard_context(component, client=None, flags=None, manifest=None, installed=None,
+    url=None, plugins=None)``: see :func:`dashboard_context`."""
+
+    def context(component: str, *, plugins: Plugins | None = None, **kwargs: Any) -> DashboardContext:
+        return dashboard_context(plugins or agencystack_plugins, component, **kwargs)
 
     return context
 

@@ -9,6 +9,7 @@ No registry is reachable here: the images are set in the environment (``DEMO_WEB
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -84,5 +85,39 @@ def test_new_component_from_an_empty_folder_to_installed_next_to_posthog(author,
     # the generated tests, unchanged, in the author's environment (their engine tests in their own namespace)
     tests = run(python, "-m", "pytest", "-q", "-p", "no:cacheprovider", cwd=home / "demo", check=False)
     assert tests.returncode == 0, tests.stdout + tests.stderr
-    assert "4 passed" in tests.stdout, tests.stdout
+    assert "5 passed" in tests.stdout, tests.stdout
     assert host.containers(docker_client, client) == posthog_before
+
+
+def test_a_title_with_a_quote_and_a_command_is_shown_literally_and_runs_nothing(tmp_path, monkeypatch, images,
+                                                                               agencystack_engine):
+    """The scaffold passes settings to containers as environment variables, never inside a command: a title with a
+    quote and ``$(...)`` installs, is served exactly as typed, and runs nothing (in the container or on this
+    host). The status and the dashboard document give the same URL."""
+    from agencystack.testing import run_cli
+
+    pwned = Path("/tmp/pwned")
+    assert not pwned.exists(), "a /tmp/pwned from elsewhere would hide the answer: remove it"
+    target, site = tmp_path / "quoted", tmp_path / "site"
+    assert run_cli("component", "new", "quoted", "--dir", str(target)).exit_code == 0
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-deps",
+                    "--no-build-isolation", "--target", str(site), str(target)], check=True, capture_output=True)
+    monkeypatch.syspath_prepend(str(site))
+    for key, image in (("QUOTED_WEB_IMAGE", images["busybox"]), ("QUOTED_DB_IMAGE", images["postgres"]),
+                       ("EDGE_IMAGE", images["traefik"]), ("EDGE_BINARY", "/traefik")):
+        monkeypatch.setenv(key, image)
+    client, title = agencystack_engine.client, "it's $(touch /tmp/pwned)"
+
+    installed = run_cli("install", "quoted", "-c", client, "--set", f"QUOTED_TITLE={title}")
+    assert installed.exit_code == 0, installed.output
+    url = agencystack_engine.url(f"quoted.{client}.localhost")
+    assert agencystack_engine.get(url) == (200, f"{title}\n")
+    inside = agencystack_engine.exec("quoted", "web", "sh", "-c", "test -e /tmp/pwned && echo made || echo none",
+                                     client=client)
+    assert inside.strip() == "none" and not pwned.exists()
+
+    [status] = run_cli("status", "quoted", "-c", client, "--json").json()
+    document = json.loads((agencystack_engine.root / "clients" / client / "dashboard.json").read_text())
+    [listed] = [c for c in document["components"] if c["name"] == "quoted"]
+    assert status["url"] == listed["url"] == url
+    assert [tile["title"] for tile in listed["entries"]] == [title] and listed["entries_error"] is None

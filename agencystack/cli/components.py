@@ -40,33 +40,32 @@ def new(name: str = typer.Argument(..., help="The component's name: lowercase le
 
 @components_app.command("list")
 def list_(ctx: typer.Context, json_output: options.Json = False) -> None:
-    """List every component (name, version, distribution, plugin status), broken plugins and contested names
-    (claimed by two plugins: unusable until the operator keeps one) included."""
+    """List every component (name, version, distribution, plugin status), broken plugins (named after their entry
+    point) and contested names (claimed by two plugins: unusable until the operator keeps one) included."""
     from agencystack.cli.output import emit_json, say
     from agencystack.plugins import contested_message
 
     plugins = ctx.obj.plugins
     rows = []
     for record in plugins.records:
+        plugin = {"distribution": record.distribution, "plugin": record.name, "module": record.value or None}
         for component in record.components:
-            rows.append({"name": component.name, "version": component.version, "distribution": record.distribution,
-                         "plugin": record.name, "status": "ok", "description": component.description,
-                         "requires": list(component.requires)})
+            rows.append({"name": component.name, "version": component.version, **plugin, "status": "ok",
+                         "description": component.description, "requires": list(component.requires)})
         for name in record.contested:
-            rows.append({"name": name, "version": record.version, "distribution": record.distribution,
-                         "plugin": record.name, "status": "contested",
+            rows.append({"name": name, "version": record.version, **plugin, "status": "contested",
                          "error": contested_message(name, plugins.contested[name])})
-        if not record.ok:
-            rows.append({"name": None, "version": record.version, "distribution": record.distribution,
-                         "plugin": record.name, "status": "broken", "error": record.error})
+        if not record.ok:  # no component is known: the row is named after the plugin (its entry point's name)
+            rows.append({"name": record.name, "version": record.version, **plugin, "status": "broken",
+                         "error": record.error})
     if json_output:
         emit_json(rows)
         return
-    width = max((len(r["name"] or r["plugin"]) for r in rows), default=4)
+    width = max((len(r["name"]) for r in rows), default=4)
     for row in rows:
         if row["status"] == "ok":
             say(f"{row['name']:<{width}}  {row['version']:<8}  {row['distribution']:<24}  {row['description']}")
         elif row["status"] == "contested":
             say(f"{row['name']:<{width}}  {row['version']:<8}  {row['distribution']:<24}  CONTESTED: {row['error']}")
         else:
-            say(f"{row['plugin']:<{width}}  {row['version']:<8}  {row['distribution']:<24}  BROKEN: {row['error']}")
+            say(f"{row['name']:<{width}}  {row['version']:<8}  {row['distribution']:<24}  BROKEN: {row['error']}")

@@ -77,6 +77,23 @@ def priority(route) -> int:
     return PATH_PRIORITY if route.paths or route.prefixes else CATCH_ALL_PRIORITY
 
 
+def matches(route, host: str, path: str) -> bool:
+    """Whether ``route``'s rule (:func:`rule`) matches a request for ``host`` + ``path``."""
+    if route.host.lower() != host.lower():
+        return False
+    if not route.paths and not route.prefixes:
+        return True
+    return path in route.paths or any(
+        path == p.rstrip("/") or path.startswith(p.rstrip("/") + "/") for p in route.prefixes)
+
+
+def serving(routes: Iterable, host: str, path: str):
+    """The route the edge sends a request for ``host`` + ``path`` to (the highest :func:`priority` among those that
+    match, the first declared on a tie), or None."""
+    found = [r for r in routes if matches(r, host, path or "/")]
+    return max(found, key=priority, default=None)
+
+
 def route_labels(route, *, client: str, component: str) -> dict[str, str]:
     """The labels of one route (to be set on the container of ``route.service``)."""
     name = router_name(client, component, route.name)

@@ -230,7 +230,11 @@ def sso_admin(context):
 
     Returns: an object with ``list_users() -> list[dict]`` (username, email, enabled), ``add_user(email, *,
     temporary) -> str`` (the new password: shown once by the CLI, never logged), ``remove_user(email) -> bool`` and
-    ``rotate(component) -> None`` (a new client secret for that component's OIDC client), or ``None``.
+    ``rotate(component) -> None`` (a new client secret for that component's OIDC client), or ``None``. Optional
+    members (a provider without them: the CLI says it cannot): ``logout_user(email) -> bool`` (end the user's
+    sessions now), ``unlock_user(email) -> bool`` (lift a brute-force lockout) and ``revalidate_seconds: int``
+    (within how long a removed user or ended session loses access to every protected UI); the ``-> bool``
+    members answer False when there is no such user.
     """
 
 

@@ -92,7 +92,40 @@ def users_remove(ctx: typer.Context, email: str = typer.Argument(..., help="The 
     if not admin.remove_user(email.lower()):
         raise UsageError(f"no user {email.lower()!r} in the realm of {context.client}")
     context.log.info(f"sso user {email.lower()} removed")
-    say(f"removed {email.lower()}")
+    say(f"removed {email.lower()}{_window(admin)}")
+
+
+def _window(admin) -> str:
+    seconds = getattr(admin, "revalidate_seconds", None)
+    return f"; signed out of every protected UI within {seconds} s" if seconds else ""
+
+
+def _user_action(ctx: typer.Context, client_id, email: str, member: str, done: str, window: bool = False) -> None:
+    from agencystack.cli.output import say
+    from agencystack.errors import UsageError
+
+    _, context, admin = _admin(ctx, client_id, "sso")
+    action = getattr(admin, member, None)
+    if action is None:
+        raise UsageError(f"the identity provider of {context.client} cannot {member.removesuffix('_user')} users")
+    if not action(email.lower()):
+        raise UsageError(f"no user {email.lower()!r} in the realm of {context.client}")
+    context.log.info(f"sso user {email.lower()}: {done}")
+    say(f"{email.lower()}: {done}{_window(admin) if window else ''}")
+
+
+@users_app.command("logout")
+def users_logout(ctx: typer.Context, email: str = typer.Argument(..., help="The user's e-mail."),
+                 client_id: options.ClientId = None) -> None:
+    """End the user's sessions now, on every device."""
+    _user_action(ctx, client_id, email, "logout_user", "sessions ended", window=True)
+
+
+@users_app.command("unlock")
+def users_unlock(ctx: typer.Context, email: str = typer.Argument(..., help="The user's e-mail."),
+                 client_id: options.ClientId = None) -> None:
+    """Lift the user's lockout after too many failed logins."""
+    _user_action(ctx, client_id, email, "unlock_user", "unlocked (failed logins forgotten)")
 
 
 @sso_app.command("rotate")

@@ -1,7 +1,13 @@
 """Keycloak's admin REST API, used idempotently (httpx for HTTP, tenacity for waiting).
 
-Reached the way users reach Keycloak: through this host's edge (``via``: the edge's address; the Host header and
-the TLS server name from the public URL), so it works before DNS is set up and needs no published Keycloak port.
+Reached one of two ways, both with the public URL's host as ``Host`` header (Keycloak's URLs and tokens are the
+public ones either way, ``KC_HOSTNAME`` being a full URL):
+
+* by default at Keycloak's container on the edge network (``direct``: ``via`` is its address there, port 8080,
+  plain HTTP on a private network): the admin console, the admin REST API and the master realm are not routed on
+  the public auth host, so the edge would answer them 404;
+* with ``KEYCLOAK_ADMIN_PUBLIC=true``, through this host's edge (``via``: the edge's address; the TLS server name
+  from the public URL), as users reach Keycloak: it works before DNS is set up and needs no published port.
 
 Convergence rules (Keycloak 26): a realm or client that exists is updated, never recreated; a confidential
 client's secret is read, never regenerated, except by :meth:`Admin.rotate_secret`. Realms this tool creates carry
@@ -17,6 +23,7 @@ import httpx
 from agencystack import ComponentError
 
 OWNER_ATTRIBUTE = "agencystack.client"
+DIRECT_PORT = 8080
 TIMEOUT = 60  # creating the first realm takes Keycloak well over 10 s on a starved two-core host
 
 
@@ -25,13 +32,19 @@ class Unreachable(ComponentError):
 
 
 class Admin:
-    def __init__(self, public_url: str, via: str, user: str, password: str, *, timeout: float = TIMEOUT):
+    def __init__(self, public_url: str, via: str | None, user: str, password: str, *, timeout: float = TIMEOUT,
+                 direct: bool = False):
         parts = urlsplit(public_url)
-        port = parts.port or (443 if parts.scheme == "https" else 80)
         self.public_url = public_url.rstrip("/")
-        self._sni = {"sni_hostname": parts.hostname} if parts.scheme == "https" else {}
+        self._via = via
+        if direct:  # Keycloak's own HTTP port on the edge network (its container's address; None: not running)
+            base, self._sni = f"http://{via}:{DIRECT_PORT}", {}
+        else:
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+            base = f"{parts.scheme}://{via}:{port}"
+            self._sni = {"sni_hostname": parts.hostname} if parts.scheme == "https" else {}
         # verify=False: the edge on this host is ours, and ACME may not have issued the certificate yet
-        self._http = httpx.Client(base_url=f"{parts.scheme}://{via}:{port}", headers={"Host": parts.netloc},
+        self._http = httpx.Client(base_url=base, headers={"Host": parts.netloc},
                                   verify=False, timeout=timeout, follow_redirects=False)
         self._user, self._password = user, password
         self._token: tuple[str, float] | None = None
@@ -47,6 +60,8 @@ class Admin:
 
     # -- transport ----------------------------------------------------------------------------------------------
     def _send(self, method: str, path: str, **kwargs) -> httpx.Response:
+        if not self._via:
+            raise Unreachable(f"Keycloak at {self.public_url} does not run (no container on the edge network)")
         try:
             response = self._http.request(method, path, extensions=self._sni, **kwargs)
         except httpx.TransportError as exc:
@@ -106,13 +121,26 @@ class Admin:
         _check(created, f"creating realm {realm}")
         return True
 
+    def ensure_realm_policy(self, realm: str, policy: dict) -> list[str]:
+        """Converge the realm's session and brute-force fields to ``policy`` (a partial realm representation);
+        returns the names of the fields changed (empty: nothing to do, nothing written)."""
+        response = self.request("GET", f"/{realm}")
+        _check(response, f"realm {realm}")
+        current = response.json()
+        changed = sorted(k for k, v in policy.items() if current.get(k) != v)
+        if changed:
+            _check(self.request("PUT", f"/{realm}", json={k: policy[k] for k in changed}),
+                   f"updating realm {realm}")
+        return changed
+
     # -- OIDC clients -------------------------------------------------------------------------------------------
     def find_client(self, realm: str, client_id: str) -> dict | None:
         response = self.request("GET", f"/{realm}/clients", params={"clientId": client_id})
         _check(response, f"client {client_id}")
         return next((c for c in response.json() if c.get("clientId") == client_id), None)
 
-    def ensure_client(self, realm: str, client_id: str, redirect_uris: list[str], origins: list[str]) -> str:
+    def ensure_client(self, realm: str, client_id: str, redirect_uris: list[str], origins: list[str],
+                      post_logout_uris: list[str] = ()) -> str:
         """Converge one confidential OIDC client (create once, then update); returns its id. Never touches the
         secret."""
         desired = {
@@ -120,7 +148,9 @@ class Admin:
             "publicClient": False, "clientAuthenticatorType": "client-secret", "standardFlowEnabled": True,
             "directAccessGrantsEnabled": False, "implicitFlowEnabled": False, "serviceAccountsEnabled": False,
             "redirectUris": sorted(redirect_uris), "webOrigins": sorted(origins),
-            "attributes": {"pkce.code.challenge.method": "S256"},
+            "attributes": {"pkce.code.challenge.method": "S256",
+                           # where an RP-initiated logout may send the browser back to ("##"-separated)
+                           "post.logout.redirect.uris": "##".join(sorted(post_logout_uris))},
         }
         existing = self.find_client(realm, client_id)
         if existing is None:
@@ -180,6 +210,23 @@ class Admin:
         if user is None:
             return False
         _check(self.request("DELETE", f"/{realm}/users/{user['id']}"), f"removing user {username}")
+        return True
+
+    def logout_user(self, realm: str, username: str) -> bool:
+        """End every session of the user (all devices, all clients of the realm); False if no such user."""
+        user = self.find_user(realm, username)
+        if user is None:
+            return False
+        _check(self.request("POST", f"/{realm}/users/{user['id']}/logout"), f"ending the sessions of {username}")
+        return True
+
+    def unlock_user(self, realm: str, username: str) -> bool:
+        """Clear the user's failed-login record (a brute-force lockout ends now); False if no such user."""
+        user = self.find_user(realm, username)
+        if user is None:
+            return False
+        _check(self.request("DELETE", f"/{realm}/attack-detection/brute-force/users/{user['id']}"),
+               f"unlocking {username}")
         return True
 
 

@@ -10,6 +10,8 @@ class People:
         from agencystack_keycloak.gate import Keycloak
 
         self.keycloak = Keycloak(context)
+        #: seconds within which a removed or disabled user, or an ended session, loses every gated UI
+        self.revalidate_seconds = self.keycloak.settings.sso_revalidate_seconds
 
     def list_users(self) -> list[dict]:
         with self.keycloak.admin() as admin:
@@ -28,6 +30,16 @@ class People:
     def remove_user(self, email: str) -> bool:
         with self.keycloak.admin() as admin:
             return admin.remove_user(self.keycloak.realm, email)
+
+    def logout_user(self, email: str) -> bool:
+        """End the user's sessions now (every device); each gate drops its cookie at its next re-check."""
+        with self.keycloak.admin() as admin:
+            return admin.logout_user(self.keycloak.realm, email)
+
+    def unlock_user(self, email: str) -> bool:
+        """Lift a brute-force lockout now."""
+        with self.keycloak.admin() as admin:
+            return admin.unlock_user(self.keycloak.realm, email)
 
     def rotate(self, component: str) -> None:
         self.keycloak.rotate(component)

@@ -27,6 +27,13 @@ def test_posthog_card_has_the_ingestion_host_and_a_snippet(agencystack_context, 
     assert secrets and not any(s in repr(entry) for s in secrets)
 
 
-def test_keycloak_card_links_the_admin_console(agencystack_context, agencystack_plugins):
-    [entry] = agencystack_plugins.dashboard_entries(_context(agencystack_context, agencystack_plugins, "keycloak"))
+def test_keycloak_card_links_the_admin_console_only_where_it_is_routed(agencystack_context, agencystack_plugins):
+    """The admin console is not public by default (KEYCLOAK_ADMIN_PUBLIC=false): no link to a 404, the account
+    page instead; with the opt-in the card links the realm's console."""
+    context = _context(agencystack_context, agencystack_plugins, "keycloak")
+    [entry] = agencystack_plugins.dashboard_entries(context)
+    assert "Admin console" not in entry.links
+    assert entry.links["Account"] == "http://auth.acme.localhost/realms/acme/account/"
+    opened = context.settings.model_copy(update={"admin_public": True})
+    [entry] = agencystack_plugins.dashboard_entries(DashboardContext(**{**vars(context), "settings": opened}))
     assert entry.links["Admin console"] == "http://auth.acme.localhost/admin/acme/console/"

@@ -22,7 +22,7 @@ import secrets
 from dataclasses import replace
 from urllib.parse import urlsplit
 
-from agencystack import ComponentError, Route, Service, SsoGrant
+from agencystack import ComponentError, Limits, Route, Service, SsoGrant
 
 NAME = "keycloak"
 PROXY = "sso-proxy"
@@ -45,6 +45,7 @@ class Keycloak:
         self.issuer = f"{self.public_url}/realms/{self.realm}"
         self.internal = f"http://{context.client}_{NAME}-keycloak-1:8080/realms/{self.realm}"
         self.via = context.edge_address
+        self._context = context
 
     @classmethod
     def installed(cls, context) -> Keycloak | None:
@@ -52,10 +53,22 @@ class Keycloak:
         return cls(context) if context.state_root.component(context.client, NAME).installed else None
 
     def admin(self):
+        """The admin REST client: at Keycloak's container (its address on a network of this host's engine, looked
+        up now) unless ``KEYCLOAK_ADMIN_PUBLIC`` routes the admin API on the public host (then through the edge)."""
         from agencystack_keycloak.admin import Admin
 
-        return Admin(self.public_url, self.via, self.settings.admin_user,
-                     self.settings.admin_password.get_secret_value())
+        password = self.settings.admin_password.get_secret_value()
+        if self.settings.admin_public:
+            return Admin(self.public_url, self.via, self.settings.admin_user, password)
+        found = self._context.engine.addresses(f"{self.client}_{NAME}", "keycloak")
+        return Admin(self.public_url, next(iter(sorted(found.values())), None), self.settings.admin_user, password,
+                     direct=True)
+
+    def converge_realm(self, admin) -> tuple[bool, list[str]]:
+        """The client's realm made once and its session and brute-force settings converged: (created, fields
+        changed)."""
+        created = admin.ensure_realm(self.realm, self.client)
+        return created, admin.ensure_realm_policy(self.realm, self.settings.realm_policy())
 
     # -- per-component secrets ----------------------------------------------------------------------------------
     def secrets_file(self, component: str):
@@ -88,8 +101,9 @@ class Keycloak:
         """Create or update the component's OIDC client; keep (never rotate) its secret; cookie secret once."""
         with self.admin() as admin:
             admin.token()
-            admin.ensure_realm(self.realm, self.client)
-            uuid = admin.ensure_client(self.realm, component, [f"{app_url}/oauth2/callback"], [app_url])
+            self.converge_realm(admin)
+            uuid = admin.ensure_client(self.realm, component, [f"{app_url}/oauth2/callback"], [app_url],
+                                       [f"{app_url}/*"])
             secret = admin.client_secret(self.realm, uuid)
         cookie = self.read_secrets(component).get(COOKIE_KEY) or secrets.token_urlsafe(24)[:32]
         self.save_secrets(component, {SECRET_KEY: secret, COOKIE_KEY: cookie})
@@ -136,8 +150,12 @@ def protect(context, application, stack):
     return grant
 
 
+#: the gate is small (oauth2-proxy: ~6 MiB RSS); bounded like every service (POSTHOG_SSO_PROXY_MEMORY, ... override)
+LIMITS = Limits(memory="64m", memory_reservation="16m", cpus=0.25, pids=128, min_memory="16m")
+
+
 def proxy_service(keycloak: Keycloak, application, grant: SsoGrant, roles: tuple[str, ...]) -> Service:
-    from agencystack import ref
+    from agencystack import HealthCheck, ref
 
     app = urlsplit(application.url)
     oidc = f"{keycloak.internal}/protocol/openid-connect"
@@ -155,6 +173,14 @@ def proxy_service(keycloak: Keycloak, application, grant: SsoGrant, roles: tuple
         "OAUTH2_PROXY_OIDC_JWKS_URL": f"{oidc}/certs",
         "OAUTH2_PROXY_PROFILE_URL": f"{oidc}/userinfo",
         "OAUTH2_PROXY_VALIDATE_URL": f"{oidc}/userinfo",
+        # revocation: a session older than this is refreshed at Keycloak's token endpoint on its next request; a
+        # removed or disabled user, or a session ended in Keycloak, fails the refresh (invalid_grant) and the gate
+        # drops the cookie: the login again. Keycloak's access tokens (5 min) outlive the period.
+        "OAUTH2_PROXY_COOKIE_REFRESH": f"{keycloak.settings.sso_revalidate_seconds}s",
+        "OAUTH2_PROXY_COOKIE_EXPIRE": f"{keycloak.settings.session_max_seconds}s",
+        # sign-out (/oauth2/sign_out) ends the Keycloak session too (the end-session endpoint with the session's
+        # id token as hint), not only this gate's cookie: the next visit asks for the password
+        "OAUTH2_PROXY_BACKEND_LOGOUT_URL": f"{oidc}/logout?id_token_hint={{id_token}}",
         "OAUTH2_PROXY_REDIRECT_URL": f"{application.url}{application.redirect_path}",
         "OAUTH2_PROXY_HTTP_ADDRESS": f"0.0.0.0:{PROXY_PORT}",
         # behind the edge: X-Forwarded-Host/-Uri/-Proto (where a login returns to) and -For are taken from the
@@ -177,4 +203,7 @@ def proxy_service(keycloak: Keycloak, application, grant: SsoGrant, roles: tuple
         f"{mw}.address": grant.forward_auth_url,
         f"{mw}.trustForwardHeader": "true",
         f"{mw}.authResponseHeaders": "X-Auth-Request-User,X-Auth-Request-Email,X-Auth-Request-Preferred-Username",
-    }, start_timeout=60)
+    }, start_timeout=60, limits=LIMITS,
+        # oauth2-proxy's own /ping; wget is busybox's (the -alpine images upstream, the test image: busybox)
+        healthcheck=HealthCheck(test=["CMD", "wget", "-q", "-O", "/dev/null", f"http://127.0.0.1:{PROXY_PORT}/ping"],
+                                interval=5, timeout=3, retries=6))

@@ -29,7 +29,8 @@ def stack(context):
 
 @hookimpl
 def install(context):
-    """Deploy, wait for the admin API through the edge, converge the client's realm."""
+    """Deploy, wait for the admin API, converge the client's realm (made once; its session and brute-force
+    settings, KEYCLOAK_SESSION_* / KEYCLOAK_LOGIN_FAILURES / ..., updated when they differ)."""
     from agencystack import Outcome
     from agencystack_keycloak.gate import Keycloak
 
@@ -39,11 +40,18 @@ def install(context):
     keycloak = Keycloak(context)
     with keycloak.admin() as admin:
         admin.wait_ready(max(READY_TIMEOUT, context.settings.start_timeout), context.progress)
-        created = admin.ensure_realm(keycloak.realm, context.client)
+        created, changed = keycloak.converge_realm(admin)
     context.facts.update(url=keycloak.public_url, realm=keycloak.realm)
-    return Outcome(summary=f"{outcome.summary}; realm {keycloak.realm} {'created' if created else 'ready'} at "
-                           f"{keycloak.issuer}", url=f"{keycloak.public_url}/admin/", changes=outcome.changes,
-                   details={**outcome.details, "realm": keycloak.realm})
+    state = "created" if created else (f"settings updated ({', '.join(changed)})" if changed else "ready")
+    return Outcome(summary=f"{outcome.summary}; realm {keycloak.realm} {state} at {keycloak.issuer}",
+                   url=console_url(context.settings, keycloak.public_url, keycloak.realm), changes=outcome.changes,
+                   details={**outcome.details, "realm": keycloak.realm, "realm_changed": [] if created else changed})
+
+
+def console_url(settings, base: str, realm: str) -> str:
+    """Where an operator manages the realm: the admin console when it is routed (KEYCLOAK_ADMIN_PUBLIC), else the
+    realm's account page (the console is not public)."""
+    return f"{base}/admin/{realm}/console/" if settings.admin_public else f"{base}/realms/{realm}/account/"
 
 
 @hookimpl(wrapper=True, specname="install")
@@ -106,7 +114,8 @@ def status_with_realm(context):
     except Exception as exc:  # wrong credentials: one line
         row = ServiceStatus("admin-api", State.FAILED, str(exc))
     return ComponentStatus.from_services(result.client, result.component, [*result.services, row],
-                                         message=result.message, url=f"{keycloak.public_url}/admin/")
+                                         message=result.message,
+                                         url=console_url(context.settings, keycloak.public_url, keycloak.realm))
 
 
 @hookimpl
@@ -136,5 +145,6 @@ def dashboard_entries(context):
                            url=f"{base}/realms/{realm}/account/",
                            description=f"Realm {realm}: the people who may sign in to this client's services "
                                        "('agencystack sso users add').",
-                           links={"Admin console": f"{base}/admin/{realm}/console/",
+                           links={**({"Admin console": f"{base}/admin/{realm}/console/"}
+                                     if context.settings.admin_public else {}),
                                   "Account": f"{base}/realms/{realm}/account/"})]

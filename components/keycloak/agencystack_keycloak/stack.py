@@ -8,6 +8,11 @@
 * ``KC_CACHE=local``: one Keycloak per client, no cluster to join (a restarted container does not wait for stale
   cluster members).
 * Secrets (admin and database passwords) are ``${KEY}`` references resolved into the container's environment only.
+* The public auth host routes the client's realm (``/realms/<realm>/...``: login, tokens, account) and the static
+  ``/resources/`` only; every other path there (``/admin/...``, ``/realms/master``, other realms, ``/``) reaches
+  Keycloak rewritten to a path it answers 404 for -- the admin console, the admin REST API and the master realm
+  are not public unless ``KEYCLOAK_ADMIN_PUBLIC=true``. A positive list, so that no spelling of an admin path
+  (case, encoding, ``//``, ``..``) can slip past a deny rule.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from agencystack import (EnvFile, HealthCheck, Limits, Mount, PostgresDump, Rout
                          postgres_healthcheck, ref)
 
 HTTP_PORT, MANAGEMENT_PORT = 8080, 9000
+NOT_ROUTED = "/agencystack/not-routed"  # no such Keycloak path: Keycloak's own 404
 
 
 def container(project: str, service: str = "keycloak") -> str:
@@ -74,7 +80,21 @@ def build(settings, client: str, public_url: str) -> Stack:
     return Stack(
         services=[db, keycloak],
         volumes=[Volume(name="postgres-data")],
-        routes=[Route(name="keycloak", service="keycloak", port=HTTP_PORT, host=settings.domain, public=True)],
+        routes=routes(settings, client, keycloak),
         backups=[PostgresDump(name="postgres", service="db", user="keycloak", database="keycloak",
                               password_key="KEYCLOAK_DB_PASSWORD"), EnvFile()],
     )
+
+
+def routes(settings, client: str, keycloak: Service) -> list[Route]:
+    """Keycloak's routes on its public host: all of it with ``KEYCLOAK_ADMIN_PUBLIC``; otherwise the client's realm
+    and the static resources, and a catch-all below them that Keycloak answers 404 (see the module's docstring)."""
+    host = settings.domain
+    if settings.admin_public:
+        return [Route(name="keycloak", service="keycloak", port=HTTP_PORT, host=host, public=True)]
+    closed = f"{client}-keycloak-not-routed"
+    keycloak.labels = {**keycloak.labels, f"traefik.http.middlewares.{closed}.replacepath.path": NOT_ROUTED}
+    return [Route(name="keycloak", service="keycloak", port=HTTP_PORT, host=host, public=True,
+                  prefixes=[f"/realms/{settings.realm_name(client)}", "/resources"]),
+            Route(name="not-routed", service="keycloak", port=HTTP_PORT, host=host, public=True,
+                  middlewares=[closed])]

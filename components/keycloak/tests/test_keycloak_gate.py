@@ -60,6 +60,10 @@ def test_converged_gate_from_saved_state(agencystack_plugins, agencystack_env, m
     assert env["OAUTH2_PROXY_REDIRECT_URL"] == "http://posthog.acme.localhost/oauth2/callback"
     assert env["OAUTH2_PROXY_COOKIE_SECURE"] == "false"
     assert env["OAUTH2_PROXY_CLIENT_SECRET"] == "${SSO_CLIENT_SECRET}" and not proxy.command
+    # sessions re-checked at Keycloak every KEYCLOAK_SSO_REVALIDATE_SECONDS; sign-out ends the Keycloak session
+    assert env["OAUTH2_PROXY_COOKIE_REFRESH"] == "60s" and env["OAUTH2_PROXY_COOKIE_EXPIRE"] == "36000s"
+    assert env["OAUTH2_PROXY_BACKEND_LOGOUT_URL"] == ("http://acme_keycloak-keycloak-1:8080/realms/acme/protocol/"
+                                                      "openid-connect/logout?id_token_hint={id_token}")
     # forwarded headers from the edge's address only (the engine's answer, as the core passes it on)
     assert env["OAUTH2_PROXY_REVERSE_PROXY"] == "true" and env["OAUTH2_PROXY_TRUSTED_PROXY_IPS"] == "10.9.0.2"
     labels = proxy.labels

@@ -31,3 +31,39 @@ def test_keycloak_stack_references_its_generated_secrets(agencystack_plugins, mo
     for secret in context.settings.secret_values():
         assert secret not in rendered
     assert "${KEYCLOAK_ADMIN_PASSWORD}" in rendered
+
+
+def test_the_auth_host_routes_the_clients_realm_only_unless_the_admin_surface_is_opted_in(agencystack_plugins,
+                                                                                         monkeypatch):
+    """By default the realm and /resources are routed, everything else on the auth host reaches Keycloak rewritten
+    to a path it answers 404 (the engine test tries the spellings); KEYCLOAK_ADMIN_PUBLIC=true routes all of it."""
+    monkeypatch.setenv("DOMAIN", "localhost")
+    labels = open_context(agencystack_plugins, "keycloak", client="acme").stack().service("keycloak").labels
+    assert labels["traefik.http.routers.acme_keycloak_keycloak.rule"] == (
+        "Host(`auth.acme.localhost`) && (Path(`/realms/acme`) || PathPrefix(`/realms/acme/`) || "
+        "Path(`/resources`) || PathPrefix(`/resources/`))")
+    assert labels["traefik.http.routers.acme_keycloak_not-routed.rule"] == "Host(`auth.acme.localhost`)"
+    assert labels["traefik.http.routers.acme_keycloak_not-routed.middlewares"] == "acme-keycloak-not-routed"
+    assert labels["traefik.http.middlewares.acme-keycloak-not-routed.replacepath.path"] == "/agencystack/not-routed"
+    opened = open_context(agencystack_plugins, "keycloak", client="acme",
+                          flags={"KEYCLOAK_ADMIN_PUBLIC": "true"}).stack().service("keycloak").labels
+    assert opened["traefik.http.routers.acme_keycloak_keycloak.rule"] == "Host(`auth.acme.localhost`)"
+    assert not any("not-routed" in key for key in opened)
+
+
+def test_session_and_lockout_settings_become_the_realm_policy_and_are_checked(agencystack_plugins, monkeypatch):
+    import pytest
+    from agencystack import UsageError
+
+    monkeypatch.setenv("DOMAIN", "localhost")
+    settings = open_context(agencystack_plugins, "keycloak", client="acme").settings
+    policy = settings.realm_policy()
+    assert policy["bruteForceProtected"] is True and policy["failureFactor"] == 5
+    assert policy["waitIncrementSeconds"] == 60 and policy["maxFailureWaitSeconds"] == 900
+    assert policy["ssoSessionIdleTimeout"] == 1800 and policy["ssoSessionMaxLifespan"] == 36000
+    assert policy["rememberMe"] is False and settings.sso_revalidate_seconds == 60
+    for bad in ({"KEYCLOAK_SSO_REVALIDATE_SECONDS": "61"},  # the promise is "within a minute"
+                {"KEYCLOAK_SESSION_IDLE_SECONDS": "7200", "KEYCLOAK_SESSION_MAX_SECONDS": "3600"},
+                {"KEYCLOAK_LOCKOUT_SECONDS": "600", "KEYCLOAK_MAX_LOCKOUT_SECONDS": "60"}):
+        with pytest.raises(UsageError):
+            open_context(agencystack_plugins, "keycloak", client="acme", flags=bad)

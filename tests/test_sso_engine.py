@@ -46,6 +46,11 @@ def progress(service: str, message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] keycloak/{service}: {message}", file=sys.stderr, flush=True)
 
 
+#: short windows, so that revocation and lockouts are seen in seconds (the defaults: 60 s, 5 failures, 60 s)
+REVALIDATE, FAILURES, LOCKOUT = 10, 3, 10
+SESSION_FLAGS = {"KEYCLOAK_SSO_REVALIDATE_SECONDS": str(REVALIDATE), "KEYCLOAK_LOGIN_FAILURES": str(FAILURES),
+                 "KEYCLOAK_LOCKOUT_SECONDS": str(LOCKOUT), "KEYCLOAK_MAX_LOCKOUT_SECONDS": "60"}
+
 LOOKALIKES = ["/", "/engage", "/e.php", "/flagsx", "/batch/../admin", "/sx", "/e2", "/settings", "/%65ngage",
               "/_healthx", "/oauth2x", "/i/v0x"]
 
@@ -74,11 +79,11 @@ class SsoHost(Host):
         assert record.ok, record.error
         return plugins
 
-    def keycloak(self, client: str, action: str) -> LifecycleContext:
+    def keycloak(self, client: str, action: str, **extra: str) -> LifecycleContext:
         flags = {"KEYCLOAK_IMAGE": self.images["keycloak"], "KEYCLOAK_OPTIMIZED": "true",
                  "KEYCLOAK_POSTGRES_IMAGE": self.images["postgres"],
                  "KEYCLOAK_OAUTH2_PROXY_IMAGE": self.images["oauth2-proxy"],
-                 "KEYCLOAK_START_TIMEOUT": str(START_TIMEOUT)} if action == "install" else {}
+                 "KEYCLOAK_START_TIMEOUT": str(START_TIMEOUT), **SESSION_FLAGS, **extra} if action == "install" else {}
         return open_context(self.plugins(), "keycloak", action, client=client, flags=flags,
                             domain=f"auth.{client}.localhost" if action == "install" else None, progress=progress)
 
@@ -264,46 +269,16 @@ def test_login_in_headless_chromium_leaves_a_screenshot(host, sso):
     """The same login in a real browser (Debian's chromium + chromium-driver, selenium): *.localhost resolves to
     loopback in Chromium itself, Keycloak's Secure cookies are accepted there. The screenshot of the protected page
     is left in $AGENCYSTACK_TEST_ARTIFACTS (default /tmp/agencystack-test-artifacts)."""
-    chromium, chromedriver = shutil.which("chromium"), shutil.which("chromedriver")
-    if not (chromium and chromedriver):
-        message = "chromium and chromium-driver are not installed (apt-get install -y chromium chromium-driver)"
-        pytest.fail(message) if os.environ.get("CI") == "true" else pytest.skip(message)
-    from selenium import webdriver
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions as ec
-    from selenium.webdriver.support.ui import WebDriverWait
-
     client = sso["client"]
     admin = run(host.keycloak(client, "sso"), "sso_admin")
     password = admin.add_user("chromium@example.com", temporary=False)
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--no-first-run"):
-        options.add_argument(arg)
-    driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=chromedriver))
-    try:
-        driver.set_page_load_timeout(60)
-        driver.get(host.app_url(client, "/insights"))
-        WebDriverWait(driver, 60).until(ec.presence_of_element_located((By.ID, "kc-login")))
-        assert driver.current_url.startswith(f"http://auth.{client}.localhost:{host.edge.http_port}/realms/{client}/")
-        driver.find_element(By.ID, "username").send_keys("chromium@example.com")
-        driver.find_element(By.ID, "password").send_keys(password)
-        driver.find_element(By.ID, "kc-login").click()
-        # a user without a name: Keycloak 26's user profile asks for it once (what a new user sees, too)
-        WebDriverWait(driver, 60).until(lambda d: f"service={client}-web " in d.page_source
-                                        or d.find_elements(By.ID, "kc-update-profile-form"))
-        if driver.find_elements(By.ID, "kc-update-profile-form"):
-            driver.find_element(By.ID, "firstName").send_keys("Chromium")
-            driver.find_element(By.ID, "lastName").send_keys("User")
-            driver.find_element(By.CSS_SELECTOR, "#kc-update-profile-form [type=submit]").click()
-            WebDriverWait(driver, 60).until(lambda d: f"service={client}-web " in d.page_source)
+    with chromium() as driver:
+        chromium_login(driver, host, client, "chromium@example.com", password)
         assert driver.current_url == host.app_url(client, "/insights")
         folder = Path(os.environ.get("AGENCYSTACK_TEST_ARTIFACTS") or "/tmp/agencystack-test-artifacts")
         folder.mkdir(parents=True, exist_ok=True)
         shot = folder / "sso-chromium-login.png"
         assert driver.save_screenshot(str(shot)) and shot.stat().st_size > 1000
-    finally:
-        driver.quit()
 
 
 def test_wrong_admin_credentials_and_a_foreign_realm_are_one_clear_error_each(host, sso):
@@ -311,8 +286,10 @@ def test_wrong_admin_credentials_and_a_foreign_realm_are_one_clear_error_each(ho
     from agencystack_keycloak.admin import Admin
     from agencystack_keycloak.gate import Keycloak
 
-    keycloak = Keycloak(host.keycloak(sso["client"], "status"))
-    with Admin(keycloak.public_url, keycloak.via, "admin", "not-the-password") as wrong:
+    context = host.keycloak(sso["client"], "status")
+    keycloak = Keycloak(context)
+    address = sorted(context.engine.addresses(f"{sso['client']}_keycloak", "keycloak").values())[0]
+    with Admin(keycloak.public_url, address, "admin", "not-the-password", direct=True) as wrong:
         with pytest.raises(ComponentError, match="refused the admin credentials"):
             wrong.token()
     with keycloak.admin() as admin:
@@ -404,6 +381,209 @@ def test_the_gate_takes_forwarded_headers_from_the_edge_only(host, sso, docker_c
     location = next(line.split(":", 1)[1].strip() for line in lines if line.lower().startswith("location:"))
     assert landing(location) == "/", lines[0]
     assert "no --trusted-proxy-ip" not in proxy.logs().decode()
+
+
+def signed_in(host, client: str, user: str) -> tuple[Browser, str]:
+    """A browser logged in as a new ``user`` (a permanent password) at PostHog's gated UI."""
+    admin = run(host.keycloak(client, "sso"), "sso_admin")
+    password = admin.add_user(user, temporary=False)
+    browser = Browser(host.edge.http_port)
+    _, page = browser.login(host.app_url(client, "/insights"), user, password)
+    assert page.headers.get("X-Echo-Service") == f"{client}-web", page.text[:300]
+    return browser, password
+
+
+def copied(browser: Browser, host_name: str) -> Browser:
+    """Another client holding a copy of ``browser``'s cookies for ``host_name`` (a stolen or kept cookie)."""
+    other = Browser(browser.edge_port)
+    other.jar[host_name] = dict(browser.jar.get(host_name, {}))
+    return other
+
+
+def gets_the_login(host, client: str, browser: Browser, within: float) -> float:
+    """Seconds until ``browser``'s cookies get the redirect to the realm's login on the gated UI (never 200 after
+    it), failing past ``within``."""
+    started = time.monotonic()
+    while True:
+        response = browser.send("GET", host.app_url(client, "/insights"))
+        if response.status_code == 302 and "/protocol/openid-connect/auth?" in response.headers["location"]:
+            return time.monotonic() - started
+        assert response.status_code == 200, (response.status_code, response.text[:200])
+        assert time.monotonic() - started < within, f"still signed in after {within}s"
+        time.sleep(1)
+
+
+@pytest.mark.parametrize("how", ["remove", "disable", "logout"])
+def test_a_removed_disabled_or_logged_out_user_loses_the_gated_ui_within_the_window(host, sso, how):
+    """The gate re-checks each session at Keycloak's token endpoint every KEYCLOAK_SSO_REVALIDATE_SECONDS (here
+    10 s): after ``sso users remove``, a user disabled in Keycloak, or ``sso users logout``, the cookies saved
+    while signed in get the login redirect within that window (plus a request's slack), never 200 after it."""
+    client = sso["client"]
+    user = f"{how}@example.com"
+    browser, _ = signed_in(host, client, user)
+    kept = copied(browser, domain(client))
+    try:
+        assert kept.send("GET", host.app_url(client, "/settings")).headers.get("X-Echo-Service") == f"{client}-web"
+        if how == "disable":
+            from agencystack_keycloak.gate import Keycloak
+
+            with Keycloak(host.keycloak(client, "status")).admin() as admin:  # what the admin console does
+                found = admin.find_user(client, user)
+                assert admin.request("PUT", f"/{client}/users/{found['id']}",
+                                     json={"enabled": False}).status_code == 204
+        else:
+            code, out = cli("sso", "users", how, "-c", client, user)
+            assert code == 0, out
+            assert f"signed out of every protected UI within {REVALIDATE} s" in out, out
+        seconds = gets_the_login(host, client, kept, within=REVALIDATE + 15)
+        assert gets_the_login(host, client, browser, within=5) < 5
+        progress("revocation", f"{how}: login redirect after {seconds:.1f}s")
+    finally:
+        browser.close()
+        kept.close()
+
+
+def test_unknown_users_are_one_error_line_for_logout_and_unlock(sso):
+    for command in ("logout", "unlock"):
+        code, out = cli("sso", "users", command, "-c", sso["client"], "nobody@example.com")
+        assert code == 2 and "no user 'nobody@example.com'" in out, out
+
+
+@contextlib.contextmanager
+def chromium():
+    chromium_bin, chromedriver = shutil.which("chromium"), shutil.which("chromedriver")
+    if not (chromium_bin and chromedriver):
+        message = "chromium and chromium-driver are not installed (apt-get install -y chromium chromium-driver)"
+        pytest.fail(message) if os.environ.get("CI") == "true" else pytest.skip(message)
+    from selenium import webdriver
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium_bin
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--no-first-run"):
+        options.add_argument(arg)
+    driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=chromedriver))
+    try:
+        driver.set_page_load_timeout(60)
+        yield driver
+    finally:
+        driver.quit()
+
+
+def chromium_login(driver, host, client: str, user: str, password: str) -> None:
+    """Open PostHog's gated UI in ``driver``, sign in on the realm's form (and the profile form Keycloak 26 shows a
+    user without a name), until the UI answers."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver.get(host.app_url(client, "/insights"))
+    WebDriverWait(driver, 60).until(ec.presence_of_element_located((By.ID, "kc-login")))
+    assert driver.current_url.startswith(f"http://auth.{client}.localhost:{host.edge.http_port}/realms/{client}/")
+    driver.find_element(By.ID, "username").send_keys(user)
+    driver.find_element(By.ID, "password").send_keys(password)
+    driver.find_element(By.ID, "kc-login").click()
+    # a user without a name: Keycloak 26's user profile asks for it once (what a new user sees, too)
+    WebDriverWait(driver, 60).until(lambda d: f"service={client}-web " in d.page_source
+                                    or d.find_elements(By.ID, "kc-update-profile-form"))
+    if driver.find_elements(By.ID, "kc-update-profile-form"):
+        driver.find_element(By.ID, "firstName").send_keys("Chromium")
+        driver.find_element(By.ID, "lastName").send_keys("User")
+        driver.find_element(By.CSS_SELECTOR, "#kc-update-profile-form [type=submit]").click()
+        WebDriverWait(driver, 60).until(lambda d: f"service={client}-web " in d.page_source)
+
+
+def test_sign_out_in_chromium_ends_the_keycloak_session_too(host, sso):
+    """Signed in in a real browser, then ``/oauth2/sign_out`` (the link the dashboard shows): the browser lands on
+    the login form, a revisit asks for the password again (Keycloak's session is gone, not only the gate's
+    cookie), and cookies copied before the sign-out get the login redirect within the re-check window."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    client = sso["client"]
+    admin = run(host.keycloak(client, "sso"), "sso_admin")
+    password = admin.add_user("signout@example.com", temporary=False)
+    with chromium() as driver:
+        chromium_login(driver, host, client, "signout@example.com", password)
+        kept = Browser(host.edge.http_port)
+        kept.jar[domain(client)] = {c["name"]: c["value"] for c in driver.get_cookies()}
+        try:
+            assert kept.send("GET", host.app_url(client, "/insights")).status_code == 200
+            driver.get(host.app_url(client, "/oauth2/sign_out"))
+            WebDriverWait(driver, 60).until(ec.presence_of_element_located((By.ID, "kc-form-login")))
+            driver.get(host.app_url(client, "/insights"))  # the revisit: the password again, not the UI
+            WebDriverWait(driver, 60).until(ec.presence_of_element_located((By.ID, "kc-form-login")))
+            assert f"service={client}-web " not in driver.page_source
+            assert driver.current_url.startswith(f"http://auth.{client}.localhost:{host.edge.http_port}/realms/")
+            gets_the_login(host, client, kept, within=REVALIDATE + 15)
+        finally:
+            kept.close()
+
+
+def test_wrong_passwords_lock_the_user_out_until_the_lockout_passes_or_an_unlock(host, sso):
+    """FAILURES + 1 wrong passwords, then the right one: refused (the login form again). ``sso users unlock``
+    lifts it at once; without it, the right password works once the lockout (here 10 s) has passed."""
+    client = sso["client"]
+    admin = run(host.keycloak(client, "sso"), "sso_admin")
+    for user in ("locked@example.com", "waits@example.com"):
+        password = admin.add_user(user, temporary=False)
+        browser = Browser(host.edge.http_port)
+        try:
+            for _ in range(FAILURES + 1):
+                _, page = browser.login(host.app_url(client, "/insights"), user, "wrong-" + password)
+                assert 'id="kc-form-login"' in page.text
+            _, page = browser.login(host.app_url(client, "/insights"), user, password)
+            assert 'id="kc-form-login"' in page.text and "X-Echo-Service" not in page.headers, page.status_code
+            refused = time.monotonic()
+            if user.startswith("locked"):
+                code, out = cli("sso", "users", "unlock", "-c", client, user)
+                assert code == 0 and "unlocked" in out, out
+            else:
+                time.sleep(max(0.0, LOCKOUT + 3 - (time.monotonic() - refused)))
+            _, page = browser.login(host.app_url(client, "/insights"), user, password)
+            assert page.headers.get("X-Echo-Service") == f"{client}-web", (user, page.text[:300])
+        finally:
+            browser.close()
+
+
+ADMIN_PATHS = ["/admin/master/console/", "/realms/master", "/realms/master/", "/admin/", "/",
+               "/realms/master/protocol/openid-connect/token", "/admin/realms/{client}/users", "/ADMIN/master/console/",
+               "/%61dmin/master/console/", "//admin/master/console/", "/admin//master/console/", "/realms/%6Daster",
+               "/realms/MASTER/", "/Realms/master", "/realms/{client}/../master", "/realms/{client}/%2e%2e/master",
+               "/resources/../admin/master/console/", "/realms/{client}x/", "/realms/master/account/"]
+
+
+@pytest.mark.parametrize("path", ADMIN_PATHS)
+def test_the_admin_surface_and_the_master_realm_are_not_routed_on_the_auth_host(host, sso, path):
+    client = sso["client"]
+    status, headers, body = request(host.edge.http_port, f"auth.{client}.localhost", path.format(client=client))
+    assert status in (400, 404), (status, headers.get("Location"), body[:200])
+    assert '"realm":"master"' not in body and "master" not in headers.get("Location", "")
+
+
+def test_the_clients_realm_stays_routed_on_the_auth_host(host, sso):
+    client = sso["client"]
+    status, _, body = request(host.edge.http_port, f"auth.{client}.localhost",
+                              f"/realms/{client}/.well-known/openid-configuration")
+    assert status == 200 and json.loads(body)["issuer"] == f"http://auth.{client}.localhost:{host.edge.http_port}" \
+        f"/realms/{client}"
+    status, _, _ = request(host.edge.http_port, f"auth.{client}.localhost", "/admin/master/console/")
+    assert status == 404
+
+
+def test_a_realm_setting_change_converges_on_reinstall_and_a_rerun_changes_nothing(host, sso):
+    client = sso["client"]
+    changed = run(host.keycloak(client, "install", KEYCLOAK_SESSION_IDLE_SECONDS="1900"), "install")
+    assert changed.details["realm_changed"] == ["ssoSessionIdleTimeout"], changed.summary
+    assert "settings updated (ssoSessionIdleTimeout)" in changed.summary
+    again = run(host.keycloak(client, "install", KEYCLOAK_SESSION_IDLE_SECONDS="1900"), "install")
+    assert again.details["realm_changed"] == [] and f"realm {client} ready" in again.summary, again.summary
+    from agencystack_keycloak.gate import Keycloak
+
+    with Keycloak(host.keycloak(client, "status")).admin() as admin:
+        realm = admin.request("GET", f"/{client}").json()
+    assert realm["ssoSessionIdleTimeout"] == 1900 and realm["bruteForceProtected"] is True
+    assert realm["failureFactor"] == FAILURES and realm["rememberMe"] is False
 
 
 def test_a_restored_keycloak_still_logs_users_in(host, sso, tmp_path, docker_client):

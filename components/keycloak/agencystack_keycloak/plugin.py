@@ -40,7 +40,8 @@ def install(context):
     with keycloak.admin() as admin:
         admin.wait_ready(max(READY_TIMEOUT, context.settings.start_timeout), context.progress)
         created = admin.ensure_realm(keycloak.realm, context.client)
-    context.facts.update(url=keycloak.public_url, realm=keycloak.realm)
+    context.record_fact("url", keycloak.public_url)
+    context.record_fact("realm", keycloak.realm)
     return Outcome(summary=f"{outcome.summary}; realm {keycloak.realm} {'created' if created else 'ready'} at "
                            f"{keycloak.issuer}", url=f"{keycloak.public_url}/admin/", changes=outcome.changes,
                    details={**outcome.details, "realm": keycloak.realm})

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from agencystack.component import Component
@@ -42,6 +42,26 @@ class SsoGrant:
     middleware: str  # the Traefik middleware name to attach to protected routers
     state: str = "protected"  # or "pending": the provider is installed but the client is not converged yet
     detail: str = ""  # one line for status (why pending)
+
+
+class SsoAdmin(Protocol):
+    """What an identity provider's ``sso_admin`` answers: its people and secrets, for ``agencystack sso``."""
+
+    def list_users(self) -> list[dict[str, Any]]:
+        """Every user of the client's realm: ``username``, ``email``, ``enabled``."""
+        ...
+
+    def add_user(self, email: str, *, temporary: bool) -> str:
+        """Create a user; returns the new password (shown once by the CLI, never logged)."""
+        ...
+
+    def remove_user(self, email: str) -> bool:
+        """Remove a user; False when there was none."""
+        ...
+
+    def rotate(self, component: str) -> None:
+        """A new client secret for that component's OIDC client."""
+        ...
 
 
 #: SSO states as plan, install and status show them

@@ -12,7 +12,7 @@ import socket
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
 from agencystack.errors import AgencyStackError
@@ -161,3 +161,12 @@ def run_checks(global_settings, components: Iterable[Component] = (), ports: Ite
                             "free" if free_port else "in use (the edge needs it, unless it is the edge itself)",
                             "" if free_port else port_fix(port)))
     return checks
+
+
+def plugin_api_checks(plugins: Any) -> list[Check]:
+    """A warning per plugin that uses a deprecated member of the plugin API or imports a module outside it
+    (:func:`agencystack.deprecations.plugin_warnings`)."""
+    from agencystack.deprecations import plugin_warnings
+
+    return [Check("plugin api", "warn", line, "update the plugin to the replacement named (docs/plugins.md, "
+                  "CHANGELOG.md's Plugin API)") for line in plugin_warnings(plugins)]

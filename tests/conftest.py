@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 FIXTURES = Path(__file__).parent / "fixtures"
+collect_ignore = ["compat"]  # a distribution of its own: tests/test_compat_fixture.py installs it and runs its tests
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,10 @@ def doctor(ctx: typer.Context, json_output: options.Json = False) -> None:
     from agencystack.cli.output import emit_json, say
     from agencystack.doctor import run_checks
 
+    from agencystack.doctor import plugin_api_checks
+
     checks = run_checks(ctx.obj.global_settings, ctx.obj.plugins.components.values())
+    checks += plugin_api_checks(ctx.obj.plugins)
     if json_output:
         emit_json(checks)
     else:

@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import sys
 import warnings
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -22,8 +21,7 @@ if TYPE_CHECKING:
     from agencystack.plugins import Plugins
 
 
-@dataclass(frozen=True)
-class Deprecation:
+class Deprecation(NamedTuple):  # a named tuple, not a dataclass: components list imports this module
     """One deprecated part of the plugin API.
 
     ``what``: the member as the record names it (``DashboardContext.base``, ``hook dashboard_entries``);

@@ -266,5 +266,9 @@ def dashboard_entries(context: DashboardContext) -> list[DashboardEntry]:
     the client's ``installed`` components; a plugin never reads files itself. Cheap: no engine calls, no network.
     Never put a secret into an entry (the core scrubs known secret values anyway).
 
+    Deprecated since plugin API 1.1.0, working until 2.0.0 (:mod:`agencystack.deprecations`): the 1.0.0 contract,
+    broadcast with a context of the client (``client``, the global settings as ``base``), each plugin filtering on
+    what is installed. An implementation that reads ``context.base`` is warned and answers for its own component.
+
     Returns: a list of :class:`agencystack.DashboardEntry` (may be empty).
     """

@@ -22,7 +22,8 @@ Fixtures:
 
 Plain functions, for module-scoped fixtures and helpers that a fixture cannot serve: :func:`use_root` (what
 ``agencystack_env`` does, on any ``MonkeyPatch``; :func:`root_environment` for a process), :func:`run_cli`,
-:func:`open_context`, :func:`free_port`, :func:`assert_idempotent` (a second install changes nothing) and
+:func:`open_context`, :func:`compose_file` / :func:`compose_document` (what the core renders for a context),
+:func:`free_port`, :func:`assert_idempotent` (a second install changes nothing) and
 :func:`assert_backup_roundtrip` (backup, destroy with --purge, restore, the data is back).
 
 Images: the engine fixture pulls nothing itself. A test engine without a registry (CI, offline machines) sets the
@@ -113,6 +114,21 @@ def open_context(plugins: Plugins, component: str, action: str = "plan", *, clie
     options.setdefault("redactor", Redactor())
     return LifecycleContext.open(plugins=plugins, global_settings=GlobalSettings.load(), component=component,
                                  action=action, client=client, flags=flags, domain=domain, **options)
+
+
+def compose_file(context: LifecycleContext) -> str:
+    """The compose file the core renders for ``context``'s deployment (what ``agencystack render`` prints and
+    install writes to ``compose.yaml``), for a test that reads what would run."""
+    from agencystack.engine import compose
+
+    return compose.render(context.deployment())
+
+
+def compose_document(context: LifecycleContext) -> dict[str, Any]:
+    """:func:`compose_file` as data (the parsed document)."""
+    from agencystack.engine import compose
+
+    return compose.document(context.deployment())
 
 
 def free_port() -> int:

@@ -378,7 +378,8 @@ def _register(pm: pluggy.PluginManager, record: PluginRecord, owners: dict[str, 
 def _watching_imports(record: PluginRecord, value: str) -> Any:
     """Load an entry point's object, noting each ``agencystack.*`` module outside the plugin API (anything but
     ``agencystack`` and ``agencystack.testing``) that the plugin's code imports meanwhile (``builtins.__import__``
-    is wrapped only while it loads: a function call per import statement)."""
+    is wrapped only while it loads: a function call per import statement). What the process imported before (a
+    second load in one process) is not seen again: each command is a process of its own."""
     import builtins
 
     real = builtins.__import__

@@ -204,3 +204,33 @@ def test_a_deprecated_hook_warns_the_plugin_that_implements_it():
         warnings.simplefilter("always")
         pm.register(Plugin())
     assert [str(w.message) for w in caught] == ["old_hook is deprecated since 0.2, removed in 1.0: use new_hook"]
+
+
+def test_a_plugin_importing_a_private_module_loads_and_is_named_once(tmp_path, monkeypatch, agencystack_env):
+    """A distribution (entry point and all) whose plugin imports agencystack.state and agencystack.engine.labels:
+    it loads and serves its component; components list and doctor name the plugin and each module, once."""
+    from agencystack.testing import run_cli
+
+    site = tmp_path / "site"
+    (site / "agencystack_private").mkdir(parents=True)
+    (site / "agencystack_private" / "__init__.py").write_text(
+        "from agencystack import Component, hookimpl\n"
+        "from agencystack.state import StateRoot\n"
+        "from agencystack import engine\n"
+        "import agencystack.engine.labels\n\n"
+        "@hookimpl\ndef components():\n    return [Component(name='private', description='reaches in')]\n")
+    info = site / "agencystack_private-0.3.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: agencystack-private\nVersion: 0.3.0\n")
+    (info / "entry_points.txt").write_text("[agencystack.components]\nprivate = agencystack_private\n")
+    monkeypatch.syspath_prepend(str(site))
+    listed = run_cli("components", "list")
+    assert listed.exit_code == 0 and any(line.startswith("private ") for line in listed.stdout.splitlines())
+    warned = [line for line in listed.stderr.splitlines() if "agencystack-private" in line]
+    assert warned == [f"warning: plugin private (agencystack-private 0.3.0) imports {module}, which is not part of "
+                      "the plugin API (import from 'agencystack' only, and 'agencystack.testing' in tests): it may "
+                      "change in any release"
+                      for module in ("agencystack.state", "agencystack.engine", "agencystack.engine.labels")]
+    monkeypatch.delitem(sys.modules, "agencystack_private")  # a new process, as each command is: imported afresh
+    doctor = json.loads(run_cli("doctor", "--json").stdout)
+    assert sum("agencystack-private" in c["detail"] for c in doctor if c["name"] == "plugin api") == 3

@@ -1,7 +1,8 @@
 """The frozen compatibility fixture (tests/compat: a component written against plugin API 1.0.0, 2026-11-27, with
 the old broadcast ``dashboard_entries`` and that day's public names) still works unchanged: installed as a
 distribution of its own, its own tests pass (with deprecation warnings), it runs on the real engine (install, no-op
-re-install, status, backup, destroy, restore, its dashboard tile without ``entries_error``), and ``components
+re-install, status and its dashboard tile without ``entries_error`` here; backup, destroy and restore in its own
+tests, run here on the engine), and ``components
 list`` and ``doctor`` warn once, naming it. A component written against today's API keeps working too
 (tests/fixtures/thirdparty's ``hello`` tile, tests/test_dashboard_entries.py)."""
 
@@ -15,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from agencystack.testing import assert_backup_roundtrip, run_cli
+from agencystack.testing import run_cli
+from tests.helpers import on_path, pip_install
 
 COMPAT = Path(__file__).parent / "compat"
 DEPRECATED = "DashboardContext.base is deprecated since plugin API 1.1.0, removed in 2.0.0"
@@ -24,17 +26,12 @@ DEPRECATED = "DashboardContext.base is deprecated since plugin API 1.1.0, remove
 @pytest.fixture(scope="module")
 def compat_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """tests/compat pip-installed as a user installs a plugin (its own distribution, not the project's)."""
-    site = tmp_path_factory.mktemp("compat-site")
-    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-deps",
-                    "--no-build-isolation", "--target", str(site), str(COMPAT)], check=True, capture_output=True)
-    return site
+    return pip_install(tmp_path_factory.mktemp("compat-site"), COMPAT)
 
 
 @pytest.fixture
 def with_compat(compat_site: Path, monkeypatch: pytest.MonkeyPatch, agencystack_env: Path) -> Path:
-    monkeypatch.syspath_prepend(str(compat_site))
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(compat_site), os.environ.get("PYTHONPATH")])))
-    return compat_site
+    return on_path(compat_site, monkeypatch)
 
 
 @pytest.fixture
@@ -65,6 +62,7 @@ def test_components_list_and_doctor_warn_once_naming_it(with_compat):
     assert [c["result"] for c in checks if "agencystack-compat" in c["detail"]] == ["warn"], checks
 
 
+@pytest.mark.engine
 def test_its_own_tests_pass_unchanged_with_deprecation_warnings(compat_site, images, tmp_path):
     """Run as its author runs them (its directory, its pyproject), on the engine, with CI's rule: no skip."""
     env = {**os.environ, "PYTHONPATH": str(compat_site), "XDG_CACHE_HOME": str(tmp_path / "cache"),
@@ -98,15 +96,4 @@ def test_it_runs_on_the_real_engine_with_its_tile(with_compat, compat_images, ag
         return entry["entries_error"], [(e["component"], e["title"]) for e in entry["entries"]]
 
     assert tile() == (None, [("compat", "Compat")])
-
-    def sql(statement: str) -> str:
-        return agencystack_engine.exec("compat", "db", "psql", "-U", "compat", "-d", "compat", "-At", "-c",
-                                       statement, client=client).strip()
-
-    def write() -> str:
-        sql("INSERT INTO notes VALUES ('kept across destroy and restore')")
-        return "kept across destroy and restore"
-
-    assert_backup_roundtrip("compat", client, write=write, read=lambda: sql("SELECT body FROM notes"))
-    assert tile() == (None, [("compat", "Compat")])  # rewritten after the restore, still there
-
+    # backup, destroy and restore on the real engine: its own tests' assert_backup_roundtrip (run above, CI=true)

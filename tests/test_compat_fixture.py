@@ -63,6 +63,7 @@ def test_components_list_and_doctor_warn_once_naming_it(with_compat):
 
 
 @pytest.mark.engine
+@pytest.mark.timeout(1800)  # a test suite of its own: two installs of web + Postgres and a backup round trip
 def test_its_own_tests_pass_unchanged_with_deprecation_warnings(compat_site, images, tmp_path):
     """Run as its author runs them (its directory, its pyproject), on the engine, with CI's rule: no skip."""
     env = {**os.environ, "PYTHONPATH": str(compat_site), "XDG_CACHE_HOME": str(tmp_path / "cache"),

@@ -188,9 +188,16 @@ class Plugins:
     def default_install(self, context: Targeted) -> Outcome:
         """The core's default ``install`` alone: no component's own, no wrapper (``context.deploy()``, for a
         component that adds steps to it)."""
+        return self._default(self._pm.hook.install, context=context)
+
+    def default_uninstall(self, context: Targeted, purge: bool) -> Outcome:
+        """The core's default ``uninstall`` alone (the edge's own uninstall adds its network's removal to it)."""
+        return self._default(self._pm.hook.uninstall, context=context, purge=purge)
+
+    def _default(self, caller: pluggy.HookCaller, **kwargs: Any) -> Any:
         defaults = self._pm.get_plugin(DEFAULTS_PLUGIN)
         others = [p for p in self._pm.get_plugins() if p is not defaults]
-        return self._pm.subset_hook_caller(self._pm.hook.install.name, remove_plugins=others)(context=context)
+        return self._pm.subset_hook_caller(caller.name, remove_plugins=others)(**kwargs)
 
     def implementations(self, plugin: str) -> list[tuple[str, Callable[..., Any]]]:
         """``(hook, function)`` for each hook the plugin registered as ``plugin`` implements (none: unknown)."""

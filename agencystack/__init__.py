@@ -1,7 +1,7 @@
 """AgencyStack: install and operate self-hosted components for many client tenants on Docker.
 
-This module is the public API for plugin authors -- and nothing a plugin should not touch: components import from
-``agencystack`` only (``tests/test_public_api.py`` fails when anything under ``components/`` imports another core
+This module is the public API for plugin authors (its version: ``PLUGIN_API_VERSION``, CHANGELOG.md's "Plugin
+API") -- and nothing a plugin should not touch: components import from ``agencystack`` only (``tests/test_public_api.py`` fails when anything under ``components/`` imports another core
 module), and their tests from ``agencystack.testing`` as well. What may change between releases, and how, is
 docs/plugins.md's compatibility policy. Names are imported lazily (PEP 562) so that ``agencystack --help`` and
 plugin discovery stay fast: ``from agencystack import hookimpl``
@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from agencystack.lazy import exports
-from agencystack.version import __version__
+from agencystack.version import PLUGIN_API_VERSION, __version__
 
 _PUBLIC = {
     "hookimpl": "agencystack.markers",
@@ -30,6 +30,8 @@ _PUBLIC = {
     "PortNumber": "agencystack.settings",
     "ImageRef": "agencystack.settings",
     "EmptyMeans": "agencystack.settings",
+    "SettingsConfigDict": "agencystack.settings",
+    "SecretStr": "agencystack.settings",
     "lifecycle": "agencystack.lifecycle",
     "Stack": "agencystack.stack",
     "Service": "agencystack.stack",
@@ -69,15 +71,18 @@ _PUBLIC = {
     "AgencyStackError": "agencystack.errors",
     "ComponentError": "agencystack.errors",
     "UsageError": "agencystack.errors",
+    "ArchiveWriter": "agencystack.backup.archive",
+    "ArchiveReader": "agencystack.backup.archive",
 }
 
-__all__ = sorted([*_PUBLIC, "__version__"])
+__all__ = sorted([*_PUBLIC, "__version__", "PLUGIN_API_VERSION"])
 
 
 __getattr__, __dir__ = exports(__name__, _PUBLIC, globals())
 
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from agencystack.backup.archive import ArchiveReader, ArchiveWriter
     from agencystack.bundle import Bundle
     from agencystack.component import Component, Resources
     from agencystack.context import LifecycleContext
@@ -89,7 +94,8 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from agencystack.results import ComponentStatus, LogLine, LogRequest, Outcome, ServiceStatus, State
     from agencystack import lifecycle
     from agencystack.settings import (ComponentSettings, Domain, EmptyMeans, GlobalSettings, ImageRef, PortNumber,
-                                      generate, generated_secret, hex_token, urlsafe_token)
+                                      SecretStr, SettingsConfigDict, generate, generated_secret, hex_token,
+                                      urlsafe_token)
     from agencystack.stack import (CommandDump, EnvFile, HealthCheck, HttpProbe, Logging, Mount, Network, Port,
                                    PostgresDump, Route, Service, Stack, Volume, VolumeArchive, postgres_healthcheck,
                                    ref)

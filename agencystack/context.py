@@ -16,29 +16,50 @@ from agencystack import names
 from agencystack.errors import ComponentError, UsageError
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from agencystack.component import Component
     from agencystack.engine import Deployment, Driver, Plan, Progress
     from agencystack.fleet import DockerHost
     from agencystack.hosts import Conflict
+    from agencystack.integrations import SsoState
     from agencystack.limits import Limits
-    from agencystack.logging import Redactor
+    from agencystack.logging import BoundLogger, Redactor
     from agencystack.plugins import Plugins
-    from agencystack.results import Outcome
+    from agencystack.results import Outcome, ServiceStatus
     from agencystack.settings import ComponentSettings, GlobalSettings, LoadedSettings
     from agencystack.stack import Stack
-    from agencystack.state import StateRoot
+    from agencystack.state import ComponentDir, StateRoot
 
 
 class LifecycleContext:
-    """One lifecycle call's view of the world. Plugin authors use the documented attributes and methods only.
+    """One lifecycle call's view of the world. Plugin authors use the documented attributes and methods only
+    (docs/plugins.md, "The context", lists them all; tests/data/plugin_api.json records them).
 
     Attributes: ``client``, ``component`` (its :class:`~agencystack.Component`), ``action``, ``global_settings``
     (host-wide settings), ``settings`` (the component's settings), ``state_root`` (the
     :class:`~agencystack.StateRoot`: every path under the state root, e.g. ``state_root.cache(name)``), ``dir`` (its
     :class:`~agencystack.ComponentDir` there), ``project`` (engine project name), ``log`` (a structlog logger bound
     to client/component/action), ``progress`` (callable ``(service, message)``), ``engine`` (the driver, connected
-    on first use).
+    on first use), ``host``, ``edge_address``, ``components`` (the known components by name), ``sso`` (what became
+    of the stack's request for SSO), ``flags`` (this call's ``--set``/``--domain`` values), ``loaded`` (the
+    settings with the layer of each value).
+
+    Deprecated since plugin API 1.1.0 (removed in 2.0.0; each warns when a plugin reads it): ``facts`` (use
+    :meth:`record_fact`), ``redactor`` (use :meth:`add_secret`), ``plugins`` (use :attr:`components`).
     """
+
+    client: str
+    component: Component
+    action: str
+    global_settings: GlobalSettings
+    loaded: LoadedSettings
+    progress: Progress
+    state_root: StateRoot
+    dir: ComponentDir
+    project: str
+    flags: dict[str, str]
+    sso: SsoState | None
 
     def __init__(self, *, client: str, component: Component, action: str, global_settings: GlobalSettings,
                  plugins: Plugins, redactor: Redactor, loaded: LoadedSettings, progress: Progress,
@@ -48,8 +69,8 @@ class LifecycleContext:
         self.component = component
         self.action = action
         self.global_settings = global_settings
-        self.plugins = plugins
-        self.redactor = redactor
+        self._plugins = plugins
+        self._redactor = redactor
         self.loaded = loaded
         self.progress = progress
         self.state_root: StateRoot = global_settings.state_root
@@ -59,10 +80,47 @@ class LifecycleContext:
         self._connect = connect  # how to reach the host's engine on first use, when given no driver
         self._stack: Stack | None = None
         self.flags = dict(flags or {})  # this call's --set/--domain values, as .env keys
-        self.facts: dict[str, Any] = {}  # what the lifecycle wrapper records in the manifest after the action
-        self.sso: Any = None  # an agencystack.integrations.SsoState once the stack asked for SSO
+        self._facts: dict[str, Any] = {}  # what the lifecycle wrapper records in the manifest after the action
+        self.sso = None  # an agencystack.SsoState once the stack asked for SSO
         self._added_env: dict[str, str] = {}
         self._literal_settings: ComponentSettings | None = None  # set while the stack hooks run
+
+    # -- what a plugin records and registers ----------------------------------------------------------------
+    def record_fact(self, key: str, value: Any) -> None:
+        """Record ``key`` (e.g. ``url``) for the manifest: the lifecycle wrapper writes it after the action; the
+        dashboard's context and ``status`` read it from there. JSON values only."""
+        self._facts[key] = value
+
+    def add_secret(self, *values: str) -> None:
+        """Register secret values (a token read from an API) so that no log line, console output or error message
+        shows them."""
+        self._redactor.add(*values)
+
+    @property
+    def components(self) -> Mapping[str, Component]:
+        """Every component the loaded plugins provide, by name (read-only)."""
+        from types import MappingProxyType
+
+        return MappingProxyType(self._plugins.components)
+
+    # -- deprecated members (the core uses them silently; a plugin is warned) --------------------------------
+    @property
+    def facts(self) -> dict[str, Any]:
+        if not _from_core():
+            _deprecated("LifecycleContext.facts")
+        return self._facts
+
+    @property
+    def redactor(self) -> Redactor:
+        if not _from_core():
+            _deprecated("LifecycleContext.redactor")
+        return self._redactor
+
+    @property
+    def plugins(self) -> Plugins:
+        if not _from_core():
+            _deprecated("LifecycleContext.plugins")
+        return self._plugins
 
     @classmethod
     def open(cls, *, plugins: Plugins, global_settings: GlobalSettings, component: str, action: str, redactor: Redactor,
@@ -117,7 +175,7 @@ class LifecycleContext:
 
         self.loaded = settings_mod.load(type(self.settings), self.global_settings, self.dir.env_file, self.flags,
                                         client=self.client)
-        self.redactor.add(*self.loaded.values.secret_values())
+        self._redactor.add(*self.loaded.values.secret_values())
         self._stack = None  # rebuilt from the new settings
 
     def save_settings(self) -> list[str]:
@@ -139,8 +197,8 @@ class LifecycleContext:
         """The context of another component for this client (a per-host one: the host's), sharing this call's
         plugins, engine, redactor and progress; its settings are loaded (bad ones: UsageError) but nothing is
         written. Run an action on it through :mod:`agencystack.lifecycle` (``lifecycle.install(sibling)``)."""
-        return LifecycleContext.open(plugins=self.plugins, global_settings=self.global_settings, component=component,
-                                     action=action, redactor=self.redactor, client=self.client,
+        return LifecycleContext.open(plugins=self._plugins, global_settings=self.global_settings, component=component,
+                                     action=action, redactor=self._redactor, client=self.client,
                                      progress=self.progress, engine=self._engine, connect=self._connect)
 
     def installed_components(self) -> list[str]:
@@ -149,7 +207,7 @@ class LifecycleContext:
 
     # -- logging ------------------------------------------------------------------------------------------------
     @cached_property
-    def log(self) -> Any:
+    def log(self) -> BoundLogger:
         from agencystack.logging import get_logger
 
         return get_logger(client=self.client, component=self.component.name, action=self.action)
@@ -168,16 +226,16 @@ class LifecycleContext:
                 name: mark_literal(value) for name in type(values).model_fields
                 if isinstance(value := getattr(values, name), str) and "$" in value})
             try:
-                built = self.plugins.stack(self)
+                built = self._plugins.stack(self)
                 if not isinstance(built, Stack):
                     raise TypeError(f"the stack hook of {self.component.name!r} returned {type(built).__name__}")
-                self.plugins.modify_stack(self, built)
+                self._plugins.modify_stack(self, built)
                 from agencystack.limits import apply_overrides
 
                 apply_overrides(built.services, self.loaded.limits, type(self.settings).prefix())  # this client's
                 stack = Stack.model_validate(settle_literals(built.model_dump()))
             except ValidationError as exc:  # the plugin author's bug, not the user's: exit 1, plugin named
-                raise ComponentError(f"plugin {self.plugins.owner(self.component.name).label} built an invalid "
+                raise ComponentError(f"plugin {self._plugins.owner(self.component.name).label} built an invalid "
                                      f"stack for component {self.component.name}: {_stack_error(exc)}") from None
             finally:
                 self._literal_settings = None
@@ -216,7 +274,7 @@ class LifecycleContext:
         """Let an integration (the SSO provider) add ``${KEY}`` values to this deployment's env; secret values are
         registered with the redactor first, so they never reach a log line or the console."""
         if secret:
-            self.redactor.add(*values.values())
+            self._redactor.add(*values.values())
         self._added_env.update(values)
 
     def public_url(self, host: str, path: str = "/") -> str:
@@ -297,7 +355,7 @@ class LifecycleContext:
                     who=f"{self.component.name} for {self.client}", progress=self.progress,
                     hint=f"; see 'agencystack logs {which}'")
 
-    def probe_rows(self) -> list[Any]:
+    def probe_rows(self) -> list[ServiceStatus]:
         """One :class:`~agencystack.ServiceStatus` row per probe of the stack, as the default status shows them."""
         from agencystack import probes
 
@@ -307,7 +365,20 @@ class LifecycleContext:
         """The default install: save settings, render the compose file, apply the plan, record the facts for the
         manifest. A component's own ``install`` calls it, then adds its steps. It is the core's default ``install``
         implementation (:func:`agencystack.defaults.deploy`), asked of the plugin host like any hook."""
-        return self.plugins.default("install", context=self)
+        return self._plugins.default_install(self)
+
+
+def _from_core() -> bool:
+    """Whether the code that read a deprecated member (two frames up) is the core's own."""
+    from agencystack.deprecations import from_core
+
+    return from_core(depth=3)
+
+
+def _deprecated(what: str) -> None:
+    from agencystack.deprecations import warn
+
+    warn(what, depth=3)
 
 
 def _names_field(model: type[ComponentSettings], key: str, field: str) -> bool:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from agencystack.context import LifecycleContext
+    from agencystack.integrations import DashboardContext
     from agencystack.plugins import Plugins
     from agencystack.settings import GlobalSettings
 
@@ -89,10 +90,7 @@ def _build(plugins, global_settings, client: str, *, redactor: Any = None) -> tu
 
 
 def _component(plugins, global_settings, found, names, origin, redactor, credentials) -> dict[str, Any]:
-    from types import MappingProxyType
-
     from agencystack import settings as settings_mod
-    from agencystack.integrations import DashboardContext
 
     manifest = found.read_manifest()
     last = manifest.get("last_action") or {}
@@ -116,9 +114,7 @@ def _component(plugins, global_settings, found, names, origin, redactor, credent
         loaded = settings_mod.load(model, global_settings, found.env_file, client=found.client)
         if redactor is not None:
             redactor.add(*loaded.values.secret_values())
-        context = DashboardContext(client=found.client, component=spec, settings=loaded.values.model_copy(),
-                                   manifest=MappingProxyType(json.loads(json.dumps(manifest))),
-                                   url=entry["url"], installed=names, edge_origin=origin)
+        context = _context(spec, found, loaded, manifest, names, origin, global_settings)
         entries = [asdict(e) for e in plugins.dashboard_entries(context)]
         for tile in entries:  # secrets leave the entry before anything else sees it
             secrets = {str(k): str(v) for k, v in (tile.pop("secrets", None) or {}).items() if v}
@@ -146,6 +142,35 @@ def _warn_entries_error(plugins, found, error: str) -> None:
     get_logger(client=found.client, component=found.component).warning(
         f"dashboard: no tile for {found.component} of client {found.client}: {who}: dashboard_entries failed: "
         f"{' '.join(error.split())}")
+
+
+def contexts(plugins: Plugins, global_settings: GlobalSettings | None, client: str) -> list[DashboardContext]:
+    """The :class:`~agencystack.DashboardContext` of each component installed for ``client`` that a plugin
+    provides, as the document asks ``dashboard_entries`` with (what a Nov-27 call with a context of the client
+    becomes; ``global_settings`` None: this process's)."""
+    from agencystack import settings as settings_mod
+
+    global_settings = global_settings if global_settings is not None else settings_mod.GlobalSettings.load()
+    installed = [found for found in global_settings.state_root.installed(client)
+                 if found.component in plugins.components]
+    names = tuple(found.component for found in global_settings.state_root.installed(client))
+    origin = edge_origin(global_settings)
+    found_contexts = []
+    for found in installed:
+        spec = plugins.component(found.component)
+        loaded = settings_mod.load(spec.settings_model(), global_settings, found.env_file, client=found.client)
+        found_contexts.append(_context(spec, found, loaded, found.read_manifest(), names, origin, global_settings))
+    return found_contexts
+
+
+def _context(spec, found, loaded, manifest: dict, names: tuple[str, ...], origin, global_settings) -> DashboardContext:
+    from types import MappingProxyType
+
+    from agencystack.integrations import DashboardContext
+
+    return DashboardContext(client=found.client, component=spec, settings=loaded.values.model_copy(),
+                            manifest=MappingProxyType(json.loads(json.dumps(manifest))), url=manifest.get("url"),
+                            installed=names, edge_origin=origin, _global_settings=global_settings)
 
 
 def _last_backup(manifest: dict) -> dict[str, Any] | None:

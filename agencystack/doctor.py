@@ -12,7 +12,7 @@ import socket
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
 from agencystack.errors import AgencyStackError
@@ -177,3 +177,12 @@ def plugin_checks(plugins: Plugins) -> list[Check]:
                      "keep one plugin (AGENCYSTACK_PLUGINS) or uninstall the other distribution")
                for name, claimants in plugins.contested.items()]
     return checks
+
+
+def plugin_api_checks(plugins: Any) -> list[Check]:
+    """A warning per plugin that uses a deprecated member of the plugin API or imports a module outside it
+    (:func:`agencystack.deprecations.plugin_warnings`)."""
+    from agencystack.deprecations import plugin_warnings
+
+    return [Check("plugin api", "warn", line, "update the plugin to the replacement named (docs/plugins.md, "
+                  "CHANGELOG.md's Plugin API)") for line in plugin_warnings(plugins)]

@@ -20,14 +20,33 @@ Two kinds of dispatch (see :mod:`agencystack.plugins`):
 
 Argument names are part of the contract: an implementation may accept any subset of them, by name. What may change
 between releases, and how a deprecated hook or argument warns, is docs/plugins.md's compatibility policy (enforced by
-tests/test_hook_compatibility.py against the last release's API, tests/data/hook_api.json).
+tests/test_plugin_api.py against the recorded API, tests/data/plugin_api.json: every hook's arguments with their types,
+its dispatch, and every member of what it receives and returns).
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pluggy
 
+if TYPE_CHECKING:  # annotations only: importing this module costs pluggy alone
+    from collections.abc import Iterator
+
+    from agencystack.backup.archive import ArchiveReader, ArchiveWriter
+    from agencystack.bundle import Bundle
+    from agencystack.component import Component
+    from agencystack.context import LifecycleContext
+    from agencystack.integrations import DashboardContext, DashboardEntry, SsoAdmin, SsoApplication, SsoGrant
+    from agencystack.results import ComponentStatus, LogLine, LogRequest, Outcome
+    from agencystack.stack import Stack
+
 hookspec = pluggy.HookspecMarker("agencystack")
+
+#: the hooks called only on the plugin that provides the target component (``context.component``) plus the core's
+#: wrappers and defaults; every other hook is broadcast (reaches every plugin)
+TARGETED = frozenset({"stack", "install", "status", "logs", "restart", "backup", "restore", "uninstall", "sso_admin",
+                      "dashboard_entries"})
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -36,7 +55,7 @@ hookspec = pluggy.HookspecMarker("agencystack")
 
 
 @hookspec
-def components():
+def components() -> list[Component]:
     """List the components this plugin provides.
 
     Called once per command, on every plugin, while plugins load. Must be cheap and free of side effects: no engine,
@@ -49,7 +68,7 @@ def components():
 
 
 @hookspec
-def bundles():
+def bundles() -> list[Bundle]:
     """List the bundles this plugin contributes: named sets of components installed together.
 
     Broadcast, called on every plugin when a command names something that is not a component (``agencystack
@@ -75,7 +94,7 @@ def bundles():
 
 
 @hookspec(firstresult=True)
-def stack(context):
+def stack(context: LifecycleContext) -> Stack | None:
     """Describe what should run for the target component: data, not engine calls.
 
     Targeted, firstresult. ``context`` is an :class:`agencystack.LifecycleContext` whose ``settings`` are loaded and
@@ -96,7 +115,7 @@ def stack(context):
 
 
 @hookspec
-def modify_stack(context, stack):
+def modify_stack(context: LifecycleContext, stack: Stack) -> None:
     """Amend another component's stack before it is validated, planned and rendered.
 
     Broadcast: called on every plugin, for every stack built. Integrations live here: the edge turns
@@ -112,7 +131,7 @@ def modify_stack(context, stack):
 
 
 @hookspec(firstresult=True)
-def install(context):
+def install(context: LifecycleContext) -> Outcome | None:
     """Install or converge the target component for ``context.client``; re-running with nothing changed is a no-op.
 
     Called by ``agencystack install`` with the (client, component) lock held, after the core installed the
@@ -128,7 +147,7 @@ def install(context):
 
 
 @hookspec(firstresult=True)
-def status(context):
+def status(context: LifecycleContext) -> ComponentStatus | None:
     """Report the target component's state for ``context.client``. Read-only; no lock is taken.
 
     The core's default aggregates container states from the engine by priority
@@ -141,7 +160,7 @@ def status(context):
 
 
 @hookspec(firstresult=True)
-def logs(context, request):
+def logs(context: LifecycleContext, request: LogRequest) -> Iterator[LogLine] | None:
     """Stream the target component's logs. Read-only; no lock is taken.
 
     ``request`` is an :class:`agencystack.LogRequest` (services, tail, since, follow). The core's default streams
@@ -152,7 +171,7 @@ def logs(context, request):
 
 
 @hookspec(firstresult=True)
-def restart(context, services):
+def restart(context: LifecycleContext, services: tuple[str, ...]) -> Outcome | None:
     """Restart the target component's services, in dependency order, each gated on health.
 
     ``services`` is a tuple of service names, empty for all. Called with the lock held.
@@ -162,8 +181,8 @@ def restart(context, services):
 
 
 @hookspec(firstresult=True)
-def backup(context, archive):
-    """Write the target component's data into ``archive`` (an :class:`agencystack.backup.ArchiveWriter`).
+def backup(context: LifecycleContext, archive: ArchiveWriter) -> Outcome | None:
+    """Write the target component's data into ``archive`` (an :class:`agencystack.ArchiveWriter`).
 
     Called by ``agencystack backup`` with the lock held. The core's default writes every part the stack declares
     in ``Stack.backups`` (database dumps streamed from the running service, volume archives, the .env). The data
@@ -174,8 +193,8 @@ def backup(context, archive):
 
 
 @hookspec(firstresult=True)
-def restore(context, archive):
-    """Restore the target component from ``archive`` (an :class:`agencystack.backup.ArchiveReader`).
+def restore(context: LifecycleContext, archive: ArchiveReader) -> Outcome | None:
+    """Restore the target component from ``archive`` (an :class:`agencystack.ArchiveReader`).
 
     Called by ``agencystack restore`` with the lock held, only after the whole archive has been verified. The
     core's default stops the stack, restores every declared part, starts it and waits for health.
@@ -185,7 +204,7 @@ def restore(context, archive):
 
 
 @hookspec(firstresult=True)
-def uninstall(context, purge):
+def uninstall(context: LifecycleContext, purge: bool) -> Outcome | None:
     """Remove the target component's containers and networks for ``context.client``.
 
     Volumes and the client directory (.env with its secrets) are kept unless ``purge`` is true (the CLI asks first,
@@ -202,7 +221,8 @@ def uninstall(context, purge):
 
 
 @hookspec(firstresult=True)
-def sso_protect(context, application, stack):
+def sso_protect(context: LifecycleContext, application: SsoApplication, stack: Stack | None
+                ) -> SsoGrant | None:
     """Provide single sign-on for ``application`` (an :class:`agencystack.SsoApplication`) in ``stack``.
 
     Implemented by identity-provider components (Keycloak). Called by the core (:mod:`agencystack.sso`) while
@@ -224,22 +244,22 @@ def sso_protect(context, application, stack):
 
 
 @hookspec(firstresult=True)
-def sso_admin(context):
+def sso_admin(context: LifecycleContext) -> SsoAdmin | None:
     """The identity provider's people and secrets, for ``agencystack sso`` (targeted at the component whose
     :attr:`agencystack.Component.provides` has ``"sso"``).
 
-    Returns: an object with ``list_users() -> list[dict]`` (username, email, enabled), ``add_user(email, *,
-    temporary) -> str`` (the new password: shown once by the CLI, never logged), ``remove_user(email) -> bool`` and
-    ``rotate(component) -> None`` (a new client secret for that component's OIDC client), or ``None``. Optional
-    members (a provider without them: the CLI says it cannot): ``logout_user(email) -> bool`` (end the user's
-    sessions now), ``unlock_user(email) -> bool`` (lift a brute-force lockout) and ``revalidate_seconds: int``
-    (within how long a removed user or ended session loses access to every protected UI); the ``-> bool``
-    members answer False when there is no such user.
+    Returns: an :class:`agencystack.integrations.SsoAdmin`: an object with ``list_users() -> list[dict]`` (username,
+    email, enabled), ``add_user(email, *, temporary) -> str`` (the new password: shown once by the CLI, never
+    logged), ``remove_user(email) -> bool`` and ``rotate(component) -> None`` (a new client secret for that
+    component's OIDC client), or ``None``. Optional members (a provider without them: the CLI says it cannot):
+    ``logout_user(email) -> bool`` (end the user's sessions now), ``unlock_user(email) -> bool`` (lift a
+    brute-force lockout) and ``revalidate_seconds: int`` (within how long a removed user or ended session loses
+    access to every protected UI); the ``-> bool`` members answer False when there is no such user.
     """
 
 
 @hookspec
-def dashboard_entries(context):
+def dashboard_entries(context: DashboardContext) -> list[DashboardEntry]:
     """Describe what the agency dashboard shows for one of this plugin's components installed for the client.
 
     Targeted: called on the plugin that provides ``context.component`` (once per installed component, whenever the
@@ -248,6 +268,10 @@ def dashboard_entries(context):
     ``client``, ``component``, the component's loaded ``settings``, its ``manifest``, its ``url`` and the names of
     the client's ``installed`` components; a plugin never reads files itself. Cheap: no engine calls, no network.
     Never put a secret into an entry (the core scrubs known secret values anyway).
+
+    Deprecated since plugin API 1.1.0, working until 2.0.0 (:mod:`agencystack.deprecations`): the 1.0.0 contract,
+    broadcast with a context of the client (``client``, the global settings as ``base``), each plugin filtering on
+    what is installed. An implementation that reads ``context.base`` is warned and answers for its own component.
 
     Returns: a list of :class:`agencystack.DashboardEntry` (may be empty).
     """

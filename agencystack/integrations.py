@@ -9,7 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from agencystack.component import Component
+    from agencystack.settings import ComponentSettings, GlobalSettings
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,26 @@ class SsoGrant:
     middleware: str  # the Traefik middleware name to attach to protected routers
     state: str = "protected"  # or "pending": the provider is installed but the client is not converged yet
     detail: str = ""  # one line for status (why pending)
+
+
+class SsoAdmin(Protocol):
+    """What an identity provider's ``sso_admin`` answers: its people and secrets, for ``agencystack sso``."""
+
+    def list_users(self) -> list[dict[str, Any]]:
+        """Every user of the client's realm: ``username``, ``email``, ``enabled``."""
+        ...
+
+    def add_user(self, email: str, *, temporary: bool) -> str:
+        """Create a user; returns the new password (shown once by the CLI, never logged)."""
+        ...
+
+    def remove_user(self, email: str) -> bool:
+        """Remove a user; False when there was none."""
+        ...
+
+    def rotate(self, component: str) -> None:
+        """A new client secret for that component's OIDC client."""
+        ...
 
 
 #: SSO states as plan, install and status show them
@@ -81,16 +105,23 @@ class DashboardContext:
     ``client``; ``component`` (its :class:`~agencystack.Component`); ``settings`` (its loaded settings: a copy,
     secrets included -- never put a secret into an entry); ``manifest`` (its manifest.json as a read-only mapping:
     version, images, last action, facts such as ``sso``); ``url`` (where users reach it, or None);
-    ``installed`` (the names of the components installed for the client). A plugin never reads files itself.
+    ``installed`` (the names of the components installed for the client); ``edge_origin`` (the scheme and ports
+    this host's edge publishes: ``network``, ``http_port``, ``https_port``; empty when unknown). Methods:
+    ``installed_components()``, ``public_url(host, path)``. A plugin never reads files itself.
+
+    Deprecated (since plugin API 1.1.0, removed in 2.0.0): ``base``, the global settings, which the Nov-27 broadcast
+    contract's context carried; reading it warns, and the core then keeps only the entries for ``component``.
     """
 
     client: str
-    component: Any  # agencystack.Component
-    settings: Any  # the component's ComponentSettings (a copy)
+    component: Component
+    settings: ComponentSettings  # a copy
     manifest: Mapping[str, Any]
     url: str | None = None
     installed: tuple[str, ...] = ()
     edge_origin: Mapping[str, Any] = field(default_factory=dict)  # scheme/ports the host's edge publishes
+    _global_settings: GlobalSettings | None = field(default=None, repr=False, compare=False)
+    _deprecated_reads: list[str] = field(default_factory=list, repr=False, compare=False)  # what a plugin read
 
     def installed_components(self) -> list[str]:
         """The components installed for this client (as :meth:`LifecycleContext.installed_components`)."""
@@ -102,3 +133,16 @@ class DashboardContext:
 
         return public_url(f"http://{host}{path}", Edge(**self.edge_origin)) if self.edge_origin else \
             f"http://{host}{path}"
+
+    @property
+    def base(self) -> GlobalSettings:
+        """Deprecated: the global settings (the Nov-27 contract's context of the client carried them)."""
+        from agencystack import deprecations
+
+        deprecations.warn("DashboardContext.base")
+        self._deprecated_reads.append("base")
+        if self._global_settings is not None:
+            return self._global_settings
+        from agencystack.settings import GlobalSettings
+
+        return GlobalSettings.load()

@@ -47,7 +47,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
 
     from agencystack.bundle import Bundle
-    from agencystack.integrations import DashboardEntry, SsoApplication, SsoGrant
+    from agencystack.integrations import DashboardContext, DashboardEntry, SsoApplication, SsoGrant
     from agencystack.results import ComponentStatus, LogLine, LogRequest, Outcome
     from agencystack.stack import Stack
 
@@ -75,6 +75,7 @@ class PluginRecord:
     components: list[Component] = field(default_factory=list)
     core: bool = False
     contested: list[str] = field(default_factory=list)  # names this plugin claims that another plugin claims too
+    private_imports: list[str] = field(default_factory=list)  # agencystack.* modules outside the API it imported
 
     @property
     def label(self) -> str:
@@ -202,12 +203,27 @@ class Plugins:
         others = [p for p in self._pm.get_plugins() if all(p is not k for k in keep)]
         return self._pm.subset_hook_caller(caller.name, remove_plugins=others)(**kwargs)
 
-    def default(self, hook: str, **kwargs: Any) -> Any:
-        """Call the core's default implementation of a lifecycle hook alone: no component's own, no wrapper
-        (``context.deploy()`` is the default install, for a component that adds steps to it)."""
+    def default_install(self, context: Targeted) -> Outcome:
+        """The core's default ``install`` alone: no component's own, no wrapper (``context.deploy()``, for a
+        component that adds steps to it)."""
+        return self._default(self._pm.hook.install, context=context)
+
+    def default_uninstall(self, context: Targeted, purge: bool) -> Outcome:
+        """The core's default ``uninstall`` alone (the edge's own uninstall adds its network's removal to it)."""
+        return self._default(self._pm.hook.uninstall, context=context, purge=purge)
+
+    def _default(self, caller: pluggy.HookCaller, **kwargs: Any) -> Any:
         defaults = self._pm.get_plugin(DEFAULTS_PLUGIN)
         others = [p for p in self._pm.get_plugins() if p is not defaults]
-        return self._pm.subset_hook_caller(hook, remove_plugins=others)(**kwargs)
+        return self._pm.subset_hook_caller(caller.name, remove_plugins=others)(**kwargs)
+
+    def implementations(self, plugin: str) -> list[tuple[str, Callable[..., Any]]]:
+        """``(hook, function)`` for each hook the plugin registered as ``plugin`` implements (none: unknown)."""
+        registered = self._pm.get_plugin(plugin)
+        if registered is None:
+            return []
+        return [(caller.name, impl.function) for caller in self._pm.get_hookcallers(registered) or []
+                for impl in caller.get_hookimpls() if impl.plugin is registered]
 
     # -- broadcast calls ----------------------------------------------------------------------------------------
     def modify_stack(self, context: Targeted, stack: Stack) -> None:
@@ -217,10 +233,24 @@ class Plugins:
                     ) -> SsoGrant | None:
         return self._pm.hook.sso_protect(context=context, application=application, stack=stack)
 
-    def dashboard_entries(self, context: Targeted) -> list[DashboardEntry]:
-        """The tiles of ``context.component``: its own plugin's answer (and the core's), never other plugins'."""
+    def dashboard_entries(self, context: DashboardContext) -> list[DashboardEntry]:
+        """The tiles of ``context.component``: its own plugin's answer (and the core's), never other plugins'.
+
+        Deprecated since plugin API 1.1.0 (:mod:`agencystack.deprecations`), working until 2.0.0: a context
+        without ``component`` (the Nov-27 contract: a context of the client, ``client`` and ``base``) asks every
+        component installed for that client, warned; an implementation written to that contract (it reads
+        ``context.base``, the broadcast era's global settings) answers for its own component only."""
+        if not hasattr(context, "component"):
+            from agencystack import deprecations, dashboard_registry
+
+            deprecations.warn("dashboard_entries(context without component)")
+            contexts = dashboard_registry.contexts(self, getattr(context, "base", None), context.client)
+            return [entry for each in contexts for entry in self.dashboard_entries(each)]
         answers = self._targeted(self._pm.hook.dashboard_entries, context.component.name, context=context)
-        return [entry for answer in answers or () for entry in answer or ()]
+        entries = [entry for answer in answers or () for entry in answer or ()]
+        if getattr(context, "_deprecated_reads", ()):  # a broadcast-era implementation answers for all of its components
+            entries = [e for e in entries if getattr(e, "component", None) == context.component.name]
+        return entries
 
 
 class _PluginManager(pluggy.PluginManager):
@@ -269,7 +299,7 @@ def load(only: Iterable[str] | None = None) -> Plugins:
             continue
         record = PluginRecord(name=ep["name"], distribution=ep["distribution"], version=ep["version"],
                               value=ep["value"])
-        _register(pm, record, owners, lambda value=ep["value"]: _load_object(value), claims)
+        _register(pm, record, owners, lambda value=ep["value"], r=record: _watching_imports(r, value), claims)
         records.append(record)
     plugins = Plugins(pm, records, owners, claims)
     plugins.unknown = sorted({*kept, *excluded} - {ep["name"] for ep in found})
@@ -450,6 +480,38 @@ def trace(pm: pluggy.PluginManager, stream: Any = None) -> Callable[[], None]:
         print(json.dumps(line), file=stream or sys.stderr, flush=True)
 
     return pm.add_hookcall_monitoring(before, after)
+
+
+def _watching_imports(record: PluginRecord, value: str) -> Any:
+    """Load an entry point's object, noting each ``agencystack.*`` module outside the plugin API (anything but
+    ``agencystack`` and ``agencystack.testing``) that the plugin's code imports meanwhile (``builtins.__import__``
+    is wrapped only while it loads: a function call per import statement). What the process imported before (a
+    second load in one process) is not seen again: each command is a process of its own."""
+    import builtins
+
+    real = builtins.__import__
+
+    def watching(name, globals=None, locals=None, fromlist=(), level=0):
+        importer = (globals or {}).get("__name__", "")
+        if level == 0 and (name == "agencystack" or name.startswith("agencystack.")) and not (
+                importer == "agencystack" or importer.startswith("agencystack.")):
+            modules = [f"{name}.{n}" for n in fromlist or () if n not in _public()] if name == "agencystack" \
+                else [name]
+            record.private_imports.extend(m for m in modules if m != "agencystack.testing"
+                                          and m not in record.private_imports)
+        return real(name, globals, locals, fromlist, level)
+
+    builtins.__import__ = watching
+    try:
+        return _load_object(value)
+    finally:
+        builtins.__import__ = real
+
+
+def _public() -> list[str]:
+    import agencystack
+
+    return agencystack.__all__
 
 
 def _load_object(value: str) -> Any:

@@ -26,8 +26,9 @@ Fixtures:
 
 Plain functions, for module-scoped fixtures and helpers that a fixture cannot serve: :func:`use_root` (what
 ``agencystack_env`` does, on any ``MonkeyPatch``; :func:`root_environment` for a process), :func:`run_cli`,
-:func:`open_context`, :func:`dashboard_context`, :func:`free_port`, :func:`assert_idempotent` (a second install
-changes nothing) and :func:`assert_backup_roundtrip` (backup, destroy with --purge, restore, the data is back).
+:func:`open_context`, :func:`dashboard_context`, :func:`compose_file` / :func:`compose_document` (what the core
+renders for a context), :func:`free_port`, :func:`assert_idempotent` (a second install changes nothing) and
+:func:`assert_backup_roundtrip` (backup, destroy with --purge, restore, the data is back).
 
 Images: the engine fixture pulls nothing itself. A test engine without a registry (CI, offline machines) sets the
 image settings in the environment (``DEMO_WEB_IMAGE=...``, ``EDGE_IMAGE=...``): the environment layer of the
@@ -145,6 +146,21 @@ def dashboard_context(plugins: Plugins, component: str, *, client: str | None = 
                             settings=context.settings.model_copy(), manifest=MappingProxyType(manifest), url=url,
                             installed=tuple(installed if installed is not None else (component,)),
                             edge_origin=edge_origin(context.global_settings))
+
+
+def compose_file(context: LifecycleContext) -> str:
+    """The compose file the core renders for ``context``'s deployment (what ``agencystack render`` prints and
+    install writes to ``compose.yaml``), for a test that reads what would run."""
+    from agencystack.engine import compose
+
+    return compose.render(context.deployment())
+
+
+def compose_document(context: LifecycleContext) -> dict[str, Any]:
+    """:func:`compose_file` as data (the parsed document)."""
+    from agencystack.engine import compose
+
+    return compose.document(context.deployment())
 
 
 def free_port() -> int:

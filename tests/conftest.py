@@ -5,32 +5,24 @@ distributions' tests as well; shared helpers are in tests/helpers.py and the pub
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.helpers import on_path, pip_install
+
 FIXTURES = Path(__file__).parent / "fixtures"
+collect_ignore = ["compat"]  # a distribution of its own: tests/test_compat_fixture.py installs it and runs its tests
 
 
 @pytest.fixture(scope="session")
 def plugin_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A directory where the fixture distributions (tests/fixtures/thirdparty, tests/fixtures/broken) are
     pip-installed, exactly as a user would install a third-party plugin; put it on sys.path/PYTHONPATH to use it."""
-    site = tmp_path_factory.mktemp("plugin-site")
-    subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-deps",
-         "--no-build-isolation", "--target", str(site), str(FIXTURES / "thirdparty"), str(FIXTURES / "broken")],
-        check=True, capture_output=True,
-    )
-    return site
+    return pip_install(tmp_path_factory.mktemp("plugin-site"), FIXTURES / "thirdparty", FIXTURES / "broken")
 
 
 @pytest.fixture
 def with_plugins(plugin_site: Path, monkeypatch: pytest.MonkeyPatch, agencystack_env: Path) -> Path:
     """In-process and subprocess runs see the fixture plugins (entry points are scanned on sys.path)."""
-    monkeypatch.syspath_prepend(str(plugin_site))
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(plugin_site), os.environ.get("PYTHONPATH")])))
-    return plugin_site
+    return on_path(plugin_site, monkeypatch)

@@ -164,3 +164,18 @@ def served_by(port: int, host: str, path: str, **kw: Any) -> str | None:
     """Which echo backend answered (its ``X-Echo-Service``), or ``<status>`` when none did."""
     status, headers, _ = request(port, host, path, **kw)
     return headers.get("X-Echo-Service") if status == 200 else f"<{status}>"
+
+
+def pip_install(site: Path, *distributions: Path) -> Path:
+    """pip-install ``distributions`` into ``site`` (no dependencies, offline) as a user installs a plugin."""
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-deps",
+                    "--no-build-isolation", "--target", str(site), *map(str, distributions)],
+                   check=True, capture_output=True)
+    return site
+
+
+def on_path(site: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """``site`` on sys.path and PYTHONPATH for this test: in-process and subprocess runs see its plugins."""
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")])))
+    return site

@@ -17,8 +17,7 @@ from agencystack.limits import Limits
 
 DOC = (Path(__file__).resolve().parents[1] / "docs" / "plugins.md").read_text()
 HOOKS = {name: fn for name, fn in vars(hookspecs).items() if inspect.isfunction(fn) and hasattr(fn, "agencystack_spec")}
-TARGETED = {"stack", "install", "status", "logs", "restart", "backup", "restore", "uninstall", "sso_admin",
-            "dashboard_entries"}
+TARGETED = hookspecs.TARGETED
 
 
 def section(heading: str) -> str:
@@ -88,3 +87,21 @@ def test_the_contracts_name_their_types_fields():
     sso, dashboard = section("## The SSO contract"), section("## The dashboard contract")
     for cls, text in ((SsoApplication, sso), (SsoGrant, sso), (DashboardEntry, dashboard)):
         assert [f.name for f in fields(cls) if f"`{f.name}`" not in text] == [], cls.__name__
+
+
+
+@pytest.mark.parametrize("context", ["LifecycleContext", "DashboardContext"])
+def test_every_member_and_method_of_the_contexts_is_documented(context):
+    """What a plugin may use of a context is what "The context" lists: every member the code has and the record
+    (tests/data/plugin_api.json) holds, the deprecated ones named as such, with their replacement."""
+    import json
+
+    from agencystack import plugin_api
+
+    record = json.loads((Path(__file__).parent / "data" / "plugin_api.json").read_text())["types"][context]
+    members = {**plugin_api.current()["types"][context]["members"], **record["members"]}
+    text = section("## The context")
+    assert [m for m in members if not re.search(rf"`(?:{context}\.)?{m}[`(]", text)] == []
+    deprecated = text[text.index("Deprecated since"):]
+    assert sorted(m for m, spec in members.items() if spec.get("deprecated")) == sorted(
+        m for m in members if f"`{context}.{m}`" in deprecated)

@@ -19,11 +19,18 @@ HOOKS = sorted(name for name, fn in vars(hookspecs).items() if inspect.isfunctio
 TEST_KIT = "agencystack.testing"
 
 
+#: component tests on the real engine that still reach into the core (container names and labels, the driver, the
+#: backup operations): not converted yet to the test kit's public helpers -- the only exceptions, each to go
+NOT_YET_PUBLIC = {"components/posthog/tests/helpers.py", "components/posthog/tests/test_posthog_engine.py",
+                  "components/posthog/tests/test_posthog_live.py"}
+
+
 def plugin_sources() -> list[Path]:
-    """The code of every component distribution and example plugin (the repository's own tests of a component,
-    which may reach into the core, aside)."""
-    found = [p for p in (REPO / "components").rglob("*.py") if "tests" not in p.relative_to(REPO).parts[2:]]
-    found += list((REPO / "tests" / "fixtures").rglob("*.py"))
+    """The code of every component distribution (its tests included), example plugin and the compatibility
+    fixture."""
+    found = [p for p in (REPO / "components").rglob("*.py")
+             if p.relative_to(REPO).as_posix() not in NOT_YET_PUBLIC and "data" not in p.relative_to(REPO).parts]
+    found += list((REPO / "tests" / "fixtures").rglob("*.py")) + list((REPO / "tests" / "compat").rglob("*.py"))
     return sorted(found)
 
 
@@ -56,6 +63,8 @@ def test_there_are_plugin_sources_to_check():
     assert "components/posthog/agencystack_posthog/plugin.py" in names
     assert "components/keycloak/agencystack_keycloak/gate.py" in names
     assert "tests/fixtures/thirdparty/agencystack_hello/notes.py" in names
+    assert "components/keycloak/tests/test_keycloak_stack.py" in names  # component tests are covered too
+    assert "tests/compat/agencystack_compat/plugin.py" in names
 
 
 @pytest.mark.parametrize("path", plugin_sources(), ids=lambda p: p.relative_to(REPO).as_posix())

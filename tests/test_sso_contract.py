@@ -91,7 +91,7 @@ def test_the_provider_secret_is_resolved_for_containers_but_never_rendered(agenc
     rendered = compose.render(ctx.deployment())
     assert "provider-secret-value" not in rendered and "${SSO_CLIENT_SECRET}" in rendered
     assert ctx.env()["SSO_CLIENT_SECRET"] == "provider-secret-value"
-    assert ctx.redactor.text("x provider-secret-value y") == "x *** y"
+    assert ctx._redactor.text("x provider-secret-value y") == "x *** y"
 
 
 def test_pending_still_attaches_the_middleware_so_protected_paths_fail_closed(agencystack_env):

@@ -38,6 +38,15 @@ def new(name: str = typer.Argument(..., help="The component's name: lowercase le
         f"pytest {target})")
 
 
+def _plugin_api_warnings(plugins) -> None:
+    """One warning (stderr) per plugin using a deprecated member or a module outside the plugin API."""
+    from agencystack.cli.output import warn
+    from agencystack.deprecations import plugin_warnings
+
+    for line in plugin_warnings(plugins):
+        warn(line)
+
+
 @components_app.command("list")
 def list_(ctx: typer.Context, json_output: options.Json = False) -> None:
     """List every component (name, version, distribution, plugin status), broken plugins (named after their entry
@@ -58,6 +67,7 @@ def list_(ctx: typer.Context, json_output: options.Json = False) -> None:
         if not record.ok:  # no component is known: the row is named after the plugin (its entry point's name)
             rows.append({"name": record.name, "version": record.version, **plugin, "status": "broken",
                          "error": record.error})
+    _plugin_api_warnings(plugins)
     if json_output:
         emit_json(rows)
         return

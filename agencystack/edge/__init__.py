@@ -70,7 +70,7 @@ def install(context):
 def uninstall(context, purge):
     if context.component.name != NAME or not purge:
         return None
-    outcome = context.plugins.default("uninstall", context=context, purge=purge)
+    outcome = context.plugins.default_uninstall(context, purge)
     network = context.settings.network
     attached = context.engine.network_attached(network)
     if attached:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic_settings import SettingsConfigDict
 
-from agencystack import ComponentSettings, Domain, ImageRef
+from agencystack import ComponentSettings, Domain, ImageRef, SettingsConfigDict
 
 
 class DashboardSettings(ComponentSettings):

@@ -10,9 +10,9 @@ def asking(context) -> list[str]:
     """Installed components of the client whose stack has a route asking for SSO."""
     found = []
     for component in context.installed_components():
-        if component == NAME or component not in context.plugins.components:
+        if component == NAME or component not in context.components:
             continue
-        if context.plugins.components[component].per_host:
+        if context.components[component].per_host:
             continue
         probe = context.sibling(component, "plan")
         try:

@@ -39,7 +39,7 @@ class Keycloak:
         self.client = context.client
         self.dir = context.state_root.component(context.client, NAME)
         self.settings = context.settings if context.component.name == NAME else context.sibling(NAME).settings
-        context.redactor.add(*self.settings.secret_values())
+        context.add_secret(*self.settings.secret_values())
         self.realm = self.settings.realm_name(context.client)
         self.public_url = context.public_url(self.settings.domain).rstrip("/")
         self.issuer = f"{self.public_url}/realms/{self.realm}"

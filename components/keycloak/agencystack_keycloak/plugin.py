@@ -41,7 +41,8 @@ def install(context):
     with keycloak.admin() as admin:
         admin.wait_ready(max(READY_TIMEOUT, context.settings.start_timeout), context.progress)
         created, changed = keycloak.converge_realm(admin)
-    context.facts.update(url=keycloak.public_url, realm=keycloak.realm)
+    context.record_fact("url", keycloak.public_url)
+    context.record_fact("realm", keycloak.realm)
     state = "created" if created else (f"settings updated ({', '.join(changed)})" if changed else "ready")
     return Outcome(summary=f"{outcome.summary}; realm {keycloak.realm} {state} at {keycloak.issuer}",
                    url=console_url(context.settings, keycloak.public_url, keycloak.realm), changes=outcome.changes,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from agencystack import ComponentSettings, Domain, ImageRef, generated_secret, hex_token, urlsafe_token
+from agencystack import (ComponentSettings, Domain, ImageRef, SettingsConfigDict, generated_secret, hex_token,
+                         urlsafe_token)
 from pydantic import Field, model_validator
-from pydantic_settings import SettingsConfigDict
 
 VERSION = "26.7.3"  # the Keycloak release the stack is written for (KC_* options, admin REST semantics)
 OAUTH2_PROXY_VERSION = "v7.15.6"

@@ -5,7 +5,7 @@ put on a command line."""
 from __future__ import annotations
 
 from agencystack import StateRoot
-from agencystack.testing import open_context
+from agencystack.testing import compose_file, open_context
 
 
 def posthog(plugins, action="plan", **flags):
@@ -42,8 +42,6 @@ def test_keycloak_installed_but_not_converged_is_pending_and_closed(agencystack_
 
 
 def test_converged_gate_from_saved_state(agencystack_plugins, agencystack_env, monkeypatch):
-    from agencystack.engine import compose
-
     monkeypatch.setenv("DOMAIN", "localhost")  # default hosts: <component>.<client>.<DOMAIN>
     monkeypatch.setattr("agencystack.sso.edge_addresses", lambda context: ("10.9.0.2",))
     secrets = {"SSO_CLIENT_SECRET": "client-secret-value-123", "SSO_COOKIE_SECRET": "cookie-secret-value-0123456789ab"}
@@ -73,7 +71,7 @@ def test_converged_gate_from_saved_state(agencystack_plugins, agencystack_env, m
     assert routes["sso"].prefixes == ["/oauth2"] and routes["sso"].public and routes["sso"].priority == 200
     for route in routes.values():
         assert route.middlewares == (["acme-posthog-sso"] if route.name == "web" else [])
-    rendered = compose.render(ctx.deployment())
+    rendered = compose_file(ctx)
     for value in secrets.values():
         assert value not in rendered
     assert ctx.deployment().env["SSO_CLIENT_SECRET"] == secrets["SSO_CLIENT_SECRET"]

@@ -6,8 +6,7 @@ tested here needs no engine.
 
 from __future__ import annotations
 
-from agencystack.engine import Deployment
-from agencystack.testing import open_context
+from agencystack.testing import compose_file, open_context
 
 
 def test_keycloak_is_a_separate_distribution(agencystack_plugins):
@@ -17,8 +16,6 @@ def test_keycloak_is_a_separate_distribution(agencystack_plugins):
 
 
 def test_keycloak_stack_references_its_generated_secrets(agencystack_plugins, monkeypatch):
-    from agencystack.engine import compose
-
     monkeypatch.setenv("DOMAIN", "agency.com")
     context = open_context(agencystack_plugins, "keycloak", client="acme")
     assert context.settings.domain == "auth.acme.agency.com"  # derived defaults see <client>.<DOMAIN>
@@ -26,8 +23,7 @@ def test_keycloak_stack_references_its_generated_secrets(agencystack_plugins, mo
     stack = context.stack()
     assert {s.name for s in stack.services} == {"db", "keycloak"}
     assert stack.service("keycloak").depends_on == {"db": "healthy"}
-    rendered = compose.render(Deployment(project=context.project, client="acme", component="keycloak", stack=stack,
-                                         env=context.env(), directory=context.dir.path))
+    rendered = compose_file(context)
     for secret in context.settings.secret_values():
         assert secret not in rendered
     assert "${KEYCLOAK_ADMIN_PASSWORD}" in rendered

@@ -56,7 +56,7 @@ def install(context):
     outcome = context.deploy()  # the core waits for the /_health probe (HEALTH_WAIT, stack.py)
     url = context.stack().probes[0].url
     site = url.removesuffix("/_health")
-    context.facts["url"] = site
+    context.record_fact("url", site)
     return Outcome(summary=f"{outcome.summary}; healthy at {site}", url=site, changes=outcome.changes,
                    details=outcome.details)
 

@@ -13,10 +13,9 @@ import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from agencystack import (ComponentSettings, Domain, EmptyMeans, ImageRef, PortNumber, generated_secret, hex_token,
-                         urlsafe_token)
-from pydantic import AfterValidator, SecretStr
-from pydantic_settings import SettingsConfigDict
+from agencystack import (ComponentSettings, Domain, EmptyMeans, ImageRef, PortNumber, SecretStr, SettingsConfigDict,
+                         generated_secret, hex_token, urlsafe_token)
+from pydantic import AfterValidator
 
 UPSTREAM_REF = "00fa00d9bf03f5bef2e784d23e3dbdf9c025c892"
 

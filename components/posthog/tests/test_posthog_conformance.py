@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from agencystack.engine import compose
+from agencystack.testing import compose_document
 from agencystack_posthog import deviations, settings
 from agencystack_posthog.upstream import cache_dir
 from components.posthog.tests.helpers import posthog_context
@@ -22,7 +22,7 @@ from components.posthog.tests.posthog_upstream import (DATA, HOBBY, Difference, 
 def rendered(agencystack_plugins):
     ctx = posthog_context(agencystack_plugins, action="render", domain="analytics.acme.com")
     root = cache_dir(ctx.state_root, ctx.settings.upstream_ref)
-    return compose.document(ctx.deployment()), ctx.stack().routes, str(root)
+    return compose_document(ctx), ctx.stack().routes, str(root)
 
 
 @pytest.fixture

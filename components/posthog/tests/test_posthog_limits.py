@@ -7,9 +7,8 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from agencystack.engine import compose
-from agencystack.errors import UsageError
-from agencystack.limits import long_running
+from agencystack import UsageError
+from agencystack.testing import compose_file
 from agencystack_posthog.limits import DEFAULTS, redpanda_memory
 from components.posthog.tests.helpers import SERVICES, fake_upstream, posthog_context
 
@@ -25,8 +24,8 @@ def test_every_service_has_a_row_and_every_long_running_service_renders_a_memory
                                                                                         upstream):
     assert set(DEFAULTS) == SERVICES
     ctx = posthog_context(agencystack_plugins, flags={"POSTHOG_UPSTREAM_DIR": upstream})
-    doc = yaml.safe_load(compose.render(ctx.deployment()))
-    running = {s.name for s in ctx.stack().services if long_running(s)}
+    doc = yaml.safe_load(compose_file(ctx))
+    running = {s.name for s in ctx.stack().services if s.replicas and not s.job}  # what holds memory while it runs
     assert len(running) == 35
     for name in running:
         limits = doc["services"][name]["deploy"]["resources"]["limits"]
@@ -59,7 +58,7 @@ def test_a_clients_override_applies_to_that_client_only(agencystack_plugins, ups
     assert a.stack().service("clickhouse").limits.applied() == {"memory": 3 * G, "memory_reservation": 512 * M,
                                                                 "cpus": 2.0, "pids": 4096}
     assert b.stack().service("clickhouse").limits.memory == G
-    rendered = yaml.safe_load(compose.render(a.deployment()))["services"]["clickhouse"]
+    rendered = yaml.safe_load(compose_file(a))["services"]["clickhouse"]
     assert rendered["deploy"]["resources"]["limits"]["memory"] == "3g"
 
 

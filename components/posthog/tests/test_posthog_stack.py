@@ -13,9 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from agencystack import LifecycleContext
-from agencystack.engine import compose
-from agencystack.settings import GlobalSettings
+from agencystack import GlobalSettings, LifecycleContext
+from agencystack.testing import compose_file
 from agencystack_posthog.stack import write_files
 from components.posthog.tests.helpers import ROUTED, SERVICES, TO_WEB, fake_upstream, posthog_context
 from components.posthog.tests.posthog_upstream import DATA
@@ -359,7 +358,7 @@ def test_two_clients_get_different_secrets(agencystack_plugins, tmp_path):
 def test_rendered_compose_is_valid_against_the_compose_specification(ctx, compose_schema):
     import jsonschema
 
-    doc = yaml.safe_load(compose.render(ctx.deployment()))
+    doc = yaml.safe_load(compose_file(ctx))
     jsonschema.validators.validator_for(compose_schema)(compose_schema).validate(doc)
     assert set(doc["services"]) == SERVICES
 
@@ -367,7 +366,7 @@ def test_rendered_compose_is_valid_against_the_compose_specification(ctx, compos
 def test_rendered_compose_is_valid_for_docker_compose(ctx, compose_bin, tmp_path):
     ctx.dir.ensure()
     ctx.save_settings()
-    text = compose.render(ctx.deployment())
+    text = compose_file(ctx)
     for secret in ctx.settings.secret_values():
         assert secret not in text
     ctx.dir.compose_file.write_text(text)
@@ -401,15 +400,14 @@ def test_start_scripts_and_clickhouse_overrides(tmp_path):
     ("unix:///var/run/docker.sock", "127.0.0.1"), ("tcp://10.0.0.5:2376", "10.0.0.5"),
     ("ssh://ops@engine.internal", "engine.internal"),
 ])
-def test_health_probe_goes_to_the_engines_host(docker_host, address):
-    from agencystack.probes import edge_address
-
-    assert edge_address(docker_host) == address
+def test_health_probe_goes_to_the_engines_host(docker_host, address, agencystack_context, monkeypatch):
+    monkeypatch.setenv("DOCKER_HOST", docker_host)
+    assert agencystack_context("posthog", client="acme").edge_address == address
 
 
 def test_rendered_compose_is_the_same_bytes_with_or_without_libyaml(ctx, monkeypatch):
     """render uses libyaml's emitter when PyYAML has it; an install without libyaml writes the same file (a re-run
     on such a host must not see a change in compose.yaml)."""
-    with_libyaml = compose.render(ctx.deployment())
+    with_libyaml = compose_file(ctx)
     monkeypatch.delattr(yaml, "CSafeDumper")
-    assert compose.render(ctx.deployment()) == with_libyaml
+    assert compose_file(ctx) == with_libyaml

@@ -1,4 +1,5 @@
-"""``agencystack hosts``: the Docker hosts clients are placed on (add, list, remove); see agencystack.fleet."""
+"""``agencystack hosts``: the Docker hosts and swarms clients are placed on (add, list, drain, undrain, remove); see
+agencystack.fleet and agencystack.placement."""
 
 # No `from __future__ import annotations`: Typer would eval every string annotation at start-up.
 

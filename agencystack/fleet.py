@@ -49,6 +49,7 @@ class DockerHost(BaseModel):
     tls_cert_path: Path | None = None  # directory with ca.pem, cert.pem, key.pem (read where it is, never copied)
     tls_verify: bool = True
     added_at: str = ""
+    swarm: bool = False  # the address is a Swarm manager's: the Swarm driver, Swarm schedules across its nodes
 
     @field_validator("docker_host")
     @classmethod
@@ -155,12 +156,13 @@ class Fleet:
         atomic_write(self.root.fleet_file, json.dumps(payload, indent=2) + "\n")
 
     def add(self, name: str, docker_host: str, *, tls_cert_path: str | None = None,
-            tls_verify: bool = True) -> DockerHost:
-        """Register a host (exit 2 for bad input or a name taken; nothing written then)."""
+            tls_verify: bool = True, swarm: bool = False) -> DockerHost:
+        """Register a host (exit 2 for bad input or a name taken; nothing written then); ``swarm``: the address
+        is a Swarm manager's."""
         from agencystack.state import now
 
         try:
-            host = DockerHost(name=name, docker_host=docker_host, tls_verify=tls_verify, added_at=now(),
+            host = DockerHost(name=name, docker_host=docker_host, tls_verify=tls_verify, added_at=now(), swarm=swarm,
                               tls_cert_path=None if tls_cert_path is None else Path(tls_cert_path).resolve())
         except ValidationError as exc:
             raise UsageError(_error(exc)) from None

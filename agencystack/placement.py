@@ -18,7 +18,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from agencystack.errors import ComponentError, UsageError
@@ -102,6 +102,7 @@ class Room:
     cpus: int = 0
     committed: int = 0  # bytes: the sum of the memory limits placed there
     unlimited: int = 0  # services without a memory limit
+    nodes: list[Any] = field(default_factory=list)  # a swarm's nodes (agencystack.engine.swarm.Node)
 
     @property
     def free(self) -> int:
@@ -116,6 +117,7 @@ def room(host: DockerHost) -> Room:
     try:
         info = driver.info()
         memory, placed = driver.placed()
+        nodes = driver.nodes() if host.swarm else []
     except EngineUnreachable as exc:
         return Room(host, False, error=str(exc))
     finally:
@@ -124,7 +126,7 @@ def room(host: DockerHost) -> Room:
             close()
     limits = [limit for services in placed.values() for limit in services.values()]
     return Room(host, True, version=info.version, memory=info.memory or memory, cpus=info.cpus,
-                committed=sum(v for v in limits if v), unlimited=sum(1 for v in limits if v is None))
+                committed=sum(v for v in limits if v), unlimited=sum(1 for v in limits if v is None), nodes=nodes)
 
 
 def rooms(hosts: list[DockerHost]) -> list[Room]:
@@ -138,13 +140,28 @@ def rooms(hosts: list[DockerHost]) -> list[Room]:
 
 
 def connect(host: DockerHost) -> Any:
-    """The engine driver of ``host``: the one place a host's address (and TLS files) become a driver."""
+    """The engine driver of ``host``: the one place a host's address (and TLS files) become a driver (the Swarm
+    driver for a swarm: Swarm then places the client's services on its nodes)."""
     from agencystack.engine import connect as connect_engine
 
     if host.is_local:
         return connect_engine(host.docker_host)
     return connect_engine(host.docker_host, tls_cert_path=host.tls_cert_path, tls_verify=host.tls_verify,
-                          tls_from_env=False)
+                          tls_from_env=False, swarm=host.swarm)
+
+
+def set_availability(host: DockerHost, node: str, availability: str) -> Any:
+    """Drain (``drain``) or reopen (``active``) node ``node`` of swarm ``host``: Swarm moves the stateless tasks
+    off a drained node; a stateful service stays pinned to its volume's node (its status says it waits for it).
+    Returns the node as it is now; exit 2 for a host that is not a swarm."""
+    if not host.swarm:
+        raise UsageError(f"host {host.name!r} is not a swarm (register one with 'agencystack hosts add NAME "
+                         "--docker-host MANAGER --swarm')")
+    driver = connect(host)
+    try:
+        return driver.set_availability(node, availability)
+    finally:
+        driver.close()
 
 
 def choose(fleet: Fleet, spec: Component) -> DockerHost:

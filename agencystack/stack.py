@@ -142,6 +142,9 @@ class Service(_Model):
     init: bool = False
     logging: Logging = Field(default_factory=Logging)
     replicas: Literal[0, 1] = 1
+    #: how many tasks a Swarm runs of this service when it is stateless (no named volume, not a job); a
+    #: single-host engine runs one container whatever it says
+    swarm_replicas: int = Field(default=1, ge=1)
     job: bool = False
     user: str | None = None
     working_dir: str | None = None
@@ -159,9 +162,10 @@ class Service(_Model):
         """A digest of everything that defines the container, with ``${KEY}`` resolved: changed hash = recreate.
 
         ``limits`` are left out: the engine changes them on the running container (see
-        :mod:`agencystack.engine.resources`), and stacks from before limits existed keep their hash."""
+        :mod:`agencystack.engine.resources`), and stacks from before limits existed keep their hash; so is
+        ``swarm_replicas``, which a single-host engine does not use."""
         resolved = self.model_copy(update={"environment": interpolate_all(self.environment, env)})
-        return hashlib.sha256(resolved.model_dump_json(exclude={"limits"}).encode()).hexdigest()
+        return hashlib.sha256(resolved.model_dump_json(exclude={"limits", "swarm_replicas"}).encode()).hexdigest()
 
 
 class Volume(_Model):

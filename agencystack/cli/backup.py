@@ -176,7 +176,7 @@ def restore(ctx: typer.Context, component: options.Component,
             force: bool = typer.Option(False, "--force", help="Restore an archive of another component or of a "
                                                               "different major version."),
             key_file: KeyFile = None,
-            domain: options.Domain = None,
+            domain: options.Domain = None, host: options.Host = None,
             json_output: options.Json = False) -> None:
     """Restore COMPONENT for a client from an archive; into another client id it makes an independent clone."""
     from agencystack.backup import operations
@@ -184,7 +184,7 @@ def restore(ctx: typer.Context, component: options.Component,
     _existing(from_, "archive")
     _existing(key_file, "key file")
     session = Session.of(ctx, json_output)
-    context = session.context(component, "restore", client=client_id, domain=domain)
+    context = session.context(component, "restore", client=client_id, domain=domain, host=host)
     outcome = operations.restore(context, from_, key_file=key_file, force=force)
     if json_output:
         emit_json(outcome, session.redactor)

@@ -1,4 +1,5 @@
-"""``agencystack hosts``: the Docker hosts clients are placed on (add, list, remove); see agencystack.fleet."""
+"""``agencystack hosts``: the Docker hosts and swarms clients are placed on (add, list, drain, undrain, remove); see
+agencystack.fleet and agencystack.placement."""
 
 # No `from __future__ import annotations`: Typer would eval every string annotation at start-up.
 
@@ -28,13 +29,15 @@ def add(ctx: typer.Context, name: str = typer.Argument(..., help="A short name: 
         tls_cert_path: str | None = typer.Option(None, "--tls-cert-path", help="Directory with ca.pem, cert.pem, "
                                                  "key.pem (read where it is, never copied)."),
         no_tls_verify: bool = typer.Option(False, "--no-tls-verify", help="Do not verify the engine's certificate."),
+        swarm: bool = typer.Option(False, "--swarm", help="The address is a Swarm manager's: Swarm schedules the "
+                                   "clients' services across its nodes."),
         json_output: options.Json = False) -> None:
     """Register a Docker host (checked for reachability; registered even if it does not answer yet)."""
     from agencystack.cli.output import emit_json, say, warn
     from agencystack.placement import room
 
     session, fleet = _fleet(ctx, json_output)
-    host = fleet.add(name, docker_host, tls_cert_path=tls_cert_path, tls_verify=not no_tls_verify)
+    host = fleet.add(name, docker_host, tls_cert_path=tls_cert_path, tls_verify=not no_tls_verify, swarm=swarm)
     found = room(host)
     if json_output:
         emit_json(_row(found, []), session.redactor)
@@ -70,6 +73,10 @@ def list_(ctx: typer.Context, json_output: options.Json = False) -> None:
             ("reachable", "green") if row["reachable"] else f"{paint('unreachable', 'red', colours())} {row['error']}",
             row["engine_version"] or "", gb(row["memory"]), "" if row["cpus"] is None else str(row["cpus"]),
             gb(row["committed_memory"]), gb(row["free_memory"]), ", ".join(row["clients"])] for row in rows])
+    nodes = [[row["name"], n["hostname"], n["state"], n["availability"], n["manager"] or n["role"],
+              n["engine_version"], gb(n["memory"]), str(n["cpus"])] for row in rows for n in row["nodes"]]
+    if nodes:
+        table(["SWARM", "NODE", "STATE", "AVAILABILITY", "MANAGER", "ENGINE", "MEMORY", "CPUS"], nodes)
 
 
 def _row(found, clients) -> dict:
@@ -79,7 +86,42 @@ def _row(found, clients) -> dict:
             "memory": found.memory if ok else None, "cpus": found.cpus if ok else None,
             "committed_memory": found.committed if ok else None, "free_memory": found.free if ok else None,
             "unlimited_services": found.unlimited if ok else None, "clients": sorted(clients),
-            "tls_cert_path": str(found.host.tls_cert_path) if found.host.tls_cert_path else None}
+            "tls_cert_path": str(found.host.tls_cert_path) if found.host.tls_cert_path else None,
+            "swarm": found.host.swarm, "nodes": [_node(n) for n in found.nodes]}
+
+
+def _node(node) -> dict:
+    return {"id": node.id, "hostname": node.hostname, "state": node.state, "availability": node.availability,
+            "role": node.role, "manager": node.manager or None, "engine_version": node.engine_version,
+            "memory": node.memory, "cpus": node.cpus}
+
+
+def _availability(ctx: typer.Context, swarm: str, node: str, availability: str, json_output: bool) -> None:
+    from agencystack import placement
+    from agencystack.cli.output import emit_json, say
+
+    session, fleet = _fleet(ctx, json_output)
+    found = placement.set_availability(fleet.get(swarm), node, availability)
+    if json_output:
+        emit_json(_node(found), session.redactor)
+    else:
+        say(f"swarm {swarm}: node {found.hostname} is {found.availability}")
+
+
+@hosts_app.command("drain")
+def drain(ctx: typer.Context, swarm: str = typer.Argument(..., help="The swarm's host name."),
+          node: str = typer.Argument(..., help="The node (hostname or id)."),
+          json_output: options.Json = False) -> None:
+    """Drain a swarm node: Swarm moves its stateless tasks to other nodes; services pinned to its volumes wait."""
+    _availability(ctx, swarm, node, "drain", json_output)
+
+
+@hosts_app.command("undrain")
+def undrain(ctx: typer.Context, swarm: str = typer.Argument(..., help="The swarm's host name."),
+            node: str = typer.Argument(..., help="The node (hostname or id)."),
+            json_output: options.Json = False) -> None:
+    """Make a drained swarm node active again (the services pinned to its volumes run there again)."""
+    _availability(ctx, swarm, node, "active", json_output)
 
 
 @hosts_app.command("remove")

@@ -178,7 +178,7 @@ def test_the_kit_builds_the_dashboard_context_the_core_builds(with_plugins, agen
     assert context.edge_origin == {"network": "agencystack_edge", "http_port": 80, "https_port": 443}
     assert context.public_url("auth.acme.localhost") == "http://auth.acme.localhost/"
     [tile] = agencystack_plugins.dashboard_entries(context)
-    assert tile.links["Admin console"] == "http://x.localhost/admin/acme/console/"  # from context.url
+    assert tile.links["Account"] == "http://x.localhost/realms/acme/account/"  # from context.url
     hello = agencystack_dashboard_context("hello", client="acme", flags={"HELLO_GREETING": "it's $(x)"},
                                           manifest={"last_action": {"action": "install"}})
     assert [t.title for t in agencystack_plugins.dashboard_entries(hello)] == ["Hello: it's $(x)"]

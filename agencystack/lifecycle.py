@@ -117,6 +117,27 @@ def check_uninstall(context: LifecycleContext, *, force: bool = False) -> list[s
     return dependents
 
 
+def require_installed(context: LifecycleContext) -> None:
+    """UsageError (exit 2) when the component is not installed for the client: nothing to show, nothing to ask the
+    engine (``logs``)."""
+    from agencystack.errors import UsageError
+
+    if not context.dir.installed:
+        raise UsageError(f"{_which(context)} is not installed (see 'agencystack status --all')")
+
+
+def require_services(context: LifecycleContext, services: tuple[str, ...] | list[str]) -> None:
+    """UsageError (exit 2) when a name of ``services`` (``--service``) is no service of the component's stack
+    (checked without the engine)."""
+    from agencystack.errors import UsageError
+
+    known = {s.name for s in context.stack().services}
+    unknown = sorted(set(services) - known)
+    if unknown:
+        raise UsageError(f"unknown service(s) {', '.join(unknown)} of {context.component.name} "
+                         f"(known: {', '.join(sorted(known)) or 'none'})")
+
+
 def run(context: LifecycleContext, action: str, **kwargs: Any) -> Any:
     """Dispatch an action by name (kept for callers written before the typed functions; the core does not use it).
     ``install`` and ``uninstall`` go through :func:`install` / :func:`uninstall`, requirements and all."""

@@ -20,7 +20,7 @@ def register(app: typer.Typer) -> None:
 
 
 @component_app.command("new")
-def new(name: str = typer.Argument(..., help="The component's name: lowercase letters, digits and dashes.",
+def new(ctx: typer.Context, name: str = typer.Argument(..., help="The component's name: lowercase letters, digits and dashes.",
                                    show_default=False),
         directory: Path | None = typer.Option(None, "--dir", metavar="DIR", show_default=False,
                                               help="Where to write the distribution (default: ./NAME); new or "
@@ -30,7 +30,9 @@ def new(name: str = typer.Argument(..., help="The component's name: lowercase le
     secret, a stack (web service, PostgreSQL, route, backups, probe), a dashboard entry and tests."""
     from agencystack import scaffold
     from agencystack.cli.output import say
+    from agencystack.cli.session import Session
 
+    Session.of(ctx, json_output)
     target = directory if directory is not None else Path(name)
     written = scaffold.create(name, target)
 

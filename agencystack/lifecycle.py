@@ -37,6 +37,7 @@ from agencystack.markers import hookimpl
 
 if TYPE_CHECKING:
     from agencystack.context import LifecycleContext
+    from agencystack.invocation import Invocation
     from agencystack.results import ComponentStatus, LogLine, LogRequest, Outcome
 
 MUTATING = ("install", "restart", "backup", "restore", "uninstall")
@@ -136,6 +137,25 @@ def require_services(context: LifecycleContext, services: tuple[str, ...] | list
     if unknown:
         raise UsageError(f"unknown service(s) {', '.join(unknown)} of {context.component.name} "
                          f"(known: {', '.join(sorted(known)) or 'none'})")
+
+
+def sso_admin(invocation: Invocation, client: str | None, action: str = "sso") -> tuple[LifecycleContext, Any]:
+    """The client's identity provider (the component whose ``provides`` has ``"sso"``) as its ``sso_admin`` hook
+    answers it: ``(the provider's context, its admin)``. UsageError (exit 2) when no plugin provides one, it is not
+    installed for the client, or it manages no users."""
+    from agencystack.errors import UsageError
+
+    providers = [c.name for c in invocation.plugins.components.values() if "sso" in c.provides]
+    if not providers:
+        raise UsageError("no identity provider plugin is installed (e.g. agencystack-keycloak)")
+    context = invocation.context(providers[0], action, client=client)
+    if not context.dir.installed:
+        raise UsageError(f"{providers[0]} is not installed for {context.client}: "
+                         f"agencystack install {providers[0]} -c {context.client}")
+    admin = invocation.plugins.sso_admin(context)
+    if admin is None:
+        raise UsageError(f"{providers[0]} does not manage users")
+    return context, admin
 
 
 def run(context: LifecycleContext, action: str, **kwargs: Any) -> Any:

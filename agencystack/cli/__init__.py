@@ -3,8 +3,10 @@
 A command's module is imported when the command runs (or ``--help`` lists it): ``components list`` imports the
 components module only. ``app`` (the whole Typer app, which Typer's test runner drives) is assembled on first use.
 
-``main()`` turns every expected failure into one ``error: ...`` line on stderr with a documented exit code:
-2 bad input, 3 engine unreachable, 4 lock busy, 5 backup damaged, 1 other component failures, 130 interrupted.
+A command returns a :class:`~agencystack.cli.output.Reply` or raises one typed error; ``main()`` renders either:
+text, or under ``--json`` exactly one JSON document on stdout (docs/cli-json.md). A failure is one ``error: ...``
+line on stderr with a documented exit code (agencystack.errors.EXIT_CODES): 2 bad input, 3 engine unreachable, 4
+lock busy, 5 backup damaged, 1 other component failures and bugs, 130 interrupted.
 """
 
 from __future__ import annotations
@@ -228,7 +230,8 @@ def _fail(session: Session, argv: list[str], kind: str, message: str, code: int,
     if session.json_output or json_requested(argv):
         from agencystack.cli.output import emit_json, failure_document
 
-        emit_json(failure_document(kind, message, code, hint, result), session.redactor if result is not None else None)
+        emit_json(failure_document(kind, message, code, hint, result),
+                  session.redactor if result is not None else None)
     return code
 
 

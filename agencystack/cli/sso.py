@@ -22,20 +22,11 @@ def register(app: typer.Typer) -> None:
 
 
 def _admin(ctx: typer.Context, client_id, action: str, json_output: bool = False):
+    from agencystack import lifecycle
     from agencystack.cli.session import Session
-    from agencystack.errors import UsageError
 
     session = Session.of(ctx, json_output)  # --json: the console log is quiet (warnings and errors only)
-    providers = [c.name for c in session.plugins.components.values() if "sso" in c.provides]
-    if not providers:
-        raise UsageError("no identity provider plugin is installed (e.g. agencystack-keycloak)")
-    context = session.context(providers[0], action, client=client_id)
-    if not context.dir.installed:
-        raise UsageError(f"{providers[0]} is not installed for {context.client}: "
-                         f"agencystack install {providers[0]} -c {context.client}")
-    admin = session.plugins.sso_admin(context)
-    if admin is None:
-        raise UsageError(f"{providers[0]} does not manage users")
+    context, admin = lifecycle.sso_admin(session, client_id, action)
     return session, context, admin
 
 

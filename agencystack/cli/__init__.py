@@ -170,11 +170,13 @@ def main(argv: list[str] | None = None) -> int:
     from typer.exceptions import TyperException
 
     from agencystack.cli.output import Reply
-    from agencystack.errors import AgencyStackError
+    from agencystack.errors import AgencyStackError, UsageError
 
     argv = sys.argv[1:] if argv is None else list(argv)
     session = Session()
     try:
+        if any("\x00" in arg for arg in argv):  # no process gets one (exec refuses it); an in-process caller can
+            raise UsageError("an argument contains a NUL byte")
         code = command().main(args=argv, prog_name="agencystack", standalone_mode=False, obj=session)
         if isinstance(code, Reply):
             return _render(session, code)

@@ -8,10 +8,8 @@ runs a few examples (seconds); ``pytest -m hostile_long tests/test_cli_hostile.p
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import stat
 from pathlib import Path
 
 import jsonschema
@@ -20,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from agencystack.errors import EXIT_CODES
+from tests.helpers import state_hash
 
 SCHEMA = json.loads((Path(__file__).parents[1] / "docs" / "cli-json.schema.json").read_text())
 VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
@@ -53,22 +52,6 @@ COMMANDS = [
 ]
 ENVIRONMENT = ["DOMAIN", "CLIENT_ID", "AGENCYSTACK_LOCK_TIMEOUT", "AGENCYSTACK_PLUGINS", "AGENCYSTACK_HOST_NAMESPACE",
                "AGENCYSTACK_MEMORY_OVERCOMMIT", "AGENCYSTACK_ROOT"]
-
-
-def state_hash(*roots: Path) -> str:
-    """Every path under ``roots`` with its type, mode and bytes (a root that does not exist counts as absent)."""
-    digest = hashlib.sha256()
-    for root in roots:
-        digest.update(f"{root}\0".encode())
-        if not root.exists():
-            digest.update(b"absent")
-            continue
-        for path in sorted([root, *root.rglob("*")]):
-            info = path.lstat()
-            digest.update(f"{path.relative_to(root)}\0{info.st_mode:o}\0".encode())
-            if stat.S_ISREG(info.st_mode):
-                digest.update(path.read_bytes())
-    return digest.hexdigest()
 
 
 def check(run, root: Path, tmp: Path, argv: list[str], env: dict[str, str], json_flag: bool) -> None:

@@ -170,13 +170,11 @@ def main(argv: list[str] | None = None) -> int:
     from typer.exceptions import TyperException
 
     from agencystack.cli.output import Reply
-    from agencystack.errors import AgencyStackError, UsageError
+    from agencystack.errors import AgencyStackError
 
     argv = sys.argv[1:] if argv is None else list(argv)
     session = Session()
     try:
-        if any("\x00" in arg for arg in argv):  # no process gets one (exec refuses it); an in-process caller can
-            raise UsageError("an argument contains a NUL byte")
         code = command().main(args=argv, prog_name="agencystack", standalone_mode=False, obj=session)
         if isinstance(code, Reply):
             return _render(session, code)
@@ -197,14 +195,24 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(session, argv, "usage" if code == 2 else "error", " ".join(message.split()), code, hint)
     except BrokenPipeError:
         return 0
-    except Exception as exc:  # a bug (ours or a plugin's): one redacted line, the traceback only with -v
-        if session.verbose:
-            import traceback
-
-            sys.stderr.write(session.redact("".join(traceback.format_exception(exc))))
-        return _fail(session, argv, "unexpected", f"unexpected {type(exc).__name__}: {exc}", 1,
-                     None if session.verbose else "run with -v for the traceback")
+    except ValueError as exc:
+        if "null byte" not in str(exc):
+            return _unexpected(session, argv, exc)
+        # a path with a NUL byte: the OS refuses it (only an in-process caller can pass one; exec cannot)
+        return _fail(session, argv, "usage", "a path contains a NUL byte", 2)
+    except Exception as exc:  # noqa: BLE001
+        return _unexpected(session, argv, exc)
     return code if isinstance(code, int) else 0  # a typer.Exit raised in a command comes back as its code
+
+
+def _unexpected(session: Session, argv: list[str], exc: Exception) -> int:
+    """A bug (ours or a plugin's): one redacted line, the traceback only with -v."""
+    if session.verbose:
+        import traceback
+
+        sys.stderr.write(session.redact("".join(traceback.format_exception(exc))))
+    return _fail(session, argv, "unexpected", f"unexpected {type(exc).__name__}: {exc}", 1,
+                 None if session.verbose else "run with -v for the traceback")
 
 
 def _render(session: Session, reply) -> int:

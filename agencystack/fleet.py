@@ -179,6 +179,8 @@ class Fleet:
         lock) names clients placed there (``placement.remove_host`` passes the placement records' answer)."""
         if name == LOCAL:
             raise UsageError(f"{LOCAL!r} is the local engine (DOCKER_HOST): it cannot be removed")
+        if not any(h.name == name for h in self.registered()):  # bad input: refused before the lock writes a file
+            raise UsageError(f"unknown host {name!r} (see 'agencystack hosts list')")
         with self._changing() as hosts:
             found = next((h for h in hosts if h.name == name), None)
             if found is None:

@@ -37,6 +37,7 @@ from agencystack.markers import hookimpl
 
 if TYPE_CHECKING:
     from agencystack.context import LifecycleContext
+    from agencystack.invocation import Invocation
     from agencystack.results import ComponentStatus, LogLine, LogRequest, Outcome
 
 MUTATING = ("install", "restart", "backup", "restore", "uninstall")
@@ -115,6 +116,46 @@ def check_uninstall(context: LifecycleContext, *, force: bool = False) -> list[s
         raise UsageError(f"{_which(context)} is required by {', '.join(dependents)}: uninstall "
                          f"{'them' if len(dependents) > 1 else 'it'} first, or use --force (they stop working)")
     return dependents
+
+
+def require_installed(context: LifecycleContext) -> None:
+    """UsageError (exit 2) when the component is not installed for the client: nothing to show, nothing to ask the
+    engine (``logs``)."""
+    from agencystack.errors import UsageError
+
+    if not context.dir.installed:
+        raise UsageError(f"{_which(context)} is not installed (see 'agencystack status --all')")
+
+
+def require_services(context: LifecycleContext, services: tuple[str, ...] | list[str]) -> None:
+    """UsageError (exit 2) when a name of ``services`` (``--service``) is no service of the component's stack
+    (checked without the engine)."""
+    from agencystack.errors import UsageError
+
+    known = {s.name for s in context.stack().services}
+    unknown = sorted(set(services) - known)
+    if unknown:
+        raise UsageError(f"unknown service(s) {', '.join(unknown)} of {context.component.name} "
+                         f"(known: {', '.join(sorted(known)) or 'none'})")
+
+
+def sso_admin(invocation: Invocation, client: str | None, action: str = "sso") -> tuple[LifecycleContext, Any]:
+    """The client's identity provider (the component whose ``provides`` has ``"sso"``) as its ``sso_admin`` hook
+    answers it: ``(the provider's context, its admin)``. UsageError (exit 2) when no plugin provides one, it is not
+    installed for the client, or it manages no users."""
+    from agencystack.errors import UsageError
+
+    providers = [c.name for c in invocation.plugins.components.values() if "sso" in c.provides]
+    if not providers:
+        raise UsageError("no identity provider plugin is installed (e.g. agencystack-keycloak)")
+    context = invocation.context(providers[0], action, client=client)
+    if not context.dir.installed:
+        raise UsageError(f"{providers[0]} is not installed for {context.client}: "
+                         f"agencystack install {providers[0]} -c {context.client}")
+    admin = invocation.plugins.sso_admin(context)
+    if admin is None:
+        raise UsageError(f"{providers[0]} does not manage users")
+    return context, admin
 
 
 def run(context: LifecycleContext, action: str, **kwargs: Any) -> Any:

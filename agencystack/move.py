@@ -22,9 +22,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agencystack.errors import ComponentError, UsageError
+
+if TYPE_CHECKING:
+    from agencystack.context import LifecycleContext
+    from agencystack.invocation import Invocation
 
 STEPS = ("backup", "restore", "check", "stopped")
 
@@ -54,11 +58,11 @@ class Journal:
         atomic_write(path, json.dumps(asdict(self), indent=2) + "\n")
 
 
-def _components(session: Any, client: str) -> list[str]:
+def _components(invocation: Invocation, client: str) -> list[str]:
     """The client's installed components, those others require first."""
-    root = session.global_settings.state_root
+    root = invocation.global_settings.state_root
     names = [found.component for found in root.installed(client)]
-    known = session.plugins.components
+    known = invocation.plugins.components
     ordered: list[str] = []
 
     def visit(name: str) -> None:
@@ -74,18 +78,18 @@ def _components(session: Any, client: str) -> list[str]:
     return ordered
 
 
-def _context(session: Any, component: str, client: str, host: str, action: str) -> Any:
-    return session.context(component, action, client=client, host=host, relocating=True)
+def _context(invocation: Invocation, component: str, client: str, host: str, action: str) -> LifecycleContext:
+    return invocation.context(component, action, client=client, host=host, relocating=True)
 
 
-def move(session: Any, client: str, target: str | None, *, finalize: bool = False,
+def move(invocation: Invocation, client: str, target: str | None, *, finalize: bool = False,
          rollback: bool = False) -> dict[str, Any]:
     """Move (or resume, finalize, roll back the move of) ``client``; returns what was done."""
     from agencystack import names, placement
 
     client = names.client_id(client)
-    root = session.global_settings.state_root
-    fleet = session.global_settings.fleet()
+    root = invocation.global_settings.state_root
+    fleet = invocation.global_settings.fleet()
     path = root.move_file(client)
     journal = Journal.load(path)
     if finalize or rollback:
@@ -93,7 +97,7 @@ def move(session: Any, client: str, target: str | None, *, finalize: bool = Fals
             raise UsageError(f"client {client!r} has no move in progress")
         if target is not None and target != journal.target:
             raise UsageError(f"the move in progress takes {client!r} to {journal.target!r}, not {target!r}")
-        return _finalize(session, journal, path) if finalize else _rollback(session, journal, path)
+        return _finalize(invocation, journal, path) if finalize else _rollback(invocation, journal, path)
     if target is None:
         raise UsageError("name the target host: --to HOST")
     fleet.get(target)
@@ -101,7 +105,7 @@ def move(session: Any, client: str, target: str | None, *, finalize: bool = Fals
         raise UsageError(f"a move of {client!r} to {journal.target!r} is in progress: run it again with --to "
                          f"{journal.target} to resume, or --rollback")
     if journal is None:
-        components = _components(session, client)
+        components = _components(invocation, client)
         if not components:
             raise UsageError(f"client {client!r} has no installed component to move")
         source = placement.host_of(root, client)
@@ -116,23 +120,23 @@ def move(session: Any, client: str, target: str | None, *, finalize: bool = Fals
         return {"client": client, "from": journal.source, "to": journal.target, "step": journal.step,
                 "summary": f"{client} is already on {journal.target}; the source is stopped ('agencystack move -c "
                            f"{client} --finalize' removes it)"}
-    return _run(session, journal, path)
+    return _run(invocation, journal, path)
 
 
-def _run(session: Any, journal: Journal, path: Path) -> dict[str, Any]:
+def _run(invocation: Invocation, journal: Journal, path: Path) -> dict[str, Any]:
     from agencystack import lifecycle, placement
     from agencystack.backup import operations
 
-    root = session.global_settings.state_root
+    root = invocation.global_settings.state_root
     client = journal.client
-    components = list(journal.archives) if journal.step != "backup" else _components(session, client)
-    say = session.progress()
+    components = list(journal.archives) if journal.step != "backup" else _components(invocation, client)
+    say = invocation.progress
     if journal.step == "backup":
         for component in components:
             if component in journal.archives and Path(journal.archives[component]).is_file():
                 continue
             say(component, f"backing up on {journal.source}")
-            context = _context(session, component, client, journal.source, "backup")
+            context = _context(invocation, component, client, journal.source, "backup")
             result = operations.backup(context)
             journal.archives[component] = result.archive
             journal.save(path)
@@ -142,11 +146,11 @@ def _run(session: Any, journal: Journal, path: Path) -> dict[str, Any]:
         journal.step = "restore"
         journal.save(path)
     if journal.step == "restore":
-        placement.record(root, client, journal.target, timeout=session.global_settings.lock_timeout,
+        placement.record(root, client, journal.target, timeout=invocation.global_settings.lock_timeout,
                          moved_from=journal.source)
         for component, archive in journal.archives.items():
             say(component, f"restoring on {journal.target}")
-            context = _context(session, component, client, journal.target, "restore")
+            context = _context(invocation, component, client, journal.target, "restore")
             operations.restore(context, Path(archive))
             if component not in journal.restored:
                 journal.restored.append(component)
@@ -155,7 +159,7 @@ def _run(session: Any, journal: Journal, path: Path) -> dict[str, Any]:
         journal.save(path)
     if journal.step == "check":
         for component in journal.archives:
-            context = _context(session, component, client, journal.target, "status")
+            context = _context(invocation, component, client, journal.target, "status")
             status = lifecycle.status(context)
             if status.state.value != "running":
                 raise ComponentError(f"{component} for {client} on {journal.target} is {status.state.value} after "
@@ -163,7 +167,7 @@ def _run(session: Any, journal: Journal, path: Path) -> dict[str, Any]:
                                      f"runs: fix it and run the move again, or --rollback")
         for component in reversed(list(journal.archives)):
             say(component, f"stopping on {journal.source} (kept: --finalize removes it)")
-            context = _context(session, component, client, journal.source, "plan")
+            context = _context(invocation, component, client, journal.source, "plan")
             context.engine.stop(context.deployment(), context.progress)
         journal.step = "stopped"
         journal.save(path)
@@ -173,35 +177,35 @@ def _run(session: Any, journal: Journal, path: Path) -> dict[str, Any]:
                        f"deleted ('agencystack move -c {client} --finalize' removes it, --rollback moves it back)"}
 
 
-def _finalize(session: Any, journal: Journal, path: Path) -> dict[str, Any]:
+def _finalize(invocation: Invocation, journal: Journal, path: Path) -> dict[str, Any]:
     if journal.step != "stopped":
         raise UsageError(f"the move of {journal.client!r} is not done yet (step {journal.step}): run it again with "
                          f"--to {journal.target} first")
-    say = session.progress()
+    say = invocation.progress
     for component in reversed(list(journal.archives)):
         say(component, f"removing from {journal.source}")
-        context = _context(session, component, journal.client, journal.source, "plan")
+        context = _context(invocation, component, journal.client, journal.source, "plan")
         context.engine.remove(context.deployment(), purge=True, progress=context.progress)
     path.unlink()
     return {"client": journal.client, "from": journal.source, "to": journal.target, "step": "finalized",
             "summary": f"{journal.client}: the source on {journal.source} is removed; the move is done"}
 
 
-def _rollback(session: Any, journal: Journal, path: Path) -> dict[str, Any]:
+def _rollback(invocation: Invocation, journal: Journal, path: Path) -> dict[str, Any]:
     from agencystack import lifecycle, placement
 
-    root = session.global_settings.state_root
-    say = session.progress()
+    root = invocation.global_settings.state_root
+    say = invocation.progress
     if journal.step != "backup":
         for component in reversed(list(journal.archives)):
             say(component, f"removing from {journal.target}")
-            context = _context(session, component, journal.client, journal.target, "plan")
+            context = _context(invocation, component, journal.client, journal.target, "plan")
             context.engine.remove(context.deployment(), purge=True, progress=context.progress)
-        placement.record(root, journal.client, journal.source, timeout=session.global_settings.lock_timeout,
+        placement.record(root, journal.client, journal.source, timeout=invocation.global_settings.lock_timeout,
                          moved_from=journal.target)
         for component in journal.archives:
             say(component, f"starting again on {journal.source}")
-            lifecycle.install(_context(session, component, journal.client, journal.source, "install"))
+            lifecycle.install(_context(invocation, component, journal.client, journal.source, "install"))
     path.unlink()
     return {"client": journal.client, "from": journal.source, "to": journal.target, "step": "rolled-back",
             "summary": f"{journal.client} stays on {journal.source}; the move was rolled back (archives kept)"}

@@ -105,18 +105,18 @@ def test_demo_core_installs_the_edge_then_keycloak_then_dashboard_and_posthog_to
 
 
 def test_a_clients_domain_names_its_hosts_and_settings_reach_their_component(agencystack_env):
+    from agencystack.bulk import contexts as _contexts
     from agencystack.bundle import resolve
-    from agencystack.cli.bundles import _contexts, _Printer
-    from agencystack.cli.session import Session
     from agencystack.clients_file import ClientSpec
+    from agencystack.invocation import Invocation
 
-    session = Session(json_output=True)
+    session = Invocation(quiet=True)
     waits = resolve(session.plugins.components, session.plugins.bundle("demo-core"))
     spec = ClientSpec("acme", "acme.com", {"DASHBOARD_PROBE_INTERVAL": "5"})
-    contexts = _contexts(session, spec, waits, {}, _Printer(enabled=False, multi=True))
+    contexts = _contexts(session, spec, waits, {})
     assert {name: getattr(c.settings, "domain", None) for name, c in contexts.items() if name != "edge"} == {
         "keycloak": "auth.acme.com", "dashboard": "dashboard.acme.com", "posthog": "posthog.acme.com"}
     assert contexts["dashboard"].settings.probe_interval == 5
     assert contexts["posthog"].flags["POSTHOG_DOMAIN"] == "posthog.acme.com"  # a flag: saved on install
     with pytest.raises(UsageError, match="setting NOPE_X \\(client acme\\) belongs to no component"):
-        _contexts(session, ClientSpec("acme", None, {"NOPE_X": "1"}), waits, {}, _Printer(enabled=False, multi=True))
+        _contexts(session, ClientSpec("acme", None, {"NOPE_X": "1"}), waits, {})

@@ -19,7 +19,10 @@ def test_json_before_a_command_of_a_group_and_before_bad_input(agencystack_run):
     assert bad.exit_code == 2 and bad.stderr.startswith("error: invalid client id")
 
 
-def test_json_before_a_command_without_json_output_is_bad_input(agencystack_run):
+def test_json_before_logs_answers_its_failure_as_json(agencystack_run):
+    """Every command has a --json form now (issue 27): ``--json logs`` of a component not installed is exit 2 with
+    the failure document on stdout (it was "has no --json output")."""
     result = agencystack_run("--json", "logs", "posthog")
     assert result.exit_code == 2
-    assert result.stderr == "error: 'agencystack logs' has no --json output\n"
+    assert result.stderr == "error: posthog for client default is not installed (see 'agencystack status --all')\n"
+    assert json.loads(result.stdout)["error"]["kind"] == "usage"

@@ -3,8 +3,10 @@
 A command's module is imported when the command runs (or ``--help`` lists it): ``components list`` imports the
 components module only. ``app`` (the whole Typer app, which Typer's test runner drives) is assembled on first use.
 
-``main()`` turns every expected failure into one ``error: ...`` line on stderr with a documented exit code:
-2 bad input, 3 engine unreachable, 4 lock busy, 5 backup damaged, 1 other component failures, 130 interrupted.
+A command returns a :class:`~agencystack.cli.output.Reply` or raises one typed error; ``main()`` renders either:
+text, or under ``--json`` exactly one JSON document on stdout (docs/cli-json.md). A failure is one ``error: ...``
+line on stderr with a documented exit code (agencystack.errors.EXIT_CODES): 2 bad input, 3 engine unreachable, 4
+lock busy, 5 backup damaged, 1 other component failures and bugs, 130 interrupted.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ MODULES = ("lifecycle", "components", "doctor", "backup", "render", "settings", 
 def __getattr__(name: str) -> typer.Typer:
     if name != "app":
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    app = typer.Typer(**SETTINGS)
+    app = typer.Typer(**SETTINGS, result_callback=_render_in_app)
     app.callback()(_root)
     for module in MODULES:
         _module(module).register(app)
@@ -76,6 +78,20 @@ def _version(value: bool) -> None:
     if value:
         typer.echo(f"agencystack {__version__}")
         raise typer.Exit()
+
+
+def _render_in_app(value: object, **_params: object) -> object:
+    """The whole app's result callback (Typer's test runner drives ``app``, not ``main()``): the reply rendered
+    as ``main()`` renders it, its exit code raised."""
+    from agencystack.cli.output import Reply
+
+    if isinstance(value, Reply):
+        from typer.main import get_current_context  # click's, as typer.main uses it
+
+        code = _render(get_current_context().find_root().obj, value)
+        if code:
+            raise typer.Exit(code)
+    return value
 
 
 def _root(
@@ -149,41 +165,117 @@ def command() -> typer.core.TyperGroup:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Console-script entry point: run the app, map failures to one line and an exit code."""
+    """Console-script entry point: run the app and render what comes back (a :class:`~agencystack.cli.output.Reply`
+    or one typed error) as text, or under ``--json`` as exactly one JSON document on stdout (docs/cli-json.md)."""
     from typer.exceptions import TyperException
 
+    from agencystack.cli.output import Reply
     from agencystack.errors import AgencyStackError
 
+    argv = sys.argv[1:] if argv is None else list(argv)
     session = Session()
     try:
         code = command().main(args=argv, prog_name="agencystack", standalone_mode=False, obj=session)
+        if isinstance(code, Reply):
+            return _render(session, code)
     except AgencyStackError as exc:
-        return _fail(session, str(exc), exc.exit_code)
+        return _fail(session, argv, exc.kind, str(exc), exc.exit_code, exc.hint)
     except typer.Exit as exc:
         return exc.exit_code
     except (typer.Abort, KeyboardInterrupt):
-        return _fail(session, "interrupted", 130)
+        return _fail(session, argv, "interrupted", "interrupted", 130)
     except TyperException as exc:  # click's usage errors, as vendored by typer
         ctx = getattr(exc, "ctx", None)
         where = ctx.command_path.removeprefix("agencystack").strip() if ctx else ""
-        hint = f" (see 'agencystack {where + ' ' if where else ''}--help')" if ctx is not None else ""
+        hint = f"see 'agencystack {where + ' ' if where else ''}--help'" if ctx is not None else None
         message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
-        return _fail(session, " ".join(f"{message}{hint}".split()), getattr(exc, "exit_code", 2) or 2)
+        if type(exc).__name__ == "NoArgsIsHelpError":  # a group given no command: its help is not one line
+            message = "missing command"
+        code = getattr(exc, "exit_code", 2) or 2
+        return _fail(session, argv, "usage" if code == 2 else "error", " ".join(message.split()), code, hint)
     except BrokenPipeError:
         return 0
-    except Exception as exc:  # a bug (ours or a plugin's): one redacted line, the traceback only with -v
-        if session.verbose:
-            import traceback
-
-            sys.stderr.write(session.redact("".join(traceback.format_exception(exc))))
-        hint = "" if session.verbose else " (run with -v for the traceback)"
-        return _fail(session, f"unexpected {type(exc).__name__}: {exc}{hint}", 1)
+    except ValueError as exc:
+        if "null byte" not in str(exc):
+            return _unexpected(session, argv, exc)
+        # a path with a NUL byte: the OS refuses it (only an in-process caller can pass one; exec cannot)
+        return _fail(session, argv, "usage", "a path contains a NUL byte", 2)
+    except Exception as exc:  # noqa: BLE001
+        return _unexpected(session, argv, exc)
     return code if isinstance(code, int) else 0  # a typer.Exit raised in a command comes back as its code
 
 
-def _fail(session: Session, message: str, code: int) -> int:
-    print(f"error: {session.redact(message)}", file=sys.stderr)
+def _unexpected(session: Session, argv: list[str], exc: Exception) -> int:
+    """A bug (ours or a plugin's): one redacted line, the traceback only with -v."""
+    if session.verbose:
+        import traceback
+
+        sys.stderr.write(session.redact("".join(traceback.format_exception(exc))))
+    return _fail(session, argv, "unexpected", f"unexpected {type(exc).__name__}: {exc}", 1,
+                 None if session.verbose else "run with -v for the traceback")
+
+
+def _render(session: Session, reply) -> int:
+    """A command's reply: its document under --json, its text otherwise; its exit code."""
+    from agencystack.cli.output import emit_json
+
+    error = reply.error
+    if error is not None:
+        if not session.json_output and reply.text is not None:
+            reply.text()
+        return _fail(session, [], error.kind, str(error), error.exit_code, error.hint, result=reply.document)
+    if session.json_output:
+        emit_json(reply.document, session.redactor if reply.redact else None)
+    elif reply.text is not None:
+        reply.text()
+    return reply.exit_code
+
+
+def _fail(session: Session, argv: list[str], kind: str, message: str, code: int, hint: str | None = None,
+          result: object = None) -> int:
+    """One ``error: ...`` line on stderr (the hint in brackets); under --json also the failure document on stdout."""
+    message = " ".join(str(session.redact(message)).split())  # one line, whatever the message carried
+    hint = " ".join(str(session.redact(hint)).split()) if hint else None
+    print(f"error: {message}" + (f" ({hint})" if hint else ""), file=sys.stderr)
+    if session.json_output or json_requested(argv):
+        from agencystack.cli.output import emit_json, failure_document
+
+        emit_json(failure_document(kind, message, code, hint, result),
+                  session.redactor if result is not None else None)
     return code
+
+
+def json_requested(argv: list[str]) -> bool:
+    """Whether ``--json`` is on the command line as the flag (before or after the sub-command), as click would read
+    it: not the value of an option that takes one (``--set --json``), not after ``--``. Asked when parsing failed
+    (the command never saw its flag); the sub-commands named are built to learn which options take values."""
+    try:
+        from agencystack.cli.group import LazyGroup
+
+        cmd = command()
+        ctx = typer.Context(cmd, info_name="agencystack")
+        skip = False
+        for token in argv:
+            if skip:
+                skip = False
+                continue
+            if token == "--":
+                return False
+            if token == "--json":
+                return True
+            if token.startswith("-"):
+                skip = any(token in (*p.opts, *p.secondary_opts) for p in cmd.params
+                           if p.param_type_name == "option" and not p.is_flag and not p.count)
+                continue
+            commands = getattr(cmd, "commands", None)
+            if commands is not None:
+                sub = (cmd.get_command(ctx, token) if isinstance(cmd, LazyGroup) else commands.get(token)) \
+                    or commands.get("create")  # 'backup COMPONENT' is 'backup create COMPONENT'
+                if sub is not None:
+                    cmd = sub
+        return False
+    except Exception:  # noqa: BLE001 - a command that cannot be built: the plain reading
+        return "--json" in argv[:argv.index("--") if "--" in argv else len(argv)]
 
 
 def run() -> None:

@@ -15,7 +15,7 @@ import typer
 from typer.core import TyperGroup
 
 from agencystack.cli import options
-from agencystack.cli.output import emit_json, say
+from agencystack.cli.output import Reply, say
 from agencystack.cli.session import Session
 
 RESERVED = ("list", "verify", "create")
@@ -88,7 +88,7 @@ def create(ctx: typer.Context, component: options.Component, client_id: options.
                                                         show_default=False,
                                                         help="Encrypt the archive (AES-256-GCM) with the key in "
                                                              "FILE (>= 32 bytes; keep it safe, apart)."),
-           json_output: options.Json = False) -> None:
+           json_output: options.Json = False) -> Reply:
     """Back up COMPONENT (or every installed component of a bundle) for a client: database dumps, volumes and
     its .env, in one archive each."""
     from agencystack.backup import operations
@@ -99,30 +99,34 @@ def create(ctx: typer.Context, component: options.Component, client_id: options.
     operations.check_retention(keep_last, keep_days)
     _existing(encrypt_key_file, "key file")
     session = Session.of(ctx, json_output)
-    from agencystack.cli import bundles
+    from agencystack import bulk
 
-    bundle = bundles.find(session, component)
+    bundle = bulk.find(session, component)
     if bundle is not None:
-        raise typer.Exit(bundles.backup(session, bundle, client_id, json_output=json_output, dest=dest,
-                                        keep_last=keep_last, keep_days=keep_days, key_file=encrypt_key_file))
+        from agencystack.cli import bundles
+
+        return bundles.backup(session, bundle, client_id, json_output=json_output, dest=dest,
+                              keep_last=keep_last, keep_days=keep_days, key_file=encrypt_key_file)
     context = session.context(component, "backup", client=client_id)
     result = operations.backup(context, dest=dest, keep_last=keep_last, keep_days=keep_days,
                                key_file=encrypt_key_file)
-    if json_output:
-        emit_json(result, session.redactor)
-        return
-    say(f"{result.summary}" if result.summary else f"{result.component} for {result.client}: backed up")
-    say(f"  archive  {result.archive} ({_size(result.size)}{', encrypted' if result.encrypted else ''}, "
-        f"{result.seconds:.1f}s)")
-    for part in result.parts:
-        say(f"  part     {part['name']:<12} {part['kind']:<9} {_size(part['raw_size'])} -> {_size(part['size'])}")
-    for path in result.deleted:
-        say(f"  deleted  {path} (retention)")
+
+    def text() -> None:
+        say(f"{result.summary}" if result.summary else f"{result.component} for {result.client}: backed up")
+        say(f"  archive  {result.archive} ({_size(result.size)}{', encrypted' if result.encrypted else ''}, "
+            f"{result.seconds:.1f}s)")
+        for part in result.parts:
+            say(f"  part     {part['name']:<12} {part['kind']:<9} {_size(part['raw_size'])} -> "
+                f"{_size(part['size'])}")
+        for path in result.deleted:
+            say(f"  deleted  {path} (retention)")
+
+    return Reply(result, text)
 
 
 @backup_app.command("list")
 def list_(ctx: typer.Context, component: options.OptionalComponent = None, client_id: options.ClientId = None,
-          dest: Dest = None, json_output: options.Json = False) -> None:
+          dest: Dest = None, json_output: options.Json = False) -> Reply:
     """List the archives of a client (all its components, or COMPONENT), newest first."""
     from agencystack import names
     from agencystack.backup import operations
@@ -132,26 +136,27 @@ def list_(ctx: typer.Context, component: options.OptionalComponent = None, clien
     if component is not None:
         names.component_name(component)
     entries = operations.listing(session.global_settings.state_root, client, component, dest)
-    if json_output:
-        emit_json(entries, session.redactor)
-        return
-    if not entries:
-        where = dest or session.global_settings.state_root.client_dir(client)
-        say(f"no backups of {component or 'any component'} for client {client} (looked in {where})")
-        return
-    rows = [("CREATED", "COMPONENT", "CLIENT", "SIZE", "STATE", "ARCHIVE")]
-    rows += [(e["created"] or "?", e["component"] or "?", e["client"] or "?", _size(e["size"]), e["state"],
-              e["archive"]) for e in entries]
-    widths = [max(len(r[i]) for r in rows) for i in range(5)]
-    for row in rows:
-        say("  ".join(cell.ljust(widths[i]) if i < 5 else cell for i, cell in enumerate(row)))
+
+    def text() -> None:
+        if not entries:
+            where = dest or session.global_settings.state_root.client_dir(client)
+            say(f"no backups of {component or 'any component'} for client {client} (looked in {where})")
+            return
+        rows = [("CREATED", "COMPONENT", "CLIENT", "SIZE", "STATE", "ARCHIVE")]
+        rows += [(e["created"] or "?", e["component"] or "?", e["client"] or "?", _size(e["size"]), e["state"],
+                  e["archive"]) for e in entries]
+        widths = [max(len(r[i]) for r in rows) for i in range(5)]
+        for row in rows:
+            say("  ".join(cell.ljust(widths[i]) if i < 5 else cell for i, cell in enumerate(row)))
+
+    return Reply(entries, text)
 
 
 @backup_app.command("verify")
 def verify(ctx: typer.Context,
            archive: Path = typer.Argument(..., metavar="ARCHIVE", show_default=False,
                                           help="The archive file to check."),
-           key_file: KeyFile = None, json_output: options.Json = False) -> None:
+           key_file: KeyFile = None, json_output: options.Json = False) -> Reply:
     """Check an archive completely: manifest, every part's checksum and size, every part decompressed."""
     from agencystack.backup import operations
 
@@ -159,14 +164,15 @@ def verify(ctx: typer.Context,
     _existing(key_file, "key file")
     session = Session.of(ctx, json_output)
     report = operations.verify(archive, key_file)
-    if json_output:
-        emit_json(report, session.redactor)
-        return
-    say(f"{archive}: ok ({report['component']} {report['component_version']} for client {report['client']}, "
-        f"created {report['created']}{', encrypted' if report['encrypted'] else ''})")
-    for part in report["parts"]:
-        say(f"  {part['name']:<12} {part['kind']:<9} {_size(part['raw_size'])} -> {_size(part['size'])}  "
-            f"sha256 {part['sha256'][:16]}…  ok")
+
+    def text() -> None:
+        say(f"{archive}: ok ({report['component']} {report['component_version']} for client {report['client']}, "
+            f"created {report['created']}{', encrypted' if report['encrypted'] else ''})")
+        for part in report["parts"]:
+            say(f"  {part['name']:<12} {part['kind']:<9} {_size(part['raw_size'])} -> {_size(part['size'])}  "
+                f"sha256 {part['sha256'][:16]}…  ok")
+
+    return Reply(report, text)
 
 
 def restore(ctx: typer.Context, component: options.Component,
@@ -177,7 +183,7 @@ def restore(ctx: typer.Context, component: options.Component,
                                                               "different major version."),
             key_file: KeyFile = None,
             domain: options.Domain = None, host: options.Host = None,
-            json_output: options.Json = False) -> None:
+            json_output: options.Json = False) -> Reply:
     """Restore COMPONENT for a client from an archive; into another client id it makes an independent clone."""
     from agencystack.backup import operations
 
@@ -186,7 +192,4 @@ def restore(ctx: typer.Context, component: options.Component,
     session = Session.of(ctx, json_output)
     context = session.context(component, "restore", client=client_id, domain=domain, host=host)
     outcome = operations.restore(context, from_, key_file=key_file, force=force)
-    if json_output:
-        emit_json(outcome, session.redactor)
-    else:
-        say(outcome.summary + (f"\n{outcome.url}" if outcome.url else ""))
+    return Reply(outcome, lambda: say(outcome.summary + (f"\n{outcome.url}" if outcome.url else "")))

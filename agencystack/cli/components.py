@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from agencystack.cli import options
+from agencystack.cli.output import Reply
 
 components_app = typer.Typer(help="Components provided by installed plugins.", no_args_is_help=True)
 component_app = typer.Typer(help="Write a new component (for plugin authors).", no_args_is_help=True)
@@ -19,23 +20,31 @@ def register(app: typer.Typer) -> None:
 
 
 @component_app.command("new")
-def new(name: str = typer.Argument(..., help="The component's name: lowercase letters, digits and dashes.",
+def new(ctx: typer.Context, name: str = typer.Argument(..., help="The component's name: lowercase letters, digits and dashes.",
                                    show_default=False),
         directory: Path | None = typer.Option(None, "--dir", metavar="DIR", show_default=False,
                                               help="Where to write the distribution (default: ./NAME); new or "
-                                                   "empty.")) -> None:
+                                                   "empty."),
+        json_output: options.Json = False) -> Reply:
     """Write a complete component distribution: pyproject with the entry point, plugin, settings with a generated
     secret, a stack (web service, PostgreSQL, route, backups, probe), a dashboard entry and tests."""
     from agencystack import scaffold
     from agencystack.cli.output import say
+    from agencystack.cli.session import Session
 
+    Session.of(ctx, json_output)
     target = directory if directory is not None else Path(name)
     written = scaffold.create(name, target)
-    say(f"wrote {len(written)} files to {target}:")
-    for path in written:
-        say(f"  {path.relative_to(target)}")
-    say(f"next: pip install -e {target}  (then: agencystack components list; agencystack install {name}; "
-        f"pytest {target})")
+
+    def text() -> None:
+        say(f"wrote {len(written)} files to {target}:")
+        for path in written:
+            say(f"  {path.relative_to(target)}")
+        say(f"next: pip install -e {target}  (then: agencystack components list; agencystack install {name}; "
+            f"pytest {target})")
+
+    return Reply({"name": name, "directory": str(target), "written": [str(p.relative_to(target)) for p in written]},
+                 text, redact=False)
 
 
 def _plugin_api_warnings(plugins) -> None:
@@ -48,13 +57,14 @@ def _plugin_api_warnings(plugins) -> None:
 
 
 @components_app.command("list")
-def list_(ctx: typer.Context, json_output: options.Json = False) -> None:
+def list_(ctx: typer.Context, json_output: options.Json = False) -> Reply:
     """List every component (name, version, distribution, plugin status), broken plugins (named after their entry
     point) and contested names (claimed by two plugins: unusable until the operator keeps one) included."""
-    from agencystack.cli.output import emit_json, say
+    from agencystack.cli.output import say
+    from agencystack.cli.session import Session
     from agencystack.plugins import contested_message
 
-    plugins = ctx.obj.plugins
+    plugins = Session.of(ctx, json_output).plugins
     rows = []
     for record in plugins.records:
         plugin = {"distribution": record.distribution, "plugin": record.name, "module": record.value or None}
@@ -68,14 +78,16 @@ def list_(ctx: typer.Context, json_output: options.Json = False) -> None:
             rows.append({"name": record.name, "version": record.version, **plugin, "status": "broken",
                          "error": record.error})
     _plugin_api_warnings(plugins)
-    if json_output:
-        emit_json(rows)
-        return
-    width = max((len(r["name"]) for r in rows), default=4)
-    for row in rows:
-        if row["status"] == "ok":
-            say(f"{row['name']:<{width}}  {row['version']:<8}  {row['distribution']:<24}  {row['description']}")
-        elif row["status"] == "contested":
-            say(f"{row['name']:<{width}}  {row['version']:<8}  {row['distribution']:<24}  CONTESTED: {row['error']}")
-        else:
-            say(f"{row['name']:<{width}}  {row['version']:<8}  {row['distribution']:<24}  BROKEN: {row['error']}")
+
+    def text() -> None:
+        width = max((len(r["name"]) for r in rows), default=4)
+        for row in rows:
+            head = f"{row['name']:<{width}}  {row['version']:<8}  {row['distribution']:<24}"
+            if row["status"] == "ok":
+                say(f"{head}  {row['description']}")
+            elif row["status"] == "contested":
+                say(f"{head}  CONTESTED: {row['error']}")
+            else:
+                say(f"{head}  BROKEN: {row['error']}")
+
+    return Reply(rows, text, redact=False)

@@ -10,6 +10,7 @@ cards' usage figures are fetched with the secrets the core writes to the client'
 import typer
 
 from agencystack.cli import options
+from agencystack.cli.output import Reply
 from agencystack.cli.session import Session
 
 dashboard_app = typer.Typer(name="dashboard", no_args_is_help=True, rich_markup_mode=None,
@@ -24,15 +25,17 @@ def register(app: typer.Typer) -> None:
 def serve(ctx: typer.Context, client_id: options.ClientId = None,
           listen: str = typer.Option("127.0.0.1:8090", "--listen", metavar="ADDRESS:PORT",
                                      help="Where to serve the page."),
-          interval: float = typer.Option(10.0, "--interval", help="Seconds between health probes.")) -> None:
-    """Serve CLIENT's dashboard page (and its JSON API) from this process until interrupted."""
+          interval: float = typer.Option(10.0, "--interval", help="Seconds between health probes."),
+          json_output: options.Json = False) -> Reply:
+    """Serve CLIENT's dashboard page (and its JSON API) from this process until interrupted (--json: what was
+    served, as one document once it stops)."""
     import importlib
 
     from agencystack import dashboard_registry, names
     from agencystack.errors import UsageError
     from agencystack.probes import edge_address
 
-    session = Session.of(ctx)
+    session = Session.of(ctx, json_output)
     client = names.client_id(client_id or session.global_settings.client_id)
     host, sep, port = listen.rpartition(":")
     if not sep or not port.isdigit() or not 0 < int(port) < 65536:
@@ -47,6 +50,8 @@ def serve(ctx: typer.Context, client_id: options.ClientId = None,
     credentials = root.prepare_dashboard_credentials(client)  # the cards' secrets (usage figures)
     dashboard_registry.write(session.plugins, session.global_settings, client, redactor=session.redactor)
     document = root.dashboard_published(client)
-    raise typer.Exit(server.main(["--document", str(document), "--listen", listen, "--probe", "edge",
-                                  "--edge", edge_address(session.global_settings.docker_host),
-                                  "--interval", f"{interval:g}", "--credentials", str(credentials)]))
+    code = server.main(["--document", str(document), "--listen", listen, "--probe", "edge",
+                        "--edge", edge_address(session.global_settings.docker_host),
+                        "--interval", f"{interval:g}", "--credentials", str(credentials)])
+    return Reply({"client": client, "url": f"http://{listen}/", "document": str(document), "stopped": True},
+                 None, code)

@@ -5,28 +5,30 @@
 import typer
 
 from agencystack.cli import options
+from agencystack.cli.output import Reply
 
 
 def register(app: typer.Typer) -> None:
     app.command()(doctor)
 
 
-def doctor(ctx: typer.Context, json_output: options.Json = False) -> None:
+def doctor(ctx: typer.Context, json_output: options.Json = False) -> Reply:
     """Check the engine (reachable, API version), RAM and CPUs (4 GB / 2 cores, and what each component needs),
     disk, ports 80/443, broken and contested plugins; each check that does not pass names its fix."""
-    from agencystack.cli.output import emit_json, say
+    from agencystack.cli.output import say
+    from agencystack.cli.session import Session
     from agencystack.doctor import plugin_api_checks, plugin_checks, run_checks
 
-    checks = run_checks(ctx.obj.global_settings, ctx.obj.plugins.components.values())
-    checks += plugin_checks(ctx.obj.plugins)
-    checks += plugin_api_checks(ctx.obj.plugins)
-    if json_output:
-        emit_json(checks)
-    else:
+    session = Session.of(ctx, json_output)
+    checks = run_checks(session.global_settings, session.plugins.components.values())
+    checks += plugin_checks(session.plugins)
+    checks += plugin_api_checks(session.plugins)
+
+    def text() -> None:
         marks = {"ok": "ok  ", "warn": "WARN", "fail": "FAIL"}
         for check in checks:
             say(f"[{marks[check.result]}] {check.name}: {check.detail}")
             if check.fix:
                 say(f"       fix: {check.fix}")
-    if any(c.result == "fail" for c in checks):
-        raise typer.Exit(1)
+
+    return Reply(checks, text, 1 if any(c.result == "fail" for c in checks) else 0, redact=False)

@@ -63,6 +63,16 @@ class LazyGroup(TyperGroup):
                 self.get_command(ctx, name)
         return super().resolve_command(ctx, args)
 
+    def invoke(self, ctx: Any) -> Any:
+        """Run the sub-command; Ctrl-C is the typed :class:`~agencystack.errors.Interrupted` (exit 130, rendered
+        as every failure is: Typer would turn it into a bare exit code, with nothing said)."""
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            from agencystack.errors import Interrupted
+
+            raise Interrupted("interrupted") from None
+
     def list_commands(self, ctx: Any) -> list[str]:
         return [*self.commands, *(n for n in self._pending if n not in self.commands)]
 

@@ -6,6 +6,7 @@ agencystack.fleet and agencystack.placement."""
 import typer
 
 from agencystack.cli import options
+from agencystack.cli.output import Reply
 
 hosts_app = typer.Typer(help="Docker hosts clients are placed on (the local engine is the default).",
                         no_args_is_help=True)
@@ -31,38 +32,39 @@ def add(ctx: typer.Context, name: str = typer.Argument(..., help="A short name: 
         no_tls_verify: bool = typer.Option(False, "--no-tls-verify", help="Do not verify the engine's certificate."),
         swarm: bool = typer.Option(False, "--swarm", help="The address is a Swarm manager's: Swarm schedules the "
                                    "clients' services across its nodes."),
-        json_output: options.Json = False) -> None:
+        json_output: options.Json = False) -> Reply:
     """Register a Docker host (checked for reachability; registered even if it does not answer yet)."""
-    from agencystack.cli.output import emit_json, say, warn
+    from agencystack.cli.output import say, warn
     from agencystack.placement import room
 
     session, fleet = _fleet(ctx, json_output)
     host = fleet.add(name, docker_host, tls_cert_path=tls_cert_path, tls_verify=not no_tls_verify, swarm=swarm)
     found = room(host)
-    if json_output:
-        emit_json(_row(found, []), session.redactor)
-        return
-    say(f"host {host.name}: added ({host.docker_host})")
-    if found.reachable:
-        say(f"  engine {found.version}, {found.memory / 1024**3:.1f} GB, {found.cpus} CPUs")
-    else:
-        warn(f"host {host.name} does not answer yet: {found.error}")
+
+    def text() -> None:
+        say(f"host {host.name}: added ({host.docker_host})")
+        if found.reachable:
+            say(f"  engine {found.version}, {found.memory / 1024**3:.1f} GB, {found.cpus} CPUs")
+        else:
+            warn(f"host {host.name} does not answer yet: {session.redact(found.error)}")
+
+    return Reply(_row(found, []), text)
 
 
 @hosts_app.command("list")
-def list_(ctx: typer.Context, json_output: options.Json = False) -> None:
+def list_(ctx: typer.Context, json_output: options.Json = False) -> Reply:
     """Every host with its reachability, engine version, RAM/CPUs, placed clients and free capacity (all hosts
     asked in parallel)."""
     from agencystack import placement
-    from agencystack.cli.output import emit_json
 
     session, fleet = _fleet(ctx, json_output)
     found = placement.rooms(fleet.hosts())
     placed = placement.clients_on(session.global_settings.state_root)
     rows = [_row(r, placed.get(r.host.name, [])) for r in found]
-    if json_output:
-        emit_json(rows, session.redactor)
-        return
+    return Reply(rows, lambda: _hosts_table(rows))
+
+
+def _hosts_table(rows: list) -> None:
     from agencystack.cli.output import colours, paint, table
 
     def gb(value) -> str:
@@ -96,45 +98,38 @@ def _node(node) -> dict:
             "memory": node.memory, "cpus": node.cpus}
 
 
-def _availability(ctx: typer.Context, swarm: str, node: str, availability: str, json_output: bool) -> None:
+def _availability(ctx: typer.Context, swarm: str, node: str, availability: str, json_output: bool) -> Reply:
     from agencystack import placement
-    from agencystack.cli.output import emit_json, say
+    from agencystack.cli.output import say
 
-    session, fleet = _fleet(ctx, json_output)
+    _, fleet = _fleet(ctx, json_output)
     found = placement.set_availability(fleet.get(swarm), node, availability)
-    if json_output:
-        emit_json(_node(found), session.redactor)
-    else:
-        say(f"swarm {swarm}: node {found.hostname} is {found.availability}")
+    return Reply(_node(found), lambda: say(f"swarm {swarm}: node {found.hostname} is {found.availability}"))
 
 
 @hosts_app.command("drain")
 def drain(ctx: typer.Context, swarm: str = typer.Argument(..., help="The swarm's host name."),
           node: str = typer.Argument(..., help="The node (hostname or id)."),
-          json_output: options.Json = False) -> None:
+          json_output: options.Json = False) -> Reply:
     """Drain a swarm node: Swarm moves its stateless tasks to other nodes; services pinned to its volumes wait."""
-    _availability(ctx, swarm, node, "drain", json_output)
+    return _availability(ctx, swarm, node, "drain", json_output)
 
 
 @hosts_app.command("undrain")
 def undrain(ctx: typer.Context, swarm: str = typer.Argument(..., help="The swarm's host name."),
             node: str = typer.Argument(..., help="The node (hostname or id)."),
-            json_output: options.Json = False) -> None:
+            json_output: options.Json = False) -> Reply:
     """Make a drained swarm node active again (the services pinned to its volumes run there again)."""
-    _availability(ctx, swarm, node, "active", json_output)
+    return _availability(ctx, swarm, node, "active", json_output)
 
 
 @hosts_app.command("remove")
 def remove(ctx: typer.Context, name: str = typer.Argument(..., help="The host's name."),
-           json_output: options.Json = False) -> None:
+           json_output: options.Json = False) -> Reply:
     """Unregister a host; refused while clients are placed there (move or purge them first)."""
-    from agencystack.cli.output import emit_json, say
-
     from agencystack import placement
+    from agencystack.cli.output import say
 
-    session, fleet = _fleet(ctx, json_output)
+    _, fleet = _fleet(ctx, json_output)
     host = placement.remove_host(fleet, name)
-    if json_output:
-        emit_json({"name": host.name, "removed": True}, session.redactor)
-    else:
-        say(f"host {host.name}: removed")
+    return Reply({"name": host.name, "removed": True}, lambda: say(f"host {host.name}: removed"))

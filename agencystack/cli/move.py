@@ -5,6 +5,7 @@
 import typer
 
 from agencystack.cli import options
+from agencystack.cli.output import Reply
 
 
 def register(app: typer.Typer) -> None:
@@ -16,11 +17,11 @@ def move(ctx: typer.Context, client_id: options.ClientId = None,
          finalize: bool = typer.Option(False, "--finalize", help="Remove the stopped source of a finished move."),
          rollback: bool = typer.Option(False, "--rollback", help="Undo a move not finalized: the client goes "
                                        "back to its source, what the target got is removed."),
-         json_output: options.Json = False) -> None:
+         json_output: options.Json = False) -> Reply:
     """Move a client's components to another host: backup, verify, restore there, health-check, stop the source.
     An interrupted move resumes when run again (or --rollback); --finalize removes the stopped source."""
     from agencystack import move as moving
-    from agencystack.cli.output import emit_json, say
+    from agencystack.cli.output import say
     from agencystack.cli.session import Session
     from agencystack.errors import UsageError
 
@@ -31,4 +32,4 @@ def move(ctx: typer.Context, client_id: options.ClientId = None,
         raise UsageError("name the client: -c CLIENT")
     session.start_logging()
     result = moving.move(session, client_id, to, finalize=finalize, rollback=rollback)
-    emit_json(result, session.redactor) if json_output else say(result["summary"])
+    return Reply(result, lambda: say(result["summary"]))

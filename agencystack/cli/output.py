@@ -1,13 +1,49 @@
 """How results reach the terminal: JSON on stdout for scripts, short human lines (and tables) otherwise.
 
+One outcome model, rendered two ways (docs/cli-json.md): a command returns a :class:`Reply` (its ``--json``
+document and how it reads for a person) or raises one typed error (agencystack.errors); ``main()`` renders either:
+under ``--json`` exactly one JSON document on stdout (a failure: :func:`failure_document`), otherwise human lines
+(a failure: one ``error: ...`` line on stderr). Progress and logs go to stderr either way.
+
 Imported by every command module at start-up: what only some commands use (json, tabulate, rich) is imported where used.
 """
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from agencystack.errors import AgencyStackError
+
+
+@dataclass
+class Reply:
+    """What a command answers: ``document`` (the ``--json`` form: dataclasses, enums, lists and dicts), ``text``
+    (prints the human form; None: nothing to print), and the exit code (0, or 1 when the result itself reports a
+    failure: a failed component in ``status``, a failed check in ``doctor``, a failed component of a bulk install).
+    ``redact``: False only for what is shown once on purpose (a new user's password). ``error``: the failure the
+    result ends with (``plan`` of a host another client routes): the text, then its ``error:`` line; under
+    ``--json`` its failure document, the result in ``result``; its exit code."""
+
+    document: Any
+    text: Callable[[], None] | None = None
+    exit_code: int = 0
+    redact: bool = True
+    error: AgencyStackError | None = None
+
+
+def failure_document(kind: str, message: str, exit_code: int, hint: str | None = None,
+                     result: Any = None) -> dict[str, Any]:
+    """The one document a failed command prints under ``--json`` (docs/cli-json.schema.json's ``failure``);
+    ``result``: what the command found before it failed (``plan``), when it found something."""
+    document = {"ok": False, "exit_code": exit_code, "error": {"kind": kind, "message": message, "hint": hint}}
+    if result is not None:
+        document["result"] = _plain(result)
+    return document
 
 
 def _plain(value: Any) -> Any:
@@ -31,6 +67,7 @@ def emit_json(value: Any, redactor: Any = None) -> None:
     if redactor is not None:
         data = redactor.scrub(data)
     sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+    sys.stdout.flush()
 
 
 def say(text: str) -> None:

@@ -11,6 +11,7 @@ output against upstream, and an operator can read what will run before it runs.
 import typer
 
 from agencystack.cli import options
+from agencystack.cli.output import Reply
 
 
 def register(app: typer.Typer) -> None:
@@ -18,12 +19,16 @@ def register(app: typer.Typer) -> None:
 
 
 def render(ctx: typer.Context, component: options.Component, client_id: options.ClientId = None,
-           domain: options.Domain = None, set_: options.Set = None) -> None:
-    """Print the compose file 'install' would write for COMPONENT (no engine, no network, nothing written)."""
-    from agencystack.engine import compose
+           domain: options.Domain = None, set_: options.Set = None, json_output: options.Json = False) -> Reply:
+    """Print the compose file 'install' would write for COMPONENT (no engine, no network, nothing written);
+    --json: {"compose": "<the file>"}."""
     from agencystack.cli.output import say
+    from agencystack.cli.session import Session
+    from agencystack.engine import compose
 
-    session = ctx.obj
-    session.json_output = True  # no progress lines: stdout is the compose file and nothing else
+    session = Session.of(ctx, json_output)
+    session.silent = True  # no progress lines: stdout is the compose file and nothing else
     context = session.context(component, "render", client=client_id, flags=set_, domain=domain)
-    say(compose.render(context.deployment()).rstrip("\n"))
+    text = compose.render(context.deployment())
+    return Reply({"client": context.client, "component": context.component.name, "compose": text},
+                 lambda: say(text.rstrip("\n")))

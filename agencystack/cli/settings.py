@@ -5,6 +5,7 @@
 import typer
 
 from agencystack.cli import options
+from agencystack.cli.output import Reply
 
 settings_app = typer.Typer(help="A component's settings for a client, as commands resolve them.",
                            no_args_is_help=True)
@@ -20,24 +21,24 @@ def register(app: typer.Typer) -> None:
 
 @settings_app.command("show")
 def show(ctx: typer.Context, component: options.Component, client_id: options.ClientId = None,
-         domain: options.Domain = None, set_: options.Set = None, json_output: options.Json = False) -> None:
+         domain: options.Domain = None, set_: options.Set = None, json_output: options.Json = False) -> Reply:
     """Print each setting of COMPONENT for a client with its layer (--set > environment > the client's .env >
     default; generated secrets); secret values are masked. Reads only: nothing is written."""
-    from agencystack.cli.output import emit_json, say
+    from agencystack.cli.output import say
     from agencystack.cli.session import Session
 
     session = Session.of(ctx, json_output)
     context = session.context(component, "plan", client=client_id, flags=set_, domain=domain)
     rows = resolved(context)
-    if json_output:
-        emit_json({"client": context.client, "component": context.component.name, "settings": rows},
-                  session.redactor)
-        return
-    say(f"{context.component.name} for client {context.client} ({context.dir.env_file}):")
-    width = max((len(r["key"]) for r in rows), default=0)
-    value_width = min(max((len(r["value"]) for r in rows), default=0), 60)
-    for row in rows:
-        say(f"  {row['key']:<{width}}  {row['value']:<{value_width}}  {LAYERS.get(row['layer'], row['layer'])}")
+
+    def text() -> None:
+        say(f"{context.component.name} for client {context.client} ({context.dir.env_file}):")
+        width = max((len(r["key"]) for r in rows), default=0)
+        value_width = min(max((len(r["value"]) for r in rows), default=0), 60)
+        for row in rows:
+            say(f"  {row['key']:<{width}}  {row['value']:<{value_width}}  {LAYERS.get(row['layer'], row['layer'])}")
+
+    return Reply({"client": context.client, "component": context.component.name, "settings": rows}, text)
 
 
 def resolved(context) -> list:

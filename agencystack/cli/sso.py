@@ -10,6 +10,7 @@ and a plugin adds no commands of its own (Typer's app is assembled before any pl
 import typer
 
 from agencystack.cli import options
+from agencystack.cli.output import Reply
 
 sso_app = typer.Typer(help="Single sign-on: the client's users and OIDC client secrets.", no_args_is_help=True)
 users_app = typer.Typer(help="Users of the client's realm.", no_args_is_help=True)
@@ -21,35 +22,27 @@ def register(app: typer.Typer) -> None:
 
 
 def _admin(ctx: typer.Context, client_id, action: str, json_output: bool = False):
+    from agencystack import lifecycle
     from agencystack.cli.session import Session
-    from agencystack.errors import UsageError
 
     session = Session.of(ctx, json_output)  # --json: the console log is quiet (warnings and errors only)
-    providers = [c.name for c in session.plugins.components.values() if "sso" in c.provides]
-    if not providers:
-        raise UsageError("no identity provider plugin is installed (e.g. agencystack-keycloak)")
-    context = session.context(providers[0], action, client=client_id)
-    if not context.dir.installed:
-        raise UsageError(f"{providers[0]} is not installed for {context.client}: "
-                         f"agencystack install {providers[0]} -c {context.client}")
-    admin = session.plugins.sso_admin(context)
-    if admin is None:
-        raise UsageError(f"{providers[0]} does not manage users")
+    context, admin = lifecycle.sso_admin(session, client_id, action)
     return session, context, admin
 
 
 @users_app.command("list")
-def users_list(ctx: typer.Context, client_id: options.ClientId = None, json_output: options.Json = False) -> None:
+def users_list(ctx: typer.Context, client_id: options.ClientId = None, json_output: options.Json = False) -> Reply:
     """List the realm's users."""
-    from agencystack.cli.output import emit_json, say
+    from agencystack.cli.output import say
 
-    session, _, admin = _admin(ctx, client_id, "sso", json_output)
+    _, _, admin = _admin(ctx, client_id, "sso", json_output)
     users = admin.list_users()
-    if json_output:
-        emit_json(users, session.redactor)
-        return
-    for user in users:
-        say(f"{user['username']}  {'enabled' if user.get('enabled') else 'disabled'}")
+
+    def text() -> None:
+        for user in users:
+            say(f"{user['username']}  {'enabled' if user.get('enabled') else 'disabled'}")
+
+    return Reply(users, text)
 
 
 @users_app.command("add")
@@ -57,11 +50,11 @@ def users_add(ctx: typer.Context, email: str = typer.Argument(..., help="The use
               client_id: options.ClientId = None,
               permanent: bool = typer.Option(False, "--permanent", help="The password need not be changed at "
                                              "first login (default: one-time password)."),
-              json_output: options.Json = False) -> None:
+              json_output: options.Json = False) -> Reply:
     """Add a user with a generated password, shown once (never logged)."""
     import re
 
-    from agencystack.cli.output import emit_json, say
+    from agencystack.cli.output import say
     from agencystack.errors import UsageError
 
     if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", email):
@@ -69,30 +62,29 @@ def users_add(ctx: typer.Context, email: str = typer.Argument(..., help="The use
     session, context, admin = _admin(ctx, client_id, "sso", json_output)
     password = admin.add_user(email.lower(), temporary=not permanent)
     context.log.info(f"sso user {email.lower()} added")
-    # shown once, on stdout only: deliberately not through the redactor or the log
-    if json_output:
-        import json
-        import sys
 
-        sys.stdout.write(json.dumps({"username": email.lower(), "password": password,
-                                     "temporary": not permanent}) + "\n")
-    else:
-        say(f"added {email.lower()}; password (shown once{', must be changed at first login' if not permanent else ''}):")
+    def text() -> None:
+        say(f"added {email.lower()}; password (shown once"
+            f"{', must be changed at first login' if not permanent else ''}):")
         say(password)
+
+    # shown once, on stdout only: deliberately not through the redactor or the log
+    return Reply({"username": email.lower(), "password": password, "temporary": not permanent}, text, redact=False)
 
 
 @users_app.command("remove")
 def users_remove(ctx: typer.Context, email: str = typer.Argument(..., help="The user's e-mail."),
-                 client_id: options.ClientId = None) -> None:
+                 client_id: options.ClientId = None, json_output: options.Json = False) -> Reply:
     """Remove a user."""
     from agencystack.cli.output import say
     from agencystack.errors import UsageError
 
-    _, context, admin = _admin(ctx, client_id, "sso")
+    _, context, admin = _admin(ctx, client_id, "sso", json_output)
     if not admin.remove_user(email.lower()):
         raise UsageError(f"no user {email.lower()!r} in the realm of {context.client}")
     context.log.info(f"sso user {email.lower()} removed")
-    say(f"removed {email.lower()}{_window(admin)}")
+    return Reply({"username": email.lower(), "removed": True},
+                 lambda: say(f"removed {email.lower()}{_window(admin)}"))
 
 
 def _window(admin) -> str:
@@ -100,43 +92,51 @@ def _window(admin) -> str:
     return f"; signed out of every protected UI within {seconds} s" if seconds else ""
 
 
-def _user_action(ctx: typer.Context, client_id, email: str, member: str, done: str, window: bool = False) -> None:
+def _user_action(ctx: typer.Context, client_id, email: str, member: str, done: str, window: bool = False,
+                 json_output: bool = False) -> Reply:
     from agencystack.cli.output import say
     from agencystack.errors import UsageError
 
-    _, context, admin = _admin(ctx, client_id, "sso")
+    _, context, admin = _admin(ctx, client_id, "sso", json_output)
     action = getattr(admin, member, None)
     if action is None:
         raise UsageError(f"the identity provider of {context.client} cannot {member.removesuffix('_user')} users")
     if not action(email.lower()):
         raise UsageError(f"no user {email.lower()!r} in the realm of {context.client}")
     context.log.info(f"sso user {email.lower()}: {done}")
-    say(f"{email.lower()}: {done}{_window(admin) if window else ''}")
+    return Reply({"username": email.lower(), "done": done},
+                 lambda: say(f"{email.lower()}: {done}{_window(admin) if window else ''}"))
 
 
 @users_app.command("logout")
 def users_logout(ctx: typer.Context, email: str = typer.Argument(..., help="The user's e-mail."),
-                 client_id: options.ClientId = None) -> None:
+                 client_id: options.ClientId = None, json_output: options.Json = False) -> Reply:
     """End the user's sessions now, on every device."""
-    _user_action(ctx, client_id, email, "logout_user", "sessions ended", window=True)
+    return _user_action(ctx, client_id, email, "logout_user", "sessions ended", window=True,
+                        json_output=json_output)
 
 
 @users_app.command("unlock")
 def users_unlock(ctx: typer.Context, email: str = typer.Argument(..., help="The user's e-mail."),
-                 client_id: options.ClientId = None) -> None:
+                 client_id: options.ClientId = None, json_output: options.Json = False) -> Reply:
     """Lift the user's lockout after too many failed logins."""
-    _user_action(ctx, client_id, email, "unlock_user", "unlocked (failed logins forgotten)")
+    return _user_action(ctx, client_id, email, "unlock_user", "unlocked (failed logins forgotten)",
+                        json_output=json_output)
 
 
 @sso_app.command("rotate")
-def rotate(ctx: typer.Context, component: options.Component, client_id: options.ClientId = None) -> None:
+def rotate(ctx: typer.Context, component: options.Component, client_id: options.ClientId = None,
+           json_output: options.Json = False) -> Reply:
     """Give COMPONENT's OIDC client a new secret, then converge COMPONENT so its gate uses it."""
     from agencystack import lifecycle
     from agencystack.cli.output import say
 
-    session, context, admin = _admin(ctx, client_id, "sso")
+    session, context, admin = _admin(ctx, client_id, "sso", json_output)
     target = session.context(component, "install", client=context.client)
     admin.rotate(target.component.name)
     context.log.info(f"sso client secret of {target.component.name} rotated")
     outcome = lifecycle.install(target)
-    say(f"rotated the client secret of {target.component.name} for {context.client}; {outcome.summary}")
+    return Reply({"component": target.component.name, "client": context.client, "rotated": True,
+                  "outcome": outcome},
+                 lambda: say(f"rotated the client secret of {target.component.name} for {context.client}; "
+                             f"{outcome.summary}"))

@@ -98,6 +98,7 @@ def _component(plugins, global_settings, found, names, origin, redactor, credent
     entry: dict[str, Any] = {
         "name": found.component,
         "version": manifest.get("version") or "",
+        "product_version": "",
         "url": manifest.get("url"),
         "health": manifest.get("health") if isinstance(manifest.get("health"), dict) else None,
         "last_action": {"action": last.get("action"), "outcome": last.get("outcome"), "at": last.get("at"),
@@ -123,6 +124,8 @@ def _component(plugins, global_settings, found, names, origin, redactor, credent
             if secrets:
                 credentials.setdefault(found.component, {}).update(secrets)
         entry["entries"] = redactor.scrub(entries) if redactor is not None else entries
+        entry["product_version"] = next((str(e["product_version"]) for e in entry["entries"]
+                                         if e.get("product_version")), "")
     except Exception as exc:  # noqa: BLE001 - one plugin's bug costs its tiles only
         text = f"{type(exc).__name__}: {exc}"
         entry["entries_error"] = redactor.text(text) if redactor is not None else text

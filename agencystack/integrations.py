@@ -96,6 +96,10 @@ class DashboardEntry:
     #: secret values that fetch needs, by name (e.g. ``{"POSTHOG_PERSONAL_API_KEY": "phx_..."}``). Never published:
     #: the core writes them only into the client's dashboard credentials file (StateRoot.dashboard_credentials)
     secrets: dict[str, str] = field(default_factory=dict, repr=False)
+    #: the version of the product the component runs, as an operator names it (Keycloak's ``26.7.3``, the short
+    #: commit PostHog is pinned to), computed from the settings (e.g. the image tag): the card shows it instead of
+    #: the plugin distribution's version. Empty: the component states none (the card shows the plugin's)
+    product_version: str = ""
 
 
 @dataclass(frozen=True)

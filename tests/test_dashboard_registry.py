@@ -34,6 +34,7 @@ def test_every_action_rewrites_the_document_valid_and_without_secrets(with_plugi
     assert (document["schema"], document["version"], document["client"]) == ("agencystack.dashboard", 1, "acme")
     [hello] = document["components"]
     assert hello["name"] == "hello" and hello["version"] == "1.2.3"
+    assert hello["product_version"] == "" and hello["entries"][0]["product_version"] == ""  # none stated
     assert hello["last_action"] == {"action": "install", "outcome": "ok", "at": hello["last_action"]["at"],
                                     "error": None}
     assert hello["last_backup"] is None and hello["entries_error"] is None

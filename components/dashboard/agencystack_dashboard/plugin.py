@@ -58,4 +58,5 @@ def dashboard_entries(context):
     return [DashboardEntry(client=context.client, component=NAME, title="This dashboard", url=context.url,
                            description="Every component of this client with its live health, version, single "
                                        "sign-on and last backup.",
-                           links={"JSON": f"{context.url.rstrip('/')}/api/dashboard.json"} if context.url else {})]
+                           links={"JSON": f"{context.url.rstrip('/')}/api/dashboard.json"} if context.url else {},
+                           product_version=context.component.version or "")]  # its product: this distribution

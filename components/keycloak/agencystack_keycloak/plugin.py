@@ -148,4 +148,5 @@ def dashboard_entries(context):
                                        "('agencystack sso users add').",
                            links={**({"Admin console": f"{base}/admin/{realm}/console/"}
                                      if context.settings.admin_public else {}),
-                                  "Account": f"{base}/realms/{realm}/account/"})]
+                                  "Account": f"{base}/realms/{realm}/account/"},
+                           product_version=context.settings.product_version())]

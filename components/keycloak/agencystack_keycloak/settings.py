@@ -76,6 +76,13 @@ class KeycloakSettings(ComponentSettings):
     def derived_defaults(cls, global_settings: Any) -> dict[str, Any]:
         return {"domain": f"auth.{global_settings.domain}"}
 
+    def product_version(self) -> str:
+        """The Keycloak release this client runs, as its image reference pins it: the tag (``26.7.3``), else the
+        digest (``sha256:`` and 12 digits), else ``latest`` (what the engine pulls for a reference with neither)."""
+        name, _, digest = self.image.partition("@")
+        tag = name.rpartition("/")[2].partition(":")[2]  # a registry's :port is before the last slash
+        return tag or (digest[:19] if digest else "latest")
+
     def realm_name(self, client: str) -> str:
         return self.realm or client
 

@@ -100,4 +100,5 @@ def dashboard_entries(context):
         links={"Project settings": f"{base}/project/settings", "Activity": f"{base}/activity/explore",
                "Docs: JS snippet": "https://posthog.com/docs/libraries/js"},
         usage=usage.spec(base, usage.internal_origin(context.manifest)) if key else None,
-        secrets={usage.CREDENTIAL: key} if key else {})]
+        secrets={usage.CREDENTIAL: key} if key else {},
+        product_version=context.settings.product_version())]

@@ -99,3 +99,13 @@ class PostHogSettings(ComponentSettings):
     def app(self) -> str:
         return f"{self.registry_mirror}{self.app_image}:{self.app_tag}"
 
+    def product_version(self) -> str:
+        """PostHog's version as this client pins it (upstream publishes no releases of the hobby stack): the
+        upstream commit, short (12 digits), when the app image is the one built at it (the default); another app
+        tag (a release, ``latest``) with the commit the stack's files come from."""
+        short = self.upstream_ref[:12]
+        if self.app_tag == self.upstream_ref:
+            return short
+        tag = self.app_tag[:12] if re.fullmatch(r"[0-9a-f]{40}", self.app_tag) else self.app_tag
+        return f"{tag} (files at {short})"
+

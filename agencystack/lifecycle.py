@@ -240,6 +240,7 @@ def _wrapper(action: str):
             log = context.log.bind(action=action, console=False)  # the CLI prints the outcome itself
             started = time.monotonic()
             log.debug(f"{action} started")
+            before = _contents(context.dir.path) if action == "install" else None
             try:
                 if action == "install":
                     check_resources(context)
@@ -255,12 +256,13 @@ def _wrapper(action: str):
                 duration = round(time.monotonic() - started, 3)
                 log.error(f"{action} failed", outcome="failed", duration=duration,
                           error=f"{type(exc).__name__}: {exc}")
-                # a failed install counts as installed once it wrote its claim (compose.yaml: hosts, containers),
-                # settings or none (a component without settings has no .env to make it so)
-                if locked and (context.dir.has_state or (action == "install" and context.dir.compose_file.is_file())):
-                    context.dir.record(action, "failed", error=context.redactor.text(str(exc)), **context.facts)
-                    _refresh_dashboard(context)
+                if action == "status" and isinstance(exc, Exception) and _failed_deploy(context):
+                    return _failed_status(context, None, exc)  # what failed is the install: say that
+                if locked and _acted(context, action, exc, before):
+                    _record_failure(context, action, exc, log)
                 raise
+            if action == "status":
+                result = _failed_status(context, result, None) if _failed_deploy(context) else result
             duration = round(time.monotonic() - started, 3)
             summary = getattr(result, "summary", None)
             log.info(summary or f"{action} done", outcome="ok", duration=duration)
@@ -281,6 +283,71 @@ def recorded_url(context: LifecycleContext) -> str | None:
     ``dashboard.json`` shows too): a status answered without a URL gets this one."""
     url = context.dir.read_manifest().get("url")
     return url if isinstance(url, str) and url else None
+
+
+def _contents(path) -> frozenset[str] | None:
+    """The names in a component's directory (None: there is none), to tell what an install left behind."""
+    import os
+
+    try:
+        return frozenset(os.listdir(path))
+    except OSError:
+        return None
+
+
+def _acted(context: LifecycleContext, action: str, exc: BaseException, before: frozenset[str] | None) -> bool:
+    """Whether a failed action is recorded (and so, for an install, makes the component installed): it has state
+    (settings, a manifest), or -- a first install -- it wrote its claim (compose.yaml: hosts, containers) or
+    anything else into the component's directory, or created it (PostHog's install does, before it fetches
+    upstream's files). An install that refused (exit 2) or left the directory as it found it changed nothing."""
+    from agencystack.errors import UsageError
+
+    if context.dir.has_state:
+        return True
+    if action != "install" or isinstance(exc, UsageError):
+        return False
+    return context.dir.compose_file.is_file() or _contents(context.dir.path) not in (before, None)
+
+
+def _record_failure(context: LifecycleContext, action: str, exc: BaseException, log: Any) -> None:
+    """The failed outcome in the manifest (one atomic write) and the dashboard document. A problem writing them is
+    a warning: the action's own error is what the caller gets, with its exit code."""
+    error = context.redactor.text(str(exc) or type(exc).__name__)
+    try:
+        context.dir.record(action, "failed", error=error, **context.facts)
+    except OSError as problem:
+        log.warning(f"the failed {action} was not recorded in {context.dir.manifest_file}: {problem}")
+        return
+    _refresh_dashboard(context)
+
+
+def _failed_deploy(context: LifecycleContext) -> dict[str, Any] | None:
+    """The manifest's last action when it is a failed install or restore of an installed component, else None."""
+    if not context.dir.installed:
+        return None
+    manifest = context.dir.read_manifest()
+    last = manifest.get("last_action") or {}
+    if last.get("action") in ("install", "restore") and last.get("outcome") == "failed":
+        return {**last, "error": manifest.get("error") or ""}
+    return None
+
+
+def _failed_status(context: LifecycleContext, result: ComponentStatus | None,
+                   exc: Exception | None) -> ComponentStatus:
+    """A component whose last install (or restore) failed is ``failed``, with that error as its message, whatever
+    its containers say (nothing may be deployed at all after a failed first install); when the status hook itself
+    failed too (its stack cannot be built without what the install did not fetch), that error follows."""
+    from agencystack.results import ComponentStatus, State
+
+    last = _failed_deploy(context) or {}
+    message = f"{last.get('action')} failed at {last.get('at')}: {last.get('error') or 'no error recorded'}"
+    if exc is not None:
+        message += f" (status: {context.redactor.text(str(exc) or type(exc).__name__)})"
+    if result is None:
+        return ComponentStatus(context.client, context.component.name, State.FAILED, [], message)
+    result.state = State.FAILED
+    result.message = f"{message}; {result.message}" if result.message else message
+    return result
 
 
 def _refresh_dashboard(context: LifecycleContext) -> None:

@@ -179,3 +179,38 @@ def on_path(site: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.syspath_prepend(str(site))
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")])))
     return site
+
+
+# -- a real browser ------------------------------------------------------------------------------------------------
+def artifacts() -> Path:
+    """Where tests leave what a person looks at (screenshots): $AGENCYSTACK_TEST_ARTIFACTS, default
+    /tmp/agencystack-test-artifacts."""
+    folder = Path(os.environ.get("AGENCYSTACK_TEST_ARTIFACTS") or "/tmp/agencystack-test-artifacts")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def chromium(window: str = "1280,900") -> Any:
+    """A headless Chromium (Debian's chromium + chromium-driver, through selenium) with a ``window`` of that size,
+    which resolves ``*.localhost`` to loopback and keeps plain http:// URLs plain (no automatic upgrade to https:// on
+    port 443, where another edge of this host may answer with its own certificate). Not installed: a skip, a failure
+    under CI=true. The caller quits it."""
+    import shutil
+
+    chromium_binary, chromedriver = shutil.which("chromium"), shutil.which("chromedriver")
+    if not (chromium_binary and chromedriver):
+        message = "chromium and chromium-driver are not installed (apt-get install -y chromium chromium-driver)"
+        pytest.fail(message) if os.environ.get("CI") == "true" else pytest.skip(message)
+    from selenium import webdriver
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium_binary
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--no-first-run",
+                f"--window-size={window}", "--disable-features=HttpsUpgrades,HttpsFirstModeV2,HttpsFirstBalancedMode,"
+                "HttpsFirstBalancedModeAutoEnable,HttpsFirstModeV2ForTypicallySecureUsers,HttpsFirstModeIncognito,"
+                "HttpsFirstModeForAdvancedProtectionUsers,HttpsFirstModeV2ForEngagedSites",
+                "--no-proxy-server", "--host-resolver-rules=MAP *.localhost 127.0.0.1"):
+        options.add_argument(arg)
+    options.add_experimental_option("prefs", {"https_only_mode_enabled": False,
+                                              "https_first_balanced_mode_enabled": False})
+    return webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=chromedriver))

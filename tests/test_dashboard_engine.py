@@ -10,9 +10,7 @@ fixture components tier-base and tier-right (tests/fixtures/thirdparty, tiers.py
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import time
 from pathlib import Path
 
@@ -86,32 +84,16 @@ def test_the_json_api_through_the_edge_shows_every_component_live(dashboard, age
 
 def test_in_headless_chromium_a_stopped_component_turns_failed_within_60_s(dashboard, agencystack_engine,
                                                                           docker_client):
-    chromium, chromedriver = shutil.which("chromium"), shutil.which("chromedriver")
-    if not (chromium and chromedriver):
-        message = "chromium and chromium-driver are not installed (apt-get install -y chromium chromium-driver)"
-        pytest.fail(message) if os.environ.get("CI") == "true" else pytest.skip(message)
-    from selenium import webdriver
     from selenium.common.exceptions import TimeoutException
     from selenium.webdriver.common.by import By
+
+    from tests.helpers import artifacts, chromium
 
     # the browser only once the edge routes the page: before that, the edge's catch-all HTTP->HTTPS redirect answers
     # (a permanent redirect Chromium caches: every later load of the URL would end at the HTTPS port)
     assert _until(lambda: agencystack_engine.get(dashboard["url"])[0] == 200, 120), "the edge never routed the page"
-    folder = Path(os.environ.get("AGENCYSTACK_TEST_ARTIFACTS") or "/tmp/agencystack-test-artifacts")
-    folder.mkdir(parents=True, exist_ok=True)
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    # no automatic upgrade of the page's http:// URL to https:// on port 443, where another edge of this host may
-    # answer with its own certificate ("Privacy error"): the test's edge serves the page on its own HTTP port
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--no-first-run",
-                "--window-size=1280,900", "--disable-features=HttpsUpgrades,HttpsFirstModeV2,HttpsFirstBalancedMode,"
-                "HttpsFirstBalancedModeAutoEnable,HttpsFirstModeV2ForTypicallySecureUsers,HttpsFirstModeIncognito,"
-                "HttpsFirstModeForAdvancedProtectionUsers,HttpsFirstModeV2ForEngagedSites",
-                "--no-proxy-server", "--host-resolver-rules=MAP *.localhost 127.0.0.1"):
-        options.add_argument(arg)
-    options.add_experimental_option("prefs", {"https_only_mode_enabled": False,
-                                              "https_first_balanced_mode_enabled": False})
-    driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=chromedriver))
+    folder = artifacts()
+    driver = chromium()
 
     def cards() -> dict[str, str]:
         try:

@@ -31,7 +31,8 @@ def build(context) -> Stack:
     private = context.state_root.dashboard_credentials(context.client)
     command = ["python3", "-I", "/app/server.py", "--document", "/data/dashboard.json", "--listen", f"0.0.0.0:{PORT}",
                "--probe", "internal", "--interval", f"{s.probe_interval:g}", "--max-age", f"{s.max_age:g}",
-               "--credentials", f"/private/{private.name}", "--usage-ttl", f"{s.usage_ttl:g}"]
+               "--credentials", f"/private/{private.name}", "--usage-ttl", f"{s.usage_ttl:g}",
+               "--self", context.component.name]  # its SSO state in the document: behind the gate or not
     health = ["CMD", "python3", "-c", f"import urllib.request; urllib.request.urlopen('http://127.0.0.1:{PORT}/healthz', "
               "timeout=2)"]
     return Stack(

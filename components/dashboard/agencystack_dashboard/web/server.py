@@ -8,7 +8,9 @@ failed); a result older than --max-age seconds is shown as unknown, never as hea
 usage figures (PostHog's events and unique users) get them from that component's API, server-side and cached
 (usage.py), with the secret read from --credentials (a file only this server mounts; never from the document).
 
-    GET /                    the page (HTML + /static/style.css; a meta refresh, no JavaScript)
+    GET /                    the page (HTML + /static/style.css; a meta refresh, no JavaScript): times relative
+                             to the moment it is rendered ("2 min ago"), the exact ISO time on hover; a "Sign out"
+                             link to the gate's /oauth2/sign_out when the document says the page is behind SSO
     GET /api/dashboard.json  what the page shows: the registry document with each component's live health
     GET /healthz             "ok"
 """
@@ -24,6 +26,7 @@ import sys
 import threading
 import time
 import urllib.parse
+from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -121,7 +124,7 @@ def api(health: Health, usage=None) -> dict:
     return doc
 
 
-def _figures(entry: dict) -> str:
+def _figures(entry: dict, now: datetime) -> str:
     """The usage figures of one card (or the one-line reason they are missing)."""
     e = html.escape
     live = entry.get("figures")
@@ -129,52 +132,123 @@ def _figures(entry: dict) -> str:
         return ""
     if live.get("state") == "ok":
         rows = "".join(f"<dt>{e(label)}</dt><dd>{value:,}</dd>" for label, value in live["figures"].items())
-        return f'<dl class="usage" data-usage="ok">{rows}</dl><p class="usage-age">fetched {live["age"]:.0f}s ago</p>'
+        fetched = now - timedelta(seconds=live.get("age") or 0)
+        return (f'<dl class="usage" data-usage="ok">{rows}</dl>'
+                f'<p class="usage-age">fetched {_time(fetched.isoformat(timespec="seconds"), now)}</p>')
     if live.get("state") == "unknown":
         return '<p class="usage" data-usage="unknown">Usage figures: being fetched</p>'
     state, error = e(live.get("state", "")), e(live.get("error", ""))
     return f'<p class="usage error" data-usage="{state}">Usage figures: {error}</p>'
 
 
-# -- the page --------------------------------------------------------------------------------------------------
-def page(data: dict, refresh: int) -> str:
+# -- times: relative on the page, exact on hover (computed here, at each render: the page reloads itself) --------
+#: (below this many seconds, count in units of, named) -- the last one counts days however many
+STEPS = ((60, 1, "s"), (3600, 60, "min"), (86400, 3600, "h"), (float("inf"), 86400, "day"))
+
+
+def relative(seconds: float) -> str:
+    """``seconds`` before now as a person says it: "just now", "42 s ago", "2 min ago", "3 h ago", "5 days ago"
+    (negative: in the future, "in 2 min": another clock)."""
+    size = abs(seconds)
+    if size < 10:
+        return "just now"
+    count, name = next((int(size // step), name) for limit, step, name in STEPS if size < limit)
+    amount = f"{count} {name}" + ("s" if name == "day" and count != 1 else "")
+    return f"in {amount}" if seconds < 0 else f"{amount} ago"
+
+
+def _time(stamp: str | None, now: datetime) -> str:
+    """A document's timestamp (ISO 8601) as ``<time>``: relative text, the exact time as its title (hover) and
+    datetime; never broken across lines (style.css). Not a timestamp: shown as it is."""
     e = html.escape
-    cards = []
-    for c in data.get("components", []):
-        live = c.get("live") or {}
-        state = live.get("state", "unknown")
-        sso = c.get("sso") or {}
-        backup = c.get("last_backup")
-        last = c.get("last_action") or {}
-        rows = [("Version", c.get("version") or "-"),
-                ("Health", f"{state} ({live.get('detail', '')})"),
-                ("Single sign-on", sso.get("state") or "not used"),
-                ("Last action", f"{last.get('action') or '-'} {last.get('outcome') or ''} {last.get('at') or ''}"),
-                ("Last backup", (f"{backup.get('at')}, {_size(backup.get('size'))}, "
-                                 f"{'verified' if backup.get('verified') else 'not verified'}") if backup else
-                 "none yet")]
-        if last.get("error"):
-            rows.append(("Error", last["error"]))
-        body = "".join(f"<dt>{e(k)}</dt><dd>{e(str(v))}</dd>" for k, v in rows)
-        extra = []
-        for entry in c.get("entries") or []:
-            links = "".join(f'<a href="{e(u)}">{e(label)}</a>' for label, u in (entry.get("links") or {}).items())
-            code = f"<pre><code>{e(entry['code'])}</code></pre>" if entry.get("code") else ""
-            extra.append(f'<div class="entry"><h3>{e(entry.get("title", ""))}</h3>'
-                         f'<p>{e(entry.get("description", ""))}</p>{_figures(entry)}{code}<nav>{links}</nav></div>')
-        url = c.get("url")
-        link = f'<a class="url" href="{e(url)}">{e(url)}</a>' if url else '<span class="url">no public URL</span>'
-        cards.append(f'<article class="card {e(state)}" data-component="{e(c["name"])}" data-state="{e(state)}">'
-                     f'<header><h2>{e(c["name"])}</h2><span class="badge">{e(state)}</span></header>{link}'
-                     f'<dl>{body}</dl>{"".join(extra)}</article>')
+    if not stamp:
+        return "-"
+    try:
+        then = datetime.fromisoformat(stamp)
+    except (TypeError, ValueError):
+        return e(str(stamp))
+    if then.tzinfo is None:  # the core writes UTC
+        then = then.replace(tzinfo=timezone.utc)
+    text = relative((now - then).total_seconds()) if abs(now - then) < timedelta(days=30) else \
+        f"on {then.date().isoformat()}"
+    return f'<time datetime="{e(stamp)}" title="{e(stamp)}">{e(text)}</time>'
+
+
+def failed_install(component: dict) -> str | None:
+    """The error of the component's last action when it is a failed install or restore (the card is failed then,
+    whatever its probe says: nothing may be deployed at all), else None."""
+    last = component.get("last_action") or {}
+    if last.get("action") in ("install", "restore") and last.get("outcome") == "failed":
+        return last.get("error") or "no error recorded"
+    return None
+
+
+def signed_in_through_gate(data: dict, self_name: str | None) -> bool:
+    """Whether this page is served behind the client's SSO gate: the document says so of the dashboard's own
+    route (its component's ``sso.state`` is ``protected``). Not served as a component (``agencystack dashboard
+    serve``): never."""
+    own = next((c for c in data.get("components", []) if self_name and c.get("name") == self_name), None)
+    return bool(own and (own.get("sso") or {}).get("state") == "protected")
+
+
+# -- the page --------------------------------------------------------------------------------------------------
+def _card(c: dict, now: datetime) -> str:
+    e = html.escape
+    live = c.get("live") or {}
+    error = failed_install(c)
+    state = "failed" if error else live.get("state", "unknown")
+    sso = c.get("sso") or {}
+    backup = c.get("last_backup")
+    last = c.get("last_action") or {}
+    version = e(c.get("product_version") or c.get("version") or "-")
+    if c.get("product_version") and c.get("version") and c["version"] != c["product_version"]:
+        version += f' <span class="muted">plugin {e(c["version"])}</span>'
+    rows = [("Version", version),
+            ("Health", f"{e(live.get('state', 'unknown'))} <span class=\"muted\">{e(live.get('detail', ''))}</span>"),
+            ("Single sign-on", e(sso.get("state") or "not used")),
+            ("Last action", " · ".join(filter(None, (e(last.get("action") or "-"), e(last.get("outcome") or ""),
+                                                       _time(last.get("at"), now) if last.get("at") else "")))),
+            ("Last backup", (f"{_time(backup.get('at'), now)}, {e(_size(backup.get('size')))}, "
+                             f"{'verified' if backup.get('verified') else 'not verified'}") if backup else
+             "none yet")]
+    if last.get("error") and not error:
+        rows.append(("Error", e(last["error"])))
+    body = "".join(f"<dt>{e(k)}</dt><dd>{v}</dd>" for k, v in rows)
+    problem = (f'<p class="failure" data-error="last-install"><strong>{e(last.get("action") or "install")} '
+               f'failed</strong> {_time(last.get("at"), now)}: {e(error)}</p>') if error else ""
+    if c.get("entries_error"):
+        problem += f'<p class="failure" data-error="entries">{e(c["entries_error"])}</p>'
+    extra = []
+    for entry in c.get("entries") or []:
+        links = "".join(f'<a href="{e(u)}">{e(label)}</a>' for label, u in (entry.get("links") or {}).items())
+        code = f"<pre><code>{e(entry['code'])}</code></pre>" if entry.get("code") else ""
+        extra.append(f'<div class="entry"><h3>{e(entry.get("title", ""))}</h3>'
+                     f'<p>{e(entry.get("description", ""))}</p>{_figures(entry, now)}{code}<nav>{links}</nav></div>')
+    url = c.get("url")
+    link = f'<a class="url" href="{e(url)}">{e(url)}</a>' if url else '<span class="url">no public URL</span>'
+    return (f'<article class="card {e(state)}" data-component="{e(c["name"])}" data-state="{e(state)}">'
+            f'<header><h2>{e(c["name"])}</h2><span class="badge">{e(state)}</span></header>{link}{problem}'
+            f'<dl>{body}</dl>{"".join(extra)}</article>')
+
+
+def page(data: dict, refresh: int, self_name: str | None = None, now: datetime | None = None) -> str:
+    """The client's page: one card per component; times relative to ``now`` (default: the moment of rendering)."""
+    e = html.escape
+    now = now or datetime.now(timezone.utc)
+    cards = [_card(c, now) for c in data.get("components", [])]
     problem = f'<p class="problem">{e(data["problem"])}</p>' if data.get("problem") else ""
     empty = "" if cards else '<p class="empty">No component is installed for this client yet.</p>'
     client = e(data.get("client", ""))
+    sign_out = ('<a class="signout" href="/oauth2/sign_out">Sign out</a>'
+                if signed_in_through_gate(data, self_name) else "")
+    stamp = now.isoformat(timespec="seconds")
     return (f'<!doctype html><html lang="en"><head><meta charset="utf-8">'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">'
             f'<meta http-equiv="refresh" content="{int(refresh)}"><title>{client} · AgencyStack</title>'
-            f'<link rel="stylesheet" href="/static/style.css"></head><body><header class="top"><h1>{client}</h1>'
-            f'<p>Your services, checked every few seconds · updated {e(time.strftime("%H:%M:%S"))}</p></header>'
+            f'<link rel="stylesheet" href="/static/style.css"></head><body><header class="top"><div>'
+            f'<h1>{client}</h1><p>Your services, checked every few seconds · updated '
+            f'<time datetime="{stamp}" title="{stamp}">{e(now.strftime("%H:%M:%S"))} UTC</time></p></div>'
+            f'{sign_out}</header>'
             f'<main>{problem}{empty}<section class="cards">{"".join(cards)}</section></main>'
             f'<footer>AgencyStack dashboard · <a href="/api/dashboard.json">JSON</a></footer></body></html>')
 
@@ -189,7 +263,7 @@ def _size(n) -> str:
     return f"{n:.1f} TB"
 
 
-def handler(health: Health, refresh: int, usage=None):
+def handler(health: Health, refresh: int, usage=None, self_name: str | None = None):
     class Handler(BaseHTTPRequestHandler):
         server_version = "agencystack-dashboard"
 
@@ -202,7 +276,7 @@ def handler(health: Health, refresh: int, usage=None):
             if path == "/static/style.css":
                 return self._send(200, "text/css; charset=utf-8", (HERE / "style.css").read_bytes())
             if path in ("/", "/index.html"):
-                return self._send(200, "text/html; charset=utf-8", page(api(health, usage), refresh).encode())
+                return self._send(200, "text/html; charset=utf-8", page(api(health, usage), refresh, self_name).encode())
             return self._send(404, "text/plain; charset=utf-8", b"not found\n")
 
         def _send(self, status: int, kind: str, body: bytes) -> None:
@@ -246,6 +320,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--credentials", type=Path, default=None,
                         help="the secrets of the cards' usage requests (credentials.json; never the document)")
     parser.add_argument("--usage-ttl", type=float, default=300.0, help="seconds usage figures are cached")
+    parser.add_argument("--self", dest="self_name", default=None, metavar="COMPONENT",
+                        help="the dashboard's own component in the document: its SSO state says whether this page "
+                             "is behind the client's sign-in gate (then it links the gate's sign-out)")
     parser.add_argument("--usage-retry", type=float, default=60.0, help="seconds before a failed fetch is retried")
     args = parser.parse_args(argv)
     host, _, port = args.listen.rpartition(":")
@@ -255,7 +332,7 @@ def main(argv: list[str] | None = None) -> int:
     usage = _load_usage().Usage(args.document, args.credentials, mode=args.probe, edge=args.edge, ttl=args.usage_ttl,
                                 retry=args.usage_retry, read_document=read_document)
     usage.start()
-    server = ThreadingHTTPServer((host or "0.0.0.0", int(port)), handler(health, args.refresh, usage))
+    server = ThreadingHTTPServer((host or "0.0.0.0", int(port)), handler(health, args.refresh, usage, args.self_name))
     print(f"serving the dashboard of {args.document} on http://{host or '0.0.0.0'}:{port}/", file=sys.stderr,
           flush=True)
     try:

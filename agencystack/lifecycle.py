@@ -23,7 +23,10 @@ run without the component doing anything:
   line in the component's log;
 * mutating actions record their outcome (and the facts the action gathered) in the component's manifest, then
   rewrite the client's dashboard registry document (:mod:`agencystack.dashboard_registry`; a successful backup's
-  once its archive is committed, by :func:`agencystack.backup.operations.backup`).
+  once its archive is committed, by :func:`agencystack.backup.operations.backup`); a failed first install is
+  recorded once it left anything in the component's directory (it is installed from then on), a refused one not;
+* status: a component whose last install or restore failed is ``failed``, with that error as its message, whatever
+  its status hook answers (or fails with).
 """
 
 from __future__ import annotations

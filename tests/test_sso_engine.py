@@ -258,6 +258,8 @@ def test_the_dashboard_page_sends_anonymous_users_to_the_login_and_shows_the_cli
         cards = set(re.findall(r'<article class="card [^"]*" data-component="([^"]+)"', page.text))
         assert cards == {"dashboard", "keycloak", "posthog"}, (cards, page.text[:500])
         assert f"<title>{client} · AgencyStack</title>" in page.text
+        # behind the gate (the document says the dashboard's route is protected): the page links its sign-out
+        assert '<a class="signout" href="/oauth2/sign_out">Sign out</a>' in page.text
     finally:
         anonymous.close()
         browser.close()

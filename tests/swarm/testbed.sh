@@ -8,7 +8,9 @@
 #
 # Layout (root needed; see shared/reference/swarm-netns-here.md):
 # - a network namespace of the bed's own, asw-br, holding the bridge br0 (10.251.0.1/24): the host's own network is
-#   never touched; each node N (1..3) is a namespace aswN with eth0 = 10.251.0.1N/24, a veth into br0;
+#   never touched; each node N (1..3) is a namespace aswN with eth0 = 10.251.0.1N/24, a veth into br0 (a second
+#   bed beside this one: another $AGENCYSTACK_SWARM_PREFIX for "asw", $AGENCYSTACK_SWARM_NET for "10.251.0" and
+#   its own $AGENCYSTACK_SWARM_RUN_ROOT and $AGENCYSTACK_SWARM_DATA_ROOT);
 # - node N's dockerd (Debian docker.io, vfs, --iptables=false --bridge=none) runs in aswN (nsenter --net, NOT
 #   `ip netns exec`: that remounts /sys and dockerd dies with "Devices cgroup isn't mounted") and in a UTS
 #   namespace of its own with hostname swarmN (nodes are told apart by name); its data under $DATA_ROOT/nodeN,
@@ -26,8 +28,9 @@ DATA_ROOT="${AGENCYSTACK_SWARM_DATA_ROOT:-/var/lib/agencystack-swarm}"
 SOURCE="${DOCKER_HOST:-unix:///run/agencystack-test/docker.sock}"
 SWARM_IMAGES="${SWARM_IMAGES:-agencystack-test/busybox:1 agencystack-test/postgres:15}"
 NODES=(1 2 3)
-BRIDGE_NS=asw-br
-NET=10.251.0
+PREFIX="${AGENCYSTACK_SWARM_PREFIX:-asw}"
+BRIDGE_NS="$PREFIX-br"
+NET="${AGENCYSTACK_SWARM_NET:-10.251.0}"
 WAIT=${AGENCYSTACK_SWARM_WAIT:-90}
 
 log() { echo "swarm-testbed: $*" >&2; }
@@ -52,14 +55,14 @@ network_up() {
   ip -n "$BRIDGE_NS" link set lo up
   ip -n "$BRIDGE_NS" link set br0 up
   for n in "${NODES[@]}"; do
-    ip netns list | grep -qw "asw$n" || ip netns add "asw$n"
-    if ! ip -n "asw$n" link show eth0 >/dev/null 2>&1; then
-      ip -n "$BRIDGE_NS" link add "vsw$n" type veth peer name eth0 netns "asw$n"
+    ip netns list | grep -qw "$PREFIX$n" || ip netns add "$PREFIX$n"
+    if ! ip -n "$PREFIX$n" link show eth0 >/dev/null 2>&1; then
+      ip -n "$BRIDGE_NS" link add "vsw$n" type veth peer name eth0 netns "$PREFIX$n"
       ip -n "$BRIDGE_NS" link set "vsw$n" master br0 up
-      ip -n "asw$n" addr add "$NET.1$n/24" dev eth0
+      ip -n "$PREFIX$n" addr add "$NET.1$n/24" dev eth0
     fi
-    ip -n "asw$n" link set eth0 up
-    ip -n "asw$n" link set lo up
+    ip -n "$PREFIX$n" link set eth0 up
+    ip -n "$PREFIX$n" link set lo up
   done
 }
 
@@ -71,7 +74,7 @@ start_node() {
   rm -f "$RUN_ROOT/node$n.pid" "$RUN_ROOT/node$n.sock"
   mkdir -p "$DATA_ROOT/node$n/data" "$RUN_ROOT/node$n"
   # setsid: the daemon outlives this script; its own UTS namespace gives it its own hostname
-  setsid nohup nsenter --net="/run/netns/asw$n" unshare --uts sh -c "hostname swarm$n && exec dockerd \
+  setsid nohup nsenter --net="/run/netns/$PREFIX$n" unshare --uts sh -c "hostname swarm$n && exec dockerd \
     --storage-driver=vfs --iptables=false --ip6tables=false --bridge=none \
     --data-root '$DATA_ROOT/node$n/data' --exec-root '$RUN_ROOT/node$n' \
     -H '$(sock "$n")' --pidfile '$RUN_ROOT/node$n.pid' \
@@ -173,7 +176,7 @@ down() {
   # what a killed dockerd may leave mounted under its roots (container rootfs, netns files)
   { grep -oE " ($RUN_ROOT|$DATA_ROOT)/[^ ]*" /proc/mounts || true; } | sort -r | while read -r m; do umount -l "$m" || true; done
   for n in "${NODES[@]}"; do
-    ip netns list | grep -qw "asw$n" && ip netns delete "asw$n"
+    ip netns list | grep -qw "$PREFIX$n" && ip netns delete "$PREFIX$n"
   done
   ip netns list | grep -qw "$BRIDGE_NS" && ip netns delete "$BRIDGE_NS"   # takes br0 and the veths with it
   rm -rf "$RUN_ROOT" "$DATA_ROOT"

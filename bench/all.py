@@ -6,7 +6,10 @@ another), its output passed through as it comes; each ends with one JSON line (`
 kept. The summary lists, per benchmark, every figure that has a target: ours, the peer's, the ratio and whether
 it is met; and, where a benchmark prints it, the floor (what a process that only imports the libraries every
 command needs would reach) and the overhead above it (``(ours - floor) / peer``, with its own target). A benchmark
-that fails or prints no JSON line is a failed row, never a skipped one.
+that fails or prints no JSON line is a failed row, never a skipped one; a benchmark that cannot run on this machine
+(bench/swarm.py without root or network namespaces) says so itself: its JSON line has ``"skipped": REASON``, its row
+says skipped with the reason, and the line's ``skipped`` names it (it fails neither ``all_ran`` nor
+``all_targets_met``, which speak of what ran).
 
 Each row of ``benches.<name>.figures[]`` in the JSON line has the keys ``figure``, ``ours`` (the command, a label),
 ``ours_value`` (its number), ``peer``, ``peer_value``, ``ratio``, ``floor_ratio``, ``overhead``, ``target`` (on the
@@ -29,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-BENCHES = ("cli_startup", "engine", "backup", "sso", "bulk", "hosts")
+BENCHES = ("cli_startup", "engine", "backup", "sso", "bulk", "hosts", "swarm")
 
 
 def run(name: str, quick: bool) -> tuple[dict[str, Any] | None, float, int]:
@@ -94,7 +97,8 @@ def main() -> int:
         result, seconds, code = run(name, args.quick)
         results[name] = {"seconds": round(seconds, 1), "exit_code": code, "ran": result is not None and code == 0,
                          "figures": rows(result) if result else [], "json": result,
-                         "load_average": {"start": before, "end": _load()}}
+                         "load_average": {"start": before, "end": _load()},
+                         "skipped": (result or {}).get("skipped")}
         results[name]["all_targets_met"] = bool(results[name]["figures"]) and all(
             r["met"] for r in results[name]["figures"])
     print("\n=== make bench: every figure with a target")
@@ -104,14 +108,19 @@ def main() -> int:
         if not result["ran"]:
             print(f"{name:<12} {'(did not run: exit ' + str(result['exit_code']) + ')':<28}")
             continue
+        if result["skipped"]:
+            print(f"{name:<12} (skipped: {result['skipped']})")
+            continue
         for r in result["figures"]:
             print(f"{name:<12} {r['figure']:<28} {_cell(r['ours_value']):>10} {_cell(r['peer_value']):>10} "
                   f"{_cell(r['ratio']):>7} {_cell(r['target']):>7} {'yes' if r['met'] else 'NO':>4} "
                   f"{_cell(r['floor_ratio']):>6} {_cell(r['overhead']):>8} {_cell(r['overhead_target']):>6}")
-    every = all(r["ran"] and r["all_targets_met"] for r in results.values())
+    every = all(r["ran"] and (r["all_targets_met"] or r["skipped"]) for r in results.values())
+    skipped = {n: r["skipped"] for n, r in results.items() if r["skipped"]}
     ended_load = _load()
     print(f"load average {started_load} at the start, {ended_load} at the end ({os.cpu_count()} CPUs)")
     print(json.dumps({"bench": "all", "all_targets_met": every, "all_ran": all(r["ran"] for r in results.values()),
+                      "skipped": skipped,
                       "benches": {n: {k: v for k, v in r.items() if k != "json"} for n, r in results.items()},
                       "load_average": {"start": started_load, "end": ended_load}, "cpus": os.cpu_count()}))
     return 0 if all(r["ran"] for r in results.values()) else 1

@@ -7,7 +7,7 @@ Fixtures:
   :func:`use_root`).
 * ``agencystack_run`` -- run the CLI in-process like the console script: ``agencystack_run("install", "hello")``
   returns a :class:`CliResult` (exit code, stdout, stderr).
-* ``agencystack_plugins`` -- the loaded :class:`~agencystack.plugins.Plugins` (what ``components list`` sees).
+* ``agencystack_plugins`` -- the loaded :class:`~agencystack.plugin_host.Plugins` (what ``components list`` sees).
 * ``agencystack_context`` -- a factory of :class:`~agencystack.LifecycleContext`:
   ``agencystack_context("demo", client="t1")`` (action ``plan`` unless given; ``flags`` as ``--set`` would give
   them), for testing a stack, its settings or a hook without the CLI. Nothing is written.
@@ -26,9 +26,10 @@ Fixtures:
 
 Plain functions, for module-scoped fixtures and helpers that a fixture cannot serve: :func:`use_root` (what
 ``agencystack_env`` does, on any ``MonkeyPatch``; :func:`root_environment` for a process), :func:`run_cli`,
-:func:`open_context`, :func:`dashboard_context`, :func:`compose_file` / :func:`compose_document` (what the core
-renders for a context), :func:`free_port`, :func:`assert_idempotent` (a second install changes nothing) and
-:func:`assert_backup_roundtrip` (backup, destroy with --purge, restore, the data is back).
+:func:`load_plugins` (what ``agencystack_plugins`` returns), :func:`open_context`, :func:`dashboard_context`,
+:func:`compose_file` / :func:`compose_document` (what the core renders for a context), :func:`free_port`,
+:func:`assert_idempotent` (a second install changes nothing) and :func:`assert_backup_roundtrip` (backup, destroy
+with --purge, restore, the data is back).
 
 Images: the engine fixture pulls nothing itself. A test engine without a registry (CI, offline machines) sets the
 image settings in the environment (``DEMO_WEB_IMAGE=...``, ``EDGE_IMAGE=...``): the environment layer of the
@@ -56,7 +57,7 @@ if TYPE_CHECKING:
 
     from agencystack.context import LifecycleContext
     from agencystack.integrations import DashboardContext
-    from agencystack.plugins import Plugins
+    from agencystack.plugin_host import Plugins
 
 
 @dataclass
@@ -107,6 +108,16 @@ def use_root(monkeypatch: pytest.MonkeyPatch, root: Path) -> Path:
         else:
             monkeypatch.setenv(key, value)
     return root
+
+
+def load_plugins() -> Plugins:
+    """The plugins as ``components list`` loads them (what ``agencystack_plugins`` returns), for a fixture of wider
+    scope, or to :meth:`~agencystack.plugin_host.Plugins.register` a test-only plugin beside them. A Nov-27
+    ``dashboard_entries`` call with a context of a client is answered, warned."""
+    from agencystack.dashboard_registry import contexts
+    from agencystack.plugins import load
+
+    return load(client_contexts=contexts)
 
 
 def open_context(plugins: Plugins, component: str, action: str = "plan", *, client: str | None = None,
@@ -189,10 +200,8 @@ def agencystack_run(agencystack_env: Path) -> Callable[..., CliResult]:
 
 
 @pytest.fixture
-def agencystack_plugins(agencystack_env: Path):
-    from agencystack.plugins import load
-
-    return load()
+def agencystack_plugins(agencystack_env: Path) -> Plugins:
+    return load_plugins()
 
 
 @pytest.fixture
@@ -256,9 +265,7 @@ class TestEngine:
 
     def exec(self, component: str, service: str, *command: str, client: str | None = None) -> str:
         """Run ``command`` in the running container of ``service``; its output (AssertionError unless exit 0)."""
-        from agencystack.plugins import load
-
-        context = open_context(load(), component, "status", client=client)
+        context = open_context(load_plugins(), component, "status", client=client)
         out, err = io.BytesIO(), io.BytesIO()
         code = context.engine.exec(context.deployment(), service, list(command), stdout=out, stderr=err)
         assert code == 0, f"{' '.join(command)} in {service} exited {code}: {err.getvalue().decode(errors='replace')}"

@@ -1,6 +1,6 @@
 """The public API holds: components and the example plugins import only what ``agencystack/__init__.py`` exports
 (their tests may use ``agencystack.testing`` too), every exported name resolves, and the core calls hooks only
-through typed methods of :class:`agencystack.plugins.Plugins`, never by a hook's name as a string."""
+through typed methods of :class:`agencystack.plugin_host.Plugins`, never by a hook's name as a string."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 
 import agencystack
 from agencystack import hookspecs
-from agencystack.plugins import Plugins
+from agencystack.plugin_host import Plugins
 
 REPO = Path(__file__).resolve().parents[1]
 HOOKS = sorted(name for name, fn in vars(hookspecs).items() if inspect.isfunction(fn) and hasattr(fn, "agencystack_spec"))
@@ -118,7 +118,7 @@ def test_every_hook_has_a_typed_method_on_plugins():
 
 
 def test_the_core_never_calls_a_hook_by_its_name():
-    """No ``call("install", ...)``, ``subset_hook_caller("stack", ...)`` or ``pm.hook.x`` outside plugins.py."""
+    """No ``call("install", ...)``, ``subset_hook_caller("stack", ...)`` or ``pm.hook.x`` outside the plugin host (plugin_host.py)."""
     found = []
     for path in sorted((REPO / "agencystack").rglob("*.py")):
         tree = ast.parse(path.read_text())
@@ -127,7 +127,7 @@ def test_the_core_never_calls_a_hook_by_its_name():
                 named = node.args and isinstance(node.args[0], ast.Constant) and node.args[0].value in HOOKS
                 if node.func.attr in ("call", "subset_hook_caller", "_targeted") and named:
                     found.append(f"{path.relative_to(REPO)}:{node.lineno}")
-            if (isinstance(node, ast.Attribute) and node.attr == "hook" and path.name != "plugins.py"
+            if (isinstance(node, ast.Attribute) and node.attr == "hook" and path.name != "plugin_host.py"
                     and isinstance(node.value, ast.Attribute) and node.value.attr in ("pm", "_pm")):
                 found.append(f"{path.relative_to(REPO)}:{node.lineno}")
     assert found == []

@@ -27,9 +27,11 @@ Fixtures:
 Plain functions, for module-scoped fixtures and helpers that a fixture cannot serve: :func:`use_root` (what
 ``agencystack_env`` does, on any ``MonkeyPatch``; :func:`root_environment` for a process), :func:`run_cli`,
 :func:`load_plugins` (what ``agencystack_plugins`` returns), :func:`open_context`, :func:`dashboard_context`,
-:func:`compose_file` / :func:`compose_document` (what the core renders for a context), :func:`free_port`,
-:func:`assert_idempotent` (a second install changes nothing) and :func:`assert_backup_roundtrip` (backup, destroy
-with --purge, restore, the data is back).
+:func:`compose_file` / :func:`compose_document` (what the core renders for a context), :func:`run_backup` /
+:func:`run_restore` (in this process, with the context's plugins), :func:`engine_driver`, :func:`container_name`,
+:func:`project_filter` and :func:`service_of` (a deployed project's containers, volumes and networks on the engine),
+:func:`free_port`, :func:`assert_idempotent` (a second install changes nothing) and :func:`assert_backup_roundtrip`
+(backup, destroy with --purge, restore, the data is back).
 
 Images: the engine fixture pulls nothing itself. A test engine without a registry (CI, offline machines) sets the
 image settings in the environment (``DEMO_WEB_IMAGE=...``, ``EDGE_IMAGE=...``): the environment layer of the
@@ -55,8 +57,11 @@ import pytest
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
+    from agencystack.backup.operations import BackupResult
     from agencystack.context import LifecycleContext
+    from agencystack.engine import Driver
     from agencystack.integrations import DashboardContext
+    from agencystack.results import Outcome
     from agencystack.plugin_host import Plugins
 
 
@@ -174,6 +179,58 @@ def compose_document(context: LifecycleContext) -> dict[str, Any]:
     return compose.document(context.deployment())
 
 
+def run_backup(context: LifecycleContext, dest: Path | None = None) -> BackupResult:
+    """Back up the installed component of ``context`` in this process, as ``agencystack backup`` does (into
+    ``dest``, default its ``backups`` directory), with the context's plugins: a test-only one registered beside them
+    takes part. The result names the ``archive`` (its path) and its ``parts`` (``name``, ``kind``, sizes)."""
+    from agencystack.backup import operations
+
+    return operations.backup(context, dest=dest)
+
+
+def run_restore(context: LifecycleContext, archive: Path) -> Outcome:
+    """Restore ``archive`` into ``context``'s component in this process, as ``agencystack restore --from`` does
+    (the whole archive verified first), with the context's plugins."""
+    from agencystack.backup import operations
+
+    return operations.restore(context, Path(archive))
+
+
+def container_name(project: str, service: str) -> str:
+    """The engine's name of the container that runs ``service`` of the deployed ``project``
+    (``context.project``): what ``docker exec`` or the docker SDK's ``containers.get`` take."""
+    from agencystack.engine import labels
+
+    return labels.container_name(project, service)
+
+
+def project_filter(project: str) -> dict[str, list[str]]:
+    """The engine's filter for everything the deployed ``project`` holds -- containers, volumes, networks (the
+    docker SDK's ``filters=``; ``docker ps --filter label=...``)."""
+    from agencystack.engine import labels
+
+    return {"label": [f"{labels.PROJECT}={project}"]}
+
+
+def service_of(container_labels: Mapping[str, str]) -> str:
+    """The service that a container of a deployed project runs, from its labels."""
+    from agencystack.engine import labels
+
+    return container_labels[labels.SERVICE]
+
+
+def engine_driver(address: str | None = None) -> Driver:
+    """The driver of the engine at ``address`` (default: ``DOCKER_HOST``, else the local socket), as
+    ``context.engine`` is one: to ask it directly, or to wrap it in a test."""
+    from agencystack.engine import connect
+
+    return connect(address or _docker_host())
+
+
+def _docker_host() -> str:
+    return os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket() as sock:
@@ -274,11 +331,10 @@ class TestEngine:
 
 @pytest.fixture
 def agencystack_engine(agencystack_env: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestEngine]:
-    from agencystack.engine import connect
     from agencystack.errors import AgencyStackError
 
-    docker_host = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
-    driver = connect(docker_host)
+    docker_host = _docker_host()
+    driver = engine_driver(docker_host)
     try:
         driver.ping()
     except AgencyStackError as exc:

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from agencystack.clients_file import ClientSpec
     from agencystack.context import LifecycleContext
     from agencystack.invocation import Invocation
-    from agencystack.plugins import Plugins
+    from agencystack.plugin_host import Plugins
     from agencystack.results import ComponentStatus, LogLine, LogRequest
 
 #: outcomes of one component in a bulk install

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from agencystack.integrations import SsoState
     from agencystack.limits import Limits
     from agencystack.logging import BoundLogger, Redactor
-    from agencystack.plugins import Plugins
+    from agencystack.plugin_host import Plugins
     from agencystack.results import Outcome, ServiceStatus
     from agencystack.settings import ComponentSettings, GlobalSettings, LoadedSettings
     from agencystack.stack import Stack

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from agencystack.context import LifecycleContext
     from agencystack.integrations import DashboardContext
-    from agencystack.plugins import Plugins
+    from agencystack.plugin_host import Plugins
     from agencystack.settings import GlobalSettings
 
 SCHEMA = "agencystack.dashboard"

@@ -4,7 +4,9 @@ replaces it. One immutable table (no registry to mutate at run time).
 A deprecated member keeps working for at least one minor API version (:data:`agencystack.PLUGIN_API_VERSION`) and
 warns with a :class:`DeprecationWarning` naming the member, the replacement and, when it can be told, the plugin
 (the module that used it): pytest shows it in the plugin's own tests. ``agencystack components list`` and
-``agencystack doctor`` name each plugin whose hook implementations use one (:func:`plugin_warnings`), once.
+``agencystack doctor`` name each plugin whose hook implementations use one, once (:meth:`Plugins.warnings
+<agencystack.plugin_host.Plugins.warnings>`, which asks :func:`read_by` of each implementation). This module imports
+nothing of the core: the plugin host and the contexts import it.
 The contract test (tests/test_plugin_api.py) lets a recorded member go or change only when it is listed here.
 """
 
@@ -15,10 +17,8 @@ import warnings
 from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable
     from types import CodeType
-
-    from agencystack.plugins import Plugins
 
 
 class Deprecation(NamedTuple):  # a named tuple, not a dataclass: components list imports this module
@@ -77,23 +77,12 @@ def from_core(depth: int = 2) -> bool:
     return name == "agencystack" or name.startswith("agencystack.")
 
 
-def plugin_warnings(plugins: Plugins) -> list[str]:
-    """One line per (plugin, problem): a deprecated member its hook implementations read (found in their code,
-    without calling them), or a module outside the public API it imported while loading."""
-    lines = []
-    for record in plugins.records:
-        if record.core or not record.ok:
-            continue
-        for hook, function in plugins.implementations(record.name):
-            for deprecation in DEPRECATIONS:
-                wanted = deprecation.member and (not deprecation.hook or deprecation.hook == hook)
-                if wanted and _reads_attribute(getattr(function, "__code__", None), deprecation.member):
-                    lines.append(f"plugin {record.label}: {hook} reads context.{deprecation.member}: "
-                                 f"{deprecation.message()}")
-        lines += [f"plugin {record.label} imports {module}, which is not part of the plugin API (import from "
-                  "'agencystack' only, and 'agencystack.testing' in tests): it may change in any release"
-                  for module in record.private_imports]
-    return list(dict.fromkeys(lines))
+def read_by(hook: str, function: Callable[..., object]) -> list[Deprecation]:
+    """The deprecated context members that ``function``, an implementation of ``hook``, reads (found in its code,
+    without calling it)."""
+    code = getattr(function, "__code__", None)
+    return [d for d in DEPRECATIONS if d.member and (not d.hook or d.hook == hook)
+            and _reads_attribute(code, d.member)]
 
 
 def _reads_attribute(code: CodeType | None, name: str) -> bool:

@@ -19,7 +19,7 @@ from agencystack.errors import AgencyStackError
 
 if TYPE_CHECKING:
     from agencystack.component import Component
-    from agencystack.plugins import Plugins
+    from agencystack.plugin_host import Plugins
 
 MIN_MEMORY_GB = 4  # the seed's documented minimum
 MIN_CPUS = 2
@@ -168,7 +168,7 @@ def plugin_checks(plugins: Plugins) -> list[Check]:
     """A warning per broken plugin (its entry point, distribution and one-line error) and per contested component
     (every claimant and how to keep one): what ``components list`` shows, so that ``doctor`` alone tells an operator
     that a plugin is not loaded."""
-    from agencystack.plugins import contested_message
+    from agencystack.plugin_host import contested_message
 
     checks = [Check(f"plugin {r.name}", "warn", f"{r.label} is broken, not loaded: {r.error}",
                     f"fix or uninstall {r.distribution}, or skip it with AGENCYSTACK_PLUGINS=-{r.name}")
@@ -181,8 +181,6 @@ def plugin_checks(plugins: Plugins) -> list[Check]:
 
 def plugin_api_checks(plugins: Any) -> list[Check]:
     """A warning per plugin that uses a deprecated member of the plugin API or imports a module outside it
-    (:func:`agencystack.deprecations.plugin_warnings`)."""
-    from agencystack.deprecations import plugin_warnings
-
+    (:meth:`agencystack.plugin_host.Plugins.warnings`)."""
     return [Check("plugin api", "warn", line, "update the plugin to the replacement named (docs/plugins.md, "
-                  "CHANGELOG.md's Plugin API)") for line in plugin_warnings(plugins)]
+                  "CHANGELOG.md's Plugin API)") for line in plugins.warnings()]

@@ -7,7 +7,7 @@ Hooks are grouped by phase, in the order one command meets them:
 3. Lifecycle   -- ``install``, ``status``, ``logs``, ``restart``, ``backup``, ``restore``, ``uninstall``
 4. Integration -- ``sso_protect``, ``dashboard_entries``
 
-Two kinds of dispatch (see :mod:`agencystack.plugins`):
+Two kinds of dispatch (see :mod:`agencystack.plugin_host`):
 
 * **Targeted** hooks (``stack``, every lifecycle hook, ``dashboard_entries``) reach only the plugin that registered the target
   component, plus the core's wrappers (lock, log context, timing) and the core's default implementations. They are
@@ -62,7 +62,7 @@ def components() -> list[Component]:
     no files, no network, no heavy imports (name the settings model by import path).
 
     Returns: a list of :class:`agencystack.Component`. Names must be unique across all plugins: a name two plugins
-    claim is *contested* (unusable until the operator keeps one, see :mod:`agencystack.plugins`); a plugin claiming
+    claim is *contested* (unusable until the operator keeps one, see :mod:`agencystack.plugin_host`); a plugin claiming
     a name the core provides (``edge``) is broken.
     """
 

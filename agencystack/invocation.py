@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from agencystack.engine import Driver, Progress
     from agencystack.fleet import DockerHost
     from agencystack.logging import Redactor
-    from agencystack.plugins import Plugins
+    from agencystack.plugin_host import Plugins
     from agencystack.settings import GlobalSettings
 
 T = TypeVar("T")
@@ -65,9 +65,10 @@ class Invocation:
 
     @cached_property
     def plugins(self) -> Plugins:
+        from agencystack.dashboard_registry import contexts
         from agencystack.plugins import load
 
-        return load()
+        return load(client_contexts=contexts)  # a Nov-27 dashboard_entries(context of a client) is answered
 
     def engine(self, host: DockerHost | None = None) -> Driver:
         """The driver of ``host``'s engine (default: the local one) that every context of this invocation on that

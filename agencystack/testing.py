@@ -7,7 +7,7 @@ Fixtures:
   :func:`use_root`).
 * ``agencystack_run`` -- run the CLI in-process like the console script: ``agencystack_run("install", "hello")``
   returns a :class:`CliResult` (exit code, stdout, stderr).
-* ``agencystack_plugins`` -- the loaded :class:`~agencystack.plugins.Plugins` (what ``components list`` sees).
+* ``agencystack_plugins`` -- the loaded :class:`~agencystack.plugin_host.Plugins` (what ``components list`` sees).
 * ``agencystack_context`` -- a factory of :class:`~agencystack.LifecycleContext`:
   ``agencystack_context("demo", client="t1")`` (action ``plan`` unless given; ``flags`` as ``--set`` would give
   them), for testing a stack, its settings or a hook without the CLI. Nothing is written.
@@ -26,9 +26,12 @@ Fixtures:
 
 Plain functions, for module-scoped fixtures and helpers that a fixture cannot serve: :func:`use_root` (what
 ``agencystack_env`` does, on any ``MonkeyPatch``; :func:`root_environment` for a process), :func:`run_cli`,
-:func:`open_context`, :func:`dashboard_context`, :func:`compose_file` / :func:`compose_document` (what the core
-renders for a context), :func:`free_port`, :func:`assert_idempotent` (a second install changes nothing) and
-:func:`assert_backup_roundtrip` (backup, destroy with --purge, restore, the data is back).
+:func:`load_plugins` (what ``agencystack_plugins`` returns), :func:`open_context`, :func:`dashboard_context`,
+:func:`compose_file` / :func:`compose_document` (what the core renders for a context), :func:`run_backup` /
+:func:`run_restore` (in this process, with the context's plugins), :func:`engine_driver`, :func:`container_name`,
+:func:`project_filter` and :func:`service_of` (a deployed project's containers, volumes and networks on the engine),
+:func:`free_port`, :func:`assert_idempotent` (a second install changes nothing) and :func:`assert_backup_roundtrip`
+(backup, destroy with --purge, restore, the data is back).
 
 Images: the engine fixture pulls nothing itself. A test engine without a registry (CI, offline machines) sets the
 image settings in the environment (``DEMO_WEB_IMAGE=...``, ``EDGE_IMAGE=...``): the environment layer of the
@@ -54,9 +57,12 @@ import pytest
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
+    from agencystack.backup.operations import BackupResult
     from agencystack.context import LifecycleContext
+    from agencystack.engine import Driver
     from agencystack.integrations import DashboardContext
-    from agencystack.plugins import Plugins
+    from agencystack.results import Outcome
+    from agencystack.plugin_host import Plugins
 
 
 @dataclass
@@ -107,6 +113,16 @@ def use_root(monkeypatch: pytest.MonkeyPatch, root: Path) -> Path:
         else:
             monkeypatch.setenv(key, value)
     return root
+
+
+def load_plugins() -> Plugins:
+    """The plugins as ``components list`` loads them (what ``agencystack_plugins`` returns), for a fixture of wider
+    scope, or to :meth:`~agencystack.plugin_host.Plugins.register` a test-only plugin beside them. A Nov-27
+    ``dashboard_entries`` call with a context of a client is answered, warned."""
+    from agencystack.dashboard_registry import contexts
+    from agencystack.plugins import load
+
+    return load(client_contexts=contexts)
 
 
 def open_context(plugins: Plugins, component: str, action: str = "plan", *, client: str | None = None,
@@ -163,6 +179,58 @@ def compose_document(context: LifecycleContext) -> dict[str, Any]:
     return compose.document(context.deployment())
 
 
+def run_backup(context: LifecycleContext, dest: Path | None = None) -> BackupResult:
+    """Back up the installed component of ``context`` in this process, as ``agencystack backup`` does (into
+    ``dest``, default its ``backups`` directory), with the context's plugins: a test-only one registered beside them
+    takes part. The result names the ``archive`` (its path) and its ``parts`` (``name``, ``kind``, sizes)."""
+    from agencystack.backup import operations
+
+    return operations.backup(context, dest=dest)
+
+
+def run_restore(context: LifecycleContext, archive: Path) -> Outcome:
+    """Restore ``archive`` into ``context``'s component in this process, as ``agencystack restore --from`` does
+    (the whole archive verified first), with the context's plugins."""
+    from agencystack.backup import operations
+
+    return operations.restore(context, Path(archive))
+
+
+def container_name(project: str, service: str) -> str:
+    """The engine's name of the container that runs ``service`` of the deployed ``project``
+    (``context.project``): what ``docker exec`` or the docker SDK's ``containers.get`` take."""
+    from agencystack.engine import labels
+
+    return labels.container_name(project, service)
+
+
+def project_filter(project: str) -> dict[str, list[str]]:
+    """The engine's filter for everything the deployed ``project`` holds -- containers, volumes, networks (the
+    docker SDK's ``filters=``; ``docker ps --filter label=...``)."""
+    from agencystack.engine import labels
+
+    return {"label": [f"{labels.PROJECT}={project}"]}
+
+
+def service_of(container_labels: Mapping[str, str]) -> str:
+    """The service that a container of a deployed project runs, from its labels."""
+    from agencystack.engine import labels
+
+    return container_labels[labels.SERVICE]
+
+
+def engine_driver(address: str | None = None) -> Driver:
+    """The driver of the engine at ``address`` (default: ``DOCKER_HOST``, else the local socket), as
+    ``context.engine`` is one: to ask it directly, or to wrap it in a test."""
+    from agencystack.engine import connect
+
+    return connect(address or _docker_host())
+
+
+def _docker_host() -> str:
+    return os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket() as sock:
@@ -189,10 +257,8 @@ def agencystack_run(agencystack_env: Path) -> Callable[..., CliResult]:
 
 
 @pytest.fixture
-def agencystack_plugins(agencystack_env: Path):
-    from agencystack.plugins import load
-
-    return load()
+def agencystack_plugins(agencystack_env: Path) -> Plugins:
+    return load_plugins()
 
 
 @pytest.fixture
@@ -256,9 +322,7 @@ class TestEngine:
 
     def exec(self, component: str, service: str, *command: str, client: str | None = None) -> str:
         """Run ``command`` in the running container of ``service``; its output (AssertionError unless exit 0)."""
-        from agencystack.plugins import load
-
-        context = open_context(load(), component, "status", client=client)
+        context = open_context(load_plugins(), component, "status", client=client)
         out, err = io.BytesIO(), io.BytesIO()
         code = context.engine.exec(context.deployment(), service, list(command), stdout=out, stderr=err)
         assert code == 0, f"{' '.join(command)} in {service} exited {code}: {err.getvalue().decode(errors='replace')}"
@@ -267,11 +331,10 @@ class TestEngine:
 
 @pytest.fixture
 def agencystack_engine(agencystack_env: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestEngine]:
-    from agencystack.engine import connect
     from agencystack.errors import AgencyStackError
 
-    docker_host = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
-    driver = connect(docker_host)
+    docker_host = _docker_host()
+    driver = engine_driver(docker_host)
     try:
         driver.ping()
     except AgencyStackError as exc:

@@ -20,6 +20,11 @@ def test_writes_a_complete_distribution(agencystack_run, tmp_path):
         assert "{{" not in path.read_text(), path
     settings = (target / "agencystack_my_app/settings.py").read_text()
     assert 'env_prefix="MY_APP_"' in settings and "generated_secret(hex_token, 24)" in settings
+    imported = {(node.module, alias.name) for node in ast.walk(ast.parse(settings))
+                if isinstance(node, ast.ImportFrom) for alias in node.names}
+    assert ("agencystack", "SettingsConfigDict") in imported  # the public name, not pydantic_settings'
+    assert {module for module, _ in imported} <= {"__future__", "typing", "agencystack"}
+    assert project["project"]["dependencies"] == ["agencystack"]  # what it imports, agencystack gives
     stack = (target / "agencystack_my_app/stack.py").read_text()
     for part in ("Route(", "PostgresDump(", "VolumeArchive(", "EnvFile()", "HttpProbe(", "ref('MY_APP_DB_PASSWORD')"):
         assert part in stack, part

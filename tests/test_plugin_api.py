@@ -153,6 +153,26 @@ def test_a_deprecated_context_member_still_works_and_warns_naming_the_plugin_and
     assert context._redactor.text("a s3cr3t-value and another-secret") == "a *** and ***"
 
 
+def test_a_nov_27_dashboard_call_with_a_context_of_the_client_is_answered_through_the_kit_and_warned(
+        agencystack_plugins):
+    from types import SimpleNamespace
+
+    old = SimpleNamespace(client="acme", base=agencystack.GlobalSettings.load())  # the Nov-27 contract
+    with pytest.warns(DeprecationWarning, match=r"dashboard_entries\(context without component\)"):
+        assert agencystack_plugins.dashboard_entries(old) == []  # nothing is installed for acme here
+
+
+def test_plugins_loaded_without_a_way_to_open_a_clients_contexts_refuse_that_call_in_one_line(agencystack_env):
+    from types import SimpleNamespace
+
+    from agencystack.plugins import load
+
+    old = SimpleNamespace(client="acme", base=agencystack.GlobalSettings.load())
+    with pytest.warns(DeprecationWarning), pytest.raises(agencystack.UsageError, match="context of a client") as no:
+        load().dashboard_entries(old)
+    assert "\n" not in str(no.value)
+
+
 def test_the_deprecation_table_is_one_immutable_tuple():
     assert isinstance(DEPRECATIONS, tuple)
     with pytest.raises(AttributeError):

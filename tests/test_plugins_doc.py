@@ -105,3 +105,15 @@ def test_every_member_and_method_of_the_contexts_is_documented(context):
     deprecated = text[text.index("Deprecated since"):]
     assert sorted(m for m, spec in members.items() if spec.get("deprecated")) == sorted(
         m for m in members if f"`{context}.{m}`" in deprecated)
+
+
+def test_every_helper_and_fixture_of_the_test_kit_is_listed():
+    import inspect
+
+    from agencystack import testing
+
+    text = section("## Testing a component (`agencystack.testing`)")
+    helpers = [name for name, value in vars(testing).items() if name.startswith("agencystack_") or (
+        not name.startswith(("_", "pytest_")) and inspect.isfunction(value) and value.__module__ == testing.__name__)]
+    assert "agencystack_engine" in helpers and "run_backup" in helpers
+    assert [name for name in helpers if f"`{name}" not in text] == []

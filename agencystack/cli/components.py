@@ -50,9 +50,8 @@ def new(ctx: typer.Context, name: str = typer.Argument(..., help="The component'
 def _plugin_api_warnings(plugins) -> None:
     """One warning (stderr) per plugin using a deprecated member or a module outside the plugin API."""
     from agencystack.cli.output import warn
-    from agencystack.deprecations import plugin_warnings
 
-    for line in plugin_warnings(plugins):
+    for line in plugins.warnings():
         warn(line)
 
 
@@ -62,7 +61,7 @@ def list_(ctx: typer.Context, json_output: options.Json = False) -> Reply:
     point) and contested names (claimed by two plugins: unusable until the operator keeps one) included."""
     from agencystack.cli.output import say
     from agencystack.cli.session import Session
-    from agencystack.plugins import contested_message
+    from agencystack.plugin_host import contested_message
 
     plugins = Session.of(ctx, json_output).plugins
     rows = []

@@ -18,9 +18,7 @@ from typing import Any
 import pytest
 
 from agencystack import HealthCheck, LifecycleContext, hookimpl, run
-from agencystack.engine import labels
-from agencystack.engine.docker import DockerDriver
-from agencystack.testing import open_context
+from agencystack.testing import engine_driver, load_plugins, open_context, project_filter, service_of
 from tests.engine.helpers import engine_host
 from tests.images.build import echo_command
 
@@ -128,7 +126,7 @@ class Counting:
     """The real driver, with its registry questions counted."""
 
     def __init__(self):
-        self.driver, self.asked = DockerDriver(engine_host()), []
+        self.driver, self.asked = engine_driver(engine_host()), []
 
     def published(self, image):
         self.asked.append(image)
@@ -176,9 +174,7 @@ class Host:
         self.root, self.upstream, self.images, self.edge = root, upstream, images, edge
 
     def plugins(self):
-        from agencystack.plugins import load
-
-        plugins = load()
+        plugins = load_plugins()
         record = plugins.register(EchoImages(self.images["busybox"]), "echo-images")
         assert record.ok, record.error
         return plugins
@@ -195,8 +191,8 @@ class Host:
         return run(self.context(client, "install"), "install")
 
     def containers(self, docker_client, client: str) -> dict[str, tuple[str, str]]:
-        found = docker_client.containers.list(all=True, filters={"label": [f"{labels.PROJECT}={client}_posthog"]})
-        return {c.labels[labels.SERVICE]: (c.id, c.attrs["Created"]) for c in found}
+        found = docker_client.containers.list(all=True, filters=project_filter(f"{client}_posthog"))
+        return {service_of(c.labels): (c.id, c.attrs["Created"]) for c in found}
 
 
 def domain(client: str) -> str:

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from agencystack.engine import labels
-from agencystack.lifecycle import run
+from agencystack import run
+from agencystack.testing import container_name, project_filter, run_backup, run_restore
 from components.posthog.tests.helpers import ROUTED, SERVICES, TO_WEB, acme, domain, host  # noqa: F401 - fixtures
 from tests.engine.helpers import engine_env, wait_until
 from tests.helpers import request, served_by
@@ -99,9 +99,9 @@ def test_two_clients_are_isolated_and_uninstalling_one_leaves_the_other(host, ac
         # networks and volumes: per client project; only the edge network is shared, and only by routed services
         a_ctx, b_ctx = host.context(a, "status"), host.context(b, "status")
         for ctx in (a_ctx, b_ctx):
-            db = docker_client.containers.get(labels.container_name(ctx.project, "db"))
+            db = docker_client.containers.get(container_name(ctx.project, "db"))
             assert set(db.attrs["NetworkSettings"]["Networks"]) == {f"{ctx.project}_default"}
-            web = docker_client.containers.get(labels.container_name(ctx.project, "web"))
+            web = docker_client.containers.get(container_name(ctx.project, "web"))
             assert set(web.attrs["NetworkSettings"]["Networks"]) == {f"{ctx.project}_default", host.edge.network}
             mounts = {m["Name"] for m in db.attrs["Mounts"] if m["Type"] == "volume"}
             assert mounts == {f"{ctx.project}_postgres-data"}
@@ -113,7 +113,7 @@ def test_two_clients_are_isolated_and_uninstalling_one_leaves_the_other(host, ac
     finally:
         run(host.context(b, "uninstall"), "uninstall", purge=True)
     assert host.containers(docker_client, b) == {}
-    assert not docker_client.volumes.list(filters={"label": [f"{labels.PROJECT}={b}_posthog"]})
+    assert not docker_client.volumes.list(filters=project_filter(f"{b}_posthog"))
     assert not host.context(b, "status").dir.exists
     assert host.containers(docker_client, a) == a_before  # untouched
     assert served_by(host.edge.http_port, domain(a), "/e") == f"{a}-capture"
@@ -123,7 +123,7 @@ def test_two_clients_are_isolated_and_uninstalling_one_leaves_the_other(host, ac
 
 
 def _psql(docker_client, project: str, sql: str) -> str:
-    db = docker_client.containers.get(labels.container_name(project, "db"))
+    db = docker_client.containers.get(container_name(project, "db"))
     code, out = db.exec_run(["psql", "-U", "posthog", "-d", "posthog", "-At", "-v", "ON_ERROR_STOP=1", "-c", sql])
     assert code == 0, out.decode()
     return out.decode().strip()
@@ -131,8 +131,6 @@ def _psql(docker_client, project: str, sql: str) -> str:
 
 def test_db_backup_destroy_volume_restore(host, acme, docker_client, tmp_path):
     """PostHog's db on the real Postgres image: write data, back up, destroy the volume, restore, data equal."""
-    from agencystack.backup import operations
-
     client, _ = acme
     ctx = host.context(client, "backup")
     for name in ("temporal", "temporal_visibility"):  # Temporal's auto-setup creates them; echo stands in for it
@@ -142,22 +140,22 @@ def test_db_backup_destroy_volume_restore(host, acme, docker_client, tmp_path):
                                       "INSERT INTO events_probe SELECT i, 'event ' || i FROM generate_series(1, 500) i")
     expected = _psql(docker_client, ctx.project, "SELECT count(*), md5(string_agg(name, ',' ORDER BY id)) "
                                                  "FROM events_probe")
-    clickhouse = docker_client.containers.get(labels.container_name(ctx.project, "clickhouse"))
+    clickhouse = docker_client.containers.get(container_name(ctx.project, "clickhouse"))
     assert clickhouse.exec_run(["sh", "-c", "echo marker-1 > /var/lib/clickhouse/marker"])[0] == 0
-    result = operations.backup(ctx, dest=tmp_path)
+    result = run_backup(ctx, dest=tmp_path)
     parts = {p["name"] for p in result.parts}
     assert {"postgres", "temporal", "temporal-visibility", "clickhouse", "objectstorage", "seaweedfs", "env"} <= parts
 
     # destroy the database volume (and the marker), then restore from the archive
-    db = docker_client.containers.get(labels.container_name(ctx.project, "db"))
+    db = docker_client.containers.get(container_name(ctx.project, "db"))
     db.remove(force=True)
     docker_client.volumes.get(f"{ctx.project}_postgres-data").remove(force=True)
     assert clickhouse.exec_run(["rm", "/var/lib/clickhouse/marker"])[0] == 0
-    outcome = operations.restore(host.context(client, "restore"), Path(result.archive))
+    outcome = run_restore(host.context(client, "restore"), Path(result.archive))
     assert "restored" in outcome.summary
     assert _psql(docker_client, ctx.project, "SELECT count(*), md5(string_agg(name, ',' ORDER BY id)) "
                                              "FROM events_probe") == expected
-    clickhouse = docker_client.containers.get(labels.container_name(ctx.project, "clickhouse"))
+    clickhouse = docker_client.containers.get(container_name(ctx.project, "clickhouse"))
     assert clickhouse.exec_run(["cat", "/var/lib/clickhouse/marker"])[1].decode().strip() == "marker-1"
     wait_until(lambda: served_by(host.edge.http_port, domain(client), "/_health") == f"{client}-web", 30, 0.3,
                "PostHog to be served again after the restore")
@@ -171,9 +169,9 @@ def test_service_names_resolve_to_the_own_client_only(host, acme, docker_client,
     try:
         for client in (a, b):
             project = host.context(client, "status").project
-            web = docker_client.containers.get(labels.container_name(project, "web"))
+            web = docker_client.containers.get(container_name(project, "web"))
             for name in ("capture", "plugins"):
-                target = docker_client.containers.get(labels.container_name(project, name))
+                target = docker_client.containers.get(container_name(project, name))
                 own = {n["IPAddress"] for n in target.attrs["NetworkSettings"]["Networks"].values()}
                 code, out = web.exec_run(["nslookup", name])
                 answers = set(re.findall(r"Address: (\d+\.\d+\.\d+\.\d+)", out.decode().split("Name:", 1)[-1]))
@@ -202,7 +200,7 @@ def test_make_status_logs_and_restart_targets(host, acme, tmp_path, docker_clien
                           capture_output=True, text=True, timeout=120)
     assert logs.returncode == 0, logs.stderr
     assert f"echo-httpd: {client}-web listening on :8000" in logs.stdout
-    web = docker_client.containers.get(labels.container_name(host.context(client, "status").project, "web"))
+    web = docker_client.containers.get(container_name(host.context(client, "status").project, "web"))
     started = web.attrs["State"]["StartedAt"]
     restart = subprocess.run(["make", "-s", "posthog-restart", f"CLIENT_ID={client}"], cwd=repo, env=env,
                              capture_output=True, text=True, timeout=600)

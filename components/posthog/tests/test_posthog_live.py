@@ -25,8 +25,7 @@ import uuid
 
 import pytest
 
-from agencystack.engine import labels
-from agencystack.testing import run_cli
+from agencystack.testing import container_name, run_cli
 from tests.helpers import use_test_engine
 
 LIVE = os.environ.get("AGENCYSTACK_LIVE_POSTHOG") == "1"
@@ -72,7 +71,7 @@ def test_event_sent_with_the_sdk_comes_back_through_the_api(live, docker_client)
 
     from posthog import Posthog
 
-    web = docker_client.containers.get(labels.container_name("live_posthog", "web"))
+    web = docker_client.containers.get(container_name("live_posthog", "web"))
     code, out = web.exec_run(["python", "manage.py", "shell", "-c", BOOTSTRAP])
     assert code == 0, out.decode()
     creds = json.loads(out.decode().strip().splitlines()[-1])

@@ -83,6 +83,7 @@ class SsoHost(Host):
         flags = {"KEYCLOAK_IMAGE": self.images["keycloak"], "KEYCLOAK_OPTIMIZED": "true",
                  "KEYCLOAK_POSTGRES_IMAGE": self.images["postgres"],
                  "KEYCLOAK_OAUTH2_PROXY_IMAGE": self.images["oauth2-proxy"],
+                 "KEYCLOAK_RETRY_IMAGE": self.images["busybox"],
                  "KEYCLOAK_START_TIMEOUT": str(START_TIMEOUT), **SESSION_FLAGS, **extra} if action == "install" else {}
         return open_context(self.plugins(), "keycloak", action, client=client, flags=flags,
                             domain=f"auth.{client}.localhost" if action == "install" else None, progress=progress)

@@ -17,7 +17,6 @@ import http.client
 import json
 import os
 import re
-import shutil
 import sys
 import threading
 import time
@@ -33,7 +32,7 @@ from agencystack.testing import open_context
 from agencystack.testing import run_cli as cli
 from components.posthog.tests.helpers import ROUTED, EchoImages, Host, domain, posthog_host
 from tests.engine.helpers import wait_until
-from tests.helpers import request, served_by
+from tests.helpers import chromium, request, served_by
 from tests.sso_login import Browser
 
 #: seconds Keycloak may take to start: bounded, generous (30-60 s on a quiet two-core host); the first test carries
@@ -83,6 +82,7 @@ class SsoHost(Host):
         flags = {"KEYCLOAK_IMAGE": self.images["keycloak"], "KEYCLOAK_OPTIMIZED": "true",
                  "KEYCLOAK_POSTGRES_IMAGE": self.images["postgres"],
                  "KEYCLOAK_OAUTH2_PROXY_IMAGE": self.images["oauth2-proxy"],
+                 "KEYCLOAK_RETRY_IMAGE": self.images["busybox"],
                  "KEYCLOAK_START_TIMEOUT": str(START_TIMEOUT), **SESSION_FLAGS, **extra} if action == "install" else {}
         return open_context(self.plugins(), "keycloak", action, client=client, flags=flags,
                             domain=f"auth.{client}.localhost" if action == "install" else None, progress=progress)
@@ -274,7 +274,7 @@ def test_login_in_headless_chromium_leaves_a_screenshot(host, sso):
     client = sso["client"]
     admin = run(host.keycloak(client, "sso"), "sso_admin")
     password = admin.add_user("chromium@example.com", temporary=False)
-    with chromium() as driver:
+    with chromium_session() as driver:
         chromium_login(driver, host, client, "chromium@example.com", password)
         assert driver.current_url == host.app_url(client, "/insights")
         folder = Path(os.environ.get("AGENCYSTACK_TEST_ARTIFACTS") or "/tmp/agencystack-test-artifacts")
@@ -452,18 +452,9 @@ def test_unknown_users_are_one_error_line_for_logout_and_unlock(sso):
 
 
 @contextlib.contextmanager
-def chromium():
-    chromium_bin, chromedriver = shutil.which("chromium"), shutil.which("chromedriver")
-    if not (chromium_bin and chromedriver):
-        message = "chromium and chromium-driver are not installed (apt-get install -y chromium chromium-driver)"
-        pytest.fail(message) if os.environ.get("CI") == "true" else pytest.skip(message)
-    from selenium import webdriver
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium_bin
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--no-first-run"):
-        options.add_argument(arg)
-    driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=chromedriver))
+def chromium_session():
+    """tests.helpers' headless Chromium, with a page-load bound, quit at the end."""
+    driver = chromium()
     try:
         driver.set_page_load_timeout(60)
         yield driver
@@ -505,7 +496,7 @@ def test_sign_out_in_chromium_ends_the_keycloak_session_too(host, sso):
     client = sso["client"]
     admin = run(host.keycloak(client, "sso"), "sso_admin")
     password = admin.add_user("signout@example.com", temporary=False)
-    with chromium() as driver:
+    with chromium_session() as driver:
         chromium_login(driver, host, client, "signout@example.com", password)
         kept = Browser(host.edge.http_port)
         kept.jar[domain(client)] = {c["name"]: c["value"] for c in driver.get_cookies()}

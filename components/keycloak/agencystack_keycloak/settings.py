@@ -25,6 +25,8 @@ class KeycloakSettings(ComponentSettings):
     postgres_image: ImageRef = "postgres:15.12-alpine"
     #: the -alpine variant: its busybox wget runs the gate's health check (the default image has no shell or tool)
     oauth2_proxy_image: ImageRef = f"quay.io/oauth2-proxy/oauth2-proxy:{OAUTH2_PROXY_VERSION}-alpine"
+    #: the page the auth host answers while Keycloak restarts: busybox's httpd (with CGI) and wget
+    retry_image: ImageRef = "busybox:1.37"
     realm: str = ""  # default: the client id (one realm per client)
     #: realm roles allowed into each protected component, "component=role1,role2;other=role" (empty: any user)
     allowed_roles: str = ""

@@ -21,7 +21,7 @@ def test_keycloak_stack_references_its_generated_secrets(agencystack_plugins, mo
     assert context.settings.domain == "auth.acme.agency.com"  # derived defaults see <client>.<DOMAIN>
     assert {"KEYCLOAK_ADMIN_PASSWORD", "KEYCLOAK_DB_PASSWORD"} <= set(context.loaded.generated)
     stack = context.stack()
-    assert {s.name for s in stack.services} == {"db", "keycloak"}
+    assert {s.name for s in stack.services} == {"db", "retry", "keycloak"}
     assert stack.service("keycloak").depends_on == {"db": "healthy"}
     rendered = compose_file(context)
     for secret in context.settings.secret_values():
@@ -39,12 +39,42 @@ def test_the_auth_host_routes_the_clients_realm_only_unless_the_admin_surface_is
         "Host(`auth.acme.localhost`) && (Path(`/realms/acme`) || PathPrefix(`/realms/acme/`) || "
         "Path(`/resources`) || PathPrefix(`/resources/`))")
     assert labels["traefik.http.routers.acme_keycloak_not-routed.rule"] == "Host(`auth.acme.localhost`)"
-    assert labels["traefik.http.routers.acme_keycloak_not-routed.middlewares"] == "acme-keycloak-not-routed"
+    assert labels["traefik.http.routers.acme_keycloak_not-routed.middlewares"] == ("acme-keycloak-restarting,"
+                                                                                  "acme-keycloak-not-routed")
     assert labels["traefik.http.middlewares.acme-keycloak-not-routed.replacepath.path"] == "/agencystack/not-routed"
     opened = open_context(agencystack_plugins, "keycloak", client="acme",
                           flags={"KEYCLOAK_ADMIN_PUBLIC": "true"}).stack().service("keycloak").labels
     assert opened["traefik.http.routers.acme_keycloak_keycloak.rule"] == "Host(`auth.acme.localhost`)"
     assert not any("not-routed" in key for key in opened)
+
+
+def test_the_auth_host_answers_a_retry_page_below_keycloak_and_for_its_gateway_errors(agencystack_plugins,
+                                                                                     monkeypatch):
+    """The retry page's route sits below Keycloak's and above the edge's redirect; Keycloak's routes (with and
+    without the admin surface) answer its 500-504 with that page as a 503, reached by the retry container's name."""
+    from agencystack.edge.routing import REDIRECT_PRIORITY
+
+    monkeypatch.setenv("DOMAIN", "localhost")
+    for flags in ({}, {"KEYCLOAK_ADMIN_PUBLIC": "true"}):
+        stack = open_context(agencystack_plugins, "keycloak", client="acme", flags=flags).stack()
+        keycloak, retry = stack.service("keycloak").labels, stack.service("retry").labels
+        router = "traefik.http.routers.acme_keycloak_retry"
+        assert retry[f"{router}.rule"] == "Host(`auth.acme.localhost`)"
+        kc_priorities = [int(v) for k, v in keycloak.items() if k.endswith(".priority")]
+        assert REDIRECT_PRIORITY < int(retry[f"{router}.priority"]) < min(kc_priorities)
+        assert retry[f"{router}.middlewares"] == "acme-keycloak-retry-path"
+        assert retry["traefik.http.middlewares.acme-keycloak-retry-path.replacepath.path"] == "/cgi-bin/retry"
+        errors = "traefik.http.middlewares.acme-keycloak-restarting.errors"
+        assert keycloak[f"{errors}.status"] == "500-504" and keycloak[f"{errors}.statusRewrites.500-504"] == "503"
+        assert keycloak[f"{errors}.query"] == "/cgi-bin/retry"
+        page = keycloak[f"{errors}.service"]
+        assert keycloak[f"traefik.http.services.{page}.loadbalancer.server.url"] == "http://acme_keycloak-retry-1:8080"
+        for key, value in keycloak.items():
+            if key.endswith(".middlewares"):
+                assert value.split(",")[0] == "acme-keycloak-restarting", key  # outermost: it sees every answer
+    service = stack.service("retry")
+    assert service.image == "busybox:1.37" and service.init and "$" not in " ".join(service.command)
+    assert service.limits.memory and service.limits.pids and service.healthcheck
 
 
 def test_session_and_lockout_settings_become_the_realm_policy_and_are_checked(agencystack_plugins, monkeypatch):

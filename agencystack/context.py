@@ -222,9 +222,9 @@ class LifecycleContext:
             from agencystack.stack import Stack, mark_literal, settle_literals
 
             values = self.loaded.values
-            self._literal_settings = values.model_copy(update={
-                name: mark_literal(value) for name in type(values).model_fields
-                if isinstance(value := getattr(values, name), str) and "$" in value})
+            marked = {name: mark_literal(value) for name in type(values).model_fields
+                      if isinstance(value := getattr(values, name), str) and "$" in value}
+            self._literal_settings = values.model_copy(update=marked)
             try:
                 built = self._plugins.stack(self)
                 if not isinstance(built, Stack):
@@ -233,7 +233,8 @@ class LifecycleContext:
                 from agencystack.limits import apply_overrides
 
                 apply_overrides(built.services, self.loaded.limits, type(self.settings).prefix())  # this client's
-                stack = Stack.model_validate(settle_literals(built.model_dump()))
+                data = built.model_dump()
+                stack = Stack.model_validate(settle_literals(data) if marked else data)  # no mark: nothing to settle
             except ValidationError as exc:  # the plugin author's bug, not the user's: exit 1, plugin named
                 raise ComponentError(f"plugin {self._plugins.owner(self.component.name).label} built an invalid "
                                      f"stack for component {self.component.name}: {_stack_error(exc)}") from None

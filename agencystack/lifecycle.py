@@ -244,6 +244,7 @@ def _wrapper(action: str):
             started = time.monotonic()
             log.debug(f"{action} started")
             before = _contents(context.dir.path) if action == "install" else None
+            manifest: dict[str, Any] | None = None
             try:
                 if action == "install":
                     check_resources(context)
@@ -253,8 +254,10 @@ def _wrapper(action: str):
                     placement.record(context.state_root, context.client, context.host.name,
                                      timeout=context.global_settings.lock_timeout)
                 result = yield
-                if action == "status" and getattr(result, "url", "") is None and context.dir.installed:
-                    result.url = recorded_url(context)
+                if action == "status":  # the manifest, read once: the recorded URL, a failed last install
+                    manifest = _installed_manifest(context)
+                    if getattr(result, "url", "") is None and manifest is not None:
+                        result.url = _url_in(manifest)
             except BaseException as exc:
                 duration = round(time.monotonic() - started, 3)
                 log.error(f"{action} failed", outcome="failed", duration=duration,
@@ -264,8 +267,8 @@ def _wrapper(action: str):
                 if locked and _acted(context, action, exc, before):
                     _record_failure(context, action, exc, log)
                 raise
-            if action == "status":
-                result = _failed_status(context, result, None) if _failed_deploy(context) else result
+            if action == "status" and _failed_in(manifest):
+                result = _failed_status(context, result, None, manifest)
             duration = round(time.monotonic() - started, 3)
             summary = getattr(result, "summary", None)
             log.info(summary or f"{action} done", outcome="ok", duration=duration)
@@ -284,8 +287,23 @@ def _wrapper(action: str):
 def recorded_url(context: LifecycleContext) -> str | None:
     """Where users reach the component as its last deploy recorded it (the manifest's ``url``, what
     ``dashboard.json`` shows too): a status answered without a URL gets this one."""
-    url = context.dir.read_manifest().get("url")
+    return _url_in(context.dir.read_manifest())
+
+
+def _url_in(manifest: dict[str, Any]) -> str | None:
+    url = manifest.get("url")
     return url if isinstance(url, str) and url else None
+
+
+def _installed_manifest(context: LifecycleContext) -> dict[str, Any] | None:
+    """The component's manifest when it is installed (:attr:`~agencystack.state.ComponentDir.installed`; ``{}``
+    for one with settings and no manifest), else None: one read of it for what a status adds."""
+    from agencystack.state import installed_by
+
+    manifest = context.dir.read_manifest()
+    if not manifest and not context.dir.has_state:
+        return None
+    return manifest if installed_by(manifest) else None
 
 
 def _contents(path) -> frozenset[str] | None:
@@ -326,23 +344,26 @@ def _record_failure(context: LifecycleContext, action: str, exc: BaseException, 
 
 def _failed_deploy(context: LifecycleContext) -> dict[str, Any] | None:
     """The manifest's last action when it is a failed install or restore of an installed component, else None."""
-    if not context.dir.installed:
-        return None
-    manifest = context.dir.read_manifest()
-    last = manifest.get("last_action") or {}
+    return _failed_in(_installed_manifest(context))
+
+
+def _failed_in(manifest: dict[str, Any] | None) -> dict[str, Any] | None:
+    """:func:`_failed_deploy` of an installed component's manifest (None: not installed)."""
+    last = (manifest or {}).get("last_action") or {}
     if last.get("action") in ("install", "restore") and last.get("outcome") == "failed":
-        return {**last, "error": manifest.get("error") or ""}
+        return {**last, "error": (manifest or {}).get("error") or ""}
     return None
 
 
 def _failed_status(context: LifecycleContext, result: ComponentStatus | None,
-                   exc: Exception | None) -> ComponentStatus:
+                   exc: Exception | None, manifest: dict[str, Any] | None = None) -> ComponentStatus:
     """A component whose last install (or restore) failed is ``failed``, with that error as its message, whatever
     its containers say (nothing may be deployed at all after a failed first install); when the status hook itself
-    failed too (its stack cannot be built without what the install did not fetch), that error follows."""
+    failed too (its stack cannot be built without what the install did not fetch), that error follows.
+    ``manifest``: the installed component's, when the caller read it already."""
     from agencystack.results import ComponentStatus, State
 
-    last = _failed_deploy(context) or {}
+    last = (_failed_in(manifest) if manifest is not None else _failed_deploy(context)) or {}
     message = f"{last.get('action')} failed at {last.get('at')}: {last.get('error') or 'no error recorded'}"
     if exc is not None:
         message += f" (status: {context.redactor.text(str(exc) or type(exc).__name__)})"

@@ -44,7 +44,7 @@ def status_all(invocation: Invocation, host: str | None = None) -> list[Componen
     host_of: dict[str, str] = {}  # per client, not per component: each lookup reads the client's directory
     for found in root.installed():
         if found.client not in host_of:
-            host_of[found.client] = placement.host_of(root, found.client)
+            host_of[found.client] = placement.host_of(root, found.client, has_state=True)  # found: it has
         placed.setdefault(host_of[found.client], []).append(found)
     invocation.start_logging()  # each status hook logs its outcome, as 'status COMPONENT' does
     with ThreadPoolExecutor(max_workers=HOOK_WORKERS) as hooks:

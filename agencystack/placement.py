@@ -32,9 +32,10 @@ if TYPE_CHECKING:
 GB = 1024**3
 
 
-def recorded(root: StateRoot, client: str) -> str | None:
-    """The host recorded for ``client`` while it has state (a component with settings or a manifest), else None."""
-    if not any(True for _ in root.components(client)):
+def recorded(root: StateRoot, client: str, *, has_state: bool = False) -> str | None:
+    """The host recorded for ``client`` while it has state (a component with settings or a manifest), else None.
+    ``has_state``: the caller found such a component already (only the placement is read)."""
+    if not has_state and not any(True for _ in root.components(client)):
         return None
     try:
         return json.loads(root.placement_file(client).read_text()).get("host") or None
@@ -42,9 +43,10 @@ def recorded(root: StateRoot, client: str) -> str | None:
         return None
 
 
-def host_of(root: StateRoot, client: str) -> str:
-    """The host ``client`` lives on (:data:`LOCAL` unless recorded otherwise)."""
-    return recorded(root, client) or LOCAL
+def host_of(root: StateRoot, client: str, *, has_state: bool = False) -> str:
+    """The host ``client`` lives on (:data:`LOCAL` unless recorded otherwise); ``has_state`` as for
+    :func:`recorded`."""
+    return recorded(root, client, has_state=has_state) or LOCAL
 
 
 def clients_on(root: StateRoot) -> dict[str, list[str]]:

@@ -28,7 +28,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
-from pydantic import AfterValidator, AliasChoices, Field, PrivateAttr, SecretStr, ValidationError, model_validator
+from pydantic import (AfterValidator, AliasChoices, BaseModel, Field, PrivateAttr, SecretStr, ValidationError,
+                      model_validator)
 from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
 
 from agencystack import names
@@ -320,7 +321,7 @@ def load(model: type[ComponentSettings], global_settings: GlobalSettings, env_fi
             merged[name], sources[name] = marker(), "generated"
             generated.append(model.env_key(name))
     try:
-        instance = model.model_validate(merged)
+        instance = _validated(model, merged)
     except ValidationError as exc:
         raise UsageError(f"invalid setting {_first_error(exc, model)}") from None
     values = {**merged, **limit_values}
@@ -329,6 +330,32 @@ def load(model: type[ComponentSettings], global_settings: GlobalSettings, env_fi
         sources.setdefault(name, "default")
     return LoadedSettings(instance, sources, to_save, generated,
                           {model.env_key(n): v for n, v in limit_values.items()})
+
+
+def _validated(model: type[ComponentSettings], merged: dict[str, Any]) -> ComponentSettings:
+    """``model.model_validate(merged)``: the same validation, errors and instance. Where pydantic-settings' own
+    ``__init__`` would hand ``merged`` on unchanged (:func:`_passes_through`), the model is validated directly: that
+    ``__init__`` builds every built-in source first (the environment, a .env, a secrets directory) only for
+    :meth:`ComponentSettings.settings_customise_sources` to drop them, which was most of a settings load (a fleet's
+    status loads one per component)."""
+    if not _passes_through(model):
+        return model.model_validate(merged)
+    instance = model.__new__(model)
+    BaseModel.__init__(instance, **merged)  # what BaseSettings.__init__ ends with, given the values it resolved
+    return instance
+
+
+@lru_cache(maxsize=64)
+def _passes_through(model: type[ComponentSettings]) -> bool:
+    """Whether ``BaseSettings.__init__`` of ``model`` yields the values it is given (field names, as :func:`load`
+    merges them): the model keeps the base class's sources (init only) and ``__init__``, and no field has an alias
+    or a name that case-insensitive matching would map (an upper-case letter)."""
+    config = model.model_config
+    return (model.__init__ is BaseSettings.__init__
+            and model.settings_customise_sources.__func__ is ComponentSettings.settings_customise_sources.__func__
+            and not config.get("nested_model_default_partial_update")
+            and all(info.alias is None and info.validation_alias is None and name == name.lower()
+                    for name, info in model.model_fields.items()))
 
 
 def _file_values(model: type[ComponentSettings], env_file: Path) -> dict[str, str]:

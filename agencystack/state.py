@@ -256,6 +256,14 @@ class StateRoot:
 DEPLOYING = ("install", "restore", "uninstall")
 
 
+def installed_by(manifest: dict[str, Any]) -> bool:
+    """Whether the manifest of a component with state says it is installed: its last install, restore or uninstall
+    (:data:`DEPLOYING`) is not a successful uninstall (:attr:`ComponentDir.installed`)."""
+    history = manifest.get("history", [])
+    last = next((h for h in reversed(history) if h.get("action") in DEPLOYING), None)
+    return not (last is not None and last["action"] == "uninstall" and last.get("outcome") == "ok")
+
+
 class ComponentDir:
     """The directory of one (client, component) under a :class:`StateRoot` (a path is taken as one)."""
 
@@ -285,11 +293,7 @@ class ComponentDir:
         uninstall (:data:`DEPLOYING`) is not a successful uninstall. An install that failed counts (it saved
         settings, and may have started containers and claimed hosts: status, logs and uninstall are for it); a
         purge leaves no state, so nothing purged is installed."""
-        if not self.has_state:
-            return False
-        history = self.read_manifest().get("history", [])
-        last = next((h for h in reversed(history) if h.get("action") in DEPLOYING), None)
-        return not (last is not None and last["action"] == "uninstall" and last.get("outcome") == "ok")
+        return self.has_state and installed_by(self.read_manifest())
 
     def ensure(self) -> Path:
         ensure_dir(self.path.parent)

@@ -279,6 +279,16 @@ def test_status_mapping_from_list_data(state: str, status: str, job: bool, expec
     assert (result.state, result.detail, result.name, result.container) == (expected, detail, "s", "p-s-1")
 
 
+def test_the_volumes_a_container_mounts_come_from_the_list_data() -> None:
+    """What a purge removes a volume after: the list call's Mounts (volumes, named or anonymous; not binds)."""
+    listed = entry("p", "db")
+    listed["Mounts"] = [{"Type": "volume", "Name": "p_data", "Destination": "/data"},
+                        {"Type": "volume", "Name": "3f9a0c", "Destination": "/anon"},
+                        {"Type": "bind", "Source": "/etc/hosts", "Destination": "/h"}]
+    assert Observed.from_list(listed).volumes == {"p_data", "3f9a0c"}
+    assert Observed.from_list(entry("p", "web")).volumes == frozenset()
+
+
 def test_image_refs_normalise_like_the_engine_lists_them() -> None:
     assert normalize_ref("busybox") == "busybox:latest"
     assert normalize_ref("docker.io/library/postgres:15") == "postgres:15"
@@ -580,6 +590,11 @@ def test_waiting_for_health_is_woken_by_the_engine_not_by_polling(driver, engine
     inspects = [p for m, p in calls.calls if m == "GET" and p.endswith(f"/containers/{db.id}/json")]
     events = [p for m, p in calls.calls if p.endswith("/events")]
     assert len(inspects) <= 4 and 1 <= len(events) <= 3, calls.calls
+    # just started, it has no health to look at yet: the wait listens first (no inspect between start and events)
+    start = next(i for i, (m, p) in enumerate(calls.calls) if m == "POST" and p.endswith(f"/{db.id}/start"))
+    after_start = calls.calls[start + 1:]
+    db_calls = [c for c in after_start if db.id in c[1] or c[1].endswith("/events")]
+    assert db_calls[0][1].endswith("/events"), calls.calls
     healthy_at = min(entry["End"] for entry in db.attrs["State"]["Health"]["Log"] if entry["ExitCode"] == 0)
     app = docker_client.containers.get(f"{project}-app-1")
     assert app.attrs["State"]["StartedAt"] > healthy_at
@@ -789,6 +804,39 @@ def test_purge_force_removes_every_container_at_once_and_leaves_nothing(driver, 
     assert containers_of(docker_client, project) == []
     assert not docker_client.networks.list(filters={"label": f"{labels.PROJECT}={project}"})
     assert not docker_client.volumes.list(filters={"label": f"{labels.PROJECT}={project}"})
+
+
+@pytest.mark.engine
+def test_a_purge_after_the_owner_check_lists_the_project_once(driver, engine, images, deployed,
+                                                              docker_client) -> None:
+    """uninstall --purge checks who deployed the project, then removes it: that one observation (containers,
+    networks and volumes, listed at once) is all the listing it does; then one DELETE per container, network and
+    volume, no stop or kill, and nothing of the project is left."""
+    project = engine.name("purge1")
+    stack = Stack(services=[svc("db", images["busybox"], volumes=[Mount(source="data", target="/data")],
+                                networks={"back": []}),
+                            svc("api", images["busybox"], depends_on={"db": "started"},
+                                networks={"default": [], "back": []}),
+                            svc("web", images["busybox"], depends_on={"api": "started"})],
+                  volumes=[Volume(name="data")], networks=[Network(name="default"), Network(name="back")])
+    dep = deployment(project, stack)
+    deployed(dep)
+    driver.apply(dep, driver.plan(dep))
+    log = CallLog(driver)
+    assert driver.directories(project) == {str(dep.directory)}
+    assert driver.remove(dep, purge=True) == []
+    reads = sorted(p.rsplit("/", 1)[-1] for m, p in log.calls if m == "GET")
+    assert reads == ["json", "networks", "volumes"], log.calls  # containers/json, one each
+    deletes = sorted(p.split("/")[2] for m, p in log.calls if m == "DELETE")
+    assert deletes == ["containers"] * 3 + ["networks"] * 2 + ["volumes"], log.calls
+    assert not [c for c in log.mutations() if c[0] != "DELETE"], log.calls
+    assert containers_of(docker_client, project) == []
+    assert not docker_client.networks.list(filters={"label": f"{labels.PROJECT}={project}"})
+    assert not docker_client.volumes.list(filters={"label": f"{labels.PROJECT}={project}"})
+    log.clear()
+    driver.directories(project)
+    driver.apply(dep, driver.plan(dep))  # what the owner check saw no longer holds: the apply looks again
+    assert sorted(by_service(docker_client, project)) == ["api", "db", "web"]
 
 
 @pytest.mark.engine

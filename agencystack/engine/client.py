@@ -148,11 +148,12 @@ class EngineClient:
     def restart(self, container: str, grace: int) -> None:
         self.api.restart(container, timeout=grace)
 
-    def gone(self, container: str, timeout: float = 60) -> None:
-        """Remove a container (by id or name) and return once the engine no longer has it. A removal still in
-        progress (e.g. requested by an apply that was killed) is waited for, so that its name is free."""
+    def gone(self, container: str, timeout: float = 60, volumes: bool = False) -> None:
+        """Remove a container (by id or name) and return once the engine no longer has it; ``volumes``: its
+        anonymous volumes with it (a purge, as ``compose down -v``). A removal still in progress (e.g. requested by
+        an apply that was killed) is waited for, so that its name is free."""
         try:
-            self.api.remove_container(container, v=False, force=True)
+            self.api.remove_container(container, v=volumes, force=True)
             return
         except docker.errors.NotFound:
             return

@@ -37,7 +37,7 @@ from agencystack.engine.interface import Deployment, Progress
 from agencystack.engine.observe import Actual, Observed, normalize_ref
 from agencystack.engine.readiness import Readiness
 from agencystack.errors import ComponentError, EngineUnreachable
-from agencystack.stack import Service
+from agencystack.stack import Network, Service
 
 if TYPE_CHECKING:
     from agencystack.engine.client import EngineClient
@@ -170,31 +170,36 @@ class Converger(EngineRoom):
             work.create_networks.append(name)
 
     def create_networks_and_volumes(self, deployment: Deployment, work: Diff) -> None:
+        """The networks and volumes the diff lacks, all at once (none depends on another)."""
         meta = dict(client=deployment.client, component=deployment.component, version=deployment.version)
         stack = deployment.stack
+        calls = []
         for net in stack.networks:
             name = labels.network_name(deployment.project, net.name)
-            if net.external or name not in work.create_networks:
-                continue
-            try:
-                self.api.create_network(
-                    name, driver="bridge", internal=net.internal, check_duplicate=True,
-                    labels=labels.network_labels(project=deployment.project, network=net.name, **meta))
-            except docker.errors.APIError as exc:
-                if is_conflict(exc):
-                    continue
-                hint = ""
-                if "address pool" in str(exc):
-                    hint = ("; every client's stack has its own networks: give the engine more (smaller) "
-                            "address pools with \"default-address-pools\" in /etc/docker/daemon.json, e.g. "
-                            "{\"base\": \"10.200.0.0/14\", \"size\": 24}")
-                raise ComponentError(f"cannot create network {name}: {explanation(exc)}{hint}") from None
+            if not net.external and name in work.create_networks:
+                calls.append(lambda name=name, net=net: self._create_network(deployment, name, net, meta))
         for vol in stack.volumes:
             name = labels.volume_name(deployment.project, vol.name)
-            if vol.external or name not in work.create_volumes:
-                continue
-            self.api.create_volume(
-                name, driver="local", labels=labels.volume_labels(project=deployment.project, volume=vol.name, **meta))
+            if not vol.external and name in work.create_volumes:
+                calls.append(lambda name=name, vol=vol: self.api.create_volume(
+                    name, driver="local",
+                    labels=labels.volume_labels(project=deployment.project, volume=vol.name, **meta)))
+        parallel(calls)
+
+    def _create_network(self, deployment: Deployment, name: str, net: Network, meta: dict[str, str]) -> None:
+        try:
+            self.api.create_network(
+                name, driver="bridge", internal=net.internal, check_duplicate=True,
+                labels=labels.network_labels(project=deployment.project, network=net.name, **meta))
+        except docker.errors.APIError as exc:
+            if is_conflict(exc):
+                return
+            hint = ""
+            if "address pool" in str(exc):
+                hint = ("; every client's stack has its own networks: give the engine more (smaller) "
+                        "address pools with \"default-address-pools\" in /etc/docker/daemon.json, e.g. "
+                        "{\"base\": \"10.200.0.0/14\", \"size\": 24}")
+            raise ComponentError(f"cannot create network {name}: {explanation(exc)}{hint}") from None
 
     def remove_containers(self, containers: list[Observed], service: str, progress: Progress,
                           deployment: Deployment) -> None:
@@ -236,9 +241,11 @@ class Converger(EngineRoom):
                         progress(name, f"waiting for {dep} ({condition})")
                     if not gate.wait():
                         raise Skipped(dep)
-                container_id, fresh = self._converge_service(deployment, service, action, progress, precreated)
+                container_id, started_at = self._converge_service(deployment, service, action, progress,
+                                                                  precreated)
                 started[name].set(True)
-                self.readiness.await_ready(deployment, service, container_id, actions[name], fresh, progress)
+                self.readiness.await_ready(deployment, service, container_id, actions[name], started_at is not None,
+                                           progress, started=started_at)
                 ready[name].set(True)
             except BaseException as exc:
                 errors[name] = exc
@@ -264,35 +271,33 @@ class Converger(EngineRoom):
             raise first
 
     def _converge_service(self, deployment: Deployment, service: Service, action: Action, progress: Progress,
-                          precreated: str | None = None) -> tuple[str, bool]:
-        """Create/recreate/start as the action says; return (container id, whether it was (re)started now)."""
+                          precreated: str | None = None) -> tuple[str, float | None]:
+        """Create/recreate/start as the action says; return (container id, the engine's clock when it answered
+        the start: None when it was not (re)started now)."""
         kind = action.change.kind
         if kind == "unchanged":
             assert action.current is not None
-            return action.current.id, False
+            return action.current.id, None
         if kind == "update":
             assert action.current is not None
             progress(service.name, f"updating limits in place: {service.limits.describe()}")
             if self._update_limits(deployment, service, action.current.id, below_use_ok=True):
-                return action.current.id, False
+                return action.current.id, None
             # it uses more than the new memory limit: the kernel cannot shrink it in place; a new container can
             progress(service.name, "uses more memory than its new limit: recreating it under the limit")
             action.remove = [action.current]
             container_id = self._replace(deployment, service, action, progress)
             progress(service.name, "starting")
-            self._start(deployment, service, container_id)
-            return container_id, True
+            return container_id, self._start(deployment, service, container_id)
         if kind == "start":
             assert action.start is not None
             if action.limits:
                 self._update_limits(deployment, service, action.start.id)
             progress(service.name, "starting")
-            self._start(deployment, service, action.start.id)
-            return action.start.id, True
+            return action.start.id, self._start(deployment, service, action.start.id)
         container_id = precreated or self._replace(deployment, service, action, progress)
         progress(service.name, "starting")
-        self._start(deployment, service, container_id)
-        return container_id, True
+        return container_id, self._start(deployment, service, container_id)
 
     def _update_limits(self, deployment: Deployment, service: Service, container_id: str,
                        below_use_ok: bool = False) -> bool:
@@ -382,9 +387,10 @@ class Converger(EngineRoom):
         message = f"service {service.name} of {deployment.project} {what}: {text}"
         return ComponentError(deployment.redactor().text(message))
 
-    def _start(self, deployment: Deployment, service: Service, container_id: str) -> None:
+    def _start(self, deployment: Deployment, service: Service, container_id: str) -> float:
+        """Start the container; the engine's clock when it answered (what a wait for its health listens from)."""
         try:
-            self.api.start(container_id)
+            return self.api.start_dated(container_id)
         except docker.errors.APIError as exc:
             text = explanation(exc)
             if "address already in use" in text or "port is already allocated" in text:

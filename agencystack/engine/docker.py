@@ -55,6 +55,7 @@ class DockerDriver:
         self.streams = Streams(self.client)
         self._snapshot: dict[str, list[ServiceStatus]] | None = None
         self._directories: dict[str, set[str]] = {}  # per project, from the last observation (see directories)
+        self._owner_listing: tuple[str, Actual] | None = None  # what directories() observed, for a remove next
 
     # -- connection --------------------------------------------------------------------------------------------
     def _connect(self) -> docker.APIClient:
@@ -87,19 +88,24 @@ class DockerDriver:
                           cpus=int(found.get("NCPU") or 0))
 
     def observe(self, project: str, images: bool = True) -> Actual:
+        self._owner_listing = None
         actual = observe(self.client, project, images)
         self._directories[project] = {c.labels.get(labels.WORKING_DIR, "") for c in actual.containers}
         return actual
 
     def directories(self, project: str) -> set[str]:
         """The working directories of the project's containers. Right after a ``plan`` of the project (nothing
-        changed on this driver since), the plan's observation answers: a no-op install lists the containers once."""
+        changed on this driver since), the plan's observation answers: a no-op install lists the containers once.
+        Otherwise the project is observed (its containers, networks and volumes listed at once: one round trip),
+        and a ``remove`` of it right after (the owner check of an uninstall) acts on that observation."""
         seen = self._directories.pop(project, None)
         if seen is not None:
             return seen
         with self.client.guard():
-            found = containers(self.client, labels.project_filter(project))
-            return {c.labels.get(labels.WORKING_DIR, "") for c in found}
+            actual = self.observe(project, images=False)
+        self._directories.pop(project, None)
+        self._owner_listing = (project, actual)
+        return {c.labels.get(labels.WORKING_DIR, "") for c in actual.containers}
 
     # -- plan and apply ----------------------------------------------------------------------------------------
     def plan(self, deployment: Deployment) -> Plan:
@@ -111,6 +117,7 @@ class DockerDriver:
     def apply(self, deployment: Deployment, plan: Plan | None = None, progress: Progress = no_progress) -> None:
         """Converge on the deployment. ``plan`` is informational: the driver re-observes, so an apply after a crash
         (or after the engine changed since planning) still does exactly what is needed."""
+        self._owner_listing = None
         try:
             self._apply(deployment, progress)
         finally:
@@ -172,9 +179,10 @@ class DockerDriver:
         return dict(running[0].addresses) if running else {}
 
     def placed(self) -> tuple[int, dict[str, dict[str, int | None]]]:
-        with self.client.guard():
+        with self.client.guard(), ThreadPoolExecutor(1) as pool:
+            memory = pool.submit(resources.host_memory, self.api)  # beside the list: one round trip, not two
             found = containers(self.client, labels.managed_filter(None))
-            return resources.host_memory(self.api), resources.placed(self.address, found)
+            return memory.result(), resources.placed(self.address, found)
 
     def logs(self, deployment: Deployment, request: LogRequest) -> Iterator[LogLine]:
         with self.client.guard():
@@ -189,6 +197,7 @@ class DockerDriver:
     # -- restart / stop / remove -------------------------------------------------------------------------------
     def restart(self, deployment: Deployment, services: tuple[str, ...] = (),
                 progress: Progress = no_progress) -> None:
+        self._owner_listing = None
         with self.client.guard():
             stack = deployment.stack
             found = {c.service: c for c in service_containers(self.client, deployment, services)}
@@ -210,6 +219,7 @@ class DockerDriver:
                                            progress)
 
     def stop(self, deployment: Deployment, progress: Progress = no_progress, keep: Collection[str] = ()) -> None:
+        self._owner_listing = None
         with self.client.guard():
             running = [c for c in containers(self.client, labels.project_filter(deployment.project))
                        if c.state in RUNNING_STATES and c.service not in keep]
@@ -229,52 +239,110 @@ class DockerDriver:
             return self._remove(deployment, purge, progress)
         finally:
             self._directories.clear()  # what was observed no longer holds
+            self._owner_listing = None
 
     def _remove(self, deployment: Deployment, purge: bool, progress: Progress) -> list[str]:
         project = deployment.project
-        left: list[str] = []
         with self.client.guard():
-            actual = self.observe(project, images=False)
-            if purge:
-                # The data goes: order and graceful stops buy nothing. Every container is force-removed at once
-                # (the engine kills it), as many as there are; a network Docker 20.10 then keeps counting
-                # endpoints on is reported below, as after any removal.
-                parallel([lambda c=c: self._remove_one(c, progress) for c in actual.containers])
-            else:
-                # Stop as docker compose's down does: each container once what depends on it has stopped, in
-                # parallel (orphans at once); each is removed as soon as it has stopped, but one at a time (one
-                # remover): removing many containers of one network at once leaves Docker 20.10 counting endpoints
-                # that are gone more often, and the network then stays until the engine restarts (bench/exits.py).
-                with ThreadPoolExecutor(max_workers=1) as remover:
-                    removals: list[Future[None]] = []
-
-                    def take_down(c: Observed) -> None:
-                        if c.state in RUNNING_STATES:
-                            self._stop_one(deployment, c, progress)
-                        removals.append(remover.submit(self._remove_one, c, progress))
-
-                    _in_reverse_dependency_order(deployment, actual.containers, take_down)
-                    for removal in removals:
-                        removal.result()
+            listed = self._owner_listing
+            # the owner check just observed the project (an uninstall, under its lock): that observation holds
+            actual = listed[1] if listed is not None and listed[0] == project else self.observe(project, images=False)
             external_nets = {n.name for n in deployment.stack.networks if n.external}
             ours = [name for name, net in actual.networks.items()
                     if name not in external_nets and (net.get("Labels") or {}).get(labels.PROJECT) == project]
             external_vols = {v.name for v in deployment.stack.volumes if v.external}
             volumes = [name for name, vol in actual.volumes.items() if purge and name not in external_vols
                        and (vol.get("Labels") or {}).get(labels.PROJECT) == project]
-            # networks and (with purge) volumes at once: nothing uses them any more
-            done = parallel([lambda n=n: self.client.remove_network(n) for n in ours] +
-                            [lambda n=n: self._remove_volume(n) for n in volumes])
-            for name, released in zip(ours, done, strict=False):
-                if not released:
-                    left.append(f"network {name} is left behind: {STALE_ENDPOINTS}; it is empty, a re-install "
-                                f"reuses it, and after the engine's next restart 'docker network rm {name}' removes it")
-                    progress("network", left[-1])
+            if purge:
+                released = self._purge(actual.containers, ours, volumes, progress)
+            else:
+                self._take_down(deployment, actual.containers, progress)
+                # networks at once: nothing uses them any more
+                released = dict(zip(ours, parallel([lambda n=n: self.client.remove_network(n) for n in ours]),
+                                    strict=True))
+        left: list[str] = []
+        for name in ours:
+            if not released.get(name, True):
+                left.append(f"network {name} is left behind: {STALE_ENDPOINTS}; it is empty, a re-install "
+                            f"reuses it, and after the engine's next restart 'docker network rm {name}' removes it")
+                progress("network", left[-1])
         return left
 
-    def _remove_one(self, c: Observed, progress: Progress) -> None:
+    def _take_down(self, deployment: Deployment, found: list[Observed], progress: Progress) -> None:
+        """Stop as docker compose's down does: each container once what depends on it has stopped, in parallel
+        (orphans at once); each is removed as soon as it has stopped, but one at a time (one remover): removing
+        many containers of one network at once leaves Docker 20.10 counting endpoints that are gone more often,
+        and the network then stays until the engine restarts (bench/exits.py)."""
+        with ThreadPoolExecutor(max_workers=1) as remover:
+            removals: list[Future[None]] = []
+
+            def take_down(c: Observed) -> None:
+                if c.state in RUNNING_STATES:
+                    self._stop_one(deployment, c, progress)
+                removals.append(remover.submit(self._remove_one, c, progress))
+
+            _in_reverse_dependency_order(deployment, found, take_down)
+            for removal in removals:
+                removal.result()
+
+    def _purge(self, found: list[Observed], networks: list[str], volumes: list[str],
+               progress: Progress) -> dict[str, bool]:
+        """The data goes: order and graceful stops buy nothing. Every container is force-removed at once (the
+        engine kills it; its anonymous volumes go with it, as ``compose down -v``), and each of the project's
+        networks and volumes as soon as the last container using it is gone, beside the removals still under way.
+        What a container that could not be removed uses is left; the first error is raised once the rest is
+        done. Returns, per network, whether it went (False: Docker 20.10's stale endpoint count keeps it)."""
+        users = {("network", n): sum(n in c.networks for c in found) for n in networks}
+        users |= {("volume", v): sum(v in c.volumes for c in found) for v in volumes}
+        released: dict[str, bool] = {}
+        lock = threading.Lock()
+        futures: list[Future[None]] = []
+
+        with ThreadPoolExecutor(max_workers=MAX_WORKERS) as pool:
+            def remove(kind: str, name: str) -> None:
+                if kind == "network":
+                    released[name] = self.client.remove_network(name)
+                else:
+                    self._remove_volume(name)
+
+            def submit(kind: str, name: str) -> None:
+                with lock:
+                    futures.append(pool.submit(remove, kind, name))
+
+            def container(c: Observed) -> None:
+                self._remove_one(c, progress, volumes=True)
+                for key in [("network", n) for n in c.networks] + [("volume", v) for v in c.volumes]:
+                    with lock:
+                        if key not in users:
+                            continue
+                        users[key] -= 1
+                        last = users[key] == 0
+                    if last:
+                        submit(*key)
+
+            for c in found:
+                with lock:
+                    futures.append(pool.submit(container, c))
+            for key, count in users.items():
+                if count == 0:  # used by no container (one that was stopped and removed by hand, say)
+                    submit(*key)
+            errors: list[BaseException] = []
+            done = 0
+            while True:
+                with lock:
+                    if done == len(futures):
+                        break
+                    future = futures[done]
+                done += 1
+                if (error := future.exception()) is not None:
+                    errors.append(error)
+        if errors:
+            raise errors[0]
+        return released
+
+    def _remove_one(self, c: Observed, progress: Progress, volumes: bool = False) -> None:
         progress(c.service or c.name, "removing")
-        self.client.gone(c.id)
+        self.client.gone(c.id, volumes=volumes)
 
     def _remove_volume(self, name: str) -> bool:
         try:

@@ -42,6 +42,7 @@ class Observed:
     image_id: str
     networks: frozenset[str]
     addresses: Mapping[str, str] = field(default_factory=dict)  # network name -> IPv4 address (running only)
+    volumes: frozenset[str] = frozenset()  # the engine names of the volumes it mounts (named and anonymous)
 
     @property
     def config_hash(self) -> str:
@@ -74,7 +75,9 @@ class Observed:
                    exit_code=int(exited.group(1)) if exited else None, labels=found,
                    image=entry.get("Image") or "", image_id=entry.get("ImageID") or "",
                    networks=frozenset(attached),
-                   addresses={n: a["IPAddress"] for n, a in attached.items() if (a or {}).get("IPAddress")})
+                   addresses={n: a["IPAddress"] for n, a in attached.items() if (a or {}).get("IPAddress")},
+                   volumes=frozenset(m["Name"] for m in entry.get("Mounts") or []
+                                     if m.get("Type") == "volume" and m.get("Name")))
 
 
 def service_status(container: Observed) -> ServiceStatus:

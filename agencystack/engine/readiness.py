@@ -30,8 +30,10 @@ class Readiness(EngineRoom):
     """Waiting for one service's container to be up, after a (re)start (convergence, ``restart``)."""
 
     def await_ready(self, deployment: Deployment, service: Service, container_id: str, action: Action,
-                    fresh: bool, progress: Progress) -> None:
-        """Wait until the service is healthy (healthcheck), completed (job) or running; bounded by start_timeout."""
+                    fresh: bool, progress: Progress, started: float | None = None) -> None:
+        """Wait until the service is healthy (healthcheck), completed (job) or running; bounded by start_timeout.
+        ``started``: the engine's clock when it answered the start just now (``APIClient.start_dated``), from which
+        the wait for health listens without a first inspect (a container just started has no health yet)."""
         current = action.current
         has_health = service.healthcheck is not None and service.healthcheck.test[0] != "NONE"
         if not fresh and current is not None:
@@ -46,34 +48,41 @@ class Readiness(EngineRoom):
             self._await_job(deployment, service, container_id, progress)
             return
         progress(service.name, "waiting for health")
-        self._await_health(deployment, service, container_id, progress)
+        self._await_health(deployment, service, container_id, progress, started if fresh else None)
 
-    def _await_health(self, deployment: Deployment, service: Service, container_id: str, progress: Progress) -> None:
+    def _await_health(self, deployment: Deployment, service: Service, container_id: str, progress: Progress,
+                      started: float | None = None) -> None:
         """Until the engine says healthy, bounded by start_timeout. No polling: the engine's own ``health_status``
         and ``die`` events wake the wait the moment they happen (a stream the engine ends by itself at the
         deadline, measured on its clock), and an inspect decides: the state is the truth, an event only says when
-        to look again, so a replayed or stale event costs one more look, never a wrong answer."""
+        to look again, so a replayed or stale event costs one more look, never a wrong answer. Right after a start
+        (``started``, the engine's clock then) there is nothing to look at yet: the wait listens first, from a
+        second before the start, so an exit or a health result since the start is replayed, not missed."""
         deadline = time.monotonic() + service.start_timeout
-        since = ""
+        # from a second before the start or the inspect (the Date header has whole seconds): what happened between
+        # it and the subscription is replayed, not missed
+        since = "" if started is None else str(int(started) - 1)
+        engine_now = started or 0.0
+        look = started is None
         while True:
-            found, engine_now = self.api.inspect_container_dated(container_id)
-            state = found["State"]
-            health = (state.get("Health") or {}).get("Status")
-            if state.get("Status") in ("exited", "dead"):
-                raise self._failure(deployment, service, container_id,
-                                    f"exited ({state.get('ExitCode')}) while waiting for health", state)
-            if health == "healthy":
-                progress(service.name, "healthy")
-                return
-            if health == "unhealthy":
-                raise self._failure(deployment, service, container_id, "is unhealthy", state)
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise self._failure(deployment, service, container_id,
-                                    f"did not become healthy within {service.start_timeout:g}s", state)
-            # from a second before the inspect (the Date header has whole seconds): what happened between the
-            # inspect and the subscription is replayed, not missed
-            since = since or str(int(engine_now) - 1)
+            if look:
+                found, engine_now = self.api.inspect_container_dated(container_id)
+                state = found["State"]
+                health = (state.get("Health") or {}).get("Status")
+                if state.get("Status") in ("exited", "dead"):
+                    raise self._failure(deployment, service, container_id,
+                                        f"exited ({state.get('ExitCode')}) while waiting for health", state)
+                if health == "healthy":
+                    progress(service.name, "healthy")
+                    return
+                if health == "unhealthy":
+                    raise self._failure(deployment, service, container_id, "is unhealthy", state)
+                if deadline - time.monotonic() <= 0:
+                    raise self._failure(deployment, service, container_id,
+                                        f"did not become healthy within {service.start_timeout:g}s", state)
+                since = since or str(int(engine_now) - 1)
+            look = True  # after the first event, or the stream's end at the deadline
+            remaining = max(deadline - time.monotonic(), 0.0)
             event = self.api.next_event({"container": [container_id], "event": ["health_status", "die"]}, since,
                                         until=int(engine_now + remaining) + 1, timeout=remaining + 5)
             if event is not None:

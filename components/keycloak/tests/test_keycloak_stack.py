@@ -51,9 +51,8 @@ def test_the_auth_host_routes_the_clients_realm_only_unless_the_admin_surface_is
 def test_the_auth_host_answers_a_retry_page_below_keycloak_and_for_its_gateway_errors(agencystack_plugins,
                                                                                      monkeypatch):
     """The retry page's route sits below Keycloak's and above the edge's redirect; Keycloak's routes (with and
-    without the admin surface) answer its 500-504 with that page as a 503, reached by the retry container's name."""
-    from agencystack.edge.routing import REDIRECT_PRIORITY
-
+    without the admin surface) answer its 500-504 with that page as a 503, reached by the retry container's name.
+    (The edge's HTTP->HTTPS redirect sits at priority 1; a component test reads only public names.)"""
     monkeypatch.setenv("DOMAIN", "localhost")
     for flags in ({}, {"KEYCLOAK_ADMIN_PUBLIC": "true"}):
         stack = open_context(agencystack_plugins, "keycloak", client="acme", flags=flags).stack()
@@ -61,7 +60,7 @@ def test_the_auth_host_answers_a_retry_page_below_keycloak_and_for_its_gateway_e
         router = "traefik.http.routers.acme_keycloak_retry"
         assert retry[f"{router}.rule"] == "Host(`auth.acme.localhost`)"
         kc_priorities = [int(v) for k, v in keycloak.items() if k.endswith(".priority")]
-        assert REDIRECT_PRIORITY < int(retry[f"{router}.priority"]) < min(kc_priorities)
+        assert 1 < int(retry[f"{router}.priority"]) < min(kc_priorities)
         assert retry[f"{router}.middlewares"] == "acme-keycloak-retry-path"
         assert retry["traefik.http.middlewares.acme-keycloak-retry-path.replacepath.path"] == "/cgi-bin/retry"
         errors = "traefik.http.middlewares.acme-keycloak-restarting.errors"

@@ -579,6 +579,48 @@ def test_a_realm_setting_change_converges_on_reinstall_and_a_rerun_changes_nothi
     assert realm["failureFactor"] == FAILURES and realm["rememberMe"] is False
 
 
+def test_restarting_keycloak_the_auth_host_answers_a_retry_page_never_a_redirect(host, sso):
+    """A person's browser on the auth host through the edge while ``agencystack restart keycloak`` runs, until
+    Keycloak answers again: every answer is Keycloak's own (the realm's discovery document) or the short retry page,
+    503 with Retry-After -- never the edge's redirect to HTTPS (a dead address for *.localhost), a 404, 500 or 502."""
+    client = sso["client"]
+    auth, path = f"auth.{client}.localhost", f"/realms/{client}/.well-known/openid-configuration"
+    answers: list[tuple[float, int | str, dict[str, str], str]] = []
+    stop = threading.Event()
+
+    def poll() -> None:
+        while not stop.is_set():
+            try:
+                status, headers, body = request(host.edge.http_port, auth, path)
+            except (TimeoutError, OSError) as exc:
+                status, headers, body = type(exc).__name__, {}, ""
+            answers.append((time.monotonic(), status, headers, body))
+            stop.wait(0.2)
+
+    def keycloak_answers() -> bool:
+        return bool(answers) and answers[-1][1] == 200 and answers[-1][0] > restarted
+
+    assert request(host.edge.http_port, auth, path)[0] == 200
+    poller = threading.Thread(target=poll, daemon=True)
+    poller.start()
+    try:
+        result = cli("restart", "keycloak", "-c", client)
+        assert result.exit_code == 0, result.output
+        restarted = time.monotonic()
+        wait_until(keycloak_answers, timeout=START_TIMEOUT, interval=1, message="Keycloak answers through the edge")
+    finally:
+        stop.set()
+        poller.join()
+    seen = [status for _, status, _, _ in answers]
+    for _, status, headers, body in answers:
+        if status == 200:
+            assert json.loads(body)["issuer"].endswith(f"/realms/{client}"), body[:200]
+            continue
+        assert status == 503, (status, headers.get("Location"), body[:200], seen)
+        assert headers.get("Retry-After") == "5" and "Signing in is restarting" in body, (headers, body[:200])
+    assert 503 in seen, seen  # the restart was seen: Keycloak was away for a while
+
+
 def test_a_restored_keycloak_still_logs_users_in(host, sso, tmp_path, docker_client):
     """Back up Keycloak, destroy it (uninstall --purge: containers, database volume and settings gone), restore the
     archive: the user made before the backup logs in through PostHog's gate again."""

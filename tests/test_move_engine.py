@@ -69,7 +69,9 @@ class Bed:
         }
 
     def seed(self, client: str) -> dict[str, str]:
-        self.cli("install", COMPONENT, "-c", client, "--domain", f"{client}.example.test")
+        # on local, named: with two hosts a new client goes to the one with more free memory (the shared engine
+        # holds other tests' containers), and this bed moves it from local
+        self.cli("install", COMPONENT, "-c", client, "--host", "local", "--domain", f"{client}.example.test")
         wait_until(lambda: self.container("local", client, "db").exec_run(
             ["pg_isready", "-q", "-h", "127.0.0.1"]).exit_code == 0, 120, 0.5, "postgres accepting connections")
         self.psql("local", client, "CREATE TABLE items (id serial PRIMARY KEY, body text NOT NULL); "

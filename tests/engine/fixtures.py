@@ -53,6 +53,7 @@ import itertools
 import os
 import re
 import secrets
+import time
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -86,6 +87,7 @@ def _probe() -> tuple[Any, str | None]:
             reason = f"the docker SDK is not importable: {exc}"
         else:
             try:
+                _STATUS["since"] = time.time()  # what the run leaves on the engine is what it made after this
                 client = _build.make_client(timeout=300)
                 client.ping()
             except Exception as exc:  # noqa: BLE001
@@ -108,6 +110,23 @@ def _require_engine() -> Any:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "engine: needs a reachable Docker engine (skips without one, fails under CI=true)")
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Name the containers this run made and left on the shared engine (a test touches only what it created, and
+    removes it): another test's leftover changes what a fleet's status lists and where a new client is placed."""
+    client, _ = _STATUS.get("result", (None, None))
+    if client is None:
+        return
+    try:
+        left = [c for c in client.api.containers(all=True) if c.get("Created", 0) >= int(_STATUS["since"])]
+    except Exception as exc:  # noqa: BLE001 - a report, after the run
+        terminalreporter.write_line(f"could not list the engine's containers after the run: {exc}")
+        return
+    if left:
+        terminalreporter.section("containers this run left on the test engine")
+        for c in sorted(left, key=lambda c: c.get("Created", 0)):
+            terminalreporter.write_line(f"{','.join(n.lstrip('/') for n in c.get('Names', []))}  {c.get('Status')}")
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:

@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 #: only compute (most of them: the engine's answers come from the snapshot) do not fight over the interpreter
 #: (measured on 3 hosts x 20 projects: 4 shared workers beat 8 per host by a fifth)
 HOOK_WORKERS = 4
+#: the message of a row for an engine's project this root has no state of (another root's, or left behind)
+NOT_IN_ROOT = "not in this root's state"
 
 
 def status_all(invocation: Invocation, host: str | None = None) -> list[ComponentStatus]:
@@ -97,7 +99,7 @@ def _statuses(invocation: Invocation, global_settings: GlobalSettings, engine: D
         if project not in seen:
             client, _, component = project.partition("_")
             statuses.append(ComponentStatus.from_services(client, component, services, host=host,
-                                                          message="not in this root's state"))
+                                                          message=NOT_IN_ROOT))
     return statuses
 
 

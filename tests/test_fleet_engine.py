@@ -12,6 +12,7 @@ import secrets
 
 import pytest
 
+from agencystack.overview import NOT_IN_ROOT
 from agencystack.testing import free_port
 from tests.engine.helpers import private_engine, wait_until
 
@@ -158,7 +159,7 @@ def test_each_host_runs_its_own_edge(second_engine, with_plugins, agencystack_ru
         # edge on the shared local engine), marked so
         every = {(r["host"], r["client"], r["component"]): r["state"]
                  for r in agencystack_run("status", "--all", "--json").json()
-                 if r.get("message") != "not in this root's state"}
+                 if r.get("message") != NOT_IN_ROOT}
         assert every[("h2", "host-h2", "edge")] == "running" and every[("h2", client, "notes")] == "running"
         assert not any(host == "local" and component == "edge" for host, _, component in every), every
     finally:

@@ -15,6 +15,7 @@ import secrets
 
 import pytest
 
+from agencystack.engine.swarm import SwarmDriver
 from agencystack.testing import run_cli, use_root
 from tests.engine.helpers import engine_host, wait_until
 from tests.swarm.bed import Bed, bring_up
@@ -203,5 +204,7 @@ def test_uninstall_purge_leaves_no_service_volume_network_or_secret_on_any_node(
         assert not [k for k in labels if k.startswith("io.agencystack.volume.")], (node, labels)
     manager = bed.client()
     assert not manager.services.list(filters={"label": "io.agencystack.managed=true"})
+    # a purged service is "not running", as on a single host (no address, no task): never the engine's 404
+    assert SwarmDriver(bed.manager).addresses(f"{world['clients'][0]}_notes", "db") == {}
     assert not manager.secrets.list() and not manager.configs.list()
     cli("hosts", "remove", SWARM)

@@ -282,21 +282,27 @@ class SwarmDriver(DockerDriver):
         return info.memory, found
 
     def addresses(self, project: str, service: str) -> dict[str, str]:
-        with self.client.guard():
-            tasks = self.api.tasks(filters={"service": specs.service_name(project, service),
-                                            "desired-state": "running"})
-        for task in tasks:
-            if (task.get("Status") or {}).get("State") == "running":
-                return {a["Network"]["Spec"]["Name"]: a["Addresses"][0].split("/")[0]
-                        for a in task.get("NetworksAttachments") or [] if a.get("Addresses")}
+        for task in self._running_tasks(project, service):
+            return {a["Network"]["Spec"]["Name"]: a["Addresses"][0].split("/")[0]
+                    for a in task.get("NetworksAttachments") or [] if a.get("Addresses")}
         return {}
+
+    def _running_tasks(self, project: str, service: str) -> list[dict[str, Any]]:
+        """The service's running tasks; none for a service that does not exist (the engine answers 404 to a task
+        filter naming it, where the local driver finds no container: both are "not running" to the core)."""
+        import docker.errors
+
+        try:
+            with self.client.guard():
+                tasks = self.api.tasks(filters={"service": specs.service_name(project, service),
+                                                "desired-state": "running"})
+        except docker.errors.NotFound:
+            return []
+        return [t for t in tasks if (t.get("Status") or {}).get("State") == "running"]
 
     # -- a task's node: logs, exec, volumes ------------------------------------------------------------------
     def _task_node(self, deployment: Deployment, service: str) -> Node:
-        with self.client.guard():
-            tasks = self.api.tasks(filters={"service": specs.service_name(deployment.project, service),
-                                            "desired-state": "running"})
-        up = [t for t in tasks if (t.get("Status") or {}).get("State") == "running"]
+        up = self._running_tasks(deployment.project, service)
         if not up:
             raise ComponentError(f"service {service} of {deployment.project} has no running task: install or start "
                                  "it first")

@@ -196,8 +196,10 @@ def backup(context: LifecycleContext, archive: ArchiveWriter) -> Outcome | None:
 def restore(context: LifecycleContext, archive: ArchiveReader) -> Outcome | None:
     """Restore the target component from ``archive`` (an :class:`agencystack.ArchiveReader`).
 
-    Called by ``agencystack restore`` with the lock held, only after the whole archive has been verified. The
-    core's default stops the stack, restores every declared part, starts it and waits for health.
+    Called by ``agencystack restore`` with the lock held; a component's own ``restore`` only after the whole
+    archive has been verified. The core's default loads Postgres parts into scratch databases while the component
+    runs and the archive is checked beside it, then stops the stack only to swap them in (else it stops the stack
+    and restores every declared part in place, once the check has passed), starts it and waits for health.
 
     Returns: an :class:`agencystack.Outcome`.
     """

@@ -207,6 +207,12 @@ class Plugins:
     def restore(self, context: Targeted, archive: Any) -> Outcome:
         return self._targeted(self._pm.hook.restore, context.component.name, context=context, archive=archive)
 
+    def own_restore(self, component: str) -> bool:
+        """Whether ``component``'s plugin implements ``restore`` itself (else the core's default restores it: that
+        one checks the archive while it loads into staging, a component's own is handed a verified archive)."""
+        owner = self._owners.get(component)
+        return any(impl.plugin is owner for impl in self._pm.hook.restore.get_hookimpls()) if owner else False
+
     def uninstall(self, context: Targeted, purge: bool) -> Outcome:
         return self._targeted(self._pm.hook.uninstall, context.component.name, context=context, purge=purge)
 

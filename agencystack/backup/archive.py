@@ -312,6 +312,8 @@ class ArchiveReader:
             raise BackupError(f"{name} is damaged (its manifest is not valid JSON)") from None
         self.manifest = manifest
         self._parts = _check_manifest(manifest, offset, name)
+        self._verified = False  # verify() passed (the stored bytes; decompressed too or not)
+        self._beside: Any = None  # the check running beside a load (_check_beside): a Future of verify()
 
     # -- manifest ----------------------------------------------------------------------------------------------
     @property
@@ -395,7 +397,35 @@ class ArchiveReader:
         container.update(self._view.read(self._manifest_length))
         if container.digest() != self._digest:
             raise BackupError(f"{self.name} is damaged (the archive checksum does not match)")
+        self._verified = True
         return results
+
+    # -- the core's one-pass restore: the stored bytes checked beside the load -----------------------------------
+    def _check_beside(self, other: ArchiveReader) -> None:
+        """Start ``other.verify(decompress=False)`` in a thread: ``other`` is this archive opened a second time (its
+        own file position), so the parts can stream from this one meanwhile. :meth:`_await_verified` joins it."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="agencystack-verify")
+        self._beside = pool.submit(other.verify, decompress=False)
+        pool.shutdown(wait=False)
+
+    def _await_verified(self) -> None:
+        """Return once every stored byte is known to be what the backup wrote (the container checksum included):
+        the check started beside the load, else :meth:`verify` now. BackupError at the first damage."""
+        if self._beside is not None:
+            beside, self._beside = self._beside, None
+            beside.result()
+            self._verified = True
+        if not self._verified:
+            self.verify(decompress=False)
+
+    def _settle(self) -> None:
+        """Wait for a check still running beside (a restore that failed before awaiting it), its error dropped."""
+        if self._beside is not None:
+            beside, self._beside = self._beside, None
+            with contextlib.suppress(BaseException):
+                beside.result()
 
 
 def _check_manifest(manifest: Any, manifest_offset: int, name: str) -> list[PartInfo]:

@@ -186,9 +186,11 @@ def compatibility(manifest: dict[str, Any], context: LifecycleContext) -> list[s
 
 
 def restore(context: LifecycleContext, path: Path, *, key_file: Path | None = None, force: bool = False) -> Any:
-    """Verify the whole archive (every stored byte hashed against the manifest, the container checksum: the bytes
-    the backup wrote, without decompressing them, which ``backup verify`` also does), check it fits, then run the
-    restore hook (lock held) and report."""
+    """Check the archive fits, run the restore hook (lock held) and report. The whole archive is verified before
+    any live change (every stored byte hashed against the manifest, the container checksum: the bytes the backup
+    wrote, without decompressing them, which ``backup verify`` also does): before a component's own ``restore``
+    runs; for the core's default, beside its load into staging (a second reader of the file), awaited before the
+    swap (:func:`agencystack.backup.parts.restore_parts`)."""
     from agencystack.backup.archive import open_archive
     from agencystack.backup.crypto import load_key
     from agencystack import lifecycle
@@ -196,9 +198,16 @@ def restore(context: LifecycleContext, path: Path, *, key_file: Path | None = No
     key = load_key(key_file) if key_file else None
     if key is not None:
         context.redactor.add(*key.text_forms())
-    with open_archive(path, key) as reader:
-        context.progress("archive", "verifying every part")
-        reader.verify(decompress=False)  # every stored byte hashed before any change; streams check again
+    with open_archive(path, key) as reader, contextlib.ExitStack() as beside:
+        if context.plugins.own_restore(context.component.name):
+            context.progress("archive", "verifying every part")
+            reader.verify(decompress=False)  # every stored byte hashed before the component's own restore runs
+        else:  # the core's default loads into staging while a second reader checks the stored bytes; the load
+            # awaits the check before any live change (restore_parts); an early failure still waits for it (LIFO:
+            # the check ends before its file closes)
+            second = beside.enter_context(open_archive(path, key))
+            beside.callback(reader._settle)
+            reader._check_beside(second)
         problems = compatibility(reader.manifest, context)
         if problems and not force:
             raise BackupError(f"{Path(path).name}: {'; '.join(problems)} (--force restores it anyway)")

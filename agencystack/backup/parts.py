@@ -14,11 +14,19 @@ Backup (the component runs; nothing stops):
 * :class:`~agencystack.stack.EnvFile` -- the component's .env as it is on disk (its secrets: without them restored
   data may be unreadable).
 
-Restore (every stored byte of the archive was hashed against its manifest before this runs, see
-:func:`agencystack.backup.operations.restore`; each part's stream checks its hash and size again as it is read):
+Restore (each part's stream checks its hash and size as it is read; every stored byte of the archive is hashed
+against its manifest by a second reader beside the load, see :func:`agencystack.backup.operations.restore`, and
+that check has passed before anything live changes):
 
 1. check, before any change: each archive part is declared by the stack with the same kind; the .env the restore
    would write loads as valid settings;
+1a. the one pass: when every part is a Postgres or settings part and each database's server runs with room for a
+   second copy (:data:`STAGING_ROOM`), each dump is loaded into a scratch database beside the live one
+   (``<db>_agencystack_restore``, dropped first if a crashed restore left it) while the component keeps running;
+   a part that fails or whose stream is damaged drops its scratch database and nothing live has changed. After the
+   stop (step 2) and the .env (step 3), each live database is dropped and its scratch one renamed into its place
+   (step 5 then has nothing to load): the component is down for the swap and its start only. Otherwise (a volume
+   or command part, a stopped or purged component, no room) the steps below restore in place;
 2. stop the component, but for the services the dumps are loaded through (and what they depend on) when no volume
    is restored: a database is not restarted only to be started again in step 5;
 3. the .env: written back as it was for the same client. Restoring into ANOTHER client id clones: every setting
@@ -246,15 +254,23 @@ def restore_parts(context: LifecycleContext, archive: ArchiveReader) -> Outcome:
     _check_mounts(context, archive, stack)
     env_parts = [p for p in todo if kinds[p.name] == "env"]
     planned_env, env_info = _planned_env(context, archive, env_parts[0]) if env_parts else (None, {})
+    volumes = [p for p in todo if kinds[p.name] == "volume"]
+    dumps = [p for p in todo if kinds[p.name] in ("postgres", "command")]
+    keep = _needed(stack, {p.service for p in dumps})
+    staged = _stageable(context, archive, todo, kinds)
+    if staged:
+        for part in staged:  # while the component runs: live data untouched, a damaged part dropped with its scratch
+            context.progress(part.name, f"loading into scratch database {_scratch(part.database)} (the component "
+                                        "keeps running)")
+            _stage_postgres(context, context.deployment(), part, archive)
+    context.progress("archive", "checking every stored byte")
+    archive._await_verified()
 
     # -- from here on, things change --------------------------------------------------------------------------
     context.facts["restored_from"] = archive.name
-    volumes = [p for p in todo if kinds[p.name] == "volume"]
-    dumps = [p for p in todo if kinds[p.name] in ("postgres", "command")]
     # with a volume to restore, step 4 removes every container anyway; without one, the database keeps running
-    keep = set() if volumes else _needed(stack, {p.service for p in dumps})
-    context.progress("restore", "stopping the component")
-    context.engine.stop(context.deployment(), context.progress, keep=keep)
+    context.progress("restore", "stopping the component" + (" for the swap" if staged else ""))
+    context.engine.stop(context.deployment(), context.progress, keep=set() if volumes else keep)
     generated: list[str] = []
     if planned_env is not None:
         from agencystack.state import atomic_write
@@ -265,6 +281,11 @@ def restore_parts(context: LifecycleContext, archive: ArchiveReader) -> Outcome:
         generated = _reload_settings(context)
     stack = context.stack()
     deployment = context.deployment()
+
+    for part in staged:
+        context.progress(part.name, f"swapping in database {part.database}")
+        _swap_postgres(context, deployment, part)
+    dumps = [p for p in dumps if p not in staged]
 
     if volumes:
         context.engine.apply(_with_only(deployment, set()), progress=context.progress)  # volumes exist, all down
@@ -345,6 +366,7 @@ def _restore_postgres(context: LifecycleContext, deployment: Any, part: Any, arc
                    "ALTER ROLE CURRENT_USER PASSWORD :'agencystack_password';"]
     database, owner = _quoted_identifier(part.database), _quoted_identifier(part.user)
     script += [f"DROP DATABASE IF EXISTS {database} WITH (FORCE);",
+               f"DROP DATABASE IF EXISTS {_quoted_identifier(_scratch(part.database))} WITH (FORCE);",
                f"CREATE DATABASE {database} OWNER {owner} TEMPLATE template0;"]
     _run(context, deployment, part.service,
          ["psql", *PSQL_OPTIONS, "--username", part.user, "--dbname", admin_db],
@@ -353,6 +375,92 @@ def _restore_postgres(context: LifecycleContext, deployment: Any, part: Any, arc
     _run(context, deployment, part.service,
          ["psql", *PSQL_OPTIONS, "--single-transaction", "--username", part.user, "--dbname", part.database],
          f"restoring part {part.name} (loading the dump)", env=env, stdin=archive.open(part.name))
+
+
+# -- the one-pass restore of Postgres parts: a scratch database loaded while the component runs, then swapped in --
+#: a database is staged only with this much room beside it: the dump's size (its tables, without their indexes)
+#: times this, free in the data directory's filesystem; else it is restored in place, as before
+STAGING_ROOM = 1.5
+SCRATCH_SUFFIX = "_agencystack_restore"
+
+
+def _scratch(database: str) -> str:
+    """The scratch database's name (Postgres names: at most 63 bytes)."""
+    return database.encode()[:63 - len(SCRATCH_SUFFIX)].decode(errors="ignore") + SCRATCH_SUFFIX
+
+
+def _stageable(context: LifecycleContext, archive: ArchiveReader, todo: list[Any], kinds: dict[str, str]) -> list:
+    """The Postgres parts to load into scratch databases while the component runs: all of them when every part is
+    a Postgres or settings part and each database's server answers with room for a second copy; else none (a
+    volume or command part, a stopped or purged component, a full disk: the restore in place)."""
+    dumps = [p for p in todo if kinds[p.name] == "postgres"]
+    if not dumps or any(kinds[p.name] not in ("postgres", "env") for p in todo):
+        return []
+    import io
+
+    deployment = context.deployment()
+    for part in dumps:
+        room = io.BytesIO()
+        try:
+            code = context.engine.exec(deployment, part.service, ["sh", "-c", _ROOM], stdout=room, stderr=Discard())
+        except AgencyStackError:  # no such container or task: not running
+            return []
+        free = room.getvalue().decode(errors="replace").strip()
+        if code != 0 or not free.isdigit():
+            return []
+        if int(free) * 1024 < archive.part_info(part.name).raw_size * STAGING_ROOM:
+            context.progress(part.name, f"no room for a second copy of {part.database}: restoring it in place")
+            return []
+    return dumps
+
+
+#: the server answers on TCP (pg_isready), then the free KiB of its data directory's filesystem
+_ROOM = ('pg_isready -q -h 127.0.0.1 && df -Pk "${PGDATA:-/var/lib/postgresql/data}" | '
+         "awk 'NR == 2 { print $4 }'")
+
+
+def _psql_admin(context: LifecycleContext, deployment: Any, part: Any, script: list[str], what: str) -> None:
+    import io
+
+    env = {"PGPASSWORD": _secret_env(context, [part.password_key])[part.password_key]} if part.password_key else {}
+    admin_db = "template1" if part.database == "postgres" else "postgres"
+    _run(context, deployment, part.service, ["psql", *PSQL_OPTIONS, "--username", part.user, "--dbname", admin_db],
+         f"restoring part {part.name} ({what})", env=env, stdin=io.BytesIO(("\n".join(script) + "\n").encode()))
+
+
+def _stage_postgres(context: LifecycleContext, deployment: Any, part: Any, archive: ArchiveReader) -> None:
+    """Load the part into its scratch database (a leftover of a crashed restore dropped first); on any failure,
+    the part's stream refusing its damaged end included, drop the scratch database and raise: nothing live
+    changed."""
+    scratch, owner = _quoted_identifier(_scratch(part.database)), _quoted_identifier(part.user)
+    _psql_admin(context, deployment, part, [f"DROP DATABASE IF EXISTS {scratch} WITH (FORCE);",
+                                            f"CREATE DATABASE {scratch} OWNER {owner} TEMPLATE template0;"],
+                f"creating scratch database {_scratch(part.database)}")
+    env = {"PGPASSWORD": _secret_env(context, [part.password_key])[part.password_key]} if part.password_key else {}
+    try:
+        _run(context, deployment, part.service, ["psql", *PSQL_OPTIONS, "--single-transaction", "--username",
+                                                 part.user, "--dbname", _scratch(part.database)],
+             f"restoring part {part.name} (loading the dump into a scratch database)", env=env,
+             stdin=archive.open(part.name))
+    except BaseException:
+        try:
+            _psql_admin(context, deployment, part, [f"DROP DATABASE IF EXISTS {scratch} WITH (FORCE);"],
+                        "dropping the scratch database")
+        except AgencyStackError:
+            pass  # the next restore drops it first
+        raise
+
+
+def _swap_postgres(context: LifecycleContext, deployment: Any, part: Any) -> None:
+    """The staged database in place of the live one (milliseconds: a drop and a rename), the owner's password set
+    to the restored settings' value, as the restore in place does."""
+    script = []
+    if part.password_key:
+        script += ["\\set agencystack_password `printenv PGPASSWORD`",
+                   "ALTER ROLE CURRENT_USER PASSWORD :'agencystack_password';"]
+    database, scratch = _quoted_identifier(part.database), _quoted_identifier(_scratch(part.database))
+    script += [f"DROP DATABASE IF EXISTS {database} WITH (FORCE);", f"ALTER DATABASE {scratch} RENAME TO {database};"]
+    _psql_admin(context, deployment, part, script, f"swapping in database {part.database}")
 
 
 def describe_failure(exc: BaseException) -> str:

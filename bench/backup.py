@@ -14,8 +14,9 @@ On the real engine ($DOCKER_HOST, default the test engine; images from tests/ima
    uses is imported and reports its peak (VmHWM): growth = peak - before;
 3. **restore** of what each wrote, into the same database, dropped and created again for the peers
    (``zstd -dc file | docker exec -i db psql --single-transaction``, ``docker exec -i db pg_restore
-   --single-transaction``) and by ``agencystack restore benchdb -c bench --from ARCHIVE`` (which also verifies
-   the whole archive first, stops the component and starts it again, health-gated); the row count is checked
+   --single-transaction``) and by ``agencystack restore benchdb -c bench --from ARCHIVE`` (which loads into a
+   scratch database while the archive is hashed beside it, then swaps it in and starts the component again,
+   health-gated); the row count is checked
    after each.
 
 Targets: backup time <= the faster peer's / 0.95 (throughput >= 0.95x), RSS growth <= 50 MB, restore time <= the

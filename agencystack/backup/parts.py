@@ -129,12 +129,10 @@ def write_parts(context: LifecycleContext, archive: ArchiveWriter) -> Outcome:
         spec = part.model_dump()
         context.progress(part.name, f"backing up ({kind})")
         if kind == "postgres":
-            env = {"PGPASSWORD": _secret_env(context, [part.password_key])[part.password_key]} \
-                if part.password_key else None
             with archive.part(part.name, kind, spec) as out:
                 _run(context, deployment, part.service,
                      ["pg_dump", "--username", part.user, "--dbname", part.database, "--no-owner", "--no-password"],
-                     f"part {part.name}", env=env, stdout=out)
+                     f"part {part.name}", env=_pg_env(context, part), stdout=out)
         elif kind == "volume":
             with archive.part(part.name, kind, spec) as out:
                 context.engine.volume_export(deployment, part.volume, out)
@@ -353,28 +351,30 @@ def _wait_postgres(context: LifecycleContext, deployment: Any, part: Any, timeou
 
 
 def _restore_postgres(context: LifecycleContext, deployment: Any, part: Any, archive: ArchiveReader) -> None:
-    import io
-
     _wait_postgres(context, deployment, part)
-
-    env = {"PGPASSWORD": _secret_env(context, [part.password_key])[part.password_key]} if part.password_key else {}
-    admin_db = "template1" if part.database == "postgres" else "postgres"
-    script = []
-    if part.password_key:
-        # the volume may have been initialised with another password: the .env is the single source
-        script += ["\\set agencystack_password `printenv PGPASSWORD`",
-                   "ALTER ROLE CURRENT_USER PASSWORD :'agencystack_password';"]
     database, owner = _quoted_identifier(part.database), _quoted_identifier(part.user)
-    script += [f"DROP DATABASE IF EXISTS {database} WITH (FORCE);",
-               f"DROP DATABASE IF EXISTS {_quoted_identifier(_scratch(part.database))} WITH (FORCE);",
-               f"CREATE DATABASE {database} OWNER {owner} TEMPLATE template0;"]
-    _run(context, deployment, part.service,
-         ["psql", *PSQL_OPTIONS, "--username", part.user, "--dbname", admin_db],
-         f"restoring part {part.name} (recreating database {part.database})", env=env,
-         stdin=io.BytesIO(("\n".join(script) + "\n").encode()))
+    _psql_admin(context, deployment, part, [*_owner_password(part), f"DROP DATABASE IF EXISTS {database} WITH (FORCE);",
+                                            f"DROP DATABASE IF EXISTS {_quoted_identifier(_scratch(part.database))} "
+                                            "WITH (FORCE);",
+                                            f"CREATE DATABASE {database} OWNER {owner} TEMPLATE template0;"],
+                f"recreating database {part.database}")
     _run(context, deployment, part.service,
          ["psql", *PSQL_OPTIONS, "--single-transaction", "--username", part.user, "--dbname", part.database],
-         f"restoring part {part.name} (loading the dump)", env=env, stdin=archive.open(part.name))
+         f"restoring part {part.name} (loading the dump)", env=_pg_env(context, part), stdin=archive.open(part.name))
+
+
+def _pg_env(context: LifecycleContext, part: Any) -> dict[str, str]:
+    """The exec environment of the part's psql: its password from the .env (never an argument)."""
+    return {"PGPASSWORD": _secret_env(context, [part.password_key])[part.password_key]} if part.password_key else {}
+
+
+def _owner_password(part: Any) -> list[str]:
+    """psql lines setting the part's user's password to the .env's (the volume may have been initialised with
+    another: the .env is the single source), read from the environment, never an argument."""
+    if not part.password_key:
+        return []
+    return ["\\set agencystack_password `printenv PGPASSWORD`",
+            "ALTER ROLE CURRENT_USER PASSWORD :'agencystack_password';"]
 
 
 # -- the one-pass restore of Postgres parts: a scratch database loaded while the component runs, then swapped in --
@@ -422,10 +422,10 @@ _ROOM = ('pg_isready -q -h 127.0.0.1 && df -Pk "${PGDATA:-/var/lib/postgresql/da
 def _psql_admin(context: LifecycleContext, deployment: Any, part: Any, script: list[str], what: str) -> None:
     import io
 
-    env = {"PGPASSWORD": _secret_env(context, [part.password_key])[part.password_key]} if part.password_key else {}
     admin_db = "template1" if part.database == "postgres" else "postgres"
     _run(context, deployment, part.service, ["psql", *PSQL_OPTIONS, "--username", part.user, "--dbname", admin_db],
-         f"restoring part {part.name} ({what})", env=env, stdin=io.BytesIO(("\n".join(script) + "\n").encode()))
+         f"restoring part {part.name} ({what})", env=_pg_env(context, part),
+         stdin=io.BytesIO(("\n".join(script) + "\n").encode()))
 
 
 def _stage_postgres(context: LifecycleContext, deployment: Any, part: Any, archive: ArchiveReader) -> None:
@@ -436,11 +436,10 @@ def _stage_postgres(context: LifecycleContext, deployment: Any, part: Any, archi
     _psql_admin(context, deployment, part, [f"DROP DATABASE IF EXISTS {scratch} WITH (FORCE);",
                                             f"CREATE DATABASE {scratch} OWNER {owner} TEMPLATE template0;"],
                 f"creating scratch database {_scratch(part.database)}")
-    env = {"PGPASSWORD": _secret_env(context, [part.password_key])[part.password_key]} if part.password_key else {}
     try:
         _run(context, deployment, part.service, ["psql", *PSQL_OPTIONS, "--single-transaction", "--username",
                                                  part.user, "--dbname", _scratch(part.database)],
-             f"restoring part {part.name} (loading the dump into a scratch database)", env=env,
+             f"restoring part {part.name} (loading the dump into a scratch database)", env=_pg_env(context, part),
              stdin=archive.open(part.name))
     except BaseException:
         try:
@@ -454,13 +453,10 @@ def _stage_postgres(context: LifecycleContext, deployment: Any, part: Any, archi
 def _swap_postgres(context: LifecycleContext, deployment: Any, part: Any) -> None:
     """The staged database in place of the live one (milliseconds: a drop and a rename), the owner's password set
     to the restored settings' value, as the restore in place does."""
-    script = []
-    if part.password_key:
-        script += ["\\set agencystack_password `printenv PGPASSWORD`",
-                   "ALTER ROLE CURRENT_USER PASSWORD :'agencystack_password';"]
     database, scratch = _quoted_identifier(part.database), _quoted_identifier(_scratch(part.database))
-    script += [f"DROP DATABASE IF EXISTS {database} WITH (FORCE);", f"ALTER DATABASE {scratch} RENAME TO {database};"]
-    _psql_admin(context, deployment, part, script, f"swapping in database {part.database}")
+    _psql_admin(context, deployment, part, [*_owner_password(part), f"DROP DATABASE IF EXISTS {database} WITH (FORCE);",
+                                            f"ALTER DATABASE {scratch} RENAME TO {database};"],
+                f"swapping in database {part.database}")
 
 
 def describe_failure(exc: BaseException) -> str:

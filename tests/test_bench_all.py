@@ -145,7 +145,8 @@ def test_the_swarm_bench_skips_with_its_reason_where_it_cannot_run_and_make_benc
     assert bench_all.main() == 0
     out = capsys.readouterr().out
     summary = json.loads(out.strip().splitlines()[-1])
-    assert summary["all_ran"] is True and summary["all_targets_met"] is True
+    # it ran and said why; its targets were not measured, so they are not met
+    assert summary["all_ran"] is True and summary["all_targets_met"] is False
     assert summary["skipped"] == {"swarm": line["skipped"]} and summary["benches"]["swarm"]["figures"] == []
     assert f"(skipped: {line['skipped']})" in out
 

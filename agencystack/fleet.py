@@ -156,18 +156,25 @@ class Fleet:
         atomic_write(self.root.fleet_file, json.dumps(payload, indent=2) + "\n")
 
     def add(self, name: str, docker_host: str, *, tls_cert_path: str | None = None,
-            tls_verify: bool = True, swarm: bool = False) -> DockerHost:
+            tls_verify: bool = True, swarm: bool = False,
+            detect: Callable[[DockerHost], bool] | None = None) -> DockerHost:
         """Register a host (exit 2 for bad input or a name taken; nothing written then); ``swarm``: the address
-        is a Swarm manager's."""
+        is a Swarm manager's; else ``detect(host)``, when given, says so, asked once the input is valid (an
+        engine that does not answer is not taken for a swarm)."""
         from agencystack.state import now
 
         try:
-            host = DockerHost(name=name, docker_host=docker_host, tls_verify=tls_verify, added_at=now(), swarm=swarm,
+            host = DockerHost(name=name, docker_host=docker_host, tls_verify=tls_verify, added_at=now(),
+                              swarm=swarm,
                               tls_cert_path=None if tls_cert_path is None else Path(tls_cert_path).resolve())
         except ValidationError as exc:
             raise UsageError(_error(exc)) from None
         if name == LOCAL:
             raise UsageError(f"host name {LOCAL!r} is the local engine (DOCKER_HOST); choose another")
+        if any(h.name == name for h in self.registered()):  # refused before the engine is asked
+            raise UsageError(f"host {name!r} is already registered (see 'agencystack hosts list')")
+        if not swarm and detect is not None and detect(host):
+            host = host.model_copy(update={"swarm": True})
         with self._changing() as hosts:
             if any(h.name == name for h in hosts):
                 raise UsageError(f"host {name!r} is already registered (see 'agencystack hosts list')")

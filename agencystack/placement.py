@@ -105,6 +105,7 @@ class Room:
     committed: int = 0  # bytes: the sum of the memory limits placed there
     unlimited: int = 0  # services without a memory limit
     nodes: list[Any] = field(default_factory=list)  # a swarm's nodes (agencystack.engine.swarm.Node)
+    swarm_manager: bool = False  # the engine manages an active Swarm (registered as a swarm or not)
 
     @property
     def free(self) -> int:
@@ -128,7 +129,8 @@ def room(host: DockerHost) -> Room:
             close()
     limits = [limit for services in placed.values() for limit in services.values()]
     return Room(host, True, version=info.version, memory=info.memory or memory, cpus=info.cpus,
-                committed=sum(v for v in limits if v), unlimited=sum(1 for v in limits if v is None), nodes=nodes)
+                committed=sum(v for v in limits if v), unlimited=sum(1 for v in limits if v is None), nodes=nodes,
+                swarm_manager=info.swarm_manager)
 
 
 def rooms(hosts: list[DockerHost]) -> list[Room]:

@@ -118,6 +118,10 @@ class Logging(_Model):
     options: dict[str, str] = Field(default_factory=lambda: {"max-size": "50m", "max-file": "3"})
 
 
+#: Service fields only a Swarm host reads: outside the single-host config hash, so existing installs keep theirs
+SWARM_ONLY = frozenset({"swarm_replicas", "swarm_global", "swarm_placement"})
+
+
 class Service(_Model):
     """One service (one container, or none when ``replicas`` is 0).
 
@@ -145,6 +149,11 @@ class Service(_Model):
     #: how many tasks a Swarm runs of this service when it is stateless (no named volume, not a job); a
     #: single-host engine runs one container whatever it says
     swarm_replicas: int = Field(default=1, ge=1)
+    #: on a Swarm host, one task on every node that may take it (mode global: an edge on each node's ports); its
+    #: named volumes are each node's own, never pinned to one; a single-host engine runs one container
+    swarm_global: bool = False
+    #: Swarm placement constraints (e.g. ``node.role == manager``); a single-host engine ignores them
+    swarm_placement: list[str] = Field(default_factory=list)
     job: bool = False
     user: str | None = None
     working_dir: str | None = None
@@ -163,9 +172,9 @@ class Service(_Model):
 
         ``limits`` are left out: the engine changes them on the running container (see
         :mod:`agencystack.engine.resources`), and stacks from before limits existed keep their hash; so is
-        ``swarm_replicas``, which a single-host engine does not use."""
+        the ``swarm_*`` fields, which a single-host engine does not use."""
         resolved = self.model_copy(update={"environment": interpolate_all(self.environment, env)})
-        return hashlib.sha256(resolved.model_dump_json(exclude={"limits", "swarm_replicas"}).encode()).hexdigest()
+        return hashlib.sha256(resolved.model_dump_json(exclude={"limits", *SWARM_ONLY}).encode()).hexdigest()
 
 
 class Volume(_Model):

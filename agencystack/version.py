@@ -8,4 +8,4 @@ deprecates (:mod:`agencystack.deprecations`); only a major version removes what 
 """
 
 __version__ = "0.1.0"
-PLUGIN_API_VERSION = "1.1.0"
+PLUGIN_API_VERSION = "1.2.0"

@@ -10,6 +10,7 @@ import stat
 import pytest
 
 from agencystack import placement
+from agencystack.errors import UsageError
 from agencystack.fleet import LOCAL, Fleet
 from agencystack.settings import GlobalSettings
 
@@ -67,6 +68,23 @@ def test_a_name_is_registered_once(agencystack_run):
     assert agencystack_run("hosts", "add", "h2", "--docker-host", "unix:///nonexistent/a.sock").exit_code == 0
     again = agencystack_run("hosts", "add", "h2", "--docker-host", "unix:///nonexistent/b.sock")
     assert again.exit_code == 2 and "already registered" in again.stderr
+
+
+def test_a_swarm_is_detected_once_the_input_is_valid_unless_the_operator_says(fleet):
+    asked: list[str] = []
+
+    def manager(host) -> bool:
+        asked.append(host.name)
+        return True
+
+    assert fleet.add("sw", "unix:///nonexistent/sw.sock", detect=manager).swarm
+    assert fleet.add("said", "unix:///nonexistent/s.sock", swarm=True, detect=manager).swarm  # --swarm
+    assert not fleet.add("plain", "unix:///nonexistent/p.sock").swarm  # --no-swarm: no detect
+    for bad in (("BAD", "unix:///x.sock"), ("sw", "unix:///nonexistent/again.sock")):  # invalid, or taken
+        with pytest.raises(UsageError):
+            fleet.add(*bad, detect=manager)
+    assert asked == ["sw"]  # the engine is asked only for valid input, and only when the operator did not say
+    assert {h.name: h.swarm for h in fleet.registered()} == {"sw": True, "said": True, "plain": False}
 
 
 def test_remove_is_refused_while_clients_are_placed(agencystack_run, agencystack_env):

@@ -59,3 +59,48 @@ def test_the_digest_follows_the_resolved_values_and_nothing_else():
 def test_swarm_replicas_leave_the_single_host_config_hash_as_it_was():
     plain = Service(name="web", image=IMAGE)
     assert plain.config_hash({}) == Service(name="web", image=IMAGE, swarm_replicas=4).config_hash({})
+
+
+def test_a_global_service_runs_on_every_allowed_node_with_its_own_volumes_unpinned():
+    edge = Service(name="traefik", image=IMAGE, swarm_global=True, swarm_placement=["node.role == manager"],
+                   volumes=[Mount(source="data", target="/data")])
+    spec = specs.build(_dep(edge), edge)
+    assert spec["Mode"] == {"Global": {}} and not specs.stateful(edge)
+    assert spec["TaskTemplate"]["Placement"]["Constraints"] == ["node.role == manager"]
+    assert spec["UpdateConfig"]["Order"] == "start-first"  # no volume pins it: each node has its own
+
+
+def test_placement_and_a_pin_add_up():
+    db = Service(name="db", image=IMAGE, swarm_placement=["node.labels.ssd == true"],
+                 volumes=[Mount(source="data", target="/data")])
+    spec = specs.pinned(specs.build(_dep(db), db), specs.pin_label("acme_demo", "data"))
+    assert spec["TaskTemplate"]["Placement"]["Constraints"] == [
+        "node.labels.ssd == true", "node.labels.io.agencystack.volume.acme_demo_data==true"]
+
+
+def test_routing_labels_are_on_the_service_where_traefiks_swarm_provider_reads_them():
+    web = Service(name="web", image=IMAGE, labels={"traefik.enable": "true", "traefik.docker.network": "agencystack_edge",
+                                                   "com.example.other": "x"})
+    spec = specs.build(_dep(web), web)
+    assert spec["Labels"]["traefik.enable"] == "true" and spec["Labels"]["traefik.docker.network"] == "agencystack_edge"
+    assert "com.example.other" not in spec["Labels"]
+    assert spec["TaskTemplate"]["ContainerSpec"]["Labels"]["com.example.other"] == "x"
+
+
+def test_the_swarm_fields_leave_the_single_host_config_hash_as_it_was():
+    plain = Service(name="web", image=IMAGE)
+    assert plain.config_hash({}) == Service(name="web", image=IMAGE, swarm_global=True,
+                                            swarm_placement=["node.role == manager"]).config_hash({})
+
+
+def test_the_edge_on_a_swarm_reads_the_swarm_provider_and_runs_on_every_manager():
+    from agencystack.edge.settings import EdgeSettings
+    from agencystack.edge.traefik import build
+
+    settings = EdgeSettings()
+    single, swarm = build(settings).service("traefik"), build(settings, swarm=True).service("traefik")
+    assert "--providers.docker=true" in single.command and not any("providers.swarm" in f for f in single.command)
+    assert "--providers.swarm=true" in swarm.command and not any("providers.docker" in f for f in swarm.command)
+    assert f"--providers.swarm.network={settings.network}" in swarm.command
+    assert swarm.swarm_global and swarm.swarm_placement == ["node.role == manager"]
+    assert single.config_hash({}) == build(settings).service("traefik").config_hash({})

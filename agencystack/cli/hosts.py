@@ -30,19 +30,29 @@ def add(ctx: typer.Context, name: str = typer.Argument(..., help="A short name: 
         tls_cert_path: str | None = typer.Option(None, "--tls-cert-path", help="Directory with ca.pem, cert.pem, "
                                                  "key.pem (read where it is, never copied)."),
         no_tls_verify: bool = typer.Option(False, "--no-tls-verify", help="Do not verify the engine's certificate."),
-        swarm: bool = typer.Option(False, "--swarm", help="The address is a Swarm manager's: Swarm schedules the "
-                                   "clients' services across its nodes."),
+        swarm: bool | None = typer.Option(None, "--swarm/--no-swarm", help="The address is a Swarm manager's: "
+                                          "Swarm schedules the clients' services across its nodes (default: "
+                                          "asked of the engine; --no-swarm: place on this engine alone)."),
         json_output: options.Json = False) -> Reply:
     """Register a Docker host (checked for reachability; registered even if it does not answer yet)."""
     from agencystack.cli.output import say, warn
     from agencystack.placement import room
 
     session, fleet = _fleet(ctx, json_output)
-    host = fleet.add(name, docker_host, tls_cert_path=tls_cert_path, tls_verify=not no_tls_verify, swarm=swarm)
-    found = room(host)
+    asked: list = []  # the engine asked once: for detection (before anything is written), then for the report
+
+    def detect(candidate) -> bool:
+        asked.append(room(candidate))
+        return asked[-1].swarm_manager
+
+    host = fleet.add(name, docker_host, tls_cert_path=tls_cert_path, tls_verify=not no_tls_verify, swarm=bool(swarm),
+                     detect=detect if swarm is None else None)  # --no-swarm: not asked
+    found = asked[0] if asked and not host.swarm else room(host)  # a swarm's room lists its nodes
 
     def text() -> None:
-        say(f"host {host.name}: added ({host.docker_host})")
+        say(f"host {host.name}: added ({host.docker_host})" + (
+            "; a Swarm manager: Swarm schedules its clients (--no-swarm: this engine alone)"
+            if host.swarm and swarm is None else ""))
         if found.reachable:
             say(f"  engine {found.version}, {found.memory / 1024**3:.1f} GB, {found.cpus} CPUs")
         else:

@@ -36,7 +36,7 @@ def stack(context):
         return None
     from agencystack.edge.traefik import build
 
-    return build(context.settings)
+    return build(context.settings, swarm=context.host.swarm)
 
 
 @hookimpl

@@ -1,4 +1,10 @@
-"""The edge's stack: Traefik with the docker provider, entrypoints web/websecure, the ACME resolver and ping."""
+"""The edge's stack: Traefik with the docker provider, entrypoints web/websecure, the ACME resolver and ping.
+
+On a Swarm host the same Traefik runs as a global service (a task on every manager, ports published on each node
+in host mode, its ACME store each node's own) with the Swarm provider instead: it reads the services' labels from
+the manager's API through the socket it mounts and routes to the tasks' addresses on the edge network (the
+services are ``dnsrr``: no VIP). Managers only: a worker's engine cannot list the swarm's services.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +17,15 @@ CONTAINER_HTTP, CONTAINER_HTTPS = 80, 443
 LIMITS = Limits(memory="256m", memory_reservation="64m", cpus=1, pids=1024, min_memory="64m")
 
 
-def command(settings) -> list[str]:
+#: how often the Swarm provider polls the manager (Traefik's default is 15 s): a drained node's tasks leave the
+#: routes within this
+SWARM_REFRESH = 5
+
+
+def command(settings, swarm: bool = False) -> list[str]:
     """Traefik's static configuration, as flags (no file to keep in sync)."""
     net = settings.network
+    provider = "swarm" if swarm else "docker"
     # the redirect goes to the HTTPS port clients really reach (a published port other than 443 stays in the URL)
     to = routing.WEBSECURE if settings.https_port == CONTAINER_HTTPS else f":{settings.https_port}"
     acme = f"--certificatesresolvers.{routing.RESOLVER}.acme"
@@ -22,12 +34,13 @@ def command(settings) -> list[str]:
         "--global.sendanonymoususage=false",
         f"--log.level={settings.log_level}",
         "--ping=true",
-        "--providers.docker=true",
-        "--providers.docker.endpoint=unix:///var/run/docker.sock",
-        "--providers.docker.exposedbydefault=false",
-        f"--providers.docker.network={net}",
+        f"--providers.{provider}=true",
+        f"--providers.{provider}.endpoint=unix:///var/run/docker.sock",
+        f"--providers.{provider}.exposedbydefault=false",
+        f"--providers.{provider}.network={net}",
         # only containers meant for this edge's network: a second edge on the same engine sees none of ours
-        f"--providers.docker.constraints=Label(`traefik.docker.network`,`{net}`)",
+        f"--providers.{provider}.constraints=Label(`traefik.docker.network`,`{net}`)",
+        *([f"--providers.swarm.refreshseconds={SWARM_REFRESH}"] if swarm else []),
         f"--entrypoints.{routing.WEB}.address=:{CONTAINER_HTTP}",
         f"--entrypoints.{routing.WEBSECURE}.address=:{CONTAINER_HTTPS}",
         # HTTP→HTTPS for every host, as the lowest-priority router: plain-HTTP routes (dev hosts) win over it
@@ -44,11 +57,14 @@ def command(settings) -> list[str]:
     return flags
 
 
-def build(settings) -> Stack:
+def build(settings, swarm: bool = False) -> Stack:
+    """Traefik's stack; ``swarm``: for a Swarm host (see the module docstring)."""
     traefik = Service(
         name="traefik",
         image=settings.image,
-        command=command(settings),
+        command=command(settings, swarm),
+        swarm_global=True,
+        swarm_placement=["node.role == manager"],
         networks={settings.network: []},
         ports=[Port(container=CONTAINER_HTTP, host=settings.http_port, host_ip=settings.bind_address),
                Port(container=CONTAINER_HTTPS, host=settings.https_port, host_ip=settings.bind_address)],

@@ -84,8 +84,10 @@ class DockerDriver:
     def info(self) -> EngineInfo:
         with self.client.guard():
             found = self.api.info()
+        swarm = found.get("Swarm") or {}
         return EngineInfo(version=str(found.get("ServerVersion") or ""), memory=int(found.get("MemTotal") or 0),
-                          cpus=int(found.get("NCPU") or 0))
+                          cpus=int(found.get("NCPU") or 0),
+                          swarm_manager=swarm.get("LocalNodeState") == "active" and bool(swarm.get("ControlAvailable")))
 
     def observe(self, project: str, images: bool = True) -> Actual:
         self._owner_listing = None

@@ -71,6 +71,7 @@ class EngineInfo:
     version: str  # the engine's version, e.g. "20.10.24"
     memory: int  # the host's memory in bytes (0: unknown)
     cpus: int  # CPUs the engine can use (0: unknown)
+    swarm_manager: bool = False  # the engine is a manager of an active Swarm (``hosts add`` detects a swarm so)
 
 
 @dataclass

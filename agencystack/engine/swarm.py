@@ -76,7 +76,8 @@ class SwarmDriver(DockerDriver):
         with self.client.guard():
             version = str(self.api.version().get("Version") or "")
         up = [n for n in self.nodes() if n.schedulable]
-        return EngineInfo(version=version, memory=sum(n.memory for n in up), cpus=sum(n.cpus for n in up))
+        return EngineInfo(version=version, memory=sum(n.memory for n in up), cpus=sum(n.cpus for n in up),
+                          swarm_manager=True)
 
     def set_availability(self, node: str, availability: str) -> Node:
         """Drain (``drain``) or reopen (``active``) the node named ``node`` (hostname or id)."""
@@ -123,7 +124,8 @@ class SwarmDriver(DockerDriver):
         """{service: (its stamped spec, the node label its volumes' node carries, or None for a stateless one)}.
         Every stateful service of a deployment shares one node (two services may mount one volume): the label
         is named after the first volume any service mounts."""
-        mounted = [m.source for s in deployment.stack.services for m in s.volumes if not m.is_bind]
+        mounted = [m.source for s in deployment.stack.services if specs.stateful(s) for m in s.volumes
+                   if not m.is_bind]
         label = specs.pin_label(deployment.project, mounted[0]) if mounted else None
         desired = {}
         for service in deployment.stack.services:
@@ -157,8 +159,8 @@ class SwarmDriver(DockerDriver):
         plan.changes += [Change(name, "remove", "orphaned") for name in running if name not in desired]
         pinned = {label for n in nodes for label in n.labels if label.startswith(specs.PIN_PREFIX)}
         if any(pin and pin not in pinned for _, pin in desired.values()):  # a first install: on the node chosen
-            plan.create_volumes = sorted({m.source for s in deployment.stack.services for m in s.volumes
-                                          if not m.is_bind})
+            plan.create_volumes = sorted({m.source for s in deployment.stack.services if specs.stateful(s)
+                                          for m in s.volumes if not m.is_bind})
         wanted = {labels.network_name(project, n.name) for n in deployment.stack.networks if not n.external}
         ours = {n["Name"] for n in self.api.networks(filters={"label": f"{labels.PROJECT}={project}"})}
         plan.create_networks = sorted(wanted - ours)
@@ -399,7 +401,10 @@ class SwarmDriver(DockerDriver):
 
 
 def _replicas(spec: Mapping[str, Any]) -> int:
+    """How many tasks the spec asks for; a global service: 1 (one per node that may take it, at least one)."""
     mode = spec.get("Mode") or {}
+    if "Global" in mode:
+        return 1
     if "Replicated" in mode:
         return int(mode["Replicated"].get("Replicas") or 0)
     return int((mode.get("ReplicatedJob") or {}).get("TotalCompletions") or 1)
@@ -433,6 +438,8 @@ def _state(service: Mapping[str, Any], tasks: list[dict[str, Any]], nodes: list[
         return State.STARTING, "running"
     if want == 0:
         return State.STOPPED, "scaled to 0"
+    if "Global" in (spec.get("Mode") or {}):  # every task the scheduler gave a node must run
+        want = max(len(current), 1)
     up = states.count("running")
     detail = f"{up}/{want} running" + (f" on {', '.join(where)}" if where else "")
     if up >= want:

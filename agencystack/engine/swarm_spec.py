@@ -11,7 +11,9 @@ Each stack service becomes one Swarm service ``<project>_<service>`` (``docker s
 - restart policy from the service's ``restart``; rolling updates one task at a time, gated on health
   (``failure_action: rollback``), ``start-first`` for stateless services, ``stop-first`` for those with a volume;
 - a one-shot job is a ``replicated-job``; a stateless service runs ``swarm_replicas`` tasks spread over the nodes;
-  a service with a named volume is constrained to the node that holds its volume (``pin``: a node label).
+  a service with a named volume is constrained to the node that holds its volume (``pin``: a node label); a
+  ``swarm_global`` service (the edge) runs one task on every node its ``swarm_placement`` allows, each with its own
+  volumes; the routing labels (``traefik.*``) are on the service as well, where Traefik's Swarm provider reads them.
 
 The spec's digest (over everything above, secrets resolved) is recorded in the service's config-hash label: an
 unchanged digest means no update call at all, so a no-op re-apply bumps no service's version.
@@ -49,8 +51,8 @@ def pin_label(project: str, volume: str) -> str:
 
 
 def stateful(service: Service) -> bool:
-    """A service with a named volume: it stays on its volume's node."""
-    return any(not m.is_bind for m in service.volumes)
+    """A service with a named volume: it stays on its volume's node (a global one has a volume on every node)."""
+    return not service.swarm_global and any(not m.is_bind for m in service.volumes)
 
 
 def replicas(service: Service) -> int:
@@ -103,7 +105,8 @@ def build(deployment: Deployment, service: Service) -> dict[str, Any]:
         "ContainerSpec": container,
         "Resources": {"Limits": res, "Reservations": reserve},
         "RestartPolicy": {"Condition": restart, "Delay": _ns(1), "MaxAttempts": 0},
-        "Placement": {"Constraints": [], "Preferences": [{"Spread": {"SpreadDescriptor": "node.id"}}]},
+        "Placement": {"Constraints": list(service.swarm_placement),
+                      "Preferences": [{"Spread": {"SpreadDescriptor": "node.id"}}]},
         "Networks": [{"Target": labels.network_name(project, net, _external(deployment, net)),
                       "Aliases": sorted({service.name, *aliases})} for net, aliases in sorted(service.networks.items())],
         "LogDriver": {"Name": service.logging.driver, "Options": dict(service.logging.options)},
@@ -113,7 +116,8 @@ def build(deployment: Deployment, service: Service) -> dict[str, Any]:
         "Name": service_name(project, service.name),
         "Labels": {**labels.ours(deployment.client, deployment.component, deployment.version),
                    labels.PROJECT: project, labels.SERVICE: service.name, STACK_NAMESPACE: project,
-                   labels.WORKING_DIR: str(deployment.directory), **({labels.JOB: "true"} if service.job else {})},
+                   labels.WORKING_DIR: str(deployment.directory), **({labels.JOB: "true"} if service.job else {}),
+                   **_routing(service.labels)},
         "TaskTemplate": task,
         "EndpointSpec": {"Mode": "dnsrr", "Ports": [
             {"Protocol": p.protocol, "TargetPort": p.container, "PublishedPort": p.host, "PublishMode": "host"}
@@ -122,7 +126,7 @@ def build(deployment: Deployment, service: Service) -> dict[str, Any]:
     if service.job:
         spec["Mode"] = {"ReplicatedJob": {"MaxConcurrent": 1, "TotalCompletions": count}}
     else:
-        spec["Mode"] = {"Replicated": {"Replicas": count}}
+        spec["Mode"] = {"Global": {}} if service.swarm_global and count else {"Replicated": {"Replicas": count}}
         order = "stop-first" if stateful(service) else "start-first"
         update = {"Parallelism": 1, "Order": order, "FailureAction": "rollback", "Monitor": _ns(MONITOR),
                   "Delay": 0}
@@ -131,10 +135,17 @@ def build(deployment: Deployment, service: Service) -> dict[str, Any]:
     return spec
 
 
+def _routing(user_labels: dict[str, str]) -> dict[str, str]:
+    """The edge's labels (``traefik.*``) on the service too: Traefik's Swarm provider reads services' labels, not
+    their containers'."""
+    return {k: v for k, v in user_labels.items() if k.startswith("traefik.")}
+
+
 def pinned(spec: dict[str, Any], label: str | None) -> dict[str, Any]:
     """``spec`` constrained to the node carrying node label ``label`` (None: free to go anywhere)."""
     if label is not None:
-        spec["TaskTemplate"]["Placement"]["Constraints"] = [f"node.labels.{label}==true"]
+        spec["TaskTemplate"]["Placement"]["Constraints"] = [
+            *spec["TaskTemplate"]["Placement"]["Constraints"], f"node.labels.{label}==true"]
     return spec
 
 

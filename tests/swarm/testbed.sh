@@ -26,7 +26,7 @@ set -euo pipefail
 RUN_ROOT="${AGENCYSTACK_SWARM_RUN_ROOT:-/run/agencystack-swarm}"
 DATA_ROOT="${AGENCYSTACK_SWARM_DATA_ROOT:-/var/lib/agencystack-swarm}"
 SOURCE="${DOCKER_HOST:-unix:///run/agencystack-test/docker.sock}"
-SWARM_IMAGES="${SWARM_IMAGES:-agencystack-test/busybox:1 agencystack-test/postgres:15}"
+SWARM_IMAGES="${SWARM_IMAGES:-agencystack-test/busybox:1 agencystack-test/postgres:15 agencystack-test/traefik:3}"
 NODES=(1 2 3)
 PREFIX="${AGENCYSTACK_SWARM_PREFIX:-asw}"
 BRIDGE_NS="$PREFIX-br"

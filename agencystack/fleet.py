@@ -164,20 +164,17 @@ class Fleet:
         from agencystack.state import now
 
         try:
-            host = DockerHost(name=name, docker_host=docker_host, tls_verify=tls_verify, added_at=now(),
-                              swarm=swarm,
+            host = DockerHost(name=name, docker_host=docker_host, tls_verify=tls_verify, added_at=now(), swarm=swarm,
                               tls_cert_path=None if tls_cert_path is None else Path(tls_cert_path).resolve())
         except ValidationError as exc:
             raise UsageError(_error(exc)) from None
         if name == LOCAL:
             raise UsageError(f"host name {LOCAL!r} is the local engine (DOCKER_HOST); choose another")
-        if any(h.name == name for h in self.registered()):  # refused before the engine is asked
-            raise UsageError(f"host {name!r} is already registered (see 'agencystack hosts list')")
+        _refuse_taken(name, self.registered())  # before the engine is asked; again under the lock (a race)
         if not swarm and detect is not None and detect(host):
             host = host.model_copy(update={"swarm": True})
         with self._changing() as hosts:
-            if any(h.name == name for h in hosts):
-                raise UsageError(f"host {name!r} is already registered (see 'agencystack hosts list')")
+            _refuse_taken(name, hosts)
             hosts.append(host)
         return host
 
@@ -198,3 +195,8 @@ class Fleet:
                                  "('agencystack move -c CLIENT --to HOST') or uninstall them with --purge first")
             hosts.remove(found)
         return found
+
+
+def _refuse_taken(name: str, hosts: list[DockerHost]) -> None:
+    if any(h.name == name for h in hosts):
+        raise UsageError(f"host {name!r} is already registered (see 'agencystack hosts list')")

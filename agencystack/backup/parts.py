@@ -255,12 +255,12 @@ def restore_parts(context: LifecycleContext, archive: ArchiveReader) -> Outcome:
     volumes = [p for p in todo if kinds[p.name] == "volume"]
     dumps = [p for p in todo if kinds[p.name] in ("postgres", "command")]
     keep = _needed(stack, {p.service for p in dumps})
-    staged = _stageable(context, archive, todo, kinds)
-    if staged:
-        for part in staged:  # while the component runs: live data untouched, a damaged part dropped with its scratch
-            context.progress(part.name, f"loading into scratch database {_scratch(part.database)} (the component "
-                                        "keeps running)")
-            _stage_postgres(context, context.deployment(), part, archive)
+    running = context.deployment()
+    staged = _stageable(context, running, archive, todo, kinds)
+    for part in staged:  # while the component runs: live data untouched, a damaged part dropped with its scratch
+        context.progress(part.name, f"loading into scratch database {_scratch(part.database)} (the component "
+                                    "keeps running)")
+        _stage_postgres(context, running, part, archive)
     context.progress("archive", "checking every stored byte")
     archive._await_verified()
 
@@ -268,7 +268,7 @@ def restore_parts(context: LifecycleContext, archive: ArchiveReader) -> Outcome:
     context.facts["restored_from"] = archive.name
     # with a volume to restore, step 4 removes every container anyway; without one, the database keeps running
     context.progress("restore", "stopping the component" + (" for the swap" if staged else ""))
-    context.engine.stop(context.deployment(), context.progress, keep=set() if volumes else keep)
+    context.engine.stop(running, context.progress, keep=set() if volumes else keep)
     generated: list[str] = []
     if planned_env is not None:
         from agencystack.state import atomic_write
@@ -353,14 +353,17 @@ def _wait_postgres(context: LifecycleContext, deployment: Any, part: Any, timeou
 def _restore_postgres(context: LifecycleContext, deployment: Any, part: Any, archive: ArchiveReader) -> None:
     _wait_postgres(context, deployment, part)
     database, owner = _quoted_identifier(part.database), _quoted_identifier(part.user)
-    _psql_admin(context, deployment, part, [*_owner_password(part), f"DROP DATABASE IF EXISTS {database} WITH (FORCE);",
-                                            f"DROP DATABASE IF EXISTS {_quoted_identifier(_scratch(part.database))} "
-                                            "WITH (FORCE);",
+    _psql_admin(context, deployment, part, [*_owner_password(part), _drop(part.database), _drop(_scratch(part.database)),
                                             f"CREATE DATABASE {database} OWNER {owner} TEMPLATE template0;"],
                 f"recreating database {part.database}")
     _run(context, deployment, part.service,
          ["psql", *PSQL_OPTIONS, "--single-transaction", "--username", part.user, "--dbname", part.database],
          f"restoring part {part.name} (loading the dump)", env=_pg_env(context, part), stdin=archive.open(part.name))
+
+
+def _drop(database: str) -> str:
+    """The statement that drops ``database`` if it exists, its sessions ended (PostgreSQL 13 or later)."""
+    return f"DROP DATABASE IF EXISTS {_quoted_identifier(database)} WITH (FORCE);"
 
 
 def _pg_env(context: LifecycleContext, part: Any) -> dict[str, str]:
@@ -389,7 +392,8 @@ def _scratch(database: str) -> str:
     return database.encode()[:63 - len(SCRATCH_SUFFIX)].decode(errors="ignore") + SCRATCH_SUFFIX
 
 
-def _stageable(context: LifecycleContext, archive: ArchiveReader, todo: list[Any], kinds: dict[str, str]) -> list:
+def _stageable(context: LifecycleContext, deployment: Any, archive: ArchiveReader, todo: list[Any],
+               kinds: dict[str, str]) -> list:
     """The Postgres parts to load into scratch databases while the component runs: all of them when every part is
     a Postgres or settings part and each database's server answers with room for a second copy; else none (a
     volume or command part, a stopped or purged component, a full disk: the restore in place)."""
@@ -398,7 +402,6 @@ def _stageable(context: LifecycleContext, archive: ArchiveReader, todo: list[Any
         return []
     import io
 
-    deployment = context.deployment()
     for part in dumps:
         room = io.BytesIO()
         try:
@@ -433,7 +436,7 @@ def _stage_postgres(context: LifecycleContext, deployment: Any, part: Any, archi
     the part's stream refusing its damaged end included, drop the scratch database and raise: nothing live
     changed."""
     scratch, owner = _quoted_identifier(_scratch(part.database)), _quoted_identifier(part.user)
-    _psql_admin(context, deployment, part, [f"DROP DATABASE IF EXISTS {scratch} WITH (FORCE);",
+    _psql_admin(context, deployment, part, [_drop(_scratch(part.database)),
                                             f"CREATE DATABASE {scratch} OWNER {owner} TEMPLATE template0;"],
                 f"creating scratch database {_scratch(part.database)}")
     try:
@@ -443,8 +446,7 @@ def _stage_postgres(context: LifecycleContext, deployment: Any, part: Any, archi
              stdin=archive.open(part.name))
     except BaseException:
         try:
-            _psql_admin(context, deployment, part, [f"DROP DATABASE IF EXISTS {scratch} WITH (FORCE);"],
-                        "dropping the scratch database")
+            _psql_admin(context, deployment, part, [_drop(_scratch(part.database))], "dropping the scratch database")
         except AgencyStackError:
             pass  # the next restore drops it first
         raise
@@ -454,7 +456,7 @@ def _swap_postgres(context: LifecycleContext, deployment: Any, part: Any) -> Non
     """The staged database in place of the live one (milliseconds: a drop and a rename), the owner's password set
     to the restored settings' value, as the restore in place does."""
     database, scratch = _quoted_identifier(part.database), _quoted_identifier(_scratch(part.database))
-    _psql_admin(context, deployment, part, [*_owner_password(part), f"DROP DATABASE IF EXISTS {database} WITH (FORCE);",
+    _psql_admin(context, deployment, part, [*_owner_password(part), _drop(part.database),
                                             f"ALTER DATABASE {scratch} RENAME TO {database};"],
                 f"swapping in database {part.database}")
 

@@ -124,8 +124,7 @@ class SwarmDriver(DockerDriver):
         """{service: (its stamped spec, the node label its volumes' node carries, or None for a stateless one)}.
         Every stateful service of a deployment shares one node (two services may mount one volume): the label
         is named after the first volume any service mounts."""
-        mounted = [m.source for s in deployment.stack.services if specs.stateful(s) for m in s.volumes
-                   if not m.is_bind]
+        mounted = specs.pinned_volumes(deployment.stack.services)
         label = specs.pin_label(deployment.project, mounted[0]) if mounted else None
         desired = {}
         for service in deployment.stack.services:
@@ -159,8 +158,7 @@ class SwarmDriver(DockerDriver):
         plan.changes += [Change(name, "remove", "orphaned") for name in running if name not in desired]
         pinned = {label for n in nodes for label in n.labels if label.startswith(specs.PIN_PREFIX)}
         if any(pin and pin not in pinned for _, pin in desired.values()):  # a first install: on the node chosen
-            plan.create_volumes = sorted({m.source for s in deployment.stack.services if specs.stateful(s)
-                                          for m in s.volumes if not m.is_bind})
+            plan.create_volumes = sorted(set(specs.pinned_volumes(deployment.stack.services)))
         wanted = {labels.network_name(project, n.name) for n in deployment.stack.networks if not n.external}
         ours = {n["Name"] for n in self.api.networks(filters={"label": f"{labels.PROJECT}={project}"})}
         plan.create_networks = sorted(wanted - ours)

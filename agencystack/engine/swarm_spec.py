@@ -55,6 +55,11 @@ def stateful(service: Service) -> bool:
     return not service.swarm_global and any(not m.is_bind for m in service.volumes)
 
 
+def pinned_volumes(services: list[Service]) -> list[str]:
+    """The named volumes the stateful services mount, in order: what a first install creates on the node it pins."""
+    return [m.source for s in services if stateful(s) for m in s.volumes if not m.is_bind]
+
+
 def replicas(service: Service) -> int:
     if service.replicas == 0:
         return 0
